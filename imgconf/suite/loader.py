@@ -1,0 +1,432 @@
+"""Load a YAML suite: parse, validate against the JSON Schema, compile, and build the model.
+
+Every problem becomes a SuiteError that names the file and the line, so a malformed suite fails
+collection with a message a suite author can act on instead of a Python traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from importlib import resources
+from pathlib import Path
+from collections.abc import Mapping
+from typing import Any
+
+import jsonschema
+import yaml
+
+from imgconf.fhirpath import FhirPathSyntaxError, compile_expression
+from imgconf.results import Level
+from imgconf.suite.model import (
+    Case,
+    Expect,
+    FhirPathExpectation,
+    HeaderExpectation,
+    Request,
+    Save,
+    SearchExpectation,
+    Step,
+    Suite,
+)
+from imgconf.suite.template import variables_in
+
+Path_ = tuple[str | int, ...]
+
+# Namespaces the harness fills at run time; anything else must be a suite variable or saved earlier.
+BUILTIN_PREFIXES = ("fixture.", "uid.", "run.", "edition.", "target.")
+BUILTIN_NAMES = {"base"}
+
+
+class SuiteError(Exception):
+    """A suite file that cannot be used, with the place to fix it."""
+
+    def __init__(self, path: Path, line: int | None, message: str) -> None:
+        self.path = path
+        self.line = line
+        self.message = message
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {message}")
+
+
+@functools.cache
+def suite_schema() -> dict[str, Any]:
+    text = resources.files("imgconf.suite").joinpath("schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@functools.cache
+def _validator() -> jsonschema.Draft202012Validator:
+    schema = suite_schema()
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+def _positions(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
+    """Record the 1-based line of every mapping key and sequence item."""
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            out[path + (key,)] = key_node.start_mark.line + 1
+            _positions(value_node, path + (key,), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _positions(item, path + (i,), out)
+
+
+def _line_for(positions: dict[Path_, int], path: Path_) -> int | None:
+    path = tuple(path)
+    while path not in positions and path:
+        path = path[:-1]
+    return positions.get(path)
+
+
+def parse_yaml(path: Path, text: str) -> tuple[Any, dict[Path_, int]]:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise SuiteError(path, 1, "the file is empty")
+        positions: dict[Path_, int] = {}
+        _positions(node, (), positions)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = " ".join(p for p in (exc.context, exc.problem) if p)
+        raise SuiteError(path, line, f"YAML syntax error: {problem}") from None
+    finally:
+        loader.dispose()
+    return data, positions
+
+
+def _schema_message(error: jsonschema.ValidationError) -> str:
+    where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+    if error.validator == "additionalProperties":
+        return f"{where}: {error.message}"
+    if error.validator == "oneOf" and error.absolute_path and error.absolute_path[-1] != "cases":
+        return f"{where}: value does not match any allowed form ({_short(error.instance)})"
+    return f"{where}: {error.message}"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _schema_errors(path: Path, data: Any, positions: dict[Path_, int]) -> None:
+    errors = sorted(_validator().iter_errors(data), key=lambda e: (_line_for(positions, e.absolute_path) or 0))
+    if not errors:
+        return
+    error = errors[0]
+    error_path: Path_ = tuple(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        extra = [k for k in error.instance if k not in allowed]
+        if extra:
+            error_path = error_path + (extra[0],)
+            allowed_list = ", ".join(sorted(allowed))
+            raise SuiteError(
+                path,
+                _line_for(positions, error_path),
+                f"unknown key {extra[0]!r} at {'/'.join(map(str, error.absolute_path)) or 'top level'} "
+                f"(allowed: {allowed_list})",
+            )
+    raise SuiteError(path, _line_for(positions, error_path), _schema_message(error))
+
+
+def _level(value: str | None, default: Level) -> Level:
+    return Level(value) if value else default
+
+
+def _pairs(mapping: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+    pairs: list[tuple[str, Any]] = []
+    for key, value in (mapping or {}).items():
+        for item in value if isinstance(value, list) else [value]:
+            pairs.append((key, item if isinstance(item, str) else _scalar_text(item)))
+    return tuple(pairs)
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _request(raw: dict[str, Any]) -> Request:
+    headers = tuple((k, v) for k, v in (raw.get("headers") or {}).items())
+    return Request(
+        method=raw.get("method", "GET"),
+        path=raw["path"],
+        params=_pairs(raw.get("params")),
+        headers=headers,
+        json=raw.get("json"),
+        has_json="json" in raw,
+        form=_pairs(raw.get("form")),
+        body=raw.get("body"),
+        tag=raw.get("tag", True),
+    )
+
+
+def _compile(path: Path, line: int | None, expr: str) -> None:
+    try:
+        compile_expression(expr)
+    except FhirPathSyntaxError as exc:
+        raise SuiteError(path, line, str(exc)) from None
+
+
+def _expect(
+    path: Path, raw: dict[str, Any] | None, positions: dict[Path_, int], at: Path_, fixtures: set[str]
+) -> Expect:
+    raw = raw or {}
+    status = raw.get("status")
+    statuses = tuple(status) if isinstance(status, list) else ((status,) if status is not None else ())
+
+    headers: list[HeaderExpectation] = []
+    for name, spec in (raw.get("headers") or {}).items():
+        line = _line_for(positions, at + ("headers", name))
+        if isinstance(spec, str):
+            headers.append(HeaderExpectation(name=name, equals=spec))
+            continue
+        if "matches" in spec:
+            try:
+                re.compile(spec["matches"])
+            except re.error as exc:
+                raise SuiteError(path, line, f"header {name}: bad regular expression: {exc}") from None
+        headers.append(
+            HeaderExpectation(
+                name=name,
+                present=spec.get("present"),
+                equals=spec.get("equals"),
+                contains=spec.get("contains"),
+                matches=spec.get("matches"),
+                requirement=tuple(spec.get("requirement", ())),
+                level=Level(spec["level"]) if spec.get("level") else None,
+            )
+        )
+
+    checks: list[FhirPathExpectation] = []
+    for i, item in enumerate(raw.get("fhirpath") or []):
+        line = _line_for(positions, at + ("fhirpath", i))
+        spec = {"expr": item} if isinstance(item, str) else item
+        _compile(path, line, spec["expr"])
+        checks.append(
+            FhirPathExpectation(
+                expr=spec["expr"],
+                equals=spec.get("equals"),
+                has_equals="equals" in spec,
+                message=spec.get("message"),
+                requirement=tuple(spec.get("requirement", ())),
+                level=Level(spec["level"]) if spec.get("level") else None,
+            )
+        )
+
+    search = None
+    if "search" in raw:
+        spec = raw["search"] or {}
+        for kind in ("includes", "excludes"):
+            for j, key in enumerate(spec.get(kind, [])):
+                if key not in fixtures:
+                    raise SuiteError(
+                        path,
+                        _line_for(positions, at + ("search", kind, j)),
+                        f"search {kind}: {key!r} is not among the suite's fixtures ({', '.join(sorted(fixtures)) or 'none'})",
+                    )
+        search = SearchExpectation(
+            includes=tuple(spec.get("includes", ())),
+            excludes=tuple(spec.get("excludes", ())),
+            precision=spec.get("precision", True),
+            recall=spec.get("recall", True),
+            pages=spec.get("pages", 50),
+        )
+
+    return Expect(
+        status=statuses,
+        headers=tuple(headers),
+        resource=raw.get("resource"),
+        structure=raw.get("structure", False),
+        rules=raw.get("rules", False),
+        fhirpath=tuple(checks),
+        search=search,
+    )
+
+
+def _saves(path: Path, raw: dict[str, Any] | None, positions: dict[Path_, int], at: Path_) -> tuple[Save, ...]:
+    saves = []
+    for name, spec in (raw or {}).items():
+        if "fhirpath" in spec:
+            _compile(path, _line_for(positions, at + (name,)), spec["fhirpath"])
+        saves.append(
+            Save(name=name, fhirpath=spec.get("fhirpath"), header=spec.get("header"), location_id=bool(spec.get("location_id")))
+        )
+    return tuple(saves)
+
+
+def _check_known_requirements(path: Path, data: dict[str, Any], positions: dict[Path_, int]) -> None:
+    try:
+        from imgconf.catalogue import is_known
+    except ImportError:  # catalogue not built (a partial checkout): schema pattern still applies
+        return
+
+    def walk(value: Any, at: Path_) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key in ("requirements", "requirement") and isinstance(inner, list):
+                    for i, req in enumerate(inner):
+                        if isinstance(req, str) and not is_known(req):
+                            raise SuiteError(
+                                path,
+                                _line_for(positions, at + (key, i)),
+                                f"unknown requirement id {req!r} (not in the requirements catalogue)",
+                            )
+                else:
+                    walk(inner, at + (key,))
+        elif isinstance(value, list):
+            for i, inner in enumerate(value):
+                walk(inner, at + (i,))
+
+    walk(data, ())
+
+
+def _fixture_closure(keys: tuple[str, ...], library: Mapping[str, Any] | None) -> set[str]:
+    """The suite's fixtures plus everything they depend on (those are loaded too)."""
+    from imgconf.fixtures import fixture_dependencies
+
+    closure: set[str] = set()
+    pending = list(keys)
+    while pending:
+        key = pending.pop()
+        if key in closure:
+            continue
+        closure.add(key)
+        if library is not None and key in library:
+            pending.extend(fixture_dependencies(library[key]))
+    return closure
+
+
+def load_suite(path: Path, *, fixture_library: Mapping[str, Any] | None = None) -> Suite:
+    """Load and fully validate one suite file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SuiteError(path, None, f"cannot read suite: {exc}") from None
+    data, positions = parse_yaml(path, text)
+    if not isinstance(data, dict):
+        raise SuiteError(path, 1, "a suite is a YAML mapping with keys suite, area, requirements, cases")
+    _schema_errors(path, data, positions)
+    _check_known_requirements(path, data, positions)
+
+    fixtures = tuple(data.get("fixtures", ()))
+    if fixture_library is not None:
+        for i, key in enumerate(fixtures):
+            if key not in fixture_library:
+                raise SuiteError(path, _line_for(positions, ("fixtures", i)), f"unknown fixture {key!r}")
+
+    usable_fixtures = _fixture_closure(fixtures, fixture_library)
+    suite_level = Level(data.get("level", "SHALL"))
+    suite_reqs = tuple(data["requirements"])
+    variables = dict(data.get("variables", {}))
+    defined = set(variables)
+    seen_names: dict[str, int] = {}
+    cases: list[Case] = []
+    for i, raw_case in enumerate(data["cases"]):
+        at: Path_ = ("cases", i)
+        line = _line_for(positions, at) or 0
+        name = raw_case["name"]
+        if name in seen_names:
+            raise SuiteError(path, line, f"duplicate case name {name!r} (first at line {seen_names[name]})")
+        seen_names[name] = line
+        raw_steps = raw_case.get("steps") or [
+            {k: raw_case[k] for k in ("request", "expect", "save") if k in raw_case}
+        ]
+        steps_at = (lambda j: at + ("steps", j)) if "steps" in raw_case else (lambda j: at)
+        steps: list[Step] = []
+        for j, raw_step in enumerate(raw_steps):
+            step_at = steps_at(j)
+            request = _request(raw_step["request"])
+            for var in sorted(variables_in(request)):
+                if var in defined or var in BUILTIN_NAMES or var.startswith(BUILTIN_PREFIXES):
+                    continue
+                raise SuiteError(
+                    path,
+                    _line_for(positions, step_at + ("request",)),
+                    f"case {name!r} uses ${{{var}}}, which no earlier case saves and the suite does not define",
+                )
+            if var_fixture_missing := _undeclared_fixture(request, usable_fixtures):
+                raise SuiteError(
+                    path,
+                    _line_for(positions, step_at + ("request",)),
+                    f"case {name!r} uses fixture {var_fixture_missing!r}, which is not in the suite's fixtures list",
+                )
+            saves = _saves(path, raw_step.get("save"), positions, step_at + ("save",))
+            defined |= {s.name for s in saves}
+            steps.append(
+                Step(
+                    name=raw_step.get("name", name),
+                    request=request,
+                    expect=_expect(path, raw_step.get("expect"), positions, step_at + ("expect",), set(fixtures)),
+                    save=saves,
+                    line=_line_for(positions, step_at) or line,
+                )
+            )
+        cases.append(
+            Case(
+                name=name,
+                description=raw_case.get("description", ""),
+                requirements=tuple(raw_case.get("requirements", suite_reqs)),
+                level=_level(raw_case.get("level"), suite_level),
+                tags=tuple(raw_case.get("tags", ())),
+                steps=tuple(steps),
+                line=line,
+            )
+        )
+
+    writes = data.get("writes", bool(fixtures) or any(c.writes for c in cases))
+    return Suite(
+        id=data.get("id", path.stem.removesuffix(".suite")),
+        title=data["suite"],
+        description=data.get("description", ""),
+        area=data["area"],
+        requirements=suite_reqs,
+        level=suite_level,
+        fixtures=fixtures,
+        variables=variables,
+        cases=tuple(cases),
+        path=path,
+        writes=writes,
+    )
+
+
+def _undeclared_fixture(request: Request, fixtures: set[str]) -> str | None:
+    for var in variables_in(request):
+        if var.startswith("fixture."):
+            key = var.removeprefix("fixture.").rsplit(".", 1)[0]
+            if key not in fixtures:
+                return key
+    return None
+
+
+SUITE_MARKER = re.compile(r"^suite\s*:", re.MULTILINE)
+
+
+def looks_like_suite(path: Path) -> bool:
+    """Cheap test used at collection: a YAML file with a top-level ``suite:`` key."""
+    if path.suffix not in (".yaml", ".yml"):
+        return False
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[:65536]
+    except OSError:
+        return False
+    return bool(SUITE_MARKER.search(head))
+
+
+def discover(paths: list[Path]) -> list[Path]:
+    found: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found.extend(sorted(f for f in p.rglob("*.y*ml") if looks_like_suite(f)))
+        elif looks_like_suite(p):
+            found.append(p)
+    return found

@@ -1,0 +1,128 @@
+"""The in-memory shape of a suite after loading and validation (see schema.json for the YAML)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imgconf.results import Level
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    params: tuple[tuple[str, Any], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    json: Any = None
+    has_json: bool = False
+    form: tuple[tuple[str, Any], ...] = ()
+    body: str | None = None
+    tag: bool = True
+
+    @property
+    def writes(self) -> bool:
+        if self.method in ("PUT", "PATCH", "DELETE"):
+            return True
+        # POST [type]/_search is a read; any other POST creates something.
+        return self.method == "POST" and not self.path.rstrip("/").endswith("_search")
+
+
+@dataclass(frozen=True)
+class HeaderExpectation:
+    name: str
+    present: bool | None = None
+    equals: str | None = None
+    contains: str | None = None
+    matches: str | None = None
+    requirement: tuple[str, ...] = ()
+    level: Level | None = None
+
+
+@dataclass(frozen=True)
+class FhirPathExpectation:
+    expr: str
+    equals: Any = None
+    has_equals: bool = False
+    message: str | None = None
+    requirement: tuple[str, ...] = ()
+    level: Level | None = None
+
+
+@dataclass(frozen=True)
+class SearchExpectation:
+    includes: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+    precision: bool = True
+    recall: bool = True
+    pages: int = 50
+
+
+@dataclass(frozen=True)
+class Expect:
+    status: tuple[int, ...] = ()
+    headers: tuple[HeaderExpectation, ...] = ()
+    resource: str | None = None
+    structure: bool = False
+    rules: bool = False
+    fhirpath: tuple[FhirPathExpectation, ...] = ()
+    search: SearchExpectation | None = None
+
+
+@dataclass(frozen=True)
+class Save:
+    name: str
+    fhirpath: str | None = None
+    header: str | None = None
+    location_id: bool = False
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    request: Request
+    expect: Expect
+    save: tuple[Save, ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    description: str
+    requirements: tuple[str, ...]
+    level: Level
+    tags: tuple[str, ...]
+    steps: tuple[Step, ...]
+    line: int
+
+    @property
+    def writes(self) -> bool:
+        return any(step.request.writes for step in self.steps)
+
+    def uses_variables(self) -> set[str]:
+        from imgconf.suite.template import variables_in
+
+        names: set[str] = set()
+        for step in self.steps:
+            names |= variables_in(step.request)
+        return names
+
+    def saves(self) -> set[str]:
+        return {s.name for step in self.steps for s in step.save}
+
+
+@dataclass(frozen=True)
+class Suite:
+    id: str
+    title: str
+    description: str
+    area: str
+    requirements: tuple[str, ...]
+    level: Level
+    fixtures: tuple[str, ...]
+    variables: dict[str, Any]
+    cases: tuple[Case, ...]
+    path: Path
+    writes: bool = field(default=True)
