@@ -1,0 +1,44 @@
+"""FHIRPath assertions on the response body (expressions compiled once, see imgconf.fhirpath)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from imgconf.checks.base import CheckContext, describe, short
+from imgconf.fhirpath import evaluate
+from imgconf.results import CheckResult
+from imgconf.suite.model import FhirPathExpectation
+
+
+def _verdict(spec: FhirPathExpectation, values: list[Any]) -> tuple[bool, str]:
+    if spec.has_equals:
+        expected = spec.equals if isinstance(spec.equals, list) else [spec.equals]
+        return values == expected, f"expected {short(expected)}"
+    if not values:
+        return False, "expected true, got no value"
+    if all(v is True for v in values):
+        return True, "true"
+    return False, "expected true"
+
+
+def check_fhirpath(specs: tuple[FhirPathExpectation, ...], ctx: CheckContext) -> list[CheckResult]:
+    results: list[CheckResult] = []
+    body = ctx.response.json
+    for spec in specs:
+        label = spec.message or spec.expr
+        if ctx.response.json_error:
+            results.append(
+                ctx.result("fhirpath", False, f"{label}: {ctx.response.json_error}", detail=spec.expr,
+                           requirement=spec.requirement, level=spec.level)
+            )
+            continue
+        try:
+            values = evaluate(spec.expr, body, ctx.variables)
+        except Exception as exc:  # an evaluation error on server data is the server's data problem, not a crash
+            ok, why = False, f"evaluation failed: {exc}"
+            values = []
+        else:
+            ok, why = _verdict(spec, values)
+        reason = f"{label}: " + ("holds" if ok else f"{why}; {spec.expr!r} gave {short(values)} on {describe(body)}")
+        results.append(ctx.result("fhirpath", ok, reason, detail=spec.expr, requirement=spec.requirement, level=spec.level))
+    return results

@@ -1,0 +1,212 @@
+"""The search oracle: judge a search response by R4 search semantics, over every page.
+
+Precision: every ``match`` entry satisfies every criterion the harness sent (judged by
+``imgconf.searchparams``, the module the reference server also searches with).
+Recall: every fixture of the searched type that satisfies the criteria is returned, and every
+fixture the suite names in ``includes`` is returned; none named in ``excludes`` is.
+Other data on a shared server never makes a case fail: only fixtures count for recall.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from imgconf.checks.base import CheckContext, describe
+from imgconf.client import TargetUnreachable
+from imgconf.results import CheckResult, Level
+from imgconf.searchparams import SearchQuery, matches, parse_query
+from imgconf.searchparams.compartments import compartment_params
+from imgconf.searchparams.query import parse_criterion
+from imgconf.suite.model import SearchExpectation
+
+
+class SearchTarget:
+    """What was searched: the type, the criteria and an optional Patient compartment."""
+
+    def __init__(self, resource_type: str, pairs: list[tuple[str, str]], compartment: tuple[str, str] | None) -> None:
+        self.resource_type = resource_type
+        self.query: SearchQuery = parse_query(resource_type, pairs)
+        self.compartment = compartment
+        self.compartment_criteria = []
+        if compartment:
+            ctype, cid = compartment
+            for name in compartment_params(ctype, resource_type):
+                crit = parse_criterion(resource_type, name, f"{ctype}/{cid}")
+                if crit is not None:
+                    self.compartment_criteria.append(crit)
+
+    def failing_criterion(self, resource: dict[str, Any], resolver: Any, base: str) -> str | None:
+        """The first criterion a resource does not meet, as ``name=value``; None when it matches."""
+        if resource.get("resourceType") != self.resource_type:
+            return f"resourceType {resource.get('resourceType')!r} is not {self.resource_type}"
+        if self.compartment and not any(
+            matches(resource, c, resolver=resolver, base_url=base) for c in self.compartment_criteria
+        ):
+            return f"not in the {self.compartment[0]}/{self.compartment[1]} compartment"
+        for crit in self.query.criteria:
+            if not matches(resource, crit, resolver=resolver, base_url=base):
+                return f"{crit.raw_name or crit.name}={crit.raw_value or ','.join(crit.values)}"
+        return None
+
+
+def parse_search_request(base_url: str, url: str, form: list[tuple[str, str]]) -> SearchTarget | None:
+    """Recognise ``[type]``, ``[type]/_search`` and ``Patient/[id]/[type]`` under the base URL."""
+    parts = urlsplit(url)
+    base_path = urlsplit(base_url).path.rstrip("/")
+    path = parts.path[len(base_path):] if parts.path.startswith(base_path) else parts.path
+    segments = [s for s in path.strip("/").split("/") if s]
+    pairs = parse_qsl(parts.query, keep_blank_values=True) + list(form)
+    if len(segments) == 1:
+        return SearchTarget(segments[0], pairs, None)
+    if len(segments) == 2 and segments[1] == "_search":
+        return SearchTarget(segments[0], pairs, None)
+    if len(segments) == 3:
+        return SearchTarget(segments[2], pairs, (segments[0], segments[1]))
+    return None
+
+
+def _entries(bundle: dict[str, Any], rtype: str) -> list[dict[str, Any]]:
+    found = []
+    for entry in bundle.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            continue
+        mode = (entry.get("search") or {}).get("mode")
+        if mode == "match" or (mode is None and resource.get("resourceType") == rtype):
+            found.append(resource)
+    return found
+
+
+def _next_link(bundle: dict[str, Any]) -> str | None:
+    for link in bundle.get("link") or []:
+        if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
+            return str(link["url"])
+    return None
+
+
+def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult]:
+    session = ctx.session
+    assert session is not None, "the search oracle needs a target session"
+    bundle = ctx.response.resource
+    if ctx.response.status != 200 or not bundle or bundle.get("resourceType") != "Bundle":
+        why = ctx.response.json_error or f"status {ctx.response.status}, body {describe(ctx.response.json)}"
+        return [ctx.result("search", False, f"no searchset Bundle to judge: {why}", requirement=("REST-040",))]
+    target = parse_search_request(session.base_url, ctx.response.url, ctx.sent_form)
+    if target is None:
+        return [ctx.result("search", False, f"cannot tell which resource type {ctx.response.url} searches", requirement=("REST-046",))]
+
+    results: list[CheckResult] = []
+    if bundle.get("type") != "searchset":
+        results.append(ctx.result("search", False, f"Bundle.type is {bundle.get('type')!r}, not 'searchset'", requirement=("REST-040",)))
+
+    # -- collect every page -------------------------------------------------------------
+    matched: dict[tuple[str, str], dict[str, Any]] = {}
+    duplicates: list[str] = []
+    seen_urls = {ctx.response.url}
+    page, complete, paging_problem = bundle, True, None
+    for _ in range(spec.pages):
+        for resource in _entries(page, target.resource_type):
+            key = (str(resource.get("resourceType")), str(resource.get("id")))
+            if key in matched:
+                duplicates.append(f"{key[0]}/{key[1]}")
+            matched[key] = resource
+        url = _next_link(page)
+        if url is None:
+            break
+        if url in seen_urls:
+            paging_problem = f"the next link loops back to a page already read ({url})"
+            break
+        seen_urls.add(url)
+        try:
+            nxt = session.client.send("GET", url)
+        except TargetUnreachable as exc:
+            ctx.extra_exchanges.append(exc.exchange)
+            paging_problem = f"following the next link failed: {exc}"
+            complete = False
+            break
+        ctx.extra_exchanges.append(nxt.exchange)
+        if nxt.status != 200 or not nxt.resource or nxt.resource.get("resourceType") != "Bundle":
+            paging_problem = f"the next page answered {nxt.status} without a Bundle"
+            complete = False
+            break
+        page = nxt.resource
+    else:
+        complete = _next_link(page) is None
+    if paging_problem or duplicates:
+        problem = paging_problem or f"the same match appears on more than one page: {', '.join(duplicates[:5])}"
+        results.append(ctx.result("search", False, problem, requirement=("REST-043",), level=Level.SHOULD))
+        complete = complete and not paging_problem
+
+    # -- precision ---------------------------------------------------------------------
+    cache: dict[str, dict[str, Any] | None] = {}
+
+    def resolver(reference: str) -> dict[str, Any] | None:
+        if reference not in cache:
+            try:
+                found = session.client.send("GET", reference)
+                cache[reference] = found.resource if found.status == 200 else None
+            except TargetUnreachable:
+                cache[reference] = None
+        return cache[reference]
+
+    base = session.base_url
+    judged = ", ".join(f"{c.raw_name or c.name}={c.raw_value}" for c in target.query.criteria) or "no criteria"
+    not_judged = [name for name, _ in target.query.unknown]
+    note = f" (not judged: {', '.join(not_judged)})" if not_judged else ""
+    if spec.precision:
+        offenders = []
+        for (rtype, rid), resource in matched.items():
+            failed = target.failing_criterion(resource, resolver, base)
+            if failed:
+                offenders.append(f"{rtype}/{rid} fails {failed}")
+        results.append(
+            ctx.result(
+                "search",
+                not offenders,
+                (f"all {len(matched)} matches satisfy {judged}{note}" if not offenders
+                 else f"{len(offenders)} of {len(matched)} matches do not satisfy the search: " + "; ".join(offenders[:5])),
+                detail=f"precision over {len(seen_urls)} page(s)",
+            )
+        )
+
+    # -- recall and exclusions ------------------------------------------------------------
+    returned_ids = {rid for (rtype, rid) in matched if rtype == target.resource_type}
+    loaded = session.fixtures.loaded
+    expected: dict[str, str] = {}
+    if spec.recall:
+        for key, resource in loaded.items():
+            if resource.get("resourceType") == target.resource_type and target.failing_criterion(resource, resolver, base) is None:
+                expected[key] = resource["id"]
+    for key in spec.includes:
+        if key in loaded:
+            expected[key] = loaded[key]["id"]
+    missing = sorted(key for key, rid in expected.items() if rid not in returned_ids)
+    if expected or spec.includes:
+        if missing and not complete:
+            results.append(
+                ctx.result("search", True, f"recall not judged: paging stopped before the last page; missing so far: {', '.join(missing)}",
+                           detail="recall")
+            )
+        else:
+            results.append(
+                ctx.result(
+                    "search",
+                    not missing,
+                    (f"all {len(expected)} matching fixtures returned ({', '.join(sorted(expected))})" if not missing
+                     else f"matching fixtures not returned: {', '.join(missing)}"),
+                    detail="recall over all pages",
+                )
+            )
+    wrongly = sorted(key for key in spec.excludes if key in loaded and loaded[key]["id"] in returned_ids)
+    if spec.excludes:
+        results.append(
+            ctx.result(
+                "search",
+                not wrongly,
+                ("none of the excluded fixtures returned" if not wrongly
+                 else f"fixtures that must not match were returned: {', '.join(wrongly)}"),
+                detail="excludes: " + ", ".join(spec.excludes),
+            )
+        )
+    return results

@@ -1,0 +1,162 @@
+"""Run one suite case against a target session and judge every expectation.
+
+The engine knows nothing about pytest: the plugin and any other front end call ``run_case`` and
+get a CaseResult with verdicts and evidence.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from imgconf.checks.base import CheckContext
+from imgconf.checks.body import check_resource_type
+from imgconf.checks.fhirpath import check_fhirpath
+from imgconf.checks.headers import check_headers
+from imgconf.checks.rules import check_rules
+from imgconf.checks.search import check_search
+from imgconf.checks.status import check_status
+from imgconf.checks.structure import check_structure
+from imgconf.client import HttpResult, TargetUnreachable
+from imgconf.fhirpath import evaluate
+from imgconf.fixtures import FixtureError, add_tag, id_from_response
+from imgconf.results import CaseResult, CheckResult, Verdict
+from imgconf.session import TargetSession
+from imgconf.suite.model import Case, Request, Save, Step, Suite
+from imgconf.suite.template import MissingVariable, render
+
+
+def _lookup(session: TargetSession, suite: Suite) -> Any:
+    scope = {**suite.variables, **session.saved.setdefault(suite.id, {})}
+    return lambda name: session.lookup(name, scope)
+
+
+def _send(session: TargetSession, request: Request, lookup: Any) -> tuple[HttpResult, list[tuple[str, str]]]:
+    path = render(request.path, lookup)
+    params = [(k, str(render(v, lookup))) for k, v in request.params]
+    headers = [(k, str(render(v, lookup))) for k, v in request.headers]
+    json_body = None
+    if request.has_json:
+        json_body = render(request.json, lookup)
+        if request.tag and isinstance(json_body, dict) and "resourceType" in json_body:
+            json_body = add_tag(json_body, session.run_tag)
+    form = [(k, str(render(v, lookup))) for k, v in request.form] if request.form else None
+    content = render(request.body, lookup) if request.body is not None else None
+    if content is not None and not any(k.lower() == "content-type" for k, _ in headers):
+        headers.append(("Content-Type", "application/fhir+json"))
+    result = session.client.send(
+        request.method, path, params=params, headers=headers, json_body=json_body, form=form, content=content
+    )
+    return result, form or []
+
+
+def _track_created(session: TargetSession, request: Request, result: HttpResult) -> None:
+    """Anything a case creates is deleted at the end of the run, whatever the case expected."""
+    if request.method in ("POST", "PUT") and result.status == 201:
+        ident = id_from_response(result)
+        if ident:
+            session.fixtures.track(*ident)
+            session.touched_types.add(ident[0])
+    body = request.json if isinstance(request.json, dict) else None
+    if body and isinstance(body.get("resourceType"), str):
+        session.touched_types.add(body["resourceType"])
+
+
+def _save(save: Save, result: HttpResult, variables: dict[str, Any], ctx: CheckContext) -> CheckResult | None:
+    value: Any = None
+    if save.header:
+        value = result.header(save.header)
+    elif save.location_id:
+        ident = id_from_response(result)
+        value = ident[1] if ident else None
+    elif save.fhirpath:
+        try:
+            found = evaluate(save.fhirpath, result.json, ctx.variables) if not result.json_error else []
+        except Exception:  # bad server data: reported below as a failed save
+            found = []
+        value = found[0] if found else None
+    if value is None or value == "":
+        what = save.header or save.fhirpath or "Location id"
+        return ctx.result("save", False, f"could not save {save.name}: {what} has no value in the response", detail=what)
+    variables[save.name] = value
+    return None
+
+
+def _judge(step: Step, ctx: CheckContext) -> list[CheckResult]:
+    e = step.expect
+    results = check_status(e.status, ctx)
+    results += check_headers(e.headers, ctx)
+    results += check_resource_type(e.resource, ctx)
+    if e.structure:
+        results += check_structure(ctx)
+    if e.rules:
+        results += check_rules(ctx)
+    results += check_fhirpath(e.fhirpath, ctx)
+    if e.search is not None:
+        results += check_search(e.search, ctx)
+    return results
+
+
+def run_case(case: Case, suite: Suite, session: TargetSession, nodeid: str = "") -> CaseResult:
+    outcome = CaseResult(
+        suite_id=suite.id,
+        suite=suite.title,
+        case=case.name,
+        nodeid=nodeid,
+        area=suite.area,
+        requirement=list(case.requirements),
+        level=case.level,
+    )
+    started = time.perf_counter()
+    try:
+        session.fixtures.ensure(suite.fixtures)
+    except FixtureError as exc:
+        outcome.error = f"setup: {exc}"
+        if exc.exchange:
+            outcome.exchanges.append(exc.exchange)
+        outcome.duration_s = time.perf_counter() - started
+        return outcome
+
+    saved = session.saved.setdefault(suite.id, {})
+    for step in case.steps:
+        lookup = _lookup(session, suite)
+        try:
+            result, sent_form = _send(session, step.request, lookup)
+        except MissingVariable as exc:
+            outcome.skipped_reason = f"step {step.name!r} not run: {exc} (an earlier case that saves it did not run or failed)"
+            break
+        except TargetUnreachable as exc:
+            outcome.exchanges.append(exc.exchange)
+            outcome.error = str(exc)
+            break
+        outcome.exchanges.append(result.exchange)
+        _track_created(session, step.request, result)
+        ctx = CheckContext(
+            response=result,
+            request=step.request,
+            exchange=len(outcome.exchanges) - 1,
+            requirements=case.requirements,
+            level=case.level,
+            variables={**suite.variables, **saved, "base": session.base_url},
+            session=session,
+            sent_form=sent_form,
+        )
+        try:
+            outcome.checks += _judge(step, ctx)
+        except TargetUnreachable as exc:  # the oracle fetching more pages
+            outcome.exchanges.append(exc.exchange)
+            outcome.error = str(exc)
+            break
+        finally:
+            outcome.exchanges.extend(ctx.extra_exchanges)
+        for save in step.save:
+            failed = _save(save, result, saved, ctx)
+            if failed:
+                outcome.checks.append(failed)
+        if any(c.verdict is Verdict.FAIL for c in outcome.checks) and len(case.steps) > 1:
+            remaining = case.steps[case.steps.index(step) + 1 :]
+            if remaining:
+                outcome.skipped_reason = f"steps after {step.name!r} not run: it failed"
+                break
+    outcome.duration_s = time.perf_counter() - started
+    return outcome

@@ -1,0 +1,191 @@
+"""Fixture resources: loaded into the target on first use, tagged with the run, removed at the end.
+
+A fixture is a JSON resource template under ``fixtures/`` (key = path without ``.json``, e.g.
+``imagingstudy/ct-chest``). Templates reference each other with ``${fixture.<key>.id}`` and take
+per-run DICOM UIDs from ``${uid.<name>}``; dependencies are created first.
+
+Every resource the run creates, fixture or not, carries the run tag in ``meta.tag`` and is tracked;
+teardown deletes the tracked ones newest first, then sweeps the target for anything still tagged.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imgconf.client import HttpResult, TargetClient, TargetUnreachable
+from imgconf.results import Exchange
+from imgconf.suite.template import names_in, render
+
+log = logging.getLogger(__name__)
+
+RUN_TAG_SYSTEM = "urn:imgconf:run"
+LOCATION_ID = re.compile(r"/(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?/?$")
+
+
+class FixtureError(Exception):
+    """The target could not take a fixture; every case that needs it is an error, with evidence."""
+
+    def __init__(self, message: str, exchange: Exchange | None = None) -> None:
+        super().__init__(message)
+        self.exchange = exchange
+
+
+@functools.cache
+def library(fixtures_dir: Path) -> dict[str, dict[str, Any]]:
+    """All fixture templates under a directory, by key. Read once per process."""
+    templates: dict[str, dict[str, Any]] = {}
+    for path in sorted(fixtures_dir.rglob("*.json")):
+        key = path.relative_to(fixtures_dir).with_suffix("").as_posix()
+        try:
+            templates[key] = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise FixtureError(f"{path}: not valid JSON ({exc})") from None
+    return templates
+
+
+def fixture_dependencies(template: Any) -> list[str]:
+    deps = []
+    for name in sorted(names_in(template)):
+        if name.startswith("fixture."):
+            deps.append(name.removeprefix("fixture.").rsplit(".", 1)[0])
+    return deps
+
+
+def add_tag(resource: dict[str, Any], code: str) -> dict[str, Any]:
+    tagged = copy.deepcopy(resource)
+    tags = tagged.setdefault("meta", {}).setdefault("tag", [])
+    if not any(t.get("system") == RUN_TAG_SYSTEM and t.get("code") == code for t in tags):
+        tags.append({"system": RUN_TAG_SYSTEM, "code": code, "display": "created by an imgconf run"})
+    return tagged
+
+
+def id_from_response(result: HttpResult) -> tuple[str, str] | None:
+    """(type, id) of a created resource, from Location or else the returned body."""
+    location = result.header("Location") or result.header("Content-Location")
+    if location:
+        match = LOCATION_ID.search(location.split("?")[0])
+        if match:
+            return match.group("type"), match.group("id")
+    body = result.resource
+    if body and body.get("id"):
+        return body["resourceType"], body["id"]
+    return None
+
+
+@dataclass
+class FixtureManager:
+    client: TargetClient
+    run_tag: str
+    fixtures_dir: Path
+    lookup: Any  # callable(name) -> value, the session's variable namespace
+    loaded: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> resource as stored
+    created: list[tuple[str, str]] = field(default_factory=list)  # (type, id) in creation order
+    failures: dict[str, FixtureError] = field(default_factory=dict)
+
+    def track(self, rtype: str, rid: str) -> None:
+        if (rtype, rid) not in self.created:
+            self.created.append((rtype, rid))
+
+    def ensure(self, keys: tuple[str, ...] | list[str]) -> None:
+        for key in keys:
+            self._ensure_one(key, ())
+
+    def _ensure_one(self, key: str, chain: tuple[str, ...]) -> dict[str, Any]:
+        if key in self.loaded:
+            return self.loaded[key]
+        if key in self.failures:
+            raise self.failures[key]
+        if key in chain:
+            raise FixtureError(f"fixture dependency cycle: {' -> '.join(chain + (key,))}")
+        templates = library(self.fixtures_dir)
+        if key not in templates:
+            raise FixtureError(f"unknown fixture {key!r}")
+        template = templates[key]
+        for dep in fixture_dependencies(template):
+            self._ensure_one(dep, chain + (key,))
+        try:
+            resource = add_tag(render(template, self.lookup), self.run_tag)
+            self.loaded[key] = self._create(key, resource)
+        except FixtureError as exc:
+            self.failures[key] = exc
+            raise
+        return self.loaded[key]
+
+    def _create(self, key: str, resource: dict[str, Any]) -> dict[str, Any]:
+        rtype = resource["resourceType"]
+        try:
+            result = self.client.send("POST", rtype, json_body=resource, headers={"Prefer": "return=representation"})
+        except TargetUnreachable as exc:
+            raise FixtureError(f"fixture {key}: {exc}", exc.exchange) from None
+        if result.status not in (200, 201):
+            raise FixtureError(
+                f"fixture {key}: the target answered {result.status} to POST {rtype}", result.exchange
+            )
+        ident = id_from_response(result)
+        if ident is None:
+            raise FixtureError(f"fixture {key}: the target created it but gave no Location or id", result.exchange)
+        self.track(*ident)
+        stored = result.resource if result.resource and result.resource.get("id") == ident[1] else None
+        if stored is None:  # return=minimal or an empty body: read it back
+            read = self.client.send("GET", f"{ident[0]}/{ident[1]}")
+            stored = read.resource if read.status == 200 else {**resource, "id": ident[1]}
+        return stored
+
+    def value(self, key: str, attribute: str) -> Any:
+        """``${fixture.<key>.<attribute>}``: id, ref (Type/id), url (absolute), or a top-level element."""
+        resource = self._ensure_one(key, ())
+        if attribute == "id":
+            return resource["id"]
+        if attribute == "ref":
+            return f"{resource['resourceType']}/{resource['id']}"
+        if attribute == "url":
+            return f"{self.client.base_url}/{resource['resourceType']}/{resource['id']}"
+        if attribute in resource:
+            return resource[attribute]
+        raise KeyError(f"fixture.{key}.{attribute}")
+
+    def teardown(self, resource_types: set[str] | None = None) -> int:
+        """Delete what the run created; return how many tagged resources are left on the target."""
+        for rtype, rid in reversed(self.created):
+            try:
+                self.client.send("DELETE", f"{rtype}/{rid}")
+            except TargetUnreachable as exc:
+                log.warning("teardown: %s", exc)
+        types = set(resource_types or ()) | {t for t, _ in self.created}
+        remaining = 0
+        for rtype in sorted(types):
+            remaining += self._sweep(rtype)
+        self.created.clear()
+        self.loaded.clear()
+        return remaining
+
+    def _sweep(self, rtype: str, rounds: int = 5) -> int:
+        """Delete anything of a type still tagged with this run (resources made by cases, retries)."""
+        left = 0
+        for _ in range(rounds):
+            try:
+                found = self.client.send("GET", rtype, params=[("_tag", f"{RUN_TAG_SYSTEM}|{self.run_tag}"), ("_count", "100")])
+            except TargetUnreachable:
+                return left
+            bundle = found.resource if found.status == 200 else None
+            ids = [
+                e["resource"]["id"]
+                for e in (bundle or {}).get("entry", [])
+                if isinstance(e.get("resource"), dict) and e["resource"].get("resourceType") == rtype and e["resource"].get("id")
+            ]
+            left = len(ids)
+            if not ids:
+                return 0
+            for rid in ids:
+                try:
+                    self.client.send("DELETE", f"{rtype}/{rid}")
+                except TargetUnreachable:
+                    return left
+        return left

@@ -1,0 +1,156 @@
+"""One run against one target: the client, the run tag, fixtures, per-run UIDs and teardown.
+
+With no target URL the session starts the embedded reference server on loopback. With pytest-xdist
+every worker has its own session and its own run tag, so one worker's teardown never removes
+another worker's data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imgconf import __version__
+from imgconf.client import TargetClient, TargetUnreachable
+from imgconf.fixtures import RUN_TAG_SYSTEM, FixtureManager
+from imgconf.paths import fixtures_dir
+from imgconf.results import RunInfo
+from imgconf.suite.template import MissingVariable
+
+log = logging.getLogger(__name__)
+
+EDITIONS: dict[str, dict[str, str]] = {
+    # catalogue §H FIND-01..04: the codes that changed between the EU API draft and its current text
+    "draft-2026-01": {
+        "report_type": "68604-8",
+        "report_category_system": "urn:oid:1.3.6.1.4.1.19376.1.2.6.1",
+        "report_category": "REPORTS",
+        "practice_setting": "394914008",
+        "manifest_type": "18748-4",
+    },
+    "eu-api-current": {
+        "report_type": "85430-7",
+        "report_category_system": "http://hl7.eu/fhir/health-data-api/CodeSystem/eehrxf-document-priority-category-cs",
+        "report_category": "Medical-Imaging",
+        "practice_setting": "394914008",
+        "manifest_type": "18748-4",
+    },
+}
+DEFAULT_EDITION = "draft-2026-01"
+
+
+def dicom_uid_for(seed: str, name: str) -> str:
+    """A valid UUID-derived DICOM UID (PS3.5 B.2), the same for one name within one run."""
+    return f"2.25.{uuid.uuid5(uuid.NAMESPACE_URL, f'imgconf:{seed}:{name}').int}"
+
+
+@dataclass
+class SessionOptions:
+    target: str | None = None
+    timeout: float = 30.0
+    verify_tls: bool = True
+    edition: str = DEFAULT_EDITION
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    worker: str | None = None
+    fixtures_dir: Path = field(default_factory=fixtures_dir)
+
+
+class TargetSession:
+    def __init__(self, options: SessionOptions) -> None:
+        self.options = options
+        self.embedded = None
+        if options.target:
+            base_url = options.target
+        else:
+            from imgconf.reference.server import EmbeddedServer
+
+            self.embedded = EmbeddedServer()
+            self.embedded.start()
+            base_url = self.embedded.base_url
+        self.run_tag = options.run_id + (f"-{options.worker}" if options.worker else "")
+        self.client = TargetClient(base_url, timeout=options.timeout, verify=options.verify_tls)
+        self.base_url = self.client.base_url
+        self.edition = EDITIONS[options.edition]
+        self.started_at = dt.datetime.now(dt.timezone.utc)
+        self.saved: dict[str, dict[str, Any]] = {}  # suite id -> variables saved by its cases
+        self.fixtures = FixtureManager(self.client, self.run_tag, options.fixtures_dir, self.lookup)
+        self._capabilities: dict[str, Any] | None = None
+        self._capabilities_error: str | None = None
+        self.touched_types: set[str] = set()
+        self.closed = False
+
+    # -- variables ---------------------------------------------------------------------------
+    def lookup(self, name: str, suite_vars: dict[str, Any] | None = None) -> Any:
+        if suite_vars and name in suite_vars:
+            return suite_vars[name]
+        if name == "base":
+            return self.base_url
+        if name == "run.tag":
+            return self.run_tag
+        if name == "run.tag_system":
+            return RUN_TAG_SYSTEM
+        if name.startswith("uid."):
+            return dicom_uid_for(self.run_tag, name.removeprefix("uid."))
+        if name.startswith("edition."):
+            key = name.removeprefix("edition.")
+            if key in self.edition:
+                return self.edition[key]
+        if name.startswith("fixture."):
+            key, _, attribute = name.removeprefix("fixture.").rpartition(".")
+            try:
+                return self.fixtures.value(key, attribute)
+            except KeyError:
+                pass
+        raise MissingVariable(name)
+
+    # -- target facts ------------------------------------------------------------------------
+    def capabilities(self) -> dict[str, Any] | None:
+        """The CapabilityStatement, read once per run (None when the target has no usable one)."""
+        if self._capabilities is None and self._capabilities_error is None:
+            try:
+                result = self.client.send("GET", "metadata")
+            except TargetUnreachable as exc:
+                self._capabilities_error = str(exc)
+                return None
+            body = result.resource
+            if result.status == 200 and body and body.get("resourceType") == "CapabilityStatement":
+                self._capabilities = body
+            else:
+                self._capabilities_error = f"GET metadata answered {result.status}"
+        return self._capabilities
+
+    def run_info(self) -> RunInfo:
+        caps = self.capabilities() or {}
+        software = caps.get("software") or {}
+        return RunInfo(
+            target_url=self.base_url,
+            embedded=self.embedded is not None,
+            server_software=software.get("name", "unknown (no CapabilityStatement)"),
+            server_version=software.get("version", ""),
+            fhir_version=caps.get("fhirVersion", ""),
+            harness_version=__version__,
+            edition=self.options.edition,
+            started_at=self.started_at.isoformat(timespec="seconds"),
+            tls_verify=self.options.verify_tls,
+        )
+
+    # -- the end -----------------------------------------------------------------------------
+    def close(self) -> int:
+        """Remove everything this run created; return how many tagged resources remain."""
+        if self.closed:
+            return 0
+        self.closed = True
+        remaining = 0
+        try:
+            remaining = self.fixtures.teardown(self.touched_types)
+            if remaining:
+                log.warning("teardown left %d resources tagged %s|%s", remaining, RUN_TAG_SYSTEM, self.run_tag)
+        finally:
+            self.client.close()
+            if self.embedded is not None:
+                self.embedded.stop()
+        return remaining
