@@ -1,0 +1,196 @@
+"""``imgconf`` command line: run suites, serve the reference server, list suites, validate files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from imgconf import __version__
+from imgconf.paths import suites_dir
+from imgconf.session import DEFAULT_EDITION, EDITIONS
+
+app = typer.Typer(
+    name="imgconf",
+    help="Does this FHIR server handle imaging data correctly? Conformance suites for ImagingStudy and imaging reports.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+
+VERDICT_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "info": "cyan", "skip": "dim", "error": "magenta"}
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"imgconf {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = None,
+) -> None:
+    """imgconf — FHIR imaging conformance harness."""
+
+
+@app.command()
+def run(
+    target: Annotated[Optional[str], typer.Option(help="FHIR base URL. Without it the embedded reference server is used.")] = None,
+    suite: Annotated[Optional[list[str]], typer.Option(help="Run only these suite ids (repeatable).")] = None,
+    keyword: Annotated[Optional[str], typer.Option("-k", help="pytest -k expression over case names.")] = None,
+    marker: Annotated[Optional[str], typer.Option("-m", help="pytest -m expression, e.g. 'shall and imagingstudy'.")] = None,
+    edition: Annotated[str, typer.Option(help=f"Document-code edition: {', '.join(sorted(EDITIONS))}.")] = DEFAULT_EDITION,
+    reports_dir: Annotated[Path, typer.Option(help="Where the reports are written.")] = Path("reports"),
+    workers: Annotated[int, typer.Option("--workers", "-n", help="Parallel workers (pytest-xdist); 0 runs in-process.")] = 0,
+    strict_should: Annotated[bool, typer.Option(help="Fail on SHOULD-level failures too.")] = False,
+    insecure: Annotated[bool, typer.Option(help="Do not verify TLS certificates (stated in the report).")] = False,
+    request_timeout: Annotated[float, typer.Option(help="Seconds per HTTP request.")] = 30.0,
+    suites_path: Annotated[Optional[list[Path]], typer.Option("--suites", help="Suite files or folders (default: the bundled suites).")] = None,
+) -> None:
+    """Run the conformance suites and write summary.json, report.html, junit.xml and allure results."""
+    import pytest
+
+    from imgconf.progress import ProgressPlugin
+
+    reports_dir = reports_dir.resolve()
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    args: list[str] = [str(p) for p in (suites_path or [suites_dir()])]
+    args += [
+        "-p", "no:cacheprovider",
+        "-p", "no:terminal",
+        "--rootdir", str(Path(args[0]).resolve().parent if Path(args[0]).is_dir() else Path(args[0]).resolve().parent),
+        "--reports-dir", str(reports_dir),
+        "--junitxml", str(reports_dir / "junit.xml"),
+        "--alluredir", str(reports_dir / "allure-results"),
+        "--clean-alluredir",
+        "--edition", edition,
+        "--request-timeout", str(request_timeout),
+        "-W", "ignore::pytest.PytestAssertRewriteWarning",
+    ]
+    if target:
+        args += ["--target", target]
+    for s in suite or []:
+        args += ["--suite", s]
+    if keyword:
+        args += ["-k", keyword]
+    if marker:
+        args += ["-m", marker]
+    if workers:
+        args += ["-n", str(workers)]
+    if strict_should:
+        args.append("--strict-should")
+    if insecure:
+        args.append("--insecure")
+        console.print("[bold yellow]TLS certificate verification is OFF for this run (--insecure).[/]")
+    console.print(f"imgconf {__version__} → {target or 'embedded reference server'} (edition {edition})")
+    progress = ProgressPlugin(console)
+    code = pytest.main(args, plugins=[progress])
+    progress.close()
+    _print_summary(reports_dir, progress)
+    raise typer.Exit(int(code))
+
+
+def _print_summary(reports_dir: Path, progress: Any) -> None:
+    for line in progress.problems:
+        console.print(line)
+    summary_path = reports_dir / "summary.json"
+    if not summary_path.exists() or not progress.cases_seen:
+        console.print("[bold red]No case ran; no report written.[/]")
+        return
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    run = summary["run"]
+    table = Table(title=f"{run['server_software']} {run['server_version']} at {run['target_url']}")
+    table.add_column("level")
+    for verdict in ("pass", "fail", "warn", "info", "skip", "error"):
+        table.add_column(verdict, justify="right", style=VERDICT_STYLE[verdict])
+    by_level = summary["totals"].get("checks_by_level", {})
+    for level, counts in by_level.items():
+        table.add_row(level, *(str(counts.get(v, 0)) for v in ("pass", "fail", "warn", "info", "skip", "error")))
+    console.print(table)
+    cases = summary["totals"].get("cases", {})
+    console.print(
+        "cases: " + ", ".join(f"[{VERDICT_STYLE.get(k, '')}]{v} {k}[/]" for k, v in sorted(cases.items()))
+        + f" in {run.get('duration_s', 0)} s"
+    )
+    outcome = summary.get("outcome", "fail")
+    console.print(f"outcome: [{'green' if outcome == 'pass' else 'bold red'}]{outcome.upper()}[/]")
+    for name in ("report.html", "summary.json", "junit.xml", "allure-results"):
+        console.print(f"  {reports_dir / name}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    db: Annotated[Optional[Path], typer.Option(help="SQLite file (default: a temporary one).")] = None,
+) -> None:
+    """Run the embedded reference FHIR server in the foreground (base URL http://HOST:PORT/fhir)."""
+    from imgconf.reference.server import serve as run_server
+
+    console.print(f"imgconf reference server on http://{host}:{port}/fhir (Ctrl-C stops it)")
+    run_server(host, port, db)
+
+
+@app.command("list")
+def list_suites(
+    cases: Annotated[bool, typer.Option("--cases", help="List every case.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    suites_path: Annotated[Optional[list[Path]], typer.Option("--suites", help="Suite files or folders.")] = None,
+) -> None:
+    """List suites, their cases and the requirement ids they cite."""
+    from imgconf.fixtures import library
+    from imgconf.paths import fixtures_dir
+    from imgconf.suite import SuiteError, discover, load_suite
+
+    rows = []
+    failed = False
+    for path in discover(list(suites_path or [suites_dir()])):
+        try:
+            suite = load_suite(path, fixture_library=library(fixtures_dir()))
+        except SuiteError as exc:
+            console.print(f"[red]{exc}[/]")
+            failed = True
+            continue
+        reqs = sorted({r for c in suite.cases for r in c.requirements} | set(suite.requirements))
+        rows.append({
+            "id": suite.id, "title": suite.title, "area": suite.area, "file": str(path),
+            "cases": [{"name": c.name, "level": c.level.value, "requirements": list(c.requirements)} for c in suite.cases],
+            "requirements": reqs,
+        })
+    if as_json:
+        console.print_json(json.dumps(rows))
+    else:
+        table = Table(title="imgconf suites")
+        for col in ("suite", "area", "cases", "requirements"):
+            table.add_column(col)
+        for row in rows:
+            table.add_row(row["id"], row["area"], str(len(row["cases"])), ", ".join(row["requirements"]))
+            if cases:
+                for case in row["cases"]:
+                    table.add_row("", "", f"  {case['name']}", f"{case['level']} {', '.join(case['requirements'])}")
+        console.print(table)
+        total = sum(len(r["cases"]) for r in rows)
+        reqs = {q for r in rows for q in r["requirements"]}
+        console.print(f"{len(rows)} suites, {total} cases, {len(reqs)} requirement ids")
+    if failed:
+        raise typer.Exit(2)
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="JSON resources, Bundles, NDJSON files or folders.")],
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the findings as JSON here.")] = None,
+) -> None:
+    """Validate imaging resources offline with the same rules the live checks use."""
+    from imgconf.offline import run_validate
+
+    raise typer.Exit(run_validate(list(paths), json_out=json_out, console=console))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,324 @@
+"""pytest plugin: YAML suites become pytest items; results become reports.
+
+Only hooks live here. Loading is ``imgconf.suite``, running a case is ``imgconf.engine``, the
+target session is ``imgconf.session``, writing reports is ``imgconf.report``.
+
+Verdicts map onto pytest so that CI reads them right: a SHALL failure fails the item (an
+AssertionError subclass, so allure shows "failed"); a SHOULD failure passes with a
+ConformanceWarning unless ``--strict-should``; an unreachable target is an error ("broken").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imgconf.checks.base import CheckFailure
+from imgconf.results import CaseResult, Level, RunInfo, Verdict
+from imgconf.session import DEFAULT_EDITION, EDITIONS, SessionOptions, TargetSession
+from imgconf.suite.loader import SuiteError, load_suite, looks_like_suite
+from imgconf.suite.model import Case, Suite
+
+SESSION_KEY = pytest.StashKey[TargetSession]()
+RESULTS_KEY = pytest.StashKey[list[CaseResult]]()
+RUNINFO_KEY = pytest.StashKey[dict[str, Any]]()
+
+
+class ConformanceWarning(UserWarning):
+    """A SHOULD-level requirement the target does not meet."""
+
+
+class TargetError(Exception):
+    """The target could not be reached or could not take the fixtures (not a conformance verdict)."""
+
+
+# -- options ---------------------------------------------------------------------------------
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("imgconf", "FHIR imaging conformance (imgconf)")
+    group.addoption("--target", metavar="URL", default=None,
+                    help="FHIR base URL to test. Without it the embedded reference server is started on loopback.")
+    group.addoption("--suite", action="append", default=[], metavar="ID",
+                    help="Run only this suite (by id, repeatable).")
+    group.addoption("--edition", choices=sorted(EDITIONS), default=DEFAULT_EDITION,
+                    help=f"Document-code edition (catalogue §H). Default: {DEFAULT_EDITION}.")
+    group.addoption("--request-timeout", type=float, default=30.0, metavar="SECONDS",
+                    help="Timeout for each HTTP request to the target (default 30).")
+    group.addoption("--insecure", action="store_true", default=False,
+                    help="Do not verify the target's TLS certificate (printed in the report).")
+    group.addoption("--strict-should", action="store_true", default=False,
+                    help="Fail the run on SHOULD-level failures too.")
+    group.addoption("--reports-dir", default="reports", metavar="DIR",
+                    help="Where summary.json and report.html are written (default ./reports).")
+    group.addoption("--no-reports", action="store_true", default=False,
+                    help="Do not write summary.json and report.html.")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for level in ("shall", "should", "may"):
+        config.addinivalue_line("markers", f"{level}: cases at {level.upper()} level (imgconf)")
+    for area in ("imagingstudy", "rest", "pdqm", "mhd", "smart", "documents", "manifests", "workflow"):
+        config.addinivalue_line("markers", f"{area}: imgconf suites of area {area}")
+    config.addinivalue_line("markers", "writes: cases that create, change or delete data on the target")
+    config.stash[RESULTS_KEY] = []
+    # Cases of one suite share saved variables: keep each suite file on one xdist worker.
+    if getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadfile"
+
+
+# -- collection ------------------------------------------------------------------------------
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
+    if looks_like_suite(file_path):
+        return SuiteFile.from_parent(parent, path=file_path)
+    return None
+
+
+class SuiteFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        suite = load_suite(self.path, fixture_library=_fixture_library())
+        selected = self.config.getoption("suite")
+        if selected and suite.id not in selected:
+            return
+        for case in suite.cases:
+            item = CaseItem.from_parent(self, name=case.name, suite=suite, case=case)
+            item.add_marker(_level_marker(case.level))
+            item.add_marker(suite.area)
+            item.add_marker(suite.id.replace("-", "_"))
+            if case.writes:
+                item.add_marker("writes")
+            for tag in case.tags:
+                item.add_marker(tag.replace("-", "_"))
+            yield item
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, SuiteError):
+            return f"malformed suite: {excinfo.value}"
+        return str(super().repr_failure(excinfo))
+
+
+def _fixture_library() -> dict[str, Any]:
+    from imgconf.fixtures import library
+    from imgconf.paths import fixtures_dir
+
+    return library(fixtures_dir())
+
+
+def _level_marker(level: Level) -> str:
+    if level.is_mandatory:
+        return "shall"
+    if level.is_recommended:
+        return "should"
+    return "may"
+
+
+class CaseItem(pytest.Item):
+    def __init__(self, *, suite: Suite, case: Case, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.suite = suite
+        self.case = case
+        self.case_result: CaseResult | None = None
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.case.line - 1, f"{self.suite.id}: {self.case.name} [{', '.join(self.case.requirements)}]"
+
+    def runtest(self) -> None:
+        from imgconf.engine import run_case
+
+        session = _session(self.config)
+        result = run_case(self.case, self.suite, session, self.nodeid)
+        self.case_result = result
+        _allure_annotate(self, result)
+        verdict = result.verdict
+        if verdict is Verdict.ERROR:
+            raise TargetError(result.error)
+        if verdict is Verdict.SKIP:
+            pytest.skip(result.skipped_reason or "not run")
+        failing = [c for c in result.checks if c.verdict is Verdict.FAIL]
+        warn = [c for c in result.checks if c.verdict is Verdict.WARN]
+        if warn and self.config.getoption("strict_should"):
+            failing += warn
+        if failing:
+            raise CheckFailure(_failure_text(result, failing))
+        for check in warn:
+            warnings.warn(ConformanceWarning(f"{self.suite.id} :: {self.case.name}: [{', '.join(check.requirement)} SHOULD] {check.reason}"))
+        if result.skipped_reason:
+            pytest.skip(result.skipped_reason)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, (CheckFailure, TargetError)):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+
+def _failure_text(result: CaseResult, failing: list[Any]) -> str:
+    lines = [f"{result.suite} :: {result.case}"]
+    for check in failing:
+        lines.append(f"  [{', '.join(check.requirement)} {check.level.value}] {check.check}: {check.reason}")
+        if check.exchange is not None and check.exchange < len(result.exchanges):
+            ex = result.exchanges[check.exchange]
+            lines.append(f"      {ex.method} {ex.url} -> {ex.status if ex.status is not None else ex.error}")
+    return "\n".join(lines)
+
+
+# -- the target session ----------------------------------------------------------------------
+
+def _session(config: pytest.Config) -> TargetSession:
+    if SESSION_KEY not in config.stash:
+        workerinput = getattr(config, "workerinput", None)
+        run_id = workerinput["testrunuid"][:12] if workerinput else None
+        options = SessionOptions(
+            target=config.getoption("target"),
+            timeout=config.getoption("request_timeout"),
+            verify_tls=not config.getoption("insecure"),
+            edition=config.getoption("edition"),
+            worker=workerinput["workerid"] if workerinput else None,
+        )
+        if run_id:
+            options.run_id = run_id
+        config.stash[SESSION_KEY] = TargetSession(options)
+        _install_sigterm()
+    return config.stash[SESSION_KEY]
+
+
+def _install_sigterm() -> None:
+    """SIGTERM ends the run like Ctrl-C does, so teardown still removes the run's data."""
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        pass
+
+
+# -- results ---------------------------------------------------------------------------------
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    report = yield
+    if isinstance(item, CaseItem) and call.when == "call" and item.case_result is not None:
+        # Custom report attributes survive pytest-xdist's serialisation back to the controller.
+        report.imgconf_case = item.case_result.to_dict()
+    return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    case = getattr(report, "imgconf_case", None)
+    if case is not None:
+        _CONTROLLER_RESULTS.append(CaseResult.from_dict(case))
+
+
+_CONTROLLER_RESULTS: list[CaseResult] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _CONTROLLER_RESULTS.clear()
+    session.config.stash[RUNINFO_KEY] = {"started": time.time()}
+
+
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    info = node.workeroutput.get("imgconf_run")
+    if info:
+        node.config.stash[RUNINFO_KEY].setdefault("workers", []).append(info)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    target = config.stash.get(SESSION_KEY, None)
+    info = None
+    if target is not None:
+        info = target.run_info()
+        remaining = target.close()
+        info.options["teardown_remaining"] = remaining
+        if hasattr(config, "workeroutput"):
+            config.workeroutput["imgconf_run"] = info.to_dict()
+    if hasattr(config, "workerinput") or config.getoption("no_reports") or not _CONTROLLER_RESULTS:
+        return
+    if info is None:
+        workers = config.stash[RUNINFO_KEY].get("workers") or []
+        info = RunInfo(**workers[0]) if workers else _fallback_info(config)
+    started = config.stash[RUNINFO_KEY]["started"]
+    info.duration_s = round(time.time() - started, 2)
+    info.finished_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    info.options.update({"strict_should": config.getoption("strict_should")})
+    _write_reports(config, info, list(_CONTROLLER_RESULTS))
+
+
+def _fallback_info(config: pytest.Config) -> RunInfo:
+    from imgconf import __version__
+
+    return RunInfo(
+        target_url=config.getoption("target") or "embedded reference server",
+        embedded=not config.getoption("target"),
+        server_software="unknown",
+        server_version="",
+        fhir_version="",
+        harness_version=__version__,
+        edition=config.getoption("edition"),
+        started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        tls_verify=not config.getoption("insecure"),
+    )
+
+
+def _write_reports(config: pytest.Config, info: RunInfo, cases: list[CaseResult]) -> None:
+    from imgconf.report.html import write_html
+    from imgconf.report.summary import write_summary
+
+    out = Path(config.getoption("reports_dir"))
+    if not out.is_absolute():
+        out = Path(config.invocation_params.dir) / out
+    out.mkdir(parents=True, exist_ok=True)
+    write_summary(out / "summary.json", info, cases)
+    write_html(out / "report.html", info, cases)
+    config.stash[RUNINFO_KEY]["written"] = [str(out / "summary.json"), str(out / "report.html")]
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    written = config.stash.get(RUNINFO_KEY, {}).get("written")
+    if written:
+        terminalreporter.write_sep("-", "imgconf reports")
+        for path in written:
+            terminalreporter.write_line(path)
+
+
+# -- allure ----------------------------------------------------------------------------------
+
+_SEVERITY = {True: "critical", False: "normal"}
+
+
+def _allure_annotate(item: CaseItem, result: CaseResult) -> None:
+    """Labels, links and evidence for allure; a no-op when allure-pytest is not reporting."""
+    if not item.config.pluginmanager.hasplugin("allure_pytest") or not item.config.getoption("allure_report_dir", None):
+        return
+    import allure
+
+    allure.dynamic.title(f"{item.case.name}")
+    allure.dynamic.feature(item.suite.area)
+    allure.dynamic.story(item.suite.title)
+    allure.dynamic.tag(item.case.level.value)
+    allure.dynamic.severity(
+        allure.severity_level.CRITICAL if item.case.level.is_mandatory
+        else allure.severity_level.NORMAL if item.case.level.is_recommended
+        else allure.severity_level.MINOR
+    )
+    for req in item.case.requirements:
+        allure.dynamic.label("requirement", req)
+    for i, ex in enumerate(result.exchanges):
+        text = (
+            f"{ex.method} {ex.url}\n"
+            + "".join(f"{k}: {v}\n" for k, v in ex.request_headers.items())
+            + (f"\n{ex.request_body}\n" if ex.request_body else "")
+            + f"\n--- {ex.status if ex.status is not None else ex.error} ({ex.elapsed_ms} ms)\n"
+            + "".join(f"{k}: {v}\n" for k, v in ex.response_headers.items())
+            + (f"\n{ex.response_body}" if ex.response_body else "")
+        )
+        allure.attach(text, name=f"exchange {i + 1}: {ex.method} {ex.status}", attachment_type=allure.attachment_type.TEXT)
