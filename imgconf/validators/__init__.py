@@ -1,0 +1,84 @@
+"""Imaging rules usable offline and on live server responses.
+
+``validate_resource`` = structure (``fhir.resources.R4B``) + the rules registered for the
+resource type. To add rules for another type, append to ``RULES`` (or call ``register_rules``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Callable, Iterator
+
+from imgconf.validators.endpoint import validate_endpoint
+from imgconf.validators.findings import Finding
+from imgconf.validators.imagingstudy import validate_imaging_study
+from imgconf.validators.structure import STRUCTURE, structural_findings
+
+RuleFn = Callable[[dict[str, Any]], list[Finding]]
+
+RULES: dict[str, list[RuleFn]] = {
+    "ImagingStudy": [validate_imaging_study],
+    "Endpoint": [validate_endpoint],
+}
+
+
+def register_rules(resource_type: str, rules: RuleFn) -> None:
+    RULES.setdefault(resource_type, []).append(rules)
+
+
+def validate_resource(resource: dict[str, Any]) -> list[Finding]:
+    """Structure plus type rules; a rule finding replaces a structure finding with the same
+    requirement and location (the rule's message is more specific)."""
+    structure = structural_findings(resource)
+    if not isinstance(resource, dict):
+        return structure
+    findings: list[Finding] = []
+    for rules in RULES.get(str(resource.get("resourceType")), ()):
+        findings.extend(rules(resource))
+    seen = {(f.requirement, f.location) for f in findings}
+    findings.extend(f for f in structure if (f.requirement, f.location) not in seen)
+    return findings
+
+
+def _root_length(location: str) -> int:
+    """Length of the first path segment (the resource type) of a FHIRPath-style location."""
+    for i, ch in enumerate(location):
+        if ch in ".[":
+            return i
+    return len(location)
+
+
+def relocate(finding: Finding, prefix: str) -> Finding:
+    """``ImagingStudy.series[0]`` -> ``{prefix}.series[0]``."""
+    return replace(finding, location=prefix + finding.location[_root_length(finding.location):])
+
+
+def validate_bundle(bundle: dict[str, Any]) -> Iterator[tuple[int | None, Any, list[Finding]]]:
+    """Yield ``(entry_index, resource, findings)`` for every entry that has a resource, locations
+    prefixed ``Bundle.entry[i].resource``. Problems of the Bundle itself (not of its entries)
+    come first, with entry_index None, and only when there are any."""
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        yield None, bundle, [Finding(STRUCTURE, "SHALL", "Bundle", "not a Bundle resource")]
+        return
+    entries = bundle.get("entry")
+    entries = entries if isinstance(entries, list) else []
+    shell = dict(bundle)
+    shell["entry"] = [{k: v for k, v in e.items() if k != "resource"} if isinstance(e, dict) else e
+                      for e in entries]
+    if not entries:
+        shell.pop("entry")
+    own = structural_findings(shell)
+    if own:
+        yield None, bundle, own
+    for i, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if resource is None:
+            continue
+        prefix = f"Bundle.entry[{i}].resource"
+        yield i, resource, [relocate(f, prefix) for f in validate_resource(resource)]
+
+
+__all__ = [
+    "Finding", "RULES", "register_rules", "relocate", "structural_findings", "validate_bundle",
+    "validate_endpoint", "validate_imaging_study", "validate_resource",
+]

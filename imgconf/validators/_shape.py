@@ -1,0 +1,67 @@
+"""Defensive access to JSON that may be any shape: server responses are not trusted input."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+_LITERAL_REF = re.compile(
+    r"(?:^|/)(?P<type>[A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?$"
+)
+
+
+def items(obj: Any, key: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(index, element) of the object elements of ``obj[key]``; a lone object counts as index 0."""
+    value = obj.get(key) if isinstance(obj, dict) else None
+    if isinstance(value, dict):
+        yield 0, value
+    elif isinstance(value, list):
+        for i, element in enumerate(value):
+            if isinstance(element, dict):
+                yield i, element
+
+
+def obj(parent: Any, key: str) -> dict[str, Any] | None:
+    value = parent.get(key) if isinstance(parent, dict) else None
+    return value if isinstance(value, dict) else None
+
+
+def text(parent: Any, key: str) -> str | None:
+    value = parent.get(key) if isinstance(parent, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def codings(concept: Any) -> Iterator[dict[str, Any]]:
+    """The codings of a CodeableConcept (or the Coding itself if given a Coding)."""
+    if not isinstance(concept, dict):
+        return
+    if "coding" in concept:
+        for _, coding in items(concept, "coding"):
+            yield coding
+    elif "code" in concept or "system" in concept:
+        yield concept
+
+
+def reference_type(reference: dict[str, Any], contained: dict[str, str]) -> str | None:
+    """The target resource type a Reference names, when it can be told statically.
+
+    ``contained`` maps local ids (``"#x"``) to their resourceType. ``urn:uuid:`` and logical
+    references only tell via ``Reference.type``.
+    """
+    ref = text(reference, "reference")
+    if ref is not None:
+        if ref.startswith("#"):
+            return contained.get(ref)
+        match = _LITERAL_REF.search(ref)
+        if match:
+            return match.group("type")
+    return text(reference, "type")
+
+
+def contained_types(resource: dict[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for _, c in items(resource, "contained"):
+        cid, ctype = text(c, "id"), text(c, "resourceType")
+        if cid and ctype:
+            out["#" + cid] = ctype
+    return out
