@@ -1,0 +1,113 @@
+"""Last line of defence against secrets in written reports.
+
+The HTTP client redacts exchanges before they are recorded; this module repeats the job on
+everything a report writer puts on disk, because a report gets emailed to customers and a single
+missed token or private key there is a real leak.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+REDACTED = "[redacted]"
+
+_SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
+# Vendor headers carrying credentials under other names (X-Auth-Token, X-Client-Secret, …).
+_SECRET_HEADER_RE = re.compile(r"token|secret|password|api[-_]?key", re.IGNORECASE)
+
+# OAuth/SMART secrets plus the private members of a JWK (RFC 7518 §6.2.2, §6.3.2).
+_LONG_KEYS = ("access_token", "refresh_token", "id_token", "client_assertion", "client_secret",
+              "password", "private_key")
+_JWK_PRIVATE = ("d", "p", "q", "dp", "dq", "qi")
+SECRET_KEYS = frozenset(_LONG_KEYS + _JWK_PRIVATE)
+
+_ALT = "|".join(sorted(SECRET_KEYS, key=len, reverse=True))
+# "key": "value" in JSON-looking text, also when the body is truncated mid-string.
+_JSON_PAIR_RE = re.compile(rf'("(?:{_ALT})"\s*:\s*)"(?:[^"\\]|\\.)*(?:"|$)', re.DOTALL)
+_JSON_SCALAR_RE = re.compile(rf'("(?:{_ALT})"\s*:\s*)(-?\d[\d.eE+-]*|true|false)')
+# key=value in free text, URLs and form bodies; the one-letter JWK names only in form bodies.
+_LONG_ALT = "|".join(_LONG_KEYS)
+_KV_RE = re.compile(rf"(?<![\w-])((?:{_LONG_ALT})=)[^&\s\"'<>]+", re.IGNORECASE)
+_PEM_RE = re.compile(
+    r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY-----.*?(?:-----END \1PRIVATE KEY-----|\Z)", re.DOTALL
+)
+# Skip auth-params such as `Bearer error="invalid_token"` or `Bearer realm="x"`.
+_BEARER_RE = re.compile(r'(\bBearer\s+)(?![A-Za-z_]+=")([A-Za-z0-9\-._~+/]+=*)', re.IGNORECASE)
+_FORM_RE = re.compile(r"^[^=&\s]+=[^&\s]*(?:&[^=&\s]+=[^&\s]*)*$")
+_FORM_PAIR_RE = re.compile(rf"(^|&)({_ALT})=[^&]*")
+
+
+def redact_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Copy of ``headers`` with credential-bearing values replaced; other values get redact_text."""
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        lname = name.lower()
+        if lname in _SECRET_HEADERS or _SECRET_HEADER_RE.search(lname):
+            out[name] = REDACTED
+        else:
+            out[name] = redact_text(str(value))
+    return out
+
+
+def redact_text(body: str | None) -> str:
+    """Redact secrets in a JSON body, a form body or free text; ``None`` becomes ""."""
+    if not body:
+        return body or ""
+    text = _redact_json(body)
+    if text is None:
+        text = _redact_form(body)
+    text = _PEM_RE.sub(REDACTED, text)
+    text = _JSON_PAIR_RE.sub(rf'\1"{REDACTED}"', text)
+    text = _JSON_SCALAR_RE.sub(rf'\1"{REDACTED}"', text)
+    text = _KV_RE.sub(rf"\1{REDACTED}", text)
+    return _BEARER_RE.sub(_bearer, text)
+
+
+def _bearer(m: re.Match[str]) -> str:
+    token = m.group(2)
+    # Prose such as "Bearer token." is not a credential; real tokens are long or not all letters.
+    if len(token) <= 20 and token.rstrip(".").isalpha():
+        return m.group(0)
+    return m.group(1) + REDACTED
+
+
+def _redact_json(body: str) -> str | None:
+    """Walk a JSON object/array; return the text (re-serialised only if something changed)."""
+    stripped = body.lstrip()
+    if not stripped or stripped[0] not in "{[":
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    cleaned, changed = _walk(data)
+    return json.dumps(cleaned, ensure_ascii=False, indent=2) if changed else body
+
+
+def _walk(node: Any) -> tuple[Any, bool]:
+    if isinstance(node, dict):
+        changed = False
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key in SECRET_KEYS and value not in (None, "", REDACTED):
+                out[key], changed = REDACTED, True
+            else:
+                out[key], sub = _walk(value)
+                changed |= sub
+        return out, changed
+    if isinstance(node, list):
+        items = [_walk(v) for v in node]
+        return [v for v, _ in items], any(c for _, c in items)
+    if isinstance(node, str):
+        red = redact_text(node) if len(node) > 8 else node
+        return red, red != node
+    return node, False
+
+
+def _redact_form(body: str) -> str:
+    # Substitute in place rather than re-encode, so the evidence keeps its exact encoding.
+    if not _FORM_RE.match(body.strip()):
+        return body
+    return _FORM_PAIR_RE.sub(rf"\1\2={REDACTED}", body)

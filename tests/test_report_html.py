@@ -1,0 +1,191 @@
+"""report.html: self-contained, escaped, redacted, grouped by requirement."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from imgconf.report import write_html, write_summary
+from imgconf.report._demo import demo_cases, demo_run
+from imgconf.results import CaseResult, CheckResult, Exchange, Level, Verdict
+
+ACCESS = "eyJhbGciOiJSUzM4NCJ9.eyJzdWIiOiJhY2Nlc3MifQ.UExBTlRFRC1BQ0NFU1M"
+ASSERTION = "eyJhbGciOiJSUzM4NCIsImtpZCI6ImsxIn0.eyJpc3MiOiJjbGllbnQifQ.UExBTlRFRC1BU1NFUlRJT04"
+REFRESH = "PLANTED-REFRESH-7f3a"
+JWK_D = "PLANTED-JWK-PRIVATE-EXPONENT"
+PEM_BODY = "MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQPLANTEDKEY"
+PEM = f"-----BEGIN PRIVATE KEY-----\n{PEM_BODY}\n-----END PRIVATE KEY-----\n"
+COOKIE = "sessionid=PLANTED-COOKIE-99"
+SECRETS = (ACCESS, ASSERTION, REFRESH, JWK_D, PEM_BODY, "PLANTED-COOKIE-99")
+
+
+def leaky_case() -> CaseResult:
+    """A SMART case whose recorded evidence was NOT redacted upstream."""
+    token_request = Exchange(
+        method="POST",
+        url="https://auth.example.org/token",
+        request_headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": COOKIE},
+        request_body=("grant_type=client_credentials&scope=system%2FPatient.rs"
+                      f"&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
+                      f"&client_assertion={ASSERTION}"),
+        status=200,
+        response_headers={"Content-Type": "application/json", "Set-Cookie": COOKIE},
+        response_body=json.dumps({"access_token": ACCESS, "token_type": "bearer", "expires_in": 300,
+                                  "refresh_token": REFRESH, "scope": "system/Patient.rs"}),
+        elapsed_ms=12.0,
+    )
+    jwks = Exchange(
+        method="GET",
+        url="https://client.example.org/.well-known/jwks.json",
+        request_headers={"Authorization": f"Bearer {ACCESS}"},
+        request_body=None,
+        status=200,
+        response_headers={"Content-Type": "application/json"},
+        response_body=json.dumps({"keys": [{"kty": "RSA", "kid": "k1", "n": "AQAB-public", "e": "AQAB",
+                                            "d": JWK_D}], "debug": PEM}),
+        elapsed_ms=8.0,
+    )
+    evil = Exchange(
+        method="GET",
+        url="https://pacs.example.org/fhir/ImagingStudy/x",
+        request_headers={"Accept": "application/fhir+json"},
+        request_body=None,
+        status=404,
+        response_headers={"Content-Type": "text/html", "X-Evil": '"><script>alert(2)</script>'},
+        response_body='<html><script>alert(1)</script><img src=x onerror=alert(3)></html>',
+        elapsed_ms=5.0,
+    )
+    return CaseResult(
+        suite_id="smart-backend", suite="SMART Backend Services", case="token success response",
+        nodeid="suites/smart-backend.yaml::token-success", area="smart", requirement=["SMART-015"],
+        level=Level.SHALL,
+        checks=[
+            CheckResult("status", ["SMART-015"], Level.SHALL, Verdict.PASS, "HTTP 200", "", 0),
+            CheckResult("rule", ["SMART-015"], Level.SHALL, Verdict.FAIL,
+                        "refresh_token issued", f"refresh_token={REFRESH}", 0),
+            CheckResult("rule", ["SMART-030"], Level.SHALL, Verdict.PASS,
+                        f"request carried Authorization: Bearer {ACCESS}", "", 1),
+            CheckResult("status", ["REST-012"], Level.SHALL, Verdict.FAIL,
+                        "<b>not bold</b> 404 without OperationOutcome", "", 2),
+        ],
+        exchanges=[token_request, jwks, evil],
+        error=None,
+    )
+
+
+@pytest.fixture()
+def report(tmp_path: Path) -> str:
+    path = tmp_path / "report.html"
+    write_html(path, demo_run(tls_verify=False), demo_cases() + [leaky_case()])
+    return path.read_text(encoding="utf-8")
+
+
+def test_no_planted_secret_reaches_html_or_summary(tmp_path: Path) -> None:
+    cases = demo_cases() + [leaky_case()]
+    write_html(tmp_path / "report.html", demo_run(), cases)
+    write_summary(tmp_path / "summary.json", demo_run(), cases)
+    for name in ("report.html", "summary.json"):
+        text = (tmp_path / name).read_text(encoding="utf-8")
+        for secret in SECRETS:
+            assert secret not in text, f"{secret} leaked into {name}"
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "BEGIN PRIVATE KEY" not in html
+    assert "[redacted]" in html
+    assert "AQAB-public" in html  # public JWK members are kept as evidence
+
+
+def test_untrusted_markup_is_escaped(report: str) -> None:
+    assert "<script" not in report.lower()  # the report itself has no script and none gets in
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in report
+    assert "&lt;img src=x onerror=alert(3)&gt;" in report
+    assert "&#34;&gt;&lt;script&gt;alert(2)" in report  # header value
+    assert "&lt;b&gt;not bold&lt;/b&gt;" in report  # check reason
+    assert "onerror=alert(3)>" not in report
+
+
+def test_self_contained(report: str) -> None:
+    assert not re.search(r"<(link|script|img|iframe|object|embed)\b", report, re.IGNORECASE)
+    assert "@import" not in report and "url(" not in report
+    assert not re.search(r"\bsrc\s*=", report.replace("&lt;img src=x", ""))
+    assert report.startswith("<!DOCTYPE html>")
+
+
+def test_certificate_header(report: str) -> None:
+    for text in ("https://pacs.example.org/fhir", "ExamplePACS FHIR Gateway", "5.2.1", "4.0.1",
+                 "imgconf 0.1.0", "EU imaging", "2026-07-14 09:30:12 UTC", "1 min 35 s"):
+        assert text in report
+    assert 'class="badge outcome-fail"' in report
+    assert "TLS certificate verification was OFF" in report
+
+
+def test_tls_banner_absent_when_verifying(tmp_path: Path) -> None:
+    path = tmp_path / "r.html"
+    write_html(path, demo_run(tls_verify=True), demo_cases())
+    html = path.read_text(encoding="utf-8")
+    assert "verification was OFF" not in html and "<dd>On</dd>" in html
+
+
+def test_totals_table(report: str) -> None:
+    shall = re.search(r"<tr><td><b>SHALL</b></td>(.*?)</tr>", report)
+    assert shall is not None
+    cells = re.findall(r">(\d+)</td>", shall.group(1))
+    # pass, fail, warn, info, skip, error, total: demo (3,1,0,1,0,0) + leaky case (2,2,0,0,0,0)
+    assert cells == ["5", "3", "0", "1", "0", "0", "9"]
+    for level in ("SHOULD", "MAY"):
+        assert f"<tr><td><b>{level}</b></td>" in report
+
+
+def test_grouped_by_requirement_in_catalogue_order(report: str) -> None:
+    ids = re.findall(r'<article class="group [^"]*" id="req-([^"]+)"', report)
+    assert ids == ["IS-051", "IS-053", "IS-056", "REST-010", "REST-011", "REST-012",
+                   "SMART-013", "SMART-015", "SMART-022", "SMART-030"]
+    group = report.split('id="req-SMART-015"')[1].split("</article>")[0]
+    assert "group v-fail" in report.split('id="req-SMART-015"')[0].rsplit("<article", 1)[1]
+    assert "Success → 200 JSON with access_token" in group  # catalogue text
+    assert "token success response" in group and "refresh_token issued" in group
+    # Two checks judged exchange #1: shown once, with the failing one, and referred to by the other.
+    assert group.count("<details") == 1 and "exchange #1, shown with another check" in group
+    fail_row = group.split('<tr class="item v-fail">')[1].split("</tr>")[0]
+    assert "<details" in fail_row
+
+
+def test_evidence_is_pretty_printed_in_details(report: str) -> None:
+    group = report.split('id="req-IS-051"')[1].split("</article>")[0]
+    assert group.count('<details class="ex">') == 2
+    assert "&#34;resourceType&#34;: &#34;Bundle&#34;," in group  # indented JSON, escaped quotes
+    assert "Authorization: [redacted]" in group
+
+
+def test_large_body_truncated_with_note(tmp_path: Path) -> None:
+    big = json.dumps({"resourceType": "Bundle", "entry": [{"fullUrl": f"urn:uuid:{i:08d}"} for i in range(4000)]})
+    case = CaseResult(
+        suite_id="s", suite="S", case="big", nodeid="s::big", area="a", requirement=["REST-040"],
+        level=Level.SHALL,
+        checks=[CheckResult("status", ["REST-040"], Level.SHALL, Verdict.PASS, "ok", "", 0)],
+        exchanges=[Exchange("GET", "https://h/fhir/ImagingStudy", {}, None, 200, {}, big, 1.0)],
+    )
+    path = tmp_path / "r.html"
+    write_html(path, demo_run(), [case])
+    html = path.read_text(encoding="utf-8")
+    assert "Truncated: showing the first 65,536 of" in html
+    assert "urn:uuid:00003999" not in html
+    assert len(html) < 200_000
+
+
+def test_findings_and_coverage_sections(report: str) -> None:
+    findings = report.split('id="findings"')[1].split("</section>")[0]
+    assert 'id="find-FIND-05"' in findings and 'id="find-FIND-14"' in findings
+    assert "Non-SMART scope strings" in findings
+    coverage = report.split('id="coverage"')[1].split("</section>")[0]
+    assert "<td class=\"id\">IS-001</td>" in coverage
+    assert "<td class=\"id\">IS-051</td>" not in coverage
+
+
+def test_empty_run_renders(tmp_path: Path) -> None:
+    path = tmp_path / "r.html"
+    write_html(path, demo_run(), [])
+    html = path.read_text(encoding="utf-8")
+    assert "No checks were run." in html and "No check reported a specification finding." in html
