@@ -1,0 +1,117 @@
+"""HTTP helpers: FHIR JSON responses, OperationOutcome errors, content negotiation, headers."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Any
+
+from starlette.responses import Response
+
+FHIR_JSON = "application/fhir+json"
+CONTENT_TYPE = f"{FHIR_JSON}; charset=utf-8"
+JSON_FORMATS = {"json", "application/json", "application/fhir+json"}
+XML_FORMATS = {"xml", "text/xml", "application/xml", "application/fhir+xml"}
+SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
+
+
+class FhirError(Exception):
+    """An error answered with an OperationOutcome (REST-030)."""
+
+    def __init__(self, status: int, code: str, diagnostics: str, *, expression: list[str] | None = None,
+                 issues: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(diagnostics)
+        self.status = status
+        self.issues = issues or [issue("error", code, diagnostics, expression)]
+        self.headers = headers or {}
+
+
+def issue(severity: str, code: str, diagnostics: str, expression: list[str] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"severity": severity, "code": code, "diagnostics": diagnostics}
+    if expression:
+        out["expression"] = expression
+    return out
+
+
+def outcome(issues: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"resourceType": "OperationOutcome", "id": uuid.uuid4().hex, "issue": issues}
+
+
+def fhir_response(body: dict[str, Any] | None, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    content = b"" if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+    return Response(content, status_code=status, headers=headers or {},
+                    media_type=CONTENT_TYPE if body is not None else None)
+
+
+def error_response(err: FhirError) -> Response:
+    return fhir_response(outcome(err.issues), err.status, err.headers)
+
+
+def _media_types(accept: str) -> list[str]:
+    return [part.split(";")[0].strip().lower() for part in accept.split(",") if part.strip()]
+
+
+def negotiate(fmt: str | None, accept: str | None) -> None:
+    """JSON only: raise 406 when the client asks for XML (or an unknown `_format`).
+
+    `_format` wins over Accept (REST-002). An Accept header that lists no JSON type and no
+    wildcard but does list an XML type is refused; any other Accept gets JSON (HTTP lets a
+    server ignore Accept, and media-type parameters such as fhirVersion=4.0 are tolerated).
+    """
+    if fmt:
+        base = fmt.split(";")[0].strip().lower()
+        if base in JSON_FORMATS:
+            return
+        raise FhirError(406, "not-supported", f"_format={fmt} is not supported: this server serves JSON only")
+    if not accept:
+        return
+    types = _media_types(accept)
+    if any(t in JSON_FORMATS or t in ("*/*", "application/*") for t in types):
+        return
+    if any(t in XML_FORMATS for t in types):
+        raise FhirError(406, "not-supported", f"Accept: {accept} cannot be served: this server serves JSON only")
+
+
+def wants_fhir_json(fmt: str | None, accept: str | None) -> bool:
+    """For Binary: FHIR JSON only when asked for explicitly (otherwise the raw content)."""
+    if fmt:
+        return fmt.split(";")[0].strip().lower() in JSON_FORMATS
+    return any(t in JSON_FORMATS for t in _media_types(accept or ""))
+
+
+def check_content_type(content_type: str | None) -> None:
+    if not content_type:
+        return  # tolerated: the body is still parsed as JSON
+    base = content_type.split(";")[0].strip().lower()
+    if base not in ("application/fhir+json", "application/json"):
+        raise FhirError(415, "not-supported", f"Content-Type {content_type} is not supported; send application/fhir+json")
+
+
+def http_date(instant: str) -> str:
+    return format_datetime(datetime.fromisoformat(instant.replace("Z", "+00:00")), usegmt=True)
+
+
+def version_headers(version_id: int, last_updated: str) -> dict[str, str]:
+    return {"ETag": f'W/"{version_id}"', "Last-Modified": http_date(last_updated)}
+
+
+def parse_etag(value: str) -> int:
+    v = value.strip()
+    if v.startswith("W/"):
+        v = v[2:]
+    v = v.strip('"')
+    if not v.isdigit():
+        raise FhirError(400, "invalid", f"If-Match must be W/\"<versionId>\", not {value!r}")
+    return int(v)
+
+
+def prefer(header: str | None, key: str) -> str | None:
+    """Value of `key` in a Prefer header (`return=minimal`, `handling=strict`)."""
+    for part in (header or "").split(","):
+        for token in part.split(";"):
+            name, _, val = token.strip().partition("=")
+            if name.strip().lower() == key:
+                return val.strip().strip('"').lower()
+    return None
