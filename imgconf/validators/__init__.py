@@ -26,15 +26,21 @@ def register_rules(resource_type: str, rules: RuleFn) -> None:
     RULES.setdefault(resource_type, []).append(rules)
 
 
+def rule_findings(resource: dict[str, Any]) -> list[Finding]:
+    """The registered rules of the resource's type only, without the structural check."""
+    if not isinstance(resource, dict):
+        return []
+    findings: list[Finding] = []
+    for rules in RULES.get(str(resource.get("resourceType")), ()):
+        findings.extend(rules(resource))
+    return findings
+
+
 def validate_resource(resource: dict[str, Any]) -> list[Finding]:
     """Structure plus type rules; a rule finding replaces a structure finding with the same
     requirement and location (the rule's message is more specific)."""
     structure = structural_findings(resource)
-    if not isinstance(resource, dict):
-        return structure
-    findings: list[Finding] = []
-    for rules in RULES.get(str(resource.get("resourceType")), ()):
-        findings.extend(rules(resource))
+    findings = rule_findings(resource)
     seen = {(f.requirement, f.location) for f in findings}
     findings.extend(f for f in structure if (f.requirement, f.location) not in seen)
     return findings
@@ -79,6 +85,6 @@ def validate_bundle(bundle: dict[str, Any]) -> Iterator[tuple[int | None, Any, l
 
 
 __all__ = [
-    "Finding", "RULES", "register_rules", "relocate", "structural_findings", "validate_bundle",
+    "Finding", "RULES", "register_rules", "relocate", "rule_findings", "structural_findings", "validate_bundle",
     "validate_endpoint", "validate_imaging_study", "validate_resource",
 ]

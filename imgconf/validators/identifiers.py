@@ -7,7 +7,7 @@ from typing import Any
 from imgconf.validators._shape import codings, items, obj, text
 from imgconf.validators.findings import Finding, short
 from imgconf.validators.terminology import DCM
-from imgconf.validators.uid import URN_OID, first_arc_ok, is_fhir_id, uid_problems
+from imgconf.validators.uid import URN_OID, first_arc_ok, is_fhir_id, is_valid_uid, uid_problems
 
 DICOM_UID_SYSTEM = "urn:dicom:uid"
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
@@ -54,6 +54,10 @@ def check_bare_uid(loc: str, value: Any, out: list[Finding]) -> str | None:
     if not isinstance(value, str):
         out.append(Finding("IS-024", "SHALL", loc, "a uid is a FHIR id string", short(value)))
         return None
+    if is_valid_uid(value):  # the common case: a valid UID is also a valid FHIR id
+        if not first_arc_ok(value):
+            out.append(Finding("IS-025", "SHOULD", loc, "the first arc of an OID is 0, 1 or 2", value))
+        return value
     uid: str | None = value
     if value.startswith(URN_OID):
         out.append(Finding("IS-022", "SHALL", loc, "series and instance uids hold the bare UID, without urn:oid:", value))

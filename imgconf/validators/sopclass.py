@@ -6,6 +6,7 @@ series modality). Everything is computed once at import: the registry is ~500 en
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -108,41 +109,46 @@ def check_sop_class(loc: str, sop: dict[str, Any], series_modality: str | None, 
         out.append(Finding("IS-007", "SHALL", f"{loc}.code",
                            "sopClass.code is required: urn:oid:<SOP Class UID>", short(code)))
         return
+    system_key = system if isinstance(system, str) or system is None else repr(system)
+    for req, level, element, message, value in _sop_class_problems(system_key, code, series_modality):
+        out.append(Finding(req, level, f"{loc}.{element}", message, value))
+
+
+@functools.lru_cache(maxsize=4096)  # a study repeats the same few SOP Classes many times
+def _sop_class_problems(system: str | None, code: str, series_modality: str | None) -> tuple[tuple[str, str, str, str, str | None], ...]:
+    found: list[tuple[str, str, str, str, str | None]] = []
     if system != RFC3986:
-        out.append(Finding("IS-030", "SHALL", f"{loc}.system", f"sopClass.system must be {RFC3986}", short(system)))
+        found.append(("IS-030", "SHALL", "system", f"sopClass.system must be {RFC3986}", short(system)))
     uid: str | None = None
     if code.startswith(URN_OID):
         uid = code[len(URN_OID):]
     elif system == RFC3986 and not code.startswith("urn:"):
-        out.append(Finding("IS-031", "SHALL", f"{loc}.code",
-                           "with system urn:ietf:rfc:3986 the code is a URI; a bare OID has no scheme "
-                           "(use urn:oid:<UID>)", code))
+        found.append(("IS-031", "SHALL", "code", "with system urn:ietf:rfc:3986 the code is a URI; a bare OID has "
+                      "no scheme (use urn:oid:<UID>)", code))
         uid = code if _looks_like_uid(code) else None
     else:
-        out.append(Finding("IS-030", "SHALL", f"{loc}.code", "sopClass.code must be urn:oid:<SOP Class UID>", code))
+        found.append(("IS-030", "SHALL", "code", "sopClass.code must be urn:oid:<SOP Class UID>", code))
         uid = code if _looks_like_uid(code) else None
     if uid is None:
-        return
+        return tuple(found)
     problems = uid_problems(uid)
     if problems:
-        out.append(Finding("IS-023", "SHALL", f"{loc}.code", "invalid UID: " + "; ".join(problems), code))
-        return
+        found.append(("IS-023", "SHALL", "code", "invalid UID: " + "; ".join(problems), code))
+        return tuple(found)
     info = lookup(uid)
     if info is None:
-        out.append(Finding("IS-032", "SHOULD", f"{loc}.code",
-                           "not a SOP Class in the PS3.6 registry (pydicom 3.0.2): private or unknown", code))
+        found.append(("IS-032", "SHOULD", "code",
+                      "not a SOP Class in the PS3.6 registry (pydicom 3.0.2): private or unknown", code))
     elif not info.is_sop_class:
-        out.append(Finding("DICOM-010", "SHALL", f"{loc}.code",
-                           f"{uid} is a {info.kind} UID ({info.name}), not a SOP Class", code))
+        found.append(("DICOM-010", "SHALL", "code", f"{uid} is a {info.kind} UID ({info.name}), not a SOP Class", code))
     elif not info.is_storage:
-        out.append(Finding("IS-032", "SHOULD", f"{loc}.code",
-                           f"{info.name} is not a Storage SOP Class (PS3.4 Annex B.5)", code))
+        found.append(("IS-032", "SHOULD", "code", f"{info.name} is not a Storage SOP Class (PS3.4 Annex B.5)", code))
     elif series_modality:
         expected = expected_modalities(uid)
         if expected is not None and series_modality not in expected:
-            out.append(Finding("DICOM-011", "SHOULD", f"{loc}.code",
-                               f"{info.name} in a series with modality {series_modality} "
-                               f"(expected {', '.join(sorted(expected))})", code))
+            found.append(("DICOM-011", "SHOULD", "code", f"{info.name} in a series with modality {series_modality} "
+                          f"(expected {', '.join(sorted(expected))})", code))
+    return tuple(found)
 
 
 def _looks_like_uid(value: str) -> bool:

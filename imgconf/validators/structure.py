@@ -91,12 +91,11 @@ def _fhirpath(root: str, loc: tuple[Any, ...]) -> str:
 
 
 def _requirement(resource: dict[str, Any], rtype: str, loc: tuple[Any, ...], kind: str) -> tuple[str, str]:
-    # An error inside a contained resource is judged by that resource's own type.
-    if len(loc) >= 2 and loc[0] == "contained" and isinstance(loc[1], int):
-        contained = resource.get("contained")
-        inner = contained[loc[1]] if isinstance(contained, list) and loc[1] < len(contained) else None
-        inner_type = inner.get("resourceType") if isinstance(inner, dict) else None
-        return _requirement(inner if isinstance(inner, dict) else {}, str(inner_type), loc[2:], kind)
+    # An error inside a contained resource or a Bundle entry is judged by that resource's type.
+    nested = _nested(resource, rtype, loc)
+    if nested is not None:
+        inner, rest = nested
+        return _requirement(inner, str(inner.get("resourceType")), rest, kind)
     names = tuple(str(p) for p in loc if not isinstance(p, int))
     if kind == "extra_forbidden":
         fallback = _TYPE_RULES.get(rtype)
@@ -109,3 +108,17 @@ def _requirement(resource: dict[str, Any], rtype: str, loc: tuple[Any, ...], kin
                 return (rule[0] if missing else rule[1]), "SHALL"
     fallback = _TYPE_RULES.get(rtype)
     return (fallback[2] if fallback else STRUCTURE), "SHALL"
+
+
+def _nested(resource: dict[str, Any], rtype: str, loc: tuple[Any, ...]) -> tuple[dict[str, Any], tuple[Any, ...]] | None:
+    if len(loc) >= 2 and loc[0] == "contained" and isinstance(loc[1], int):
+        key, rest = "contained", loc[2:]
+    elif rtype == "Bundle" and len(loc) >= 3 and loc[0] == "entry" and isinstance(loc[1], int) and loc[2] == "resource":
+        key, rest = "entry", loc[3:]
+    else:
+        return None
+    elements = resource.get(key)
+    element = elements[loc[1]] if isinstance(elements, list) and loc[1] < len(elements) else None
+    if key == "entry":
+        element = element.get("resource") if isinstance(element, dict) else None
+    return (element, rest) if isinstance(element, dict) else ({}, rest)

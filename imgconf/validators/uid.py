@@ -9,6 +9,7 @@ MAX_UID_LEN = 64
 
 _COMPONENT = re.compile(r"0|[1-9][0-9]*")  # used with fullmatch
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # IS-024
+_VALID_UID = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))+")  # fast path; details below
 UUID_ROOT = "2.25."  # PS3.5 Annex B.2, IS-026
 
 
@@ -23,6 +24,8 @@ def uid_problems(uid: str) -> list[str]:
     """Every PS3.5 §9.1 violation of ``uid`` (an empty list means a valid UID)."""
     if not isinstance(uid, str):
         return [f"a UID is a string, got {type(uid).__name__}"]
+    if len(uid) <= MAX_UID_LEN and _VALID_UID.fullmatch(uid):
+        return []
     if uid == "":
         return ["empty UID"]
     problems: list[str] = []
@@ -46,11 +49,11 @@ def uid_problems(uid: str) -> list[str]:
             problems.append(f"component {part!r} has a leading zero")
         else:
             problems.append(f"component {part!r} is not numeric")
-    return problems
+    return problems or ["not a valid UID"]  # the fast path rejected it for a reason not listed above
 
 
 def is_valid_uid(uid: object) -> bool:
-    return isinstance(uid, str) and not uid_problems(uid)
+    return isinstance(uid, str) and len(uid) <= MAX_UID_LEN and _VALID_UID.fullmatch(uid) is not None
 
 
 def is_fhir_id(value: object) -> bool:
