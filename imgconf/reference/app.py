@@ -96,7 +96,8 @@ class ReferenceServer:
             raise FhirError(404, "not-found", f"{rid!r} is not a valid resource id")
         return rid
 
-    def _parse_body(self, ctx: _Ctx, rtype: str) -> dict[str, Any]:
+    def _parse_body(self, ctx: _Ctx, rtype: str, *, server_owned: bool = False) -> dict[str, Any]:
+        """Parse and validate; `server_owned` drops id/versionId/lastUpdated first (create)."""
         check_content_type(ctx.headers.get("content-type"))
         try:
             body = json.loads(ctx.body.decode("utf-8"))
@@ -106,6 +107,8 @@ class ReferenceServer:
             raise FhirError(400, "invalid", "body must be a JSON object (a FHIR resource)")
         if body.get("resourceType") != rtype:
             raise FhirError(400, "invalid", f"resourceType {body.get('resourceType')!r} does not match the URL type {rtype}")
+        if server_owned:
+            body = self._clean(body)
         try:
             get_fhir_model_class(rtype).model_validate(body)
         except ValidationError as exc:
@@ -147,7 +150,7 @@ class ReferenceServer:
     def create(self, ctx: _Ctx) -> Response:
         rtype = self._type(ctx)
         negotiate(ctx.fmt, ctx.headers.get("accept"))
-        body = self._clean(self._parse_body(ctx, rtype))
+        body = self._parse_body(ctx, rtype, server_owned=True)
         condition = ctx.headers.get("if-none-exist")
         with self._write_lock:  # the check and the create are one step
             if condition is not None:

@@ -53,7 +53,9 @@ class EmbeddedServer:
         self._sock: socket.socket | None = None
 
     def start(self, timeout: float = 10.0) -> EmbeddedServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted connections (else Nagle +
+        # delayed ACK add ~40 ms to every keep-alive response).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, 0))
         port = sock.getsockname()[1]

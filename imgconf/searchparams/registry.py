@@ -198,6 +198,15 @@ _TABLE: dict[str, list[_Row]] = {
         ("member", "reference", "Group.member.entity", ("Patient", "Practitioner", "Group", "Device", "Medication", "Substance", "PractitionerRole")),
         ("type", "token", "Group.type", ()),
     ],
+    "Composition": [  # chain target of Bundle?composition.… (not stored by the reference server)
+        ("category", "token", "Composition.category", ()),
+        ("date", "date", "Composition.date", ()),
+        ("identifier", "token", "Composition.identifier", ()),
+        ("patient", "reference", "Composition.subject", ("Patient",)),
+        ("status", "token", "Composition.status", ()),
+        ("subject", "reference", "Composition.subject", _ANY),
+        ("type", "token", "Composition.type", ()),
+    ],
     "Provenance": [
         ("agent", "reference", "Provenance.agent.who", _ANY),
         ("patient", "reference", "Provenance.target", ("Patient",)),
@@ -213,6 +222,7 @@ _R4_RESOLVE = {
     ("ServiceRequest", "patient"): "ServiceRequest.subject.where(resolve() is Patient)",
     ("Encounter", "patient"): "Encounter.subject.where(resolve() is Patient)",
     ("Provenance", "patient"): "Provenance.target.where(resolve() is Patient)",
+    ("Composition", "patient"): "Composition.subject.where(resolve() is Patient)",
 }
 
 # Composite parameters: (component type, expression relative to the base element).
