@@ -8,6 +8,7 @@ first parsed with an error listener that raises, then compiled by fhirpathpy wit
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -65,6 +66,17 @@ def compile_expression(expression: str) -> Evaluator:
         return fp_compile(expression, R4_MODEL)
     except Exception as exc:  # fhirpathpy raises bare Exception for arity errors
         raise FhirPathSyntaxError(expression, str(exc), 0) from exc
+
+
+_ENV_NAME = re.compile(r"%(?:([A-Za-z_][A-Za-z0-9_]*)|`([^`]+)`)")
+_BUILTIN_ENV = {"resource", "rootResource", "context", "ucum", "sct", "loinc"}
+
+
+@functools.lru_cache(maxsize=4096)
+def environment_names(expression: str) -> frozenset[str]:
+    """The ``%variables`` an expression reads (FHIRPath's own constants excluded)."""
+    names = {m.group(1) or m.group(2) for m in _ENV_NAME.finditer(expression)}
+    return frozenset(n for n in names if n not in _BUILTIN_ENV and not n.startswith(("vs-", "ext-")))
 
 
 def evaluate(expression: str, resource: Any, variables: Mapping[str, Any] | None = None) -> list[Any]:

@@ -33,7 +33,8 @@ def check_fhirpath(specs: tuple[FhirPathExpectation, ...], ctx: CheckContext) ->
             )
             continue
         try:
-            values = evaluate(spec.expr, body, ctx.variables)
+            env = ctx.variables.for_expression(spec.expr) if hasattr(ctx.variables, "for_expression") else ctx.variables
+            values = evaluate(spec.expr, body, env)
         except Exception as exc:  # an evaluation error on server data is the server's data problem, not a crash
             ok, why = False, f"evaluation failed: {exc}"
             values = []

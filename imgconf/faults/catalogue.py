@@ -1,0 +1,264 @@
+"""Named faults: each is a server bug seen in real FHIR servers, tied to requirement ids.
+
+A conformance harness is only as good as the bugs it catches; ``imgconf mutate`` runs the suites
+once per fault and reports which checks caught it (issue 5). The same faults are the misbehaving
+servers of the project's own tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
+
+ResourceFn = Callable[[dict[str, Any]], None]
+
+
+# -- building blocks ---------------------------------------------------------------------------
+
+def _drop_param(name: str) -> Callable[[ProxyCall], None]:
+    def hook(call: ProxyCall) -> None:
+        if call.is_search:
+            call.query = [(k, v) for k, v in call.query if k.split(":")[0] != name]
+    return hook
+
+
+def _each_resource(fn: ResourceFn, resource_type: str | None = None) -> Callable[[ProxyCall, ProxyResponse], ProxyResponse]:
+    """Apply ``fn`` to the response resource, or to every entry resource of a Bundle."""
+    def hook(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+        body = response.json()
+        if not isinstance(body, dict):
+            return response
+        targets = [e.get("resource") for e in body.get("entry") or []] if body.get("resourceType") == "Bundle" else [body]
+        for resource in targets:
+            if isinstance(resource, dict) and (resource_type is None or resource.get("resourceType") == resource_type):
+                fn(resource)
+        response.set_json(body)
+        return response
+    return hook
+
+
+def _on_bundle(fn: Callable[[dict[str, Any]], None]) -> Callable[[ProxyCall, ProxyResponse], ProxyResponse]:
+    def hook(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+        body = response.json()
+        if call.is_search and isinstance(body, dict) and body.get("resourceType") == "Bundle":
+            fn(body)
+            response.set_json(body)
+        return response
+    return hook
+
+
+def _status(when: Callable[[ProxyCall, ProxyResponse], bool], new: int) -> Callable[[ProxyCall, ProxyResponse], ProxyResponse]:
+    def hook(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+        if when(call, response):
+            response.status = new
+        return response
+    return hook
+
+
+def _drop_header(name: str, when: Callable[[ProxyCall], bool] = lambda c: True) -> Callable[[ProxyCall, ProxyResponse], ProxyResponse]:
+    def hook(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+        if when(call):
+            response.headers.pop(name.lower(), None)
+        return response
+    return hook
+
+
+def _is_read(call: ProxyCall) -> bool:
+    parts = [p for p in call.path.split("/") if p]
+    return call.method == "GET" and len(parts) == 2 and not parts[1].startswith("_")
+
+
+# -- resource mutations ------------------------------------------------------------------------
+
+def _prefix_series_uid(study: dict[str, Any]) -> None:
+    for series in study.get("series") or []:
+        if isinstance(series.get("uid"), str) and not series["uid"].startswith("urn:oid:"):
+            series["uid"] = "urn:oid:" + series["uid"]
+
+
+def _strip_study_uid_prefix(study: dict[str, Any]) -> None:
+    for ident in study.get("identifier") or []:
+        if ident.get("system") == "urn:dicom:uid" and str(ident.get("value", "")).startswith("urn:oid:"):
+            ident["value"] = ident["value"].removeprefix("urn:oid:")
+
+
+def _bare_sop_class(study: dict[str, Any]) -> None:
+    for series in study.get("series") or []:
+        for instance in series.get("instance") or []:
+            coding = instance.get("sopClass") or {}
+            if str(coding.get("code", "")).startswith("urn:oid:"):
+                coding["code"] = coding["code"].removeprefix("urn:oid:")
+
+
+def _lowercase_modality(study: dict[str, Any]) -> None:
+    for series in study.get("series") or []:
+        modality = series.get("modality") or {}
+        if isinstance(modality.get("code"), str):
+            modality["code"] = modality["code"].lower()
+
+
+def _legacy_modality_system(study: dict[str, Any]) -> None:
+    for series in study.get("series") or []:
+        if isinstance(series.get("modality"), dict):
+            series["modality"]["system"] = "http://nema.org/dicom/dicm"
+
+
+def _drop_status(resource: dict[str, Any]) -> None:
+    resource.pop("status", None)
+
+
+# -- search mutations --------------------------------------------------------------------------
+
+def _upper_token_values(call: ProxyCall) -> None:
+    if call.is_search:
+        call.query = [(k, v.upper() if k in ("modality", "status") else v) for k, v in call.query]
+
+
+def _eq_as_overlap(call: ProxyCall) -> None:
+    """The common bug: eq (containment) implemented as overlap (ge + le)."""
+    if not call.is_search:
+        return
+    rewritten: list[tuple[str, str]] = []
+    for k, v in call.query:
+        if k == "started" and (v[:2].isdigit() or v.startswith("eq")):
+            value = v.removeprefix("eq")
+            rewritten += [(k, "ge" + value), (k, "le" + value)]
+        else:
+            rewritten.append((k, v))
+    call.query = rewritten
+
+
+def _study_level_modality(call: ProxyCall) -> None:
+    """Search study-level ImagingStudy.modality instead of series.modality (IS-053)."""
+    if not call.is_search or call.resource_type != "ImagingStudy":
+        return
+    codes = [v for k, v in call.query if k == "modality"]
+    if codes:
+        call.query = [(k, v) for k, v in call.query if k != "modality"]
+        call.headers["x-imgconf-fault-modality"] = ",".join(codes)
+
+
+def _filter_study_level(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    wanted = call.headers.get("x-imgconf-fault-modality")
+    body = response.json()
+    if not wanted or not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+        return response
+    codes = {c.split("|")[-1] for v in wanted.split(",") for c in [v]}
+    body["entry"] = [
+        e for e in body.get("entry") or []
+        if {m.get("code") for m in (e.get("resource") or {}).get("modality") or []} & codes
+    ]
+    body["total"] = len(body["entry"])
+    response.set_json(body)
+    return response
+
+
+def _drop_first_match(bundle: dict[str, Any]) -> None:
+    entries = bundle.get("entry") or []
+    for i, entry in enumerate(entries):
+        if (entry.get("search") or {}).get("mode", "match") == "match":
+            del entries[i]
+            return
+
+
+def _next_loops(bundle: dict[str, Any]) -> None:
+    links = bundle.setdefault("link", [])
+    self_url = next((l["url"] for l in links if l.get("relation") == "self"), None)
+    if self_url:
+        links[:] = [l for l in links if l.get("relation") != "next"] + [{"relation": "next", "url": self_url}]
+
+
+def _truncate_paging(bundle: dict[str, Any]) -> None:
+    bundle["link"] = [l for l in bundle.get("link") or [] if l.get("relation") != "next"]
+
+
+def _relative_full_urls(bundle: dict[str, Any]) -> None:
+    for entry in bundle.get("entry") or []:
+        resource = entry.get("resource") or {}
+        entry["fullUrl"] = f"{resource.get('resourceType')}/{resource.get('id')}"
+
+
+def _html_page(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    if call.is_search:
+        return ProxyResponse(200, {"content-type": "text/html"}, b"<html><body><h1>Service temporarily unavailable</h1></body></html>")
+    return response
+
+
+def _empty_404_body(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    if response.status == 404:
+        response.body = b""
+        response.headers.pop("content-type", None)
+    return response
+
+
+def _wrong_content_type(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    if response.headers.get("content-type", "").startswith("application/fhir+json"):
+        response.headers["content-type"] = "text/plain"
+    return response
+
+
+def _accept_everything(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    """Swallow validation errors: the server answers 200/201 to a bad create or update."""
+    if call.method in ("POST", "PUT") and response.status in (400, 422) and not call.path.endswith("_search"):
+        response.status = 201 if call.method == "POST" else 200
+        response.set_json({"resourceType": "OperationOutcome", "issue": [{"severity": "information", "code": "informational"}]})
+    return response
+
+
+def _invalid_date_accepted(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    if call.is_search and response.status == 400:
+        return ProxyResponse(200, {"content-type": "application/fhir+json"},
+                             b'{"resourceType":"Bundle","type":"searchset","total":0,"link":[]}')
+    return response
+
+
+FAULTS: tuple[Fault, ...] = (
+    Fault("create-returns-200", "create answers 200 instead of 201", ("REST-020",),
+          on_response=_status(lambda c, r: c.is_create and r.status == 201, 200)),
+    Fault("create-without-location", "create answers without a Location header", ("REST-020",),
+          on_response=_drop_header("location", lambda c: c.is_create)),
+    Fault("no-etag", "no ETag on create or read", ("REST-011", "REST-021"), on_response=_drop_header("etag")),
+    Fault("no-last-modified", "no Last-Modified on read", ("REST-011",), on_response=_drop_header("last-modified", _is_read)),
+    Fault("deleted-read-404", "a deleted resource reads as 404 instead of 410", ("REST-013",),
+          on_response=_status(lambda c, r: r.status == 410, 404)),
+    Fault("not-found-without-outcome", "404 without an OperationOutcome body", ("REST-012", "REST-030"), on_response=_empty_404_body),
+    Fault("wrong-content-type", "FHIR JSON served as text/plain", ("REST-001",), on_response=_wrong_content_type),
+    Fault("accepts-invalid-resources", "invalid creates and updates are accepted", ("REST-023", "REST-024", "IS-001", "IS-002"),
+          on_response=_accept_everything),
+    Fault("bundle-type-collection", "search Bundle.type is collection", ("REST-040",),
+          on_response=_on_bundle(lambda b: b.update(type="collection"))),
+    Fault("no-self-link", "search Bundle without a self link", ("REST-042",),
+          on_response=_on_bundle(lambda b: b.update(link=[l for l in b.get("link") or [] if l.get("relation") != "self"]))),
+    Fault("relative-full-urls", "entry.fullUrl is relative", ("REST-044",), on_response=_on_bundle(_relative_full_urls)),
+    Fault("drops-first-match", "one matching resource is missing from the results", ("REST-046",),
+          on_response=_on_bundle(_drop_first_match)),
+    Fault("next-link-loops", "the next link points back to the same page", ("REST-043",), on_response=_on_bundle(_next_loops)),
+    Fault("truncates-paging", "no next link although more pages exist", ("REST-043",), on_response=_on_bundle(_truncate_paging)),
+    Fault("html-error-page", "searches answer an HTML error page with status 200", ("REST-040", "REST-001"), on_response=_html_page),
+    Fault("ignores-modality", "the modality parameter is ignored", ("IS-053",), on_request=_drop_param("modality")),
+    Fault("ignores-status", "the status parameter is ignored", ("IS-002", "REST-050"), on_request=_drop_param("status")),
+    Fault("ignores-patient", "the patient parameter is ignored", ("IS-055", "REST-060"), on_request=_drop_param("patient")),
+    Fault("ignores-started", "the started parameter is ignored", ("REST-072",), on_request=_drop_param("started")),
+    Fault("tokens-case-insensitive", "token values are matched case-insensitively", ("REST-055",), on_request=_upper_token_values),
+    Fault("date-eq-overlap", "date eq matches overlapping instead of contained ranges", ("REST-072",), on_request=_eq_as_overlap),
+    Fault("modality-study-level", "modality searches ImagingStudy.modality, not series.modality", ("IS-053",),
+          on_request=_study_level_modality, on_response=_filter_study_level),
+    Fault("invalid-date-accepted", "an invalid date parameter gives an empty 200 instead of 400", ("REST-033",),
+          on_response=_invalid_date_accepted),
+    Fault("series-uid-urn-oid", "series.uid carries a urn:oid: prefix", ("IS-022", "IS-024"),
+          on_response=_each_resource(_prefix_series_uid, "ImagingStudy")),
+    Fault("study-uid-without-prefix", "the Study Instance UID identifier lacks urn:oid:", ("IS-020",),
+          on_response=_each_resource(_strip_study_uid_prefix, "ImagingStudy")),
+    Fault("sop-class-bare-oid", "sopClass code is a bare OID", ("IS-030", "IS-031"),
+          on_response=_each_resource(_bare_sop_class, "ImagingStudy")),
+    Fault("modality-lowercase", "series.modality codes are lower case", ("IS-033",),
+          on_response=_each_resource(_lowercase_modality, "ImagingStudy")),
+    Fault("legacy-modality-system", "series.modality uses the retired nema.org system", ("IS-033", "IS-034"),
+          on_response=_each_resource(_legacy_modality_system, "ImagingStudy")),
+    Fault("drops-status", "ImagingStudy.status missing from responses", ("IS-001",),
+          on_response=_each_resource(_drop_status, "ImagingStudy")),
+)
+
+BY_NAME = {fault.name: fault for fault in FAULTS}

@@ -1,0 +1,67 @@
+"""What a fault sees and changes: the request on its way out, the response on its way back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.responses import Response
+
+
+@dataclass
+class ProxyCall:
+    method: str
+    path: str  # relative to the FHIR base, e.g. "ImagingStudy/123"
+    query: list[tuple[str, str]]
+    headers: dict[str, str]
+    body: bytes
+    base: str  # the proxy's own FHIR base URL
+
+    @property
+    def resource_type(self) -> str:
+        return self.path.split("/", 1)[0]
+
+    @property
+    def is_search(self) -> bool:
+        parts = [p for p in self.path.split("/") if p]
+        return self.method == "GET" and (len(parts) == 1 or len(parts) == 3) or (
+            self.method == "POST" and parts[-1:] == ["_search"]
+        )
+
+    @property
+    def is_create(self) -> bool:
+        return self.method == "POST" and "/" not in self.path.strip("/")
+
+
+@dataclass
+class ProxyResponse:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    raw: Response | None = field(default=None, repr=False)  # a prepared Starlette response (e.g. streaming)
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    def set_json(self, value: Any) -> None:
+        self.body = json.dumps(value).encode("utf-8")
+
+
+RequestHook = Callable[[ProxyCall], "ProxyCall | ProxyResponse | None"]
+ResponseHook = Callable[[ProxyCall, ProxyResponse], ProxyResponse]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A realistic server bug, tied to the requirements a harness must catch it with."""
+
+    name: str
+    description: str
+    requirements: tuple[str, ...]
+    on_request: RequestHook | None = None
+    on_response: ResponseHook | None = None
