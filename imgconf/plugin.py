@@ -84,6 +84,10 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Col
 class SuiteFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         suite = load_suite(self.path, fixture_library=_fixture_library())
+        suite_marker = suite.id.replace("-", "_")
+        self.config.addinivalue_line("markers", f"{suite_marker}: cases of suite {suite.id} (imgconf)")
+        for tag in {t for c in suite.cases for t in c.tags}:
+            self.config.addinivalue_line("markers", f"{tag.replace('-', '_')}: imgconf case tag")
         selected = self.config.getoption("suite")
         if selected and suite.id not in selected:
             return
@@ -91,7 +95,7 @@ class SuiteFile(pytest.File):
             item = CaseItem.from_parent(self, name=case.name, suite=suite, case=case)
             item.add_marker(_level_marker(case.level))
             item.add_marker(suite.area)
-            item.add_marker(suite.id.replace("-", "_"))
+            item.add_marker(suite_marker)
             if case.writes:
                 item.add_marker("writes")
             for tag in case.tags:
@@ -129,17 +133,22 @@ class CaseItem(pytest.Item):
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.case.line - 1, f"{self.suite.id}: {self.case.name} [{', '.join(self.case.requirements)}]"
 
-    def runtest(self) -> None:
+    def setup(self) -> None:
+        # The exchange with the target happens here, so an unreachable target (or one that cannot
+        # take the fixtures) is a pytest *error* — allure "broken" — never a conformance failure.
         from imgconf.engine import run_case
 
         session = _session(self.config)
         result = run_case(self.case, self.suite, session, self.nodeid)
         self.case_result = result
         _allure_annotate(self, result)
-        verdict = result.verdict
-        if verdict is Verdict.ERROR:
+        if result.verdict is Verdict.ERROR:
             raise TargetError(result.error)
-        if verdict is Verdict.SKIP:
+
+    def runtest(self) -> None:
+        result = self.case_result
+        assert result is not None
+        if result.verdict is Verdict.SKIP:
             pytest.skip(result.skipped_reason or "not run")
         failing = [c for c in result.checks if c.verdict is Verdict.FAIL]
         warn = [c for c in result.checks if c.verdict is Verdict.WARN]
@@ -205,7 +214,9 @@ def _install_sigterm() -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
     report = yield
-    if isinstance(item, CaseItem) and call.when == "call" and item.case_result is not None:
+    if isinstance(item, CaseItem) and item.case_result is not None and (
+        call.when == "call" or (call.when == "setup" and report.failed)
+    ):
         # Custom report attributes survive pytest-xdist's serialisation back to the controller.
         report.imgconf_case = item.case_result.to_dict()
     return report

@@ -1,0 +1,178 @@
+"""The plugin as a user runs it: real pytest processes, real HTTP, the real reference server.
+
+Misbehaving servers are the reference server behind the fault-injecting proxy (imgconf.faults).
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from imgconf.faults import BY_NAME, FaultProxy
+from imgconf.paths import suites_dir
+from imgconf.reference.server import EmbeddedServer
+
+SUITES = suites_dir()
+CRUD = str(SUITES / "imagingstudy" / "rest-crud.yaml")
+SEARCH = str(SUITES / "imagingstudy" / "search-basic.yaml")
+
+pytestmark = pytest.mark.slow
+
+
+def summary(pytester: pytest.Pytester) -> dict[str, Any]:
+    return json.loads((pytester.path / "reports" / "summary.json").read_text())
+
+
+def case_verdicts(data: dict[str, Any]) -> dict[str, str]:
+    return {c["nodeid"].split("::", 1)[1]: c["verdict"] for c in data["cases"]}
+
+
+def failed_checks(data: dict[str, Any], case: str) -> list[dict[str, Any]]:
+    return [c for c in data["checks"] if c["case"] == case and c["verdict"] in ("fail", "warn")]
+
+
+@pytest.fixture()
+def server() -> Iterator[EmbeddedServer]:
+    with EmbeddedServer() as srv:
+        yield srv
+
+
+def count_all(base_url: str) -> dict[str, int]:
+    counts = {}
+    with httpx.Client() as client:
+        for rtype in ("Patient", "ImagingStudy", "Endpoint", "Practitioner"):
+            bundle = client.get(f"{base_url}/{rtype}", params={"_summary": "count"}).json()
+            counts[rtype] = bundle.get("total", len(bundle.get("entry", [])))
+    return counts
+
+
+def test_full_run_is_green_with_every_report(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(
+        str(SUITES), "--junitxml=reports/junit.xml", "--alluredir=reports/allure", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(failed=0, errors=0)
+    data = summary(pytester)
+    assert data["outcome"] == "pass"
+    assert len(data["cases"]) >= 49
+    assert data["run"]["embedded"] is True and data["run"]["server_software"].startswith("imgconf reference server")
+    assert data["run"]["options"]["teardown_remaining"] == 0
+    html = (pytester.path / "reports" / "report.html").read_text()
+    assert "IS-053" in html and data["run"]["harness_version"] in html
+    junit = ET.parse(pytester.path / "reports" / "junit.xml").getroot()
+    assert int(junit.find("testsuite").get("tests")) == len(data["cases"])
+    allure_files = list((pytester.path / "reports" / "allure").glob("*-result.json"))
+    assert len(allure_files) == len(data["cases"])
+    labels = json.loads(allure_files[0].read_text())["labels"]
+    assert any(l["name"] == "requirement" for l in labels)
+
+
+def test_same_verdicts_against_a_separately_started_server(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
+    pytester.runpytest_subprocess(SEARCH, "-p", "no:cacheprovider")
+    embedded = case_verdicts(summary(pytester))
+    pytester.runpytest_subprocess(SEARCH, "--target", server.base_url, "-p", "no:cacheprovider")
+    remote = summary(pytester)
+    assert case_verdicts(remote) == embedded
+    assert remote["run"]["target_url"] == server.base_url and remote["run"]["embedded"] is False
+    assert sum(count_all(server.base_url).values()) == 0, "teardown left data on the target"
+
+
+@pytest.mark.parametrize(
+    ("fault", "suite", "case", "check"),
+    [
+        ("create-returns-200", CRUD, "create returns 201 with Location and ETag", "status"),
+        ("bundle-type-collection", SEARCH, "patient by bare id", "fhirpath"),
+        ("series-uid-urn-oid", CRUD, "created resource is readable with the same content", "structure"),
+        ("create-without-location", CRUD, "create returns 201 with Location and ETag", "header"),
+        ("ignores-modality", SEARCH, "modality by code", "search"),
+        ("drops-first-match", SEARCH, "status available", "search"),
+        ("deleted-read-404", CRUD, "read after delete gives 410 Gone", "status"),
+        ("date-eq-overlap", SEARCH, "a day does not contain a year-precision target", "search"),
+        ("modality-study-level", SEARCH, "modality searches series, not the study-level list", "search"),
+    ],
+)
+def test_a_misbehaving_server_fails_the_right_check(
+    pytester: pytest.Pytester, server: EmbeddedServer, fault: str, suite: str, case: str, check: str
+) -> None:
+    with FaultProxy(server.base_url, [BY_NAME[fault]]) as proxy:
+        result = pytester.runpytest_subprocess(suite, "--target", proxy.base_url, "-p", "no:cacheprovider")
+    data = summary(pytester)
+    assert case_verdicts(data)[case] == "fail"
+    kinds = {c["check"] for c in failed_checks(data, case)}
+    assert check in kinds, f"{fault}: failed checks were {kinds}"
+    assert result.ret == 1
+    failing = [c for c in data["checks"] if c["case"] == case and c["verdict"] == "fail"]
+    evidence = data["cases"][[c["case"] for c in data["cases"]].index(case)]
+    assert failing and evidence["verdict"] == "fail"
+
+
+def test_should_failure_warns_and_strict_should_fails(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
+    with FaultProxy(server.base_url, [BY_NAME["no-last-modified"]]) as proxy:
+        relaxed = pytester.runpytest_subprocess(CRUD, "--target", proxy.base_url, "-p", "no:cacheprovider")
+        assert relaxed.ret == 0
+        relaxed.stdout.fnmatch_lines(["*ConformanceWarning*REST-011 SHOULD*Last-Modified*"])
+        assert case_verdicts(summary(pytester))["read carries ETag and Last-Modified"] == "warn"
+        strict = pytester.runpytest_subprocess(CRUD, "--target", proxy.base_url, "--strict-should", "-p", "no:cacheprovider")
+        assert strict.ret == 1
+
+
+def test_unreachable_target_is_an_error_not_a_failure(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(CRUD, "--target", "http://127.0.0.1:9/fhir", "--request-timeout", "2", "-p", "no:cacheprovider")
+    outcomes = result.parseoutcomes()
+    data = summary(pytester)
+    assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == len(data["cases"])
+    assert set(case_verdicts(data).values()) == {"error"}
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_malformed_suite_names_file_and_line(pytester: pytest.Pytester) -> None:
+    suite = pytester.path / "broken.yaml"
+    suite.write_text(textwrap.dedent("""\
+        suite: Broken
+        area: imagingstudy
+        requirements: [IS-053]
+        cases:
+          - name: one
+            request: {path: ImagingStudy}
+            expect:
+              fhirpath: ["entry.where("]
+    """))
+    result = pytester.runpytest_subprocess(str(suite), "-p", "no:cacheprovider")
+    assert result.ret == 2
+    result.stdout.fnmatch_lines([f"*malformed suite: {suite}:8: FHIRPath syntax error*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+INTERRUPT = """
+import os, signal
+import pytest
+COUNT = {{"n": 0}}
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item):
+    COUNT["n"] += 1
+    if COUNT["n"] == {after}:
+        {action}
+"""
+
+
+@pytest.mark.parametrize("action", ["raise KeyboardInterrupt", "os.kill(os.getpid(), signal.SIGTERM)"])
+def test_interrupted_run_leaves_nothing_behind(pytester: pytest.Pytester, server: EmbeddedServer, action: str) -> None:
+    pytester.makepyfile(interrupt_plugin=INTERRUPT.format(after=5, action=action))
+    result = pytester.runpytest_subprocess(SEARCH, "--target", server.base_url, "-p", "interrupt_plugin", "-p", "no:cacheprovider")
+    assert result.ret == 2  # interrupted
+    assert "Interrupted" in result.stdout.str() or "KeyboardInterrupt" in result.stdout.str()
+    assert sum(count_all(server.base_url).values()) == 0
+
+
+def test_two_xdist_workers(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(str(SUITES), "-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=0, errors=0)
+    data = summary(pytester)
+    assert data["outcome"] == "pass" and len(data["cases"]) >= 49
