@@ -67,11 +67,10 @@ class ReferenceServer:
         root = request.scope.get("root_path", "")
         return self.base_override or f"{request.url.scheme}://{request.url.netloc}{root}".rstrip("/")
 
-    async def dispatch(self, request: Request) -> Response:
+    async def dispatch(self, request: Request, handler: Any) -> Response:
         body = await request.body()
         ctx = _Ctx(request, body, self.base(request))
-        handler = request.scope["endpoint_handler"]
-        try:
+        try:  # handlers are synchronous (SQLite, fhirpathpy): keep them off the event loop
             return await run_in_threadpool(handler, ctx)
         except FhirError as err:
             return error_response(err)
@@ -80,8 +79,7 @@ class ReferenceServer:
 
     def route(self, path: str, handler: Any, methods: list[str]) -> Route:
         async def endpoint(request: Request) -> Response:
-            request.scope["endpoint_handler"] = handler
-            return await self.dispatch(request)
+            return await self.dispatch(request, handler)
         return Route(path, endpoint, methods=methods)
 
     def _type(self, ctx: _Ctx) -> str:

@@ -138,8 +138,10 @@ def bundle(
 ) -> dict[str, Any]:
     matched = find(store, query, base, patient_id)
     total = len(matched)
+    if query.count is not None and query.count > MAX_COUNT:
+        query.count = MAX_COUNT  # the self link shows the page size actually used
+    count = query.count if query.count is not None else DEFAULT_COUNT
     used = query.used_pairs()
-    count = min(query.count if query.count is not None else DEFAULT_COUNT, MAX_COUNT)
 
     def url(off: int | None) -> str:
         pairs = used + ([(PAGE_PARAM, str(off))] if off else [])

@@ -21,8 +21,10 @@ from .app import create_app
 MOUNT = "/fhir"
 
 
-def _root_app(db_path: Path, base_url_override: str | None = None) -> Starlette:
-    return Starlette(routes=[Mount(MOUNT, app=create_app(db_path, base_url_override=base_url_override))])
+def _root_app(db_path: Path, base_url_override: str | None = None) -> tuple[Starlette, Starlette]:
+    """(root app, mounted FHIR app)."""
+    fhir = create_app(db_path, base_url_override=base_url_override)
+    return Starlette(routes=[Mount(MOUNT, app=fhir)]), fhir
 
 
 def _config(app: Starlette, **kw: object) -> uvicorn.Config:
@@ -51,6 +53,7 @@ class EmbeddedServer:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
+        self._fhir_app: Starlette | None = None
 
     def start(self, timeout: float = 10.0) -> EmbeddedServer:
         # proto=IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted connections (else Nagle +
@@ -61,7 +64,8 @@ class EmbeddedServer:
         port = sock.getsockname()[1]
         self._sock = sock
         self.base_url = f"http://{self.host}:{port}{MOUNT}"
-        self._server = _Server(_config(_root_app(self.db_path)))
+        root, self._fhir_app = _root_app(self.db_path)
+        self._server = _Server(_config(root))
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name=f"imgconf-ref-{port}", daemon=True
         )
@@ -92,7 +96,9 @@ class EmbeddedServer:
             self._thread.join(timeout=10)
         if self._sock is not None:
             self._sock.close()
-        self._server = self._thread = self._sock = None
+        if self._fhir_app is not None:
+            self._fhir_app.state.server.store.close()
+        self._server = self._thread = self._sock = self._fhir_app = None
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
@@ -113,7 +119,11 @@ def serve(host: str, port: int, db_path: Path | None) -> None:
         db_path = Path(tmp) / "reference.sqlite"
     try:
         print(f"imgconf reference server: http://{host}:{port}{MOUNT} (db {db_path})", flush=True)
-        uvicorn.Server(_config(_root_app(Path(db_path)), host=host, port=port)).run()
+        root, fhir = _root_app(Path(db_path))
+        try:
+            uvicorn.Server(_config(root, host=host, port=port)).run()
+        finally:
+            fhir.state.server.store.close()
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -27,7 +27,7 @@ _TYPE_MODIFIERS = {
     "special": {"missing"},
 }
 # Known in R4 but needing terminology or a different engine: recognised, reported as unsupported.
-_UNSUPPORTED_MODIFIERS = {"in", "not-in", "below", "above", "type", "iterate"}
+_UNSUPPORTED_MODIFIERS = {"in", "not-in", "below", "above"}
 _UNSUPPORTED_SPECIAL = {
     "_text", "_content", "_list", "_has", "_type", "_query", "_filter", "_containedType",
 }

@@ -237,6 +237,27 @@ _URLS = {
 }
 
 
+# R4 defines some parameters once for several resources (clinical-*, individual-*); the
+# CapabilityStatement should point at that shared definition.
+_SHARED = {
+    **{(t, "patient"): "clinical-patient" for t in ("ImagingStudy", "DocumentReference", "ServiceRequest",
+                                                    "Encounter", "Composition")},
+    **{(t, "identifier"): "clinical-identifier" for t in ("ImagingStudy", "DocumentReference", "ServiceRequest",
+                                                          "Encounter", "Composition")},
+    **{(t, "encounter"): "clinical-encounter" for t in ("DocumentReference", "ServiceRequest")},
+    ("DocumentReference", "type"): "clinical-type",
+    ("Composition", "type"): "clinical-type",
+    ("Encounter", "date"): "clinical-date",
+    ("Composition", "date"): "clinical-date",
+    **{(t, n): f"individual-{n}" for t in ("Patient", "Practitioner")
+       for n in ("address", "address-city", "address-country", "address-postalcode", "address-state",
+                 "address-use", "email", "family", "gender", "given", "phone", "phonetic", "telecom")},
+    ("Patient", "birthdate"): "individual-birthdate",
+}
+for _key, _sid in _SHARED.items():
+    _URLS.setdefault(_key, f"http://hl7.org/fhir/SearchParameter/{_sid}")
+
+
 def _build() -> dict[str, dict[str, SearchParam]]:
     out: dict[str, dict[str, SearchParam]] = {}
     for rtype, rows in _TABLE.items():
