@@ -20,7 +20,8 @@ from imgconf.checks.structure import check_structure
 from imgconf.client import HttpResult, TargetUnreachable
 from imgconf.fhirpath import environment_names, evaluate
 from imgconf.fixtures import FixtureError, add_tag, id_from_response
-from imgconf.results import CaseResult, CheckResult, Verdict
+from imgconf.capabilities import search_parameter_names
+from imgconf.results import CaseResult, CheckResult, Level, Verdict
 from imgconf.session import TargetSession
 from imgconf.suite.model import Case, Request, Save, Step, Suite
 from imgconf.suite.template import MissingVariable, render
@@ -109,6 +110,42 @@ def _judge(step: Step, ctx: CheckContext) -> list[CheckResult]:
     return results
 
 
+def _capability_gate(case: Case, suite: Suite, session: TargetSession, outcome: CaseResult) -> str | None:
+    """Skip an optional case that needs undeclared search parameters; note it on a mandatory one."""
+    lookup = _lookup(session, suite)
+    for step in case.steps:
+        if step.request.method not in ("GET", "POST"):
+            continue
+        try:
+            path = str(render(step.request.path, lookup))
+        except MissingVariable:
+            continue
+        if path.startswith(session.base_url):
+            path = path[len(session.base_url):]
+        found = search_parameter_names(path, list(step.request.params) + list(step.request.form))
+        if found is None:
+            continue
+        rtype, names = found
+        capability = session.capability
+        capability.record(rtype, names)
+        missing = capability.undeclared(rtype, names)
+        if not missing:
+            continue
+        listed = ", ".join(sorted(missing))
+        if not case.level.is_mandatory:
+            return f"{rtype} search parameter(s) {listed} not declared in the CapabilityStatement ({case.level.value} case)"
+        outcome.checks.append(
+            CheckResult(
+                check="capability",
+                requirement=["REST-092"],
+                level=Level.INFO,
+                verdict=Verdict.PASS,  # an observation; the run report lists undeclared parameters
+                reason=f"{rtype} search parameter(s) {listed} not declared in the CapabilityStatement; tested anyway (SHALL)",
+            )
+        )
+    return None
+
+
 def run_case(case: Case, suite: Suite, session: TargetSession, nodeid: str = "") -> CaseResult:
     outcome = CaseResult(
         suite_id=suite.id,
@@ -130,6 +167,10 @@ def run_case(case: Case, suite: Suite, session: TargetSession, nodeid: str = "")
         return outcome
 
     saved = session.saved.setdefault(suite.id, {})
+    if (reason := _capability_gate(case, suite, session, outcome)) is not None:
+        outcome.skipped_reason = reason
+        outcome.duration_s = time.perf_counter() - started
+        return outcome
     for step in case.steps:
         lookup = _lookup(session, suite)
         try:

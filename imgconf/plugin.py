@@ -256,12 +256,29 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     if info is None:
         workers = config.stash[RUNINFO_KEY].get("workers") or []
-        info = RunInfo(**workers[0]) if workers else _fallback_info(config)
+        info = _merge_worker_info(workers) if workers else _fallback_info(config)
     started = config.stash[RUNINFO_KEY]["started"]
     info.duration_s = round(time.time() - started, 2)
     info.finished_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     info.options.update({"strict_should": config.getoption("strict_should")})
     _write_reports(config, info, list(_CONTROLLER_RESULTS))
+
+
+def _merge_worker_info(workers: list[dict[str, Any]]) -> RunInfo:
+    """One RunInfo from the xdist workers: what each tested and what each left behind, summed up."""
+    info = RunInfo(**workers[0])
+    merged: dict[str, dict[str, set[str]]] = {}
+    for worker in workers:
+        for rtype, sets in (worker.get("options", {}).get("search_parameters") or {}).items():
+            into = merged.setdefault(rtype, {k: set() for k in sets})
+            for key, values in sets.items():
+                into.setdefault(key, set()).update(values)
+    for sets in merged.values():
+        sets["declared_not_tested"] -= sets.get("tested", set())
+    info.options["search_parameters"] = {t: {k: sorted(v) for k, v in s.items()} for t, s in sorted(merged.items())}
+    info.options["teardown_remaining"] = sum(w.get("options", {}).get("teardown_remaining", 0) for w in workers)
+    info.options["run_tag"] = ", ".join(w.get("options", {}).get("run_tag", "") for w in workers)
+    return info
 
 
 def _fallback_info(config: pytest.Config) -> RunInfo:

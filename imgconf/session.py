@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from imgconf import __version__
+from imgconf.capabilities import Capabilities
 from imgconf.client import TargetClient, TargetUnreachable
 from imgconf.fixtures import RUN_TAG_SYSTEM, FixtureManager
 from imgconf.paths import fixtures_dir
@@ -80,6 +81,7 @@ class TargetSession:
         self.fixtures = FixtureManager(self.client, self.run_tag, options.fixtures_dir, self.lookup)
         self._capabilities: dict[str, Any] | None = None
         self._capabilities_error: str | None = None
+        self._capability: Capabilities | None = None
         self.touched_types: set[str] = set()
         self.closed = False
 
@@ -123,6 +125,13 @@ class TargetSession:
                 self._capabilities_error = f"GET metadata answered {result.status}"
         return self._capabilities
 
+    @property
+    def capability(self) -> Capabilities:
+        """The declared search parameters, and what the run tested, from one read of /metadata."""
+        if self._capability is None:
+            self._capability = Capabilities(self.capabilities())
+        return self._capability
+
     def run_info(self) -> RunInfo:
         caps = self.capabilities() or {}
         software = caps.get("software") or {}
@@ -136,6 +145,7 @@ class TargetSession:
             edition=self.options.edition,
             started_at=self.started_at.isoformat(timespec="seconds"),
             tls_verify=self.options.verify_tls,
+            options={"search_parameters": self.capability.report(), "run_tag": self.run_tag},
         )
 
     # -- the end -----------------------------------------------------------------------------

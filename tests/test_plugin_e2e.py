@@ -176,3 +176,18 @@ def test_two_xdist_workers(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(failed=0, errors=0)
     data = summary(pytester)
     assert data["outcome"] == "pass" and len(data["cases"]) >= 49
+
+
+def test_undeclared_parameter_runs_shall_cases_and_skips_optional_ones(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
+    with FaultProxy(server.base_url, [BY_NAME["metadata-hides-modality"]]) as proxy:
+        pytester.runpytest_subprocess(SEARCH, "--target", proxy.base_url, "-p", "no:cacheprovider")
+    data = summary(pytester)
+    verdicts = case_verdicts(data)
+    assert verdicts["modality by code"] == "pass"  # SHALL: tested although undeclared
+    assert verdicts["modality codes are case-sensitive"] == "skip"  # SHOULD: skipped with a reason
+    case = next(c for c in data["cases"] if c["case"] == "modality codes are case-sensitive")
+    assert "not declared in the CapabilityStatement" in case["skipped_reason"]
+    notes = [c for c in data["checks"] if c["case"] == "modality by code" and c["check"] == "capability"]
+    assert notes and notes[0]["level"] == "INFO" and "tested anyway" in notes[0]["reason"]
+    params = data["run"]["options"]["search_parameters"]["ImagingStudy"]
+    assert "modality" in params["tested_not_declared"] and "modality" not in params["declared"]

@@ -214,6 +214,18 @@ def _invalid_date_accepted(call: ProxyCall, response: ProxyResponse) -> ProxyRes
     return response
 
 
+def _hide_search_param(name: str) -> Callable[[ProxyCall, ProxyResponse], ProxyResponse]:
+    def hook(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+        body = response.json()
+        if call.path.strip("/") == "metadata" and isinstance(body, dict):
+            for rest in body.get("rest") or []:
+                for resource in rest.get("resource") or []:
+                    resource["searchParam"] = [p for p in resource.get("searchParam") or [] if p.get("name") != name]
+            response.set_json(body)
+        return response
+    return hook
+
+
 FAULTS: tuple[Fault, ...] = (
     Fault("create-returns-200", "create answers 200 instead of 201", ("REST-020",),
           on_response=_status(lambda c, r: c.is_create and r.status == 201, 200)),
@@ -257,6 +269,8 @@ FAULTS: tuple[Fault, ...] = (
           on_response=_each_resource(_lowercase_modality, "ImagingStudy")),
     Fault("legacy-modality-system", "series.modality uses the retired nema.org system", ("IS-033", "IS-034"),
           on_response=_each_resource(_legacy_modality_system, "ImagingStudy")),
+    Fault("metadata-hides-modality", "the CapabilityStatement does not declare modality (search still works)", ("IS-050", "REST-092"),
+          on_response=_hide_search_param("modality")),
     Fault("drops-status", "ImagingStudy.status missing from responses", ("IS-001",),
           on_response=_each_resource(_drop_status, "ImagingStudy")),
 )
