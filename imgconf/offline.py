@@ -177,11 +177,12 @@ _STYLE = {"SHALL": "red", "SHALL NOT": "red", "SHOULD": "yellow"}
 
 
 def _print_resource(console: Console, label: str, resource: dict[str, Any] | None, findings: list[Finding]) -> None:
-    console.print(Text(f"{label}  {_resource_name(resource)}", style="bold"))
+    # soft_wrap: the terminal wraps; rich's own wrapping caches every distinct line (memory grows).
+    console.print(Text(f"{label}  {_resource_name(resource)}", style="bold"), soft_wrap=True)
     for f in findings:
         line = Text("  ")
         line.append(f"{f.requirement:<10} {f.level:<9}", style=_STYLE.get(f.level, "cyan"))
         line.append(f" {f.location}  {f.message}" if f.location else f" {f.message}")
         if f.value is not None:
             line.append(f"  [value: {f.value}]")
-        console.print(line)
+        console.print(line, soft_wrap=True)

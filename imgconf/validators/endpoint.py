@@ -40,7 +40,7 @@ def validate_endpoint(resource: dict[str, Any], *, on_series: bool = False) -> l
     status = resource.get("status")
     if status is None:
         out.append(Finding("IS-049", "SHALL", f"{_ROOT}.status", "Endpoint.status is required (1..1)"))
-    elif status not in ENDPOINT_STATUS:
+    elif not isinstance(status, str) or status not in ENDPOINT_STATUS:
         out.append(Finding("IS-049", "SHALL", f"{_ROOT}.status",
                            "status is not in the required EndpointStatus codes", short(status)))
 

@@ -91,7 +91,7 @@ def _status(st: _Study) -> None:
     status = st.resource.get("status")
     if status is None:
         st.add("IS-001", "SHALL", f"{R}.status", "status is required (1..1)")
-    elif status not in STATUS_CODES:
+    elif not isinstance(status, str) or status not in STATUS_CODES:
         st.add("IS-002", "SHALL", f"{R}.status",
                "status is not one of registered | available | cancelled | entered-in-error | unknown", short(status))
 
@@ -187,9 +187,9 @@ def _performers(st: _Study, loc: str, series: dict[str, Any]) -> None:
             target = reference_type(actor, st.contained)
             if target is not None and target not in ACTOR_TYPES:
                 st.add("IS-008", "SHALL", f"{ploc}.actor", "performer.actor target type is not allowed", target)
-        function = [c for c in codings(obj(performer, "function"))]
-        if function and not any(c.get("system") == PERFORMER_FUNCTION_SYSTEM
-                                and c.get("code") in PERFORMER_FUNCTION_CODES for c in function):
+        function = list(codings(obj(performer, "function")))
+        if function and not any(c.get("system") == PERFORMER_FUNCTION_SYSTEM and isinstance(c.get("code"), str)
+                                and c["code"] in PERFORMER_FUNCTION_CODES for c in function):
             st.add("IS-009", "SHOULD", f"{ploc}.function",
                    "performer.function should use v3-ParticipationType CON | VRF | PRF | SPRF | REF",
                    short(function[0].get("code")))

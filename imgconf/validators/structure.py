@@ -63,14 +63,16 @@ def structural_findings(resource: dict[str, Any]) -> list[Finding]:
         klass.model_validate(resource)
     except ValidationError as exc:
         return [_finding(resource, str(rtype), err) for err in exc.errors(include_url=False)]
-    except (KeyError, TypeError, ValueError) as exc:
-        # fhir.resources raises bare KeyError for e.g. an unknown contained resourceType.
+    except Exception as exc:  # noqa: BLE001
+        # fhir.resources/fhir_core raise bare KeyError / AttributeError on some odd shapes (an
+        # unknown contained resourceType, a number where a url goes); still a structural failure.
         return [Finding(STRUCTURE, "SHALL", str(rtype), f"resource could not be parsed: {exc!r}")]
     return []
 
 
 def _finding(resource: dict[str, Any], rtype: str, err: Any) -> Finding:
-    loc = tuple(err.get("loc", ()))
+    # fhir_core appends its ROOT_KEY "root" for whole-value errors; no R4 element has that name.
+    loc = tuple(p for p in err.get("loc", ()) if p != "root")
     kind = str(err.get("type", ""))
     location = _fhirpath(rtype, loc)
     req, level = _requirement(resource, rtype, loc, kind)
