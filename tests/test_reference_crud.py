@@ -174,3 +174,17 @@ def test_two_servers_are_independent() -> None:
         assert a.base_url != b.base_url
         httpx.post(f"{a.base_url}/Patient", json=patient())
         assert httpx.get(f"{b.base_url}/Patient").json()["total"] == 0
+
+
+def test_required_binding_enforced(client: httpx.Client) -> None:  # REST-023, IS-002
+    r = client.post("/ImagingStudy", json={"resourceType": "ImagingStudy", "status": "finished",
+                                           "subject": {"reference": "Patient/1"}})
+    assert r.status_code == 400 and is_outcome(r)
+    assert r.json()["issue"][0]["expression"] == ["ImagingStudy.status"]
+    r = client.post("/Bundle", json={"resourceType": "Bundle", "type": "collection",
+                                     "entry": [{"resource": {"resourceType": "Patient", "gender": "f"}}]})
+    assert r.status_code == 400 and r.json()["issue"][0]["expression"] == ["Bundle.entry[0].resource.gender"]
+    r = client.post("/ImagingStudy", json={"resourceType": "ImagingStudy", "status": "available",
+                                           "subject": {"reference": "Patient/1"},
+                                           "series": [{"uid": "urn:oid:1.2.3", "modality": {"code": "CT"}}]})
+    assert r.status_code == 400  # ':' is not allowed in an id (IS-022)

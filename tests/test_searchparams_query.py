@@ -108,3 +108,20 @@ def test_sort_missing_last() -> None:
     assert [r["id"] for r in sort_resources(rs, [("started", True)])] == ["d", "a", "c", "b"]
     pats = [{"resourceType": "Patient", "id": i, "name": [{"family": f}]} for i, f in (("1", "Zeta"), ("2", "Ärger"), ("3", "beta"))]
     assert [r["id"] for r in sort_resources(pats, [("family", False)])] == ["2", "3", "1"]
+
+
+def test_parse_criterion_is_total() -> None:
+    from imgconf.searchparams.query import parse_criterion
+    assert parse_criterion("DiagnosticReport", "nosuch", "1") is None
+    assert parse_criterion("ImagingStudy", "started", "notadate") is None
+    crit = parse_criterion("ImagingStudy", "subject", "Patient/1")
+    assert crit is not None and crit.param is not None and crit.param.name == "subject"
+
+
+def test_compartment_params_exist_in_registry() -> None:
+    from imgconf.searchparams.compartments import PATIENT_COMPARTMENT
+    for rtype, names in PATIENT_COMPARTMENT.items():
+        for name in names:
+            param = get_param(rtype, name)
+            assert param is not None and param.type == "reference", (rtype, name)
+            assert not param.targets or "Patient" in param.targets, (rtype, name)

@@ -47,7 +47,9 @@ def test_pdqm_tokens_and_combinations() -> None:  # PDQ-002/003/006
     assert ok(("identifier", "urn:oid:1.2.3|"))
     assert ok(("identifier", "urn:oid:5.5|,urn:oid:1.2.3|"))
     assert not ok(("identifier", "urn:oid:5.5|"))
-    assert ok(("telecom", "+41 44 000")) and ok(("telecom", "phone|+41 44 000"))
+    # R4 token table: ContactPoint is searched on its value; it has no system.
+    assert ok(("telecom", "+41 44 000")) and ok(("telecom", "|+41 44 000"))
+    assert not ok(("telecom", "phone|+41 44 000"))
     assert ok(("email", "anna@example.org")) and not ok(("phone", "anna@example.org"))
     assert ok(("active", "true"))
     assert ok(("_id", "nope"), res=dict(PAT, id="nope"))

@@ -80,6 +80,12 @@ def test_series_and_instance_are_bare_uids() -> None:  # IS-052
     assert not q("ImagingStudy", ("dicom-class", "urn:ietf:rfc:3986|1.2.840.10008.5.1.4.1.1.2"))
 
 
+def test_status_with_implicit_system() -> None:
+    assert q("ImagingStudy", ("status", "http://hl7.org/fhir/imagingstudy-status|available"))
+    assert not q("ImagingStudy", ("status", "http://hl7.org/fhir/document-reference-status|available"))
+    assert q("DocumentReference", ("status", "current"))
+
+
 def test_reason_is_reason_code_only() -> None:  # IS-054
     assert q("ImagingStudy", ("reason", "http://snomed.info/sct|123"))
     assert not q("ImagingStudy", ("reason", "Condition/c1"))
@@ -121,10 +127,20 @@ def test_of_type_on_identifier() -> None:
 
 
 def test_boolean_and_code_primitives() -> None:
-    pat = {"resourceType": "Patient", "active": True, "gender": "female"}
-    assert resource_matches(pat, parse_query("Patient", [("active", "true"), ("gender", "female")]))
-    assert not resource_matches(pat, parse_query("Patient", [("active", "false")]))
-    assert not resource_matches(pat, parse_query("Patient", [("gender", "http://hl7.org/fhir/administrative-gender|female")]))
+    pat = {"resourceType": "Patient", "id": "p1", "active": True, "gender": "female"}
+
+    def ok(*pairs: tuple[str, str]) -> bool:
+        return resource_matches(pat, parse_query("Patient", list(pairs)))
+
+    assert ok(("active", "true"), ("gender", "female"))
+    assert not ok(("active", "false"))
+    # A code carries the implicit system of its required binding (R4 token table) …
+    assert ok(("gender", "http://hl7.org/fhir/administrative-gender|female"))
+    assert ok(("gender", "http://hl7.org/fhir/administrative-gender|"))
+    assert not ok(("gender", "http://snomed.info/sct|female"))
+    assert not ok(("gender", "|female"))  # … so it is not a code without a system
+    # … while an id has no system at all.
+    assert ok(("_id", "p1")) and ok(("_id", "|p1")) and not ok(("_id", "http://x|p1"))
 
 
 def test_escaped_comma_and_pipe_are_literal() -> None:

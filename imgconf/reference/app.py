@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from fhir.resources.R4B import get_fhir_model_class
-from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -26,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..searchparams.compartments import compartment_params
 from . import search
 from .capability import SUPPORTED_TYPES, capability_statement
 from .fhirhttp import (
@@ -33,6 +32,7 @@ from .fhirhttp import (
     prefer, version_headers, wants_fhir_json,
 )
 from .store import PreconditionFailed, Store, Version
+from .validate import structure_issues
 
 _ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
@@ -107,13 +107,9 @@ class ReferenceServer:
             raise FhirError(400, "invalid", f"resourceType {body.get('resourceType')!r} does not match the URL type {rtype}")
         if server_owned:
             body = self._clean(body)
-        try:
-            get_fhir_model_class(rtype).model_validate(body)
-        except ValidationError as exc:
-            issues = [
-                issue("error", "structure", err["msg"], [_path(rtype, err["loc"])]) for err in exc.errors()
-            ]
-            raise FhirError(400, "structure", "resource failed structural validation", issues=issues) from None
+        problems = structure_issues(rtype, body)
+        if problems:
+            raise FhirError(400, "structure", "resource failed validation", issues=problems)
         return body
 
     def _written(self, ctx: _Ctx, v: Version, status: int, *, location: bool) -> Response:
@@ -252,7 +248,7 @@ class ReferenceServer:
         query, offset = search.parse(rtype, pairs, strict=strict)
         patient = ctx.params.get("id")
         if patient is not None:
-            if rtype not in search.PATIENT_COMPARTMENT:
+            if not compartment_params("Patient", rtype):
                 raise FhirError(404, "not-supported", f"{rtype} is not in the Patient compartment")
             path = f"Patient/{patient}/{rtype}"
         else:
@@ -265,13 +261,6 @@ class ReferenceServer:
         self._id(ctx)
         ctx.params["type"] = ctx.params.pop("ctype")
         return self.search(ctx)
-
-
-def _path(rtype: str, loc: tuple[Any, ...]) -> str:
-    out = rtype
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
 
 
 def create_app(db_path: Path, *, base_url_override: str | None = None) -> Starlette:

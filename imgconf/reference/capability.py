@@ -6,7 +6,6 @@ from typing import Any
 
 from .. import __version__
 from ..searchparams import params_for
-from .search import PATIENT_COMPARTMENT
 
 SUPPORTED_TYPES = (
     "Patient", "ImagingStudy", "Endpoint", "Practitioner", "PractitionerRole", "Organization",
@@ -65,7 +64,3 @@ def capability_statement(base: str, started: str) -> dict[str, Any]:
             "compartment": ["http://hl7.org/fhir/CompartmentDefinition/patient"],
         }],
     }
-
-
-def compartment_types() -> tuple[str, ...]:
-    return tuple(PATIENT_COMPARTMENT)

@@ -7,9 +7,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ..searchparams import (
-    Criterion, Include, SearchQuery, get_param, local_references, matches, params_for, parse_query,
-    resource_matches, resource_types, sort_resources,
+    Include, SearchQuery, get_param, local_references, matches, params_for, parse_query, resource_matches,
+    sort_resources,
 )
+from ..searchparams.compartments import compartment_params
+from ..searchparams.query import parse_criterion
+from .capability import SUPPORTED_TYPES
 from .fhirhttp import FhirError, issue, outcome
 from .store import Store
 from .subset import elements as subset_elements, summarize
@@ -19,23 +22,11 @@ MAX_COUNT = 1000
 PAGE_PARAM = "_offset"  # opaque to clients: they follow the links
 _MAX_ITERATE = 10
 
-# R4 CompartmentDefinition/patient: the parameters that put a resource in a patient's compartment.
-PATIENT_COMPARTMENT: dict[str, tuple[str, ...]] = {
-    "ImagingStudy": ("subject",),
-    "DocumentReference": ("subject", "author"),
-    "Encounter": ("patient",),
-    "ServiceRequest": ("subject",),
-    "Provenance": ("patient",),
-    "Group": ("member",),
-    "Patient": ("link",),
-}
-
-
 def _compartment_match(store: Store, resource: dict[str, Any], patient_id: str, base: str) -> bool:
-    for name in PATIENT_COMPARTMENT.get(resource["resourceType"], ()):
-        param = get_param(resource["resourceType"], name)
-        crit = Criterion(name, None, [f"Patient/{patient_id}"], param, raw_values=[f"Patient/{patient_id}"])
-        if matches(resource, crit, resolver=store.get, base_url=base):
+    """Any of the type's Patient-compartment parameters refers to the patient (OR)."""
+    for name in compartment_params("Patient", resource["resourceType"]):
+        crit = parse_criterion(resource["resourceType"], name, f"Patient/{patient_id}")
+        if crit is not None and matches(resource, crit, resolver=store.get, base_url=base):
             return True
     return False
 
@@ -87,7 +78,7 @@ def _include_refs(resource: dict[str, Any], inc: Include, base: str) -> list[str
 
 
 def _rev_matches(store: Store, inc: Include, targets: set[str], base: str) -> list[dict[str, Any]]:
-    types = [inc.source_type] if inc.source_type != "*" else resource_types()
+    types = [inc.source_type] if inc.source_type != "*" else list(SUPPORTED_TYPES)
     found = []
     for rtype in types:
         for res in store.all_current(rtype):

@@ -14,6 +14,8 @@ PATIENT_COMPARTMENT: dict[str, tuple[str, ...]] = {
     "Encounter": ("patient",),
     "DiagnosticReport": ("subject",),
     "Composition": ("subject", "author", "attester"),
+    "Provenance": ("patient",),
+    "Group": ("member",),
 }
 
 

@@ -51,7 +51,7 @@ def matches(
     if criterion.modifier == "missing":
         return (not items) == (criterion.values[0] == "true")
     if param.type == "token":
-        return _token(items, raw, criterion.modifier)
+        return _token(items, raw, criterion.modifier, param.code_system or None)
     if param.type == "string":
         return _string(items, criterion.values, criterion.modifier)
     if param.type == "date":
@@ -79,11 +79,18 @@ class TokenItem:
     id_types: list[tuple[str | None, str | None]] = field(default_factory=list)  # Identifier.type
 
 
-def token_items(value: Any) -> list[TokenItem]:
-    """Coding, CodeableConcept, Identifier, ContactPoint or a primitive (no system)."""
+def token_items(value: Any, code_system: str | None = None) -> list[TokenItem]:
+    """Coding, CodeableConcept, Identifier, ContactPoint or a primitive.
+
+    Per the R4 token table a `code` has the implicit system of its binding (`code_system`);
+    id, string, uri, boolean and ContactPoint.value have none (the boolean system is "never
+    actually used").
+    """
     if isinstance(value, bool):
         return [TokenItem(None, "true" if value else "false")]
-    if isinstance(value, (str, int, float, Decimal)):
+    if isinstance(value, str):
+        return [TokenItem(code_system, value)]
+    if isinstance(value, (int, float, Decimal)):
         return [TokenItem(None, str(value))]
     if not isinstance(value, dict):
         return []
@@ -96,8 +103,7 @@ def token_items(value: Any) -> list[TokenItem]:
         return out or [TokenItem(None, None, concept_text)]
     if "value" in value or "type" in value:
         if "rank" in value or value.get("system") in _CONTACT_SYSTEMS:
-            # ContactPoint: system is the contact kind (phone, email…), value the address.
-            return [TokenItem(value.get("system"), value.get("value"))]
+            return [TokenItem(None, value.get("value"))]  # ContactPoint: the value only, no system
         itype = value.get("type") or {}
         types = [(c.get("system"), c.get("code")) for c in itype.get("coding", []) if isinstance(c, dict)]
         return [TokenItem(value.get("system"), value.get("value"), [itype["text"]] if itype.get("text") else [], types)]
@@ -125,8 +131,8 @@ def token_match(item: TokenItem, raw: str) -> bool:
     return item.system == system and item.code == code
 
 
-def _token(values: list[Any], raw_values: list[str], modifier: str | None) -> bool:
-    items = [t for v in values for t in token_items(v)]
+def _token(values: list[Any], raw_values: list[str], modifier: str | None, code_system: str | None = None) -> bool:
+    items = [t for v in values for t in token_items(v, code_system)]
     if modifier == "not":  # also true when the element is absent (R4 :not)
         return not any(token_match(i, r) for i in items for r in raw_values)
     if modifier == "text":

@@ -116,7 +116,7 @@ def parse_query(resource_type: str, pairs: list[tuple[str, str]]) -> SearchQuery
             if name.split(":", 1)[0] in RESULT_PARAMS:
                 _result_param(q, name, value)
             else:
-                crit = parse_criterion(resource_type, name, value)
+                crit = _criterion(resource_type, name, value)
                 if crit is not None:
                     q.criteria.append(crit)
         except _Reject as rej:
@@ -127,6 +127,14 @@ def parse_query(resource_type: str, pairs: list[tuple[str, str]]) -> SearchQuery
 
 
 def parse_criterion(resource_type: str, name: str, value: str) -> Criterion | None:
+    """One filter parameter, or None when it is unknown, unsupported or invalid."""
+    try:
+        return _criterion(resource_type, name, value)
+    except _Reject:
+        return None
+
+
+def _criterion(resource_type: str, name: str, value: str) -> Criterion | None:
     """One filter parameter; raises _Reject (unknown/invalid). Empty values are ignored (R4)."""
     head, _, rest = name.partition(".")
     chain = rest.split(".") if rest else []

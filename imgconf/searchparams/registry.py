@@ -29,6 +29,8 @@ class SearchParam:
     components: tuple[tuple[str, str], ...] = ()
     r4_expression: str = ""  # the R4 definition when it differs from `expression`
     url: str = ""  # canonical of the definition (CapabilityStatement.searchParam.definition)
+    # token over a `code` primitive: the implicit system of its required binding (R4 token table)
+    code_system: str = ""
 
     @property
     def restricts_target(self) -> bool:
@@ -175,6 +177,9 @@ _TABLE: dict[str, list[_Row]] = {
         ("encounter", "reference", "ServiceRequest.encounter", ("Encounter",)),
         ("identifier", "token", "ServiceRequest.identifier", ()),
         ("patient", "reference", "ServiceRequest.subject", ("Patient",)),
+        ("performer", "reference", "ServiceRequest.performer",
+         ("Practitioner", "Organization", "CareTeam", "HealthcareService", "Patient", "Device",
+          "PractitionerRole", "RelatedPerson")),
         ("requisition", "token", "ServiceRequest.requisition", ()),
         ("status", "token", "ServiceRequest.status", ()),
         ("subject", "reference", "ServiceRequest.subject", ("Group", "Device", "Patient", "Location")),
@@ -199,6 +204,10 @@ _TABLE: dict[str, list[_Row]] = {
         ("type", "token", "Group.type", ()),
     ],
     "Composition": [  # chain target of Bundle?composition.… (not stored by the reference server)
+        ("attester", "reference", "Composition.attester.party",
+         ("Practitioner", "Organization", "Patient", "PractitionerRole", "RelatedPerson")),
+        ("author", "reference", "Composition.author",
+         ("Practitioner", "Organization", "Device", "Patient", "PractitionerRole", "RelatedPerson")),
         ("category", "token", "Composition.category", ()),
         ("date", "date", "Composition.date", ()),
         ("identifier", "token", "Composition.identifier", ()),
@@ -206,6 +215,25 @@ _TABLE: dict[str, list[_Row]] = {
         ("status", "token", "Composition.status", ()),
         ("subject", "reference", "Composition.subject", _ANY),
         ("type", "token", "Composition.type", ()),
+    ],
+    "DiagnosticReport": [
+        ("based-on", "reference", "DiagnosticReport.basedOn",
+         ("CarePlan", "MedicationRequest", "NutritionOrder", "ServiceRequest", "ImmunizationRecommendation")),
+        ("category", "token", "DiagnosticReport.category", ()),
+        ("code", "token", "DiagnosticReport.code", ()),
+        ("date", "date", "DiagnosticReport.effective", ()),
+        ("encounter", "reference", "DiagnosticReport.encounter", ("Encounter", "EpisodeOfCare")),
+        ("identifier", "token", "DiagnosticReport.identifier", ()),
+        ("issued", "date", "DiagnosticReport.issued", ()),
+        ("media", "reference", "DiagnosticReport.media.link", ("Media",)),
+        ("patient", "reference", "DiagnosticReport.subject", ("Patient",)),
+        ("performer", "reference", "DiagnosticReport.performer",
+         ("Practitioner", "Organization", "CareTeam", "PractitionerRole")),
+        ("result", "reference", "DiagnosticReport.result", ("Observation",)),
+        ("results-interpreter", "reference", "DiagnosticReport.resultsInterpreter",
+         ("Practitioner", "Organization", "CareTeam", "PractitionerRole")),
+        ("status", "token", "DiagnosticReport.status", ()),
+        ("subject", "reference", "DiagnosticReport.subject", ("Patient", "Group", "Device", "Location")),
     ],
     "Provenance": [
         ("agent", "reference", "Provenance.agent.who", _ANY),
@@ -223,11 +251,34 @@ _R4_RESOLVE = {
     ("Encounter", "patient"): "Encounter.subject.where(resolve() is Patient)",
     ("Provenance", "patient"): "Provenance.target.where(resolve() is Patient)",
     ("Composition", "patient"): "Composition.subject.where(resolve() is Patient)",
+    ("DiagnosticReport", "patient"): "DiagnosticReport.subject.where(resolve() is Patient)",
 }
 
 # Composite parameters: (component type, expression relative to the base element).
 _COMPOSITES = {
     ("DocumentReference", "relationship"): (("token", "code"), ("reference", "target")),
+}
+
+# Token parameters over `code` primitives: R4 gives the code the (implicit) system of the
+# bound value set, so `status=http://hl7.org/fhir/imagingstudy-status|available` matches.
+_FHIR = "http://hl7.org/fhir/"
+_CODE_SYSTEMS = {
+    ("ImagingStudy", "status"): _FHIR + "imagingstudy-status",
+    ("DocumentReference", "status"): _FHIR + "document-reference-status",
+    ("DocumentReference", "relation"): _FHIR + "document-relationship-type",
+    ("DocumentReference", "contenttype"): "urn:ietf:bcp:13",
+    ("DocumentReference", "language"): "urn:ietf:bcp:47",
+    ("Patient", "gender"): _FHIR + "administrative-gender",
+    ("Patient", "address-use"): _FHIR + "address-use",
+    ("Practitioner", "gender"): _FHIR + "administrative-gender",
+    ("Endpoint", "status"): _FHIR + "endpoint-status",
+    ("Bundle", "type"): _FHIR + "bundle-type",
+    ("ServiceRequest", "status"): _FHIR + "request-status",
+    ("Encounter", "status"): _FHIR + "encounter-status",
+    ("Device", "status"): _FHIR + "device-status",
+    ("Group", "type"): _FHIR + "group-type",
+    ("Composition", "status"): _FHIR + "composition-status",
+    ("DiagnosticReport", "status"): _FHIR + "diagnostic-report-status",
 }
 
 # Canonical URLs for parameters not defined by core R4.
@@ -241,10 +292,12 @@ _URLS = {
 # CapabilityStatement should point at that shared definition.
 _SHARED = {
     **{(t, "patient"): "clinical-patient" for t in ("ImagingStudy", "DocumentReference", "ServiceRequest",
-                                                    "Encounter", "Composition")},
+                                                    "Encounter", "Composition", "DiagnosticReport")},
     **{(t, "identifier"): "clinical-identifier" for t in ("ImagingStudy", "DocumentReference", "ServiceRequest",
-                                                          "Encounter", "Composition")},
-    **{(t, "encounter"): "clinical-encounter" for t in ("DocumentReference", "ServiceRequest")},
+                                                          "Encounter", "Composition", "DiagnosticReport")},
+    **{(t, "encounter"): "clinical-encounter" for t in ("DocumentReference", "ServiceRequest", "DiagnosticReport")},
+    ("DiagnosticReport", "code"): "clinical-code",
+    ("DiagnosticReport", "date"): "clinical-date",
     ("DocumentReference", "type"): "clinical-type",
     ("Composition", "type"): "clinical-type",
     ("Encounter", "date"): "clinical-date",
@@ -274,6 +327,7 @@ def _build() -> dict[str, dict[str, SearchParam]]:
                 components=_COMPOSITES.get(key, ()),
                 r4_expression=_R4_RESOLVE.get(key, ""),
                 url=url,
+                code_system=_CODE_SYSTEMS.get(key, ""),
             )
         out[rtype] = params
     return out
