@@ -100,7 +100,8 @@ def _wado_rs_address(address: str) -> list[Finding]:
         out.append(Finding("IS-041", "SHALL", loc, "a dicom-wado-rs address has no trailing slash", address))
     if parts.query or parts.fragment or "?" in address:
         out.append(Finding("IS-041", "SHALL", loc,
-                           "a dicom-wado-rs address is scheme, authority and path only (no query or fragment)", address))
+                           "a dicom-wado-rs address is scheme, authority and path only (no query or fragment)",
+                           address))
     if "studies" in parts.path.split("/"):
         out.append(Finding("IS-041", "SHALL", loc,
                            "a dicom-wado-rs address is the service base, without the /studies sub-resource", address))
@@ -152,7 +153,8 @@ def iid_study_url(address: str, study_uid_value: str, *, diagnostic_quality: boo
 # --- IS-048 ---
 
 
-def _resolve(ref: dict[str, Any], study: dict[str, Any], endpoints_by_ref: Mapping[str, dict[str, Any]]) -> dict[str, Any] | None:
+def _resolve(ref: dict[str, Any], study: dict[str, Any],
+             endpoints_by_ref: Mapping[str, dict[str, Any]]) -> dict[str, Any] | None:
     key = text(ref, "reference")
     if key is None:
         return None

@@ -30,7 +30,8 @@ def check_study_identifiers(resource: dict[str, Any], out: list[Finding]) -> str
         count += 1
         value = ident.get("value")
         if not isinstance(value, str) or not value:
-            out.append(Finding("IS-020", "SHALL", f"{loc}.value", "the Study Instance UID value is missing", short(value)))
+            out.append(Finding("IS-020", "SHALL", f"{loc}.value", "the Study Instance UID value is missing",
+                               short(value)))
             continue
         if not value.startswith(URN_OID):
             out.append(Finding("IS-020", "SHALL", f"{loc}.value",
@@ -60,7 +61,8 @@ def check_bare_uid(loc: str, value: Any, out: list[Finding]) -> str | None:
         return value
     uid: str | None = value
     if value.startswith(URN_OID):
-        out.append(Finding("IS-022", "SHALL", loc, "series and instance uids hold the bare UID, without urn:oid:", value))
+        out.append(Finding("IS-022", "SHALL", loc, "series and instance uids hold the bare UID, without urn:oid:",
+                           value))
         uid = value[len(URN_OID):]
     elif ":" in value:
         out.append(Finding("IS-022", "SHALL", loc, "series and instance uids hold a bare DICOM UID, not a URI", value))

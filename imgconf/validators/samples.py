@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from imgconf.validators.endpoint import CONNECTION_TYPE_SYSTEM
@@ -30,7 +29,8 @@ def sample_endpoint(endpoint_id: str = "wado", address: str = "https://pacs.exam
     }
 
 
-def sample_imaging_study(n_series: int = 3, n_instances: int = 20, *, series_modalities: tuple[str, ...] = ("CT", "MR", "CT")) -> dict[str, Any]:
+def sample_imaging_study(n_series: int = 3, n_instances: int = 20, *,
+                         series_modalities: tuple[str, ...] = ("CT", "MR", "CT")) -> dict[str, Any]:
     """``n_instances`` spread over ``n_series`` series; series modalities cycle over
     ``series_modalities`` (CT/MR/KO get a matching SOP Class). Passes every rule."""
     sop_for = dict(_SERIES_KINDS)
@@ -38,6 +38,7 @@ def sample_imaging_study(n_series: int = 3, n_instances: int = 20, *, series_mod
     for s in range(n_series):
         count = n_instances // n_series + (1 if s < n_instances % n_series else 0)
         modality = series_modalities[s % len(series_modalities)]
+        sop_class = "urn:oid:" + sop_for.get(modality, CT_IMAGE_STORAGE)
         series.append({
             "uid": f"{_SERIES_ROOT}.{s + 1}",
             "number": s + 1,
@@ -50,7 +51,7 @@ def sample_imaging_study(n_series: int = 3, n_instances: int = 20, *, series_mod
             "instance": [{
                 "uid": f"{_INSTANCE_ROOT}.{s + 1}.{j + 1}",
                 "number": j + 1,
-                "sopClass": {"system": "urn:ietf:rfc:3986", "code": "urn:oid:" + sop_for.get(modality, CT_IMAGE_STORAGE)},
+                "sopClass": {"system": "urn:ietf:rfc:3986", "code": sop_class},
             } for j in range(count)],
         })
     modalities = sorted({str(s["modality"]["code"]) for s in series})  # type: ignore[index]
@@ -72,6 +73,3 @@ def sample_imaging_study(n_series: int = 3, n_instances: int = 20, *, series_mod
         "series": series,
     }
 
-
-def clone(resource: dict[str, Any]) -> dict[str, Any]:
-    return copy.deepcopy(resource)

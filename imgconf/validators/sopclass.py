@@ -55,12 +55,14 @@ def expected_modalities(uid: str) -> frozenset[str] | None:
 _MODALITY_BY_NAME: tuple[tuple[str, frozenset[str]], ...] = (
     (r"(Enhanced |Legacy Converted Enhanced )?CT Image Storage", frozenset({"CT"})),
     (r"(Enhanced |Legacy Converted Enhanced )?MR (Color )?Image Storage|MR Spectroscopy Storage", frozenset({"MR"})),
-    (r"Positron Emission Tomography Image Storage|(Enhanced |Legacy Converted Enhanced )PET Image Storage", frozenset({"PT"})),
+    (r"Positron Emission Tomography Image Storage|(Enhanced |Legacy Converted Enhanced )PET Image Storage",
+     frozenset({"PT"})),
     (r"Nuclear Medicine Image Storage", frozenset({"NM"})),
     (r"Ultrasound (Multi-frame )?Image Storage|Enhanced US Volume Storage", frozenset({"US", "IVUS"})),
     (r"Computed Radiography Image Storage", frozenset({"CR"})),
     (r"Digital X-Ray Image Storage - For (Presentation|Processing)", frozenset({"DX", "PX"})),
-    (r"Digital Mammography X-Ray Image Storage.*|Breast (Tomosynthesis|Projection X-Ray) Image Storage.*", frozenset({"MG"})),
+    (r"Digital Mammography X-Ray Image Storage.*|Breast (Tomosynthesis|Projection X-Ray) Image Storage.*",
+     frozenset({"MG"})),
     (r"Digital Intra-Oral X-Ray Image Storage.*", frozenset({"IO"})),
     (r"X-Ray Angiographic Image Storage|Enhanced XA Image Storage", frozenset({"XA"})),
     (r"X-Ray Radiofluoroscopic Image Storage|Enhanced XRF Image Storage", frozenset({"RF"})),
@@ -101,6 +103,7 @@ _REGISTRY, _MODALITIES = _build()
 # --- the sopClass rules (IS-007, IS-030..032, DICOM-010, DICOM-011) ---
 
 RFC3986 = "urn:ietf:rfc:3986"
+_Problem = tuple[str, str, str, str, str | None]  # requirement, level, element, message, value
 
 
 def check_sop_class(loc: str, sop: dict[str, Any], series_modality: str | None, out: list[Finding]) -> None:
@@ -115,8 +118,8 @@ def check_sop_class(loc: str, sop: dict[str, Any], series_modality: str | None, 
 
 
 @functools.lru_cache(maxsize=4096)  # a study repeats the same few SOP Classes many times
-def _sop_class_problems(system: str | None, code: str, series_modality: str | None) -> tuple[tuple[str, str, str, str, str | None], ...]:
-    found: list[tuple[str, str, str, str, str | None]] = []
+def _sop_class_problems(system: str | None, code: str, series_modality: str | None) -> tuple[_Problem, ...]:
+    found: list[_Problem] = []
     if system != RFC3986:
         found.append(("IS-030", "SHALL", "system", f"sopClass.system must be {RFC3986}", short(system)))
     uid: str | None = None

@@ -112,7 +112,8 @@ def _requirement(resource: dict[str, Any], rtype: str, loc: tuple[Any, ...], kin
     return (fallback[2] if fallback else STRUCTURE), "SHALL"
 
 
-def _nested(resource: dict[str, Any], rtype: str, loc: tuple[Any, ...]) -> tuple[dict[str, Any], tuple[Any, ...]] | None:
+def _nested(resource: dict[str, Any], rtype: str,
+            loc: tuple[Any, ...]) -> tuple[dict[str, Any], tuple[Any, ...]] | None:
     if len(loc) >= 2 and loc[0] == "contained" and isinstance(loc[1], int):
         key, rest = "contained", loc[2:]
     elif rtype == "Bundle" and len(loc) >= 3 and loc[0] == "entry" and isinstance(loc[1], int) and loc[2] == "resource":
