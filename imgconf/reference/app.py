@@ -148,7 +148,9 @@ class ReferenceServer:
         condition = ctx.headers.get("if-none-exist")
         with self._write_lock:  # the check and the create are one step
             if condition is not None:
-                query, _ = search.parse(rtype, parse_qsl(condition.lstrip("?"), keep_blank_values=True), strict=True)
+                # The header carries a query string; tolerate a leading "Type?" or "?".
+                cond = condition.split("?", 1)[-1]
+                query, _ = search.parse(rtype, parse_qsl(cond, keep_blank_values=True), strict=True)
                 if not query.criteria:
                     raise FhirError(400, "invalid", "If-None-Exist has no usable search criteria")
                 found = search.find(self.store, query, ctx.base)

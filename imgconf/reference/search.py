@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,11 +24,11 @@ MAX_COUNT = 1000
 PAGE_PARAM = "_offset"  # opaque to clients: they follow the links
 _MAX_ITERATE = 10
 
-def _compartment_match(store: Store, resource: dict[str, Any], patient_id: str, base: str) -> bool:
+def _compartment_match(resolve: Callable[[str], Any], resource: dict[str, Any], patient_id: str, base: str) -> bool:
     """Any of the type's Patient-compartment parameters refers to the patient (OR)."""
     for name in compartment_params("Patient", resource["resourceType"]):
         crit = parse_criterion(resource["resourceType"], name, f"Patient/{patient_id}")
-        if crit is not None and matches(resource, crit, resolver=store.get, base_url=base):
+        if crit is not None and matches(resource, crit, resolver=resolve, base_url=base):
             return True
     return False
 
@@ -53,11 +55,12 @@ def parse(rtype: str, pairs: list[tuple[str, str]], *, strict: bool) -> tuple[Se
 
 
 def find(store: Store, query: SearchQuery, base: str, patient_id: str | None = None) -> list[dict[str, Any]]:
+    resolve = lru_cache(maxsize=4096)(store.get)  # chains hit the same targets; cache per search
     out = []
     for res in store.all_current(query.resource_type):
-        if patient_id is not None and not _compartment_match(store, res, patient_id, base):
+        if patient_id is not None and not _compartment_match(resolve, res, patient_id, base):
             continue
-        if resource_matches(res, query, resolver=store.get, base_url=base):
+        if resource_matches(res, query, resolver=resolve, base_url=base):
             out.append(res)
     return sort_resources(out, query.sort) if query.sort else out
 
