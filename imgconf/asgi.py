@@ -38,7 +38,9 @@ class ThreadedASGIServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> ThreadedASGIServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted connections (else Nagle and
+        # delayed ACKs add ~40 ms to every keep-alive response).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, 0))
         self.port = sock.getsockname()[1]

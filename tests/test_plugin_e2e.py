@@ -57,7 +57,8 @@ def test_full_run_is_green_with_every_report(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess(
         str(SUITES), "--junitxml=reports/junit.xml", "--alluredir=reports/allure", "-p", "no:cacheprovider"
     )
-    result.assert_outcomes(failed=0, errors=0)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0 and outcomes["passed"] >= 49
     data = summary(pytester)
     assert data["outcome"] == "pass"
     assert len(data["cases"]) >= 49
@@ -173,7 +174,8 @@ def test_interrupted_run_leaves_nothing_behind(pytester: pytest.Pytester, server
 
 def test_two_xdist_workers(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess(str(SUITES), "-n", "2", "-p", "no:cacheprovider")
-    result.assert_outcomes(failed=0, errors=0)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0
     data = summary(pytester)
     assert data["outcome"] == "pass" and len(data["cases"]) >= 49
 
