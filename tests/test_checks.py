@@ -140,6 +140,15 @@ def test_structure_check_validates_bundle_entries() -> None:
     assert Verdict.FAIL in verdicts(check_structure(ctx(response(200, bundle))))
 
 
+def test_rules_on_bundle_entries_name_the_entry() -> None:
+    bad = json.loads(json.dumps(GOOD_STUDY))
+    bad["series"][0]["uid"] = "urn:oid:1.2.3"
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": GOOD_STUDY}, {"resource": bad}]}
+    results = check_rules(ctx(response(200, bundle)))
+    reasons = " ".join(r.reason for r in results if r.verdict is Verdict.FAIL)
+    assert "Bundle.entry[1].resource.series[0].uid" in reasons and "resource.ImagingStudy" not in reasons
+
+
 def test_rules_check() -> None:
     assert verdicts(check_rules(ctx(response(200, GOOD_STUDY)))) == [Verdict.PASS]
     bad = json.loads(json.dumps(GOOD_STUDY))

@@ -29,8 +29,11 @@ def findings_to_results(check: str, findings: list[tuple[str, Any]], ctx: CheckC
         return [ctx.result(check, True, f"no findings on {scope}")]
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for prefix, finding in findings:
+        if prefix:  # "Bundle.entry[3].resource." + "ImagingStudy.series[0].uid" → one path, type replaced
+            rtype = finding.location.split(".", 1)[0].split("[", 1)[0]
+            finding = finding.rerooted(rtype, prefix.rstrip("."))
         value = f" (value {finding.value!r})" if getattr(finding, "value", None) else ""
-        groups[(finding.requirement, finding.level)].append(f"{prefix}{finding.location}: {finding.message}{value}")
+        groups[(finding.requirement, finding.level)].append(f"{finding.location}: {finding.message}{value}")
     results = []
     for (requirement, level_text), lines in sorted(groups.items()):
         level = Level(level_text)
