@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -59,11 +60,14 @@ def run(
 
     reports_dir = reports_dir.resolve()
     reports_dir.mkdir(parents=True, exist_ok=True)
-    args: list[str] = [str(p) for p in (suites_path or [suites_dir()])]
+    paths = [p.resolve() for p in (suites_path or [suites_dir()])]
+    args: list[str] = [str(p) for p in paths]
     args += [
+        # The run is configured by these options alone, never by a pytest ini the user happens to be in.
+        "-c", os.devnull,
+        "--rootdir", str(paths[0].parent),
         "-p", "no:cacheprovider",
         "-p", "no:terminal",
-        "--rootdir", str(Path(args[0]).resolve().parent if Path(args[0]).is_dir() else Path(args[0]).resolve().parent),
         "--reports-dir", str(reports_dir),
         "--junitxml", str(reports_dir / "junit.xml"),
         "--alluredir", str(reports_dir / "allure-results"),
@@ -110,11 +114,12 @@ def _print_summary(reports_dir: Path, progress: Any) -> None:
         table.add_column(verdict, justify="right", style=VERDICT_STYLE[verdict])
     by_level = summary["totals"].get("checks_by_level", {})
     for level, counts in by_level.items():
-        table.add_row(level, *(str(counts.get(v, 0)) for v in ("pass", "fail", "warn", "info", "skip", "error")))
+        if any(counts.values()):
+            table.add_row(level, *(str(counts.get(v, 0)) for v in ("pass", "fail", "warn", "info", "skip", "error")))
     console.print(table)
     cases = summary["totals"].get("cases", {})
     console.print(
-        "cases: " + ", ".join(f"[{VERDICT_STYLE.get(k, '')}]{v} {k}[/]" for k, v in sorted(cases.items()))
+        "cases: " + ", ".join(f"[{VERDICT_STYLE.get(k, '')}]{v} {k}[/]" for k, v in sorted(cases.items()) if v)
         + f" in {run.get('duration_s', 0)} s"
     )
     outcome = summary.get("outcome", "fail")
