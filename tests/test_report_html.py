@@ -189,3 +189,20 @@ def test_empty_run_renders(tmp_path: Path) -> None:
     write_html(path, demo_run(), [])
     html = path.read_text(encoding="utf-8")
     assert "No checks were run." in html and "No check reported a specification finding." in html
+
+
+def test_declared_versus_tested_search_parameters(tmp_path: Path) -> None:
+    run = demo_run()
+    run.options["search_parameters"] = {
+        "ImagingStudy": {
+            "declared": ["modality", "patient"],
+            "tested": ["modality", "started"],
+            "tested_not_declared": ["started"],
+            "declared_not_tested": ["patient"],
+        }
+    }
+    out = tmp_path / "report.html"
+    write_html(out, run, demo_cases())
+    html = out.read_text()
+    section = html[html.index('id="capability"'):html.index('id="coverage"')]
+    assert "ImagingStudy" in section and "<b>started</b>" in section and "patient" in section

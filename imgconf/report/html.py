@@ -187,6 +187,7 @@ def render_html(run: RunInfo, cases: list[CaseResult]) -> str:
         gaps=gaps,
         catalogue_sha=summary["catalogue"]["sha256"][:12],
         case_count=len(ordered),
+        search_parameters=(run.options or {}).get("search_parameters") or {},
     )
 
 
