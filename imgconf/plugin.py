@@ -236,6 +236,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     session.config.stash[RUNINFO_KEY] = {"started": time.time()}
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook
 def pytest_testnodedown(node: Any, error: Any) -> None:
     info = node.workeroutput.get("imgconf_run")
     if info:

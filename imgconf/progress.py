@@ -35,6 +35,7 @@ class ProgressPlugin:
         self.progress.start()
         self.task = self.progress.add_task("cases", total=len(session.items), counts="")
 
+    @pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook; absent when xdist is not installed
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         if self.task is None:
             self.progress.start()
