@@ -341,10 +341,9 @@ def load_suite(path: Path, *, fixture_library: Mapping[str, Any] | None = None) 
         raw_steps = raw_case.get("steps") or [
             {k: raw_case[k] for k in ("request", "expect", "save") if k in raw_case}
         ]
-        steps_at = (lambda j: at + ("steps", j)) if "steps" in raw_case else (lambda j: at)
         steps: list[Step] = []
         for j, raw_step in enumerate(raw_steps):
-            step_at = steps_at(j)
+            step_at = at + ("steps", j) if "steps" in raw_case else at
             request = _request(raw_step["request"])
             for var in sorted(variables_in(request)):
                 if var in defined or var in BUILTIN_NAMES or var.startswith(BUILTIN_PREFIXES):
