@@ -1,0 +1,168 @@
+"""Search-oracle checks on how a searchset is shaped rather than what it matches.
+
+Page size (`_count`, REST-085) is always judged when the harness sent `_count`; the self link
+(REST-042/REST-034), `_sort` order across pages (REST-086) and `Bundle.total` (REST-041) are
+judged when the suite asks for them (``search: {self_link: true, order: true, total: true}``).
+Every judgement reuses ``imgconf.searchparams`` (the module the reference server searches with).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from imgconf.checks.base import CheckContext
+from imgconf.results import CheckResult
+from imgconf.searchparams import matches, parse_query, sort_resources
+from imgconf.searchparams.query import RESULT_PARAMS
+from imgconf.suite.model import SearchExpectation
+
+if TYPE_CHECKING:
+    from imgconf.checks.search import SearchTarget
+
+Resolver = Any
+
+
+def _match_count(page: dict[str, Any], rtype: str) -> int:
+    count = 0
+    for entry in page.get("entry") or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
+            continue
+        mode = (entry.get("search") or {}).get("mode")
+        if mode == "match" or (mode is None and entry["resource"].get("resourceType") == rtype):
+            count += 1
+    return count
+
+
+def check_page_sizes(ctx: CheckContext, target: SearchTarget, pages: list[dict[str, Any]]) -> list[CheckResult]:
+    """REST-085: at most `_count` match entries on every page the oracle read."""
+    wanted = target.query.count
+    if wanted is None:
+        return []
+    sizes = [_match_count(p, target.resource_type) for p in pages]
+    too_big = [f"page {i + 1} has {n}" for i, n in enumerate(sizes) if n > wanted]
+    return [ctx.result(
+        "search", not too_big,
+        (f"every page holds at most _count={wanted} matches (pages: {sizes})" if not too_big
+         else f"_count={wanted} not honoured: " + ", ".join(too_big)),
+        detail="page size", requirement=("REST-085",),
+    )]
+
+
+def check_total(ctx: CheckContext, bundle: dict[str, Any], matched: int, complete: bool) -> list[CheckResult]:
+    """REST-041: total counts the matches over all pages (not the page, not the includes)."""
+    total = bundle.get("total")
+    if total is None:
+        return [ctx.result("search", True, "Bundle.total absent (allowed)", detail="total", requirement=("REST-041",))]
+    if not complete:
+        return [ctx.result("search", True, f"total={total} not judged: paging stopped early", detail="total",
+                           requirement=("REST-041",))]
+    ok = isinstance(total, int) and not isinstance(total, bool) and total == matched
+    return [ctx.result(
+        "search", ok,
+        (f"Bundle.total={total} equals the {matched} matches over all pages" if ok
+         else f"Bundle.total={total!r} but {matched} distinct matches were returned over all pages"),
+        detail="total", requirement=("REST-041",),
+    )]
+
+
+def check_order(ctx: CheckContext, target: SearchTarget, ordered: list[dict[str, Any]]) -> list[CheckResult]:
+    """REST-086: the matches, page after page, are already in the `_sort` order."""
+    sort = target.query.sort
+    if not sort:
+        return [ctx.result("search", False, "order requested but the request has no usable _sort", detail="order",
+                           requirement=("REST-086",))]
+    expected = sort_resources(ordered, sort)
+    label = ",".join(("-" if d else "") + n for n, d in sort)
+
+    def key(r: dict[str, Any]) -> str:
+        return f"{r.get('resourceType')}/{r.get('id')}"
+
+    got, want = [key(r) for r in ordered], [key(r) for r in expected]
+    # Adjacent pairs: a stable sort of (a, b) keeps a first when a sorts before b or ties with it.
+    misplaced = [i for i in range(len(ordered) - 1)
+                 if sort_resources([ordered[i], ordered[i + 1]], sort)[0] is not ordered[i]]
+    ok = not misplaced
+    return [ctx.result(
+        "search", ok,
+        (f"{len(got)} matches are in _sort={label} order across pages" if ok
+         else f"matches are not in _sort={label} order: got {', '.join(got[:8])}; expected {', '.join(want[:8])}"),
+        detail="order over all pages", requirement=("REST-086",),
+    )]
+
+
+def _outcome_mentions(bundle: dict[str, Any], name: str) -> bool:
+    for entry in bundle.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") == "OperationOutcome":
+            for issue in resource.get("issue") or []:
+                text = " ".join(str(issue.get(k) or "") for k in ("diagnostics",)) + " " + str(
+                    (issue.get("details") or {}).get("text") or "")
+                if name in text:
+                    return True
+    return False
+
+
+def check_self_link(
+    ctx: CheckContext, target: SearchTarget, bundle: dict[str, Any], matched: list[dict[str, Any]],
+    resolver: Resolver, base: str,
+) -> list[CheckResult]:
+    """REST-042/046: the self link states what was applied, and the matches satisfy it.
+
+    A parameter the harness cannot see applied (unknown, unsupported modifier, wrong case) that is
+    echoed in the self link with no OperationOutcome saying it was ignored is the silent wrong
+    result of FIND-03: the client believes it filtered and it did not.
+    """
+    self_url = next((l.get("url") for l in bundle.get("link") or []
+                     if isinstance(l, dict) and l.get("relation") == "self" and l.get("url")), None)
+    if not self_url:
+        return [ctx.result("search", False, "no Bundle.link[self] to judge", detail="self link", requirement=("REST-042",))]
+    echoed = parse_qsl(urlsplit(str(self_url)).query, keep_blank_values=True)
+    echoed_names = {name for name, _ in echoed}
+    results: list[CheckResult] = []
+
+    # Parameters sent that cannot have been applied: echoed without an outcome = a lie.
+    sent_unknown = [name for name, _ in target.query.unknown if name.split(":")[0] not in RESULT_PARAMS]
+    lied = [n for n in sent_unknown if n in echoed_names and not _outcome_mentions(bundle, n)]
+    reported = [n for n in sent_unknown if n not in lied]
+    if sent_unknown:
+        results.append(ctx.result(
+            "search", not lied,
+            (f"parameter(s) {', '.join(reported)} not applied and reported (left out of the self link or named "
+             "in an OperationOutcome)" if not lied
+             else f"self link echoes {', '.join(lied)}, which the server cannot have applied, and no "
+                  "OperationOutcome says it was ignored: the client is told it filtered when it did not"),
+            detail="self link: ignored parameters", requirement=("REST-042", "REST-034"),
+        ))
+
+    # Every criterion echoed holds for every match (REST-046 over the self link).
+    echo_query = parse_query(target.resource_type, echoed)
+    offenders = []
+    for crit in echo_query.criteria:
+        for resource in matched:
+            if not matches(resource, crit, resolver=resolver, base_url=base):
+                offenders.append(f"{resource.get('resourceType')}/{resource.get('id')} fails {crit.raw_name}={crit.raw_value}")
+    dropped = sorted({c.raw_name for c in target.query.criteria} - echoed_names)
+    note = f"; sent but not echoed (not applied): {', '.join(dropped)}" if dropped else ""
+    results.append(ctx.result(
+        "search", not offenders,
+        (f"every match satisfies the {len(echo_query.criteria)} criteria echoed in the self link{note}" if not offenders
+         else f"matches do not satisfy the criteria the self link claims: {'; '.join(offenders[:5])}"),
+        detail="self link: echoed criteria", requirement=("REST-042", "REST-046"),
+    ))
+    return results
+
+
+def judge_shape(
+    spec: SearchExpectation, ctx: CheckContext, target: SearchTarget, pages: list[dict[str, Any]],
+    ordered: list[dict[str, Any]], complete: bool, resolver: Resolver, base: str,
+) -> list[CheckResult]:
+    results = check_page_sizes(ctx, target, pages)
+    if spec.total:
+        results += check_total(ctx, pages[0], len(ordered), complete)
+    if spec.order:
+        results += check_order(ctx, target, ordered)
+    if spec.self_link:
+        results += check_self_link(ctx, target, pages[0], ordered, resolver, base)
+    return results
+
