@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from imgconf.checks.base import CheckContext, describe
+from imgconf.checks.search_results import judge_shape
 from imgconf.client import TargetUnreachable
 from imgconf.results import CheckResult, Level
 from imgconf.searchparams import SearchQuery, matches, parse_query
@@ -102,14 +103,19 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
 
     # -- collect every page -------------------------------------------------------------
     matched: dict[tuple[str, str], dict[str, Any]] = {}
+    pages_read: list[dict[str, Any]] = []  # for page size, order and total (search_results)
+    ordered: list[dict[str, Any]] = []
     duplicates: list[str] = []
     seen_urls = {ctx.response.url}
     page, complete, paging_problem = bundle, True, None
     for _ in range(spec.pages):
+        pages_read.append(page)
         for resource in _entries(page, target.resource_type):
             key = (str(resource.get("resourceType")), str(resource.get("id")))
             if key in matched:
                 duplicates.append(f"{key[0]}/{key[1]}")
+            else:
+                ordered.append(resource)
             matched[key] = resource
         url = _next_link(page)
         if url is None:
@@ -198,6 +204,7 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
                     detail="recall over all pages",
                 )
             )
+    results += judge_shape(spec, ctx, target, pages_read, ordered, complete, resolver, base)
     wrongly = sorted(key for key in spec.excludes if key in loaded and loaded[key]["id"] in returned_ids)
     if spec.excludes:
         results.append(

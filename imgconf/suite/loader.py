@@ -239,6 +239,9 @@ def _expect(
             precision=spec.get("precision", True),
             recall=spec.get("recall", True),
             pages=spec.get("pages", 50),
+            self_link=spec.get("self_link", False),
+            order=spec.get("order", False),
+            total=spec.get("total", False),
         )
 
     return Expect(

@@ -57,6 +57,9 @@ class SearchExpectation:
     precision: bool = True
     recall: bool = True
     pages: int = 50
+    self_link: bool = False  # judge the criteria echoed in Bundle.link[self]
+    order: bool = False  # matches across pages follow _sort
+    total: bool = False  # Bundle.total equals the distinct matches over all pages
 
 
 @dataclass(frozen=True)
