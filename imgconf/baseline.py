@@ -1,0 +1,212 @@
+"""Known failures (``--baseline FILE``): a run fails only on regressions and on stale entries.
+
+A baseline is a YAML or JSON list of the failures a team has accepted for now, each with the
+reason. The run then fails only when
+
+- a check fails that no entry covers (a regression), or
+- an entry covers nothing that failed although its case ran (stale: the server improved — remove
+  the entry, so the baseline only ever shrinks).
+
+Entries::
+
+    - case: imagingstudy-crud::read after delete gives 410 Gone   # suite-id::case name, or a nodeid
+      check: status            # optional: the check kind (status, header, fhirpath, search, error, …)
+      requirement: REST-013    # optional: one id or a list; matches a check citing any of them
+      reason: the server forgets deleted resources   # mandatory, never empty
+
+``imgconf run --write-baseline FILE`` writes one from a run with empty reasons, which the loader
+refuses until someone has written down why each failure is acceptable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from imgconf.results import CaseResult, Verdict
+
+_KNOWN_KEYS = {"case", "check", "requirement", "reason", "observed"}
+ERROR_CHECK = "error"  # the pseudo check kind of a case that ended in an infrastructure error
+
+
+class BaselineError(ValueError):
+    """The baseline file cannot be used (unreadable, malformed, or an entry without a reason)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    case: str
+    reason: str
+    check: str | None = None
+    requirements: tuple[str, ...] = ()
+    index: int = 0  # position in the file, for messages
+
+    def label(self) -> str:
+        parts = [self.case]
+        if self.check:
+            parts.append(f"check {self.check}")
+        if self.requirements:
+            parts.append("/".join(self.requirements))
+        return " · ".join(parts)
+
+    def matches_case(self, case: CaseResult) -> bool:
+        if self.case in (f"{case.suite_id}::{case.case}", case.nodeid):
+            return True
+        return case.nodeid.endswith("/" + self.case)
+
+    def matches(self, case: CaseResult, failure: Failure) -> bool:
+        if not self.matches_case(case):
+            return False
+        if self.check and self.check != failure.check:
+            return False
+        return not self.requirements or bool(set(self.requirements) & set(failure.requirements))
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failing check of one case (or the case's infrastructure error)."""
+
+    case_key: str
+    check: str
+    requirements: tuple[str, ...]
+    verdict: str
+    reason: str
+
+
+@dataclass
+class Comparison:
+    regressions: list[Failure] = field(default_factory=list)
+    stale: list[Entry] = field(default_factory=list)
+    known: list[tuple[Failure, Entry]] = field(default_factory=list)
+    not_run: list[Entry] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.regressions and not self.stale
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": "pass" if self.ok else "fail",
+            "regressions": [vars(f) | {"requirements": list(f.requirements)} for f in self.regressions],
+            "stale": [{"entry": e.label(), "reason": e.reason, "message": "stale: the case now passes — remove this entry"} for e in self.stale],
+            "known": [{"failure": f.case_key + " · " + f.check, "entry": e.label()} for f, e in self.known],
+            "not_run": [e.label() for e in self.not_run],
+        }
+
+    def lines(self) -> list[str]:
+        out = [f"baseline: {len(self.known)} known failure(s), {len(self.regressions)} regression(s), {len(self.stale)} stale entr{'y' if len(self.stale) == 1 else 'ies'}, {len(self.not_run)} not run"]
+        for f in self.regressions:
+            out.append(f"  REGRESSION {f.case_key} · {f.check} [{', '.join(f.requirements)}]: {f.reason}")
+        for e in self.stale:
+            out.append(f"  STALE (entry {e.index + 1}) {e.label()}: nothing fails any more — remove it from the baseline")
+        return out
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+def load_baseline(path: Path) -> list[Entry]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BaselineError(f"{path}: cannot read the baseline ({exc.strerror})") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise BaselineError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
+    if isinstance(data, dict):
+        data = data.get("known_failures")
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise BaselineError(f"{path}: expected a list of entries (or a mapping with known_failures)")
+    return [_entry(path, i, raw) for i, raw in enumerate(data)]
+
+
+def _entry(path: Path, index: int, raw: Any) -> Entry:
+    where = f"{path}: entry {index + 1}"
+    if not isinstance(raw, dict):
+        raise BaselineError(f"{where}: expected a mapping with case and reason")
+    unknown = set(raw) - _KNOWN_KEYS
+    if unknown:
+        raise BaselineError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    case = raw.get("case")
+    if not isinstance(case, str) or not case.strip():
+        raise BaselineError(f"{where}: 'case' is missing (suite-id::case name, or a pytest node id)")
+    reason = raw.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise BaselineError(f"{where} ({case}): 'reason' is empty — write down why this failure is accepted")
+    requirement = raw.get("requirement") or ()
+    requirements = (requirement,) if isinstance(requirement, str) else tuple(str(r) for r in requirement)
+    check = raw.get("check")
+    return Entry(case=case.strip(), reason=reason.strip(), check=str(check) if check else None, requirements=requirements, index=index)
+
+
+# -- comparing -------------------------------------------------------------------------------
+
+def failures_of(case: CaseResult, *, strict_should: bool = False) -> list[Failure]:
+    """What a baseline must account for in one case; warnings too (entries may cover them)."""
+    key = f"{case.suite_id}::{case.case}"
+    if case.verdict is Verdict.ERROR:
+        return [Failure(key, ERROR_CHECK, tuple(case.requirement), "error", case.error or "infrastructure error")]
+    return [
+        Failure(key, c.check, tuple(c.requirement), c.verdict.value, c.reason)
+        for c in case.checks
+        if c.verdict is Verdict.FAIL or c.verdict is Verdict.WARN
+    ]
+
+
+def compare(entries: list[Entry], cases: Iterable[CaseResult], *, strict_should: bool = False) -> Comparison:
+    result = Comparison()
+    used: set[int] = set()
+    ran: set[int] = set()
+    for case in cases:
+        ran_here = [e for e in entries if e.matches_case(case)]
+        if case.verdict is not Verdict.SKIP:
+            ran.update(e.index for e in ran_here)
+        for failure in failures_of(case, strict_should=strict_should):
+            entry = next((e for e in ran_here if e.matches(case, failure)), None)
+            if entry is not None:
+                used.add(entry.index)
+                result.known.append((failure, entry))
+            elif failure.verdict != "warn" or strict_should:
+                result.regressions.append(failure)
+    for entry in entries:
+        if entry.index in used:
+            continue
+        (result.stale if entry.index in ran else result.not_run).append(entry)
+    return result
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+PLACEHOLDER_HEADER = (
+    "# Known failures for `imgconf run --baseline`. Written by --write-baseline: every reason is\n"
+    "# empty on purpose — the baseline is refused until each one says why the failure is accepted.\n"
+)
+
+
+def baseline_from(cases: Iterable[CaseResult], *, strict_should: bool = False) -> list[dict[str, Any]]:
+    grouped: dict[tuple[str, str], dict[str, Any]] = {}
+    for case in cases:
+        for failure in failures_of(case, strict_should=strict_should):
+            entry = grouped.setdefault((failure.case_key, failure.check), {
+                "case": failure.case_key, "check": failure.check, "requirement": [], "reason": "", "observed": failure.reason,
+            })
+            entry["requirement"] = sorted(set(entry["requirement"]) | set(failure.requirements))
+    return list(grouped.values())
+
+
+def write_baseline(path: Path, cases: Iterable[CaseResult], *, strict_should: bool = False) -> int:
+    entries = baseline_from(cases, strict_should=strict_should)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".json":
+        path.write_text(json.dumps(entries, indent=2) + "\n", encoding="utf-8")
+    else:
+        body = yaml.safe_dump(entries, sort_keys=False, allow_unicode=True, width=110) if entries else "[]\n"
+        path.write_text(PLACEHOLDER_HEADER + body, encoding="utf-8")
+    return len(entries)
