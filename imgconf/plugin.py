@@ -11,6 +11,7 @@ ConformanceWarning unless ``--strict-should``; an unreachable target is an error
 from __future__ import annotations
 
 import datetime as dt
+import json
 import signal
 import time
 import warnings
@@ -29,6 +30,7 @@ from imgconf.suite.model import Case, Suite
 SESSION_KEY = pytest.StashKey[TargetSession]()
 RESULTS_KEY = pytest.StashKey[list[CaseResult]]()
 RUNINFO_KEY = pytest.StashKey[dict[str, Any]]()
+BASELINE_KEY = pytest.StashKey[list[Any]]()  # imgconf.baseline.Entry, loaded before the run
 
 
 class ConformanceWarning(UserWarning):
@@ -59,6 +61,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="Where summary.json and report.html are written (default ./reports).")
     group.addoption("--no-reports", action="store_true", default=False,
                     help="Do not write summary.json and report.html.")
+    group.addoption("--baseline", default=None, metavar="FILE",
+                    help="Known failures (YAML/JSON, each with a reason): fail only on regressions and on stale entries.")
+    group.addoption("--write-baseline", default=None, metavar="FILE",
+                    help="Write this run's failures as a baseline (reasons left empty for you to fill in).")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -68,6 +74,14 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{area}: imgconf suites of area {area}")
     config.addinivalue_line("markers", "writes: cases that create, change or delete data on the target")
     config.stash[RESULTS_KEY] = []
+    if config.getoption("baseline", None) and not hasattr(config, "workerinput"):
+        from imgconf.baseline import BaselineError, load_baseline
+
+        try:  # a broken baseline stops the run before anything is sent to the target
+            entries = load_baseline(Path(config.invocation_params.dir) / config.getoption("baseline"))
+        except BaselineError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        config.stash[BASELINE_KEY] = entries
     # Cases of one suite share saved variables: keep each suite file on one xdist worker.
     if getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadfile"
@@ -253,6 +267,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         info.options["teardown_remaining"] = remaining
         if hasattr(config, "workeroutput"):
             config.workeroutput["imgconf_run"] = info.to_dict()
+    if not hasattr(config, "workerinput"):
+        _apply_baseline(session, list(_CONTROLLER_RESULTS))
     if hasattr(config, "workerinput") or config.getoption("no_reports") or not _CONTROLLER_RESULTS:
         return
     if info is None:
@@ -311,7 +327,34 @@ def _write_reports(config: pytest.Config, info: RunInfo, cases: list[CaseResult]
     config.stash[RUNINFO_KEY]["written"] = [str(out / "summary.json"), str(out / "report.html")]
 
 
+def _apply_baseline(session: pytest.Session, cases: list[CaseResult]) -> None:
+    """--write-baseline / --baseline: the exit status says whether verdicts changed, not whether any failed."""
+    from imgconf.baseline import compare, write_baseline
+
+    config = session.config
+    strict = config.getoption("strict_should")
+    if (out := config.getoption("write_baseline")):
+        count = write_baseline(Path(config.invocation_params.dir) / out, cases, strict_should=strict)
+        config.stash[RUNINFO_KEY]["baseline_written"] = f"{out}: {count} known failure(s) written; fill in every reason"
+    entries = config.stash.get(BASELINE_KEY, None)
+    if entries is None or session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        return
+    comparison = compare(entries, cases, strict_should=strict)
+    config.stash[RUNINFO_KEY]["baseline"] = comparison
+    if not config.getoption("no_reports"):
+        out_dir = Path(config.invocation_params.dir) / config.getoption("reports_dir")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "baseline.json").write_text(json.dumps(comparison.to_dict(), indent=2), encoding="utf-8")
+    session.exitstatus = pytest.ExitCode.OK if comparison.ok else pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if (written_baseline := config.stash.get(RUNINFO_KEY, {}).get("baseline_written")):
+        terminalreporter.write_line(written_baseline)
+    if (comparison := config.stash.get(RUNINFO_KEY, {}).get("baseline")) is not None:
+        terminalreporter.write_sep("-", "imgconf baseline")
+        for line in comparison.lines():
+            terminalreporter.write_line(line)
     written = config.stash.get(RUNINFO_KEY, {}).get("written")
     if written:
         terminalreporter.write_sep("-", "imgconf reports")
