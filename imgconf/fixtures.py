@@ -2,7 +2,8 @@
 
 A fixture is a JSON resource template under ``fixtures/`` (key = path without ``.json``, e.g.
 ``imagingstudy/ct-chest``). Templates reference each other with ``${fixture.<key>.id}`` and take
-per-run DICOM UIDs from ``${uid.<name>}``; dependencies are created first.
+per-run DICOM UIDs from ``${uid.<name>}``; dependencies are created first. A Binary fixture also
+offers ``size`` and ``hash`` (base64 SHA-1) of its bytes, for Attachment elements.
 
 Every resource the run creates, fixture or not, carries the run tag in ``meta.tag`` and is tracked;
 teardown deletes the tracked ones newest first, then sweeps the target for anything still tagged.
@@ -10,8 +11,10 @@ teardown deletes the tracked ones newest first, then sweeps the target for anyth
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
+import hashlib
 import json
 import logging
 import re
@@ -48,6 +51,13 @@ def library(fixtures_dir: Path) -> dict[str, dict[str, Any]]:
         except ValueError as exc:
             raise FixtureError(f"{path}: not valid JSON ({exc})") from None
     return templates
+
+
+def attachment_facts(data_b64: str) -> dict[str, Any]:
+    """``size`` (bytes) and ``hash`` (base64 SHA-1, R4 Attachment.hash) of base64 content, so a
+    DocumentReference fixture can describe a Binary fixture as ``${fixture.binary/x.size}``."""
+    data = base64.b64decode(data_b64)
+    return {"size": len(data), "hash": base64.b64encode(hashlib.sha1(data).digest()).decode("ascii")}
 
 
 def fixture_dependencies(template: Any) -> list[str]:
@@ -147,6 +157,8 @@ class FixtureManager:
             return f"{resource['resourceType']}/{resource['id']}"
         if attribute == "url":
             return f"{self.client.base_url}/{resource['resourceType']}/{resource['id']}"
+        if attribute in ("size", "hash") and resource.get("resourceType") == "Binary":
+            return attachment_facts(resource.get("data") or "")[attribute]
         if attribute in resource:
             return resource[attribute]
         raise KeyError(f"fixture.{key}.{attribute}")

@@ -97,6 +97,8 @@ class TargetSession:
             return RUN_TAG_SYSTEM
         if name.startswith("uid."):
             return dicom_uid_for(self.run_tag, name.removeprefix("uid."))
+        if name.startswith("run.uuid."):  # a UUID fixed for one name within one run (MHD entryUUID)
+            return str(uuid.uuid5(uuid.NAMESPACE_URL, f"imgconf:{self.run_tag}:{name}"))
         if name.startswith("edition."):
             key = name.removeprefix("edition.")
             if key in self.edition:

@@ -18,6 +18,7 @@ from imgconf.client import TargetUnreachable
 from imgconf.results import CheckResult, Level
 from imgconf.searchparams import SearchQuery, matches, parse_query
 from imgconf.searchparams.compartments import compartment_params
+from imgconf.searchparams.profiles import hidden_by_profile
 from imgconf.searchparams.query import parse_criterion
 from imgconf.suite.model import SearchExpectation
 
@@ -48,7 +49,7 @@ class SearchTarget:
         for crit in self.query.criteria:
             if not matches(resource, crit, resolver=resolver, base_url=base):
                 return f"{crit.raw_name or crit.name}={crit.raw_value or ','.join(crit.values)}"
-        return None
+        return hidden_by_profile(resource, self.query)
 
 
 def parse_search_request(base_url: str, url: str, form: list[tuple[str, str]]) -> SearchTarget | None:

@@ -31,6 +31,7 @@ from .fhirhttp import (
     FhirError, check_content_type, error_response, fhir_response, issue, negotiate, outcome, parse_etag,
     prefer, version_headers, wants_fhir_json,
 )
+from .fhirhttp import accepts_media_type
 from .store import PreconditionFailed, Store, Version
 from .validate import structure_issues
 
@@ -176,8 +177,11 @@ class ReferenceServer:
         headers = version_headers(v.version_id, v.last_updated)
         assert v.resource is not None
         if v.type == "Binary" and not wants_fhir_json(ctx.fmt, ctx.headers.get("accept")):
+            media_type = v.resource.get("contentType") or "application/octet-stream"
+            if not accepts_media_type(ctx.headers.get("accept"), media_type):  # ITI-68 MHD-022: 406
+                raise FhirError(406, "not-supported", f"this document is only available as {media_type}")
             data = base64.b64decode(v.resource.get("data", "") or "")
-            return Response(data, headers=headers, media_type=v.resource.get("contentType") or "application/octet-stream")
+            return Response(data, headers=headers, media_type=media_type)
         negotiate(ctx.fmt, ctx.headers.get("accept"))
         return fhir_response(v.resource, 200, headers)
 

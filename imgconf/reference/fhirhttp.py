@@ -81,6 +81,15 @@ def wants_fhir_json(fmt: str | None, accept: str | None) -> bool:
     return any(t in JSON_FORMATS for t in _media_types(accept or ""))
 
 
+def accepts_media_type(accept: str | None, media_type: str) -> bool:
+    """Does an Accept header admit this media type (exactly, ``type/*`` or ``*/*``)? No header: yes."""
+    types = _media_types(accept or "")
+    if not types:
+        return True
+    major = media_type.split("/")[0].lower()
+    return any(t in ("*/*", media_type.lower(), f"{major}/*") for t in types)
+
+
 def check_content_type(content_type: str | None) -> None:
     if not content_type:
         return  # tolerated: the body is still parsed as JSON

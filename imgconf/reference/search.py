@@ -13,6 +13,7 @@ from ..searchparams import (
     sort_resources,
 )
 from ..searchparams.compartments import compartment_params
+from ..searchparams.profiles import has_identifier_domain, identifier_domains, restrict_identifiers
 from ..searchparams.query import parse_criterion
 from .capability import SUPPORTED_TYPES
 from .fhirhttp import FhirError, issue, outcome
@@ -131,6 +132,12 @@ def bundle(
     store: Store, query: SearchQuery, offset: int, *, base: str, path: str, patient_id: str | None = None,
 ) -> dict[str, Any]:
     matched = find(store, query, base, patient_id)
+    domains = identifier_domains(query)
+    if domains is not None:  # PDQm domain filter (PDQ-006); an unknown domain is Case 4 (PDQ-007)
+        if not any(has_identifier_domain(p, domains) for p in store.all_current("Patient")):
+            raise FhirError(404, "not-found", "targetSystem not found",
+                            issues=[issue("warning", "not-found", "targetSystem not found")])
+        matched = [restrict_identifiers(p, domains) for p in matched]
     total = len(matched)
     if query.count is not None and query.count > MAX_COUNT:
         query.count = MAX_COUNT  # the self link shows the page size actually used

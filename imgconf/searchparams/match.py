@@ -10,6 +10,7 @@ from typing import Any
 
 from . import dates
 from .extract import evaluate, values as extract_values
+from .profiles import hidden_by_profile
 from .query import Criterion, SearchQuery
 from .registry import SearchParam, get_param
 from .text import exact_form, fold, split_unescaped, unescape
@@ -27,6 +28,8 @@ def resource_matches(
 ) -> bool:
     """All criteria hold (repeated parameters are AND)."""
     if resource.get("resourceType") != query.resource_type:
+        return False
+    if hidden_by_profile(resource, query) is not None:  # MHD: entered-in-error is not a document
         return False
     return all(matches(resource, c, resolver=resolver, base_url=base_url) for c in query.criteria)
 
