@@ -13,6 +13,7 @@ from imgconf.checks.base import CheckContext
 from imgconf.checks.body import check_resource_type
 from imgconf.checks.fhirpath import check_fhirpath
 from imgconf.checks.headers import check_headers
+from imgconf.checks.retrieve import check_attachment
 from imgconf.checks.rules import check_rules
 from imgconf.checks.search import check_search
 from imgconf.checks.status import check_status
@@ -107,6 +108,8 @@ def _judge(step: Step, ctx: CheckContext) -> list[CheckResult]:
     results += check_fhirpath(e.fhirpath, ctx)
     if e.search is not None:
         results += check_search(e.search, ctx)
+    if e.attachment is not None:
+        results += check_attachment(e.attachment, ctx)
     return results
 
 

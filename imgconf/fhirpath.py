@@ -7,6 +7,7 @@ first parsed with an error listener that raises, then compiled by fhirpathpy wit
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import re
 from collections.abc import Callable, Mapping
@@ -82,3 +83,71 @@ def environment_names(expression: str) -> frozenset[str]:
 def evaluate(expression: str, resource: Any, variables: Mapping[str, Any] | None = None) -> list[Any]:
     """Evaluate with environment variables (``%name`` or ``%`any.name```)."""
     return compile_expression(expression)(resource, dict(variables or {}))
+
+
+# -- resolve() inside a Bundle --------------------------------------------------------------------
+# fhirpathpy has no resolve(); a document Bundle is self-contained, so references are looked up
+# among its entries (R4 bundle.html#references: fullUrl first, then Type/id relative to the base).
+
+class BundleIndex:
+    """Entries of one Bundle by fullUrl and by ``Type/id``."""
+
+    def __init__(self, bundle: Any) -> None:
+        self.by_url: dict[str, dict[str, Any]] = {}
+        self.by_tail: dict[str, dict[str, Any]] = {}
+        entries = bundle.get("entry") if isinstance(bundle, dict) else None
+        for entry in entries if isinstance(entries, list) else []:
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if not isinstance(resource, dict):
+                continue
+            full_url = entry.get("fullUrl")
+            if isinstance(full_url, str) and full_url:
+                self.by_url[full_url] = resource
+                tail = "/".join(full_url.rstrip("/").split("/")[-2:])
+                self.by_tail.setdefault(tail, resource)
+            if isinstance(resource.get("id"), str) and isinstance(resource.get("resourceType"), str):
+                self.by_tail.setdefault(f"{resource['resourceType']}/{resource['id']}", resource)
+
+    def lookup(self, reference: str) -> dict[str, Any] | None:
+        if reference in self.by_url:
+            return self.by_url[reference]
+        if reference.startswith(("urn:uuid:", "urn:oid:", "#")):
+            return None
+        return self.by_tail.get("/".join(reference.split("/_history/")[0].rstrip("/").split("/")[-2:]))
+
+
+_CURRENT_BUNDLE: contextvars.ContextVar[BundleIndex | None] = contextvars.ContextVar("imgconf_bundle", default=None)
+
+
+def _resolve_in_bundle(inputs: list[Any]) -> list[Any]:
+    index = _CURRENT_BUNDLE.get()
+    found = []
+    for item in inputs:
+        ref = item.get("reference") if isinstance(item, dict) else item
+        target = index.lookup(ref) if index is not None and isinstance(ref, str) else None
+        if target is not None:
+            found.append(target)
+    return found
+
+
+_BUNDLE_FUNCTIONS = {"resolve": {"fn": _resolve_in_bundle, "arity": {0: []}}}
+
+
+@functools.lru_cache(maxsize=1024)
+def compile_in_bundle(expression: str) -> Evaluator:
+    check_syntax(expression)
+    try:
+        return fp_compile(expression, R4_MODEL, {"userInvocationTable": _BUNDLE_FUNCTIONS})
+    except Exception as exc:  # fhirpathpy raises bare Exception for arity errors
+        raise FhirPathSyntaxError(expression, str(exc), 0) from exc
+
+
+def evaluate_in_bundle(
+    expression: str, resource: Any, bundle: Any, variables: Mapping[str, Any] | None = None
+) -> list[Any]:
+    """Evaluate where ``resolve()`` finds References among the entries of ``bundle``."""
+    token = _CURRENT_BUNDLE.set(bundle if isinstance(bundle, BundleIndex) else BundleIndex(bundle))
+    try:
+        return compile_in_bundle(expression)(resource, dict(variables or {}))
+    finally:
+        _CURRENT_BUNDLE.reset(token)

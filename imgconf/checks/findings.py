@@ -15,7 +15,8 @@ def resources_in(body: Any) -> list[tuple[str, dict[str, Any]]]:
         return []
     if body["resourceType"] != "Bundle":
         return [("", body)]
-    found: list[tuple[str, dict[str, Any]]] = []
+    # A document or collection is itself validated (EU imaging report rules); a searchset is not.
+    found: list[tuple[str, dict[str, Any]]] = [("", body)] if body.get("type") in ("document", "collection") else []
     for i, entry in enumerate(body.get("entry") or []):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if isinstance(resource, dict):
@@ -27,21 +28,22 @@ def findings_to_results(check: str, findings: list[tuple[str, Any]], ctx: CheckC
     """Group (prefix, Finding) by requirement and level; a clean response gives one pass result."""
     if not findings:
         return [ctx.result(check, True, f"no findings on {scope}")]
-    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    groups: dict[tuple[str, str, tuple[str, ...]], list[str]] = defaultdict(list)
     for prefix, finding in findings:
         if prefix:  # "Bundle.entry[3].resource." + "ImagingStudy.series[0].uid" → one path, type replaced
             rtype = finding.location.split(".", 1)[0].split("[", 1)[0]
             finding = finding.rerooted(rtype, prefix.rstrip("."))
         value = f" (value {finding.value!r})" if getattr(finding, "value", None) else ""
-        groups[(finding.requirement, finding.level)].append(f"{finding.location}: {finding.message}{value}")
+        also = tuple(getattr(finding, "findings", ()) or ())  # §H FIND ids cited next to the rule
+        groups[(finding.requirement, finding.level, also)].append(f"{finding.location}: {finding.message}{value}")
     results = []
-    for (requirement, level_text), lines in sorted(groups.items()):
+    for (requirement, level_text, also), lines in sorted(groups.items()):
         level = Level(level_text)
         result = ctx.result(
             check,
             False,
             f"{len(lines)} finding(s): " + "; ".join(lines[:5]) + (" …" if len(lines) > 5 else ""),
-            requirement=(requirement,),
+            requirement=(requirement, *also),
             level=level,
             detail=scope,
         )

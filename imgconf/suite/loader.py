@@ -20,6 +20,7 @@ import yaml
 from imgconf.fhirpath import FhirPathSyntaxError, compile_expression
 from imgconf.results import Level
 from imgconf.suite.model import (
+    AttachmentExpectation,
     Case,
     Expect,
     FhirPathExpectation,
@@ -244,6 +245,17 @@ def _expect(
             total=spec.get("total", False),
         )
 
+    attachment = None
+    if "attachment" in raw:
+        spec = raw["attachment"]
+        attachment = AttachmentExpectation(
+            document=spec["document"],
+            content_type=spec.get("content_type", True),
+            size=spec.get("size", True),
+            hash=spec.get("hash", True),
+            fhir_document=spec.get("fhir_document", False),
+        )
+
     return Expect(
         status=statuses,
         headers=tuple(headers),
@@ -252,6 +264,7 @@ def _expect(
         rules=raw.get("rules", False),
         fhirpath=tuple(checks),
         search=search,
+        attachment=attachment,
     )
 
 

@@ -51,6 +51,17 @@ class FhirPathExpectation:
 
 
 @dataclass(frozen=True)
+class AttachmentExpectation:
+    """ITI-68: compare the retrieved bytes with the Attachment of a saved DocumentReference."""
+
+    document: str  # saved variable holding the DocumentReference (or its Attachment)
+    content_type: bool = True
+    size: bool = True
+    hash: bool = True
+    fhir_document: bool = False  # FHIR content is a native Bundle of type document (MHD-025)
+
+
+@dataclass(frozen=True)
 class SearchExpectation:
     includes: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
@@ -71,6 +82,7 @@ class Expect:
     rules: bool = False
     fhirpath: tuple[FhirPathExpectation, ...] = ()
     search: SearchExpectation | None = None
+    attachment: AttachmentExpectation | None = None
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Callable, Iterator
 
+from imgconf.validators.documentreference import validate_document_reference
 from imgconf.validators.endpoint import validate_endpoint
 from imgconf.validators.findings import Finding
+from imgconf.validators.imagingreport import validate_imaging_report_bundle
 from imgconf.validators.imagingstudy import validate_imaging_study
 from imgconf.validators.structure import STRUCTURE, structural_findings
 
@@ -24,6 +26,11 @@ RULES: dict[str, list[RuleFn]] = {
 
 def register_rules(resource_type: str, rules: RuleFn) -> None:
     RULES.setdefault(resource_type, []).append(rules)
+
+
+# Imaging documents: MHD/EU DocumentReferences and manifests, the EU imaging report Bundle.
+register_rules("DocumentReference", validate_document_reference)
+register_rules("Bundle", validate_imaging_report_bundle)
 
 
 def rule_findings(resource: dict[str, Any]) -> list[Finding]:
@@ -73,7 +80,7 @@ def validate_bundle(bundle: dict[str, Any]) -> Iterator[tuple[int | None, Any, l
                       for e in entries]
     if not entries:
         shell.pop("entry")
-    own = structural_findings(shell)
+    own = structural_findings(shell) + rule_findings(bundle)  # Bundle rules see the whole document
     if own:
         yield None, bundle, own
     for i, entry in enumerate(entries):
@@ -86,5 +93,6 @@ def validate_bundle(bundle: dict[str, Any]) -> Iterator[tuple[int | None, Any, l
 
 __all__ = [
     "Finding", "RULES", "register_rules", "relocate", "rule_findings", "structural_findings", "validate_bundle",
-    "validate_endpoint", "validate_imaging_study", "validate_resource",
+    "validate_document_reference", "validate_endpoint", "validate_imaging_report_bundle", "validate_imaging_study",
+    "validate_resource",
 ]

@@ -17,13 +17,19 @@ class Finding:
     location: str  # FHIRPath-style, e.g. "ImagingStudy.series[0].instance[2].sopClass.code"
     message: str
     value: str | None = None  # the offending value, when there is a short one
+    findings: tuple[str, ...] = ()  # §H cross-specification findings (FIND-xx) this is an instance of
 
     @property
     def is_mandatory(self) -> bool:
         return self.level in MANDATORY
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if self.findings:
+            out["findings"] = list(self.findings)
+        else:
+            out.pop("findings")
+        return out
 
     def rerooted(self, old_root: str, new_root: str) -> Finding:
         """Move the finding under another path, e.g. ``Endpoint.`` -> ``ImagingStudy.contained[0].``."""

@@ -1,0 +1,127 @@
+"""ITI-68 Retrieve Document: do the bytes returned match the DocumentReference that pointed to them?
+
+The DocumentReference (or its Attachment) was saved by an earlier step; this check recomputes the
+size and the base64 SHA-1 of the body (MHD-024), compares the media type with
+``attachment.contentType`` (MHD-020/021) and, for FHIR content, requires a native document Bundle
+(MHD-025). A Binary answered as FHIR JSON (``Accept: application/fhir+json``) is unwrapped first.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from typing import Any
+
+from imgconf.checks.base import CheckContext, short
+from imgconf.results import CheckResult
+from imgconf.suite.model import AttachmentExpectation
+from imgconf.suite.template import MissingVariable
+
+FHIR_TYPES = ("application/fhir+json", "application/fhir+xml", "application/json+fhir")
+_HEX_SHA1 = re.compile(r"^[0-9a-fA-F]{40}$")
+
+
+def _media(value: str | None) -> str:
+    return (value or "").split(";")[0].strip().lower()
+
+
+def _attachment(saved: Any, url: str) -> dict[str, Any] | None:
+    """The Attachment of a saved DocumentReference whose url was retrieved (else its first one)."""
+    if not isinstance(saved, dict):
+        return None
+    if saved.get("resourceType") != "DocumentReference":
+        return saved if ("url" in saved or "contentType" in saved) else None
+    attachments = [c.get("attachment") for c in saved.get("content") or [] if isinstance(c, dict) and isinstance(c.get("attachment"), dict)]
+    for attachment in attachments:
+        if attachment.get("url") and url.split("?")[0].rstrip("/") == str(attachment["url"]).split("?")[0].rstrip("/"):
+            return attachment
+    return attachments[0] if attachments else None
+
+
+def _document_bytes(ctx: CheckContext, expected_type: str) -> tuple[bytes | None, str, str]:
+    """(bytes, media type, how they were obtained); a FHIR Binary wrapper is unwrapped."""
+    served = _media(ctx.response.header("Content-Type"))
+    if served in FHIR_TYPES and expected_type not in FHIR_TYPES:
+        body = ctx.response.resource
+        if not body or body.get("resourceType") != "Binary":
+            return None, served, f"FHIR JSON was served for {expected_type} content but it is not a Binary"
+        try:
+            data = base64.b64decode(body.get("data") or "", validate=True)
+        except (binascii.Error, ValueError):
+            return None, served, "Binary.data is not valid base64"
+        return data, _media(body.get("contentType")), "Binary resource (data decoded)"
+    return ctx.response.content, served, "raw body"
+
+
+def check_attachment(spec: AttachmentExpectation, ctx: CheckContext) -> list[CheckResult]:
+    try:
+        saved = ctx.variables.lookup(spec.document) if hasattr(ctx.variables, "lookup") else ctx.variables[spec.document]
+    except (MissingVariable, KeyError):
+        saved = None
+    attachment = _attachment(saved, ctx.response.url)
+    if attachment is None:
+        return [ctx.result("attachment", False, f"no Attachment to compare: ${{{spec.document}}} is {short(saved, 80)}",
+                           requirement=("MHD-020",))]
+    if ctx.response.status != 200:
+        return [ctx.result("attachment", False, f"GET {ctx.response.url} answered {ctx.response.status}, not the document",
+                           requirement=("MHD-020",))]
+    expected_type = _media(attachment.get("contentType"))
+    data, media, how = _document_bytes(ctx, expected_type)
+    if data is None:
+        return [ctx.result("attachment", False, how, requirement=("MHD-020",))]
+    results: list[CheckResult] = []
+    if spec.content_type:
+        ok = bool(expected_type) and media == expected_type
+        results.append(ctx.result("attachment", ok, f"document served as {media or 'no media type'} ({how}); "
+                                  f"attachment.contentType is {expected_type or 'absent'}",
+                                  requirement=("MHD-020", "MHD-021"), detail="content type"))
+    if spec.size:
+        results.append(_size(attachment, data, ctx))
+    if spec.hash:
+        results.append(_hash(attachment, data, ctx))
+    if spec.fhir_document:
+        results.append(_fhir_document(data, expected_type, ctx))
+    return results
+
+
+def _size(attachment: dict[str, Any], data: bytes, ctx: CheckContext) -> CheckResult:
+    size = attachment.get("size")
+    if size is None:  # MHD-010: on-demand documents carry no size
+        return ctx.result("attachment", True, f"attachment.size not populated; {len(data)} bytes received",
+                          requirement=("MHD-024",), detail="size")
+    ok = isinstance(size, int) and not isinstance(size, bool) and size == len(data)
+    return ctx.result("attachment", ok, f"attachment.size is {size!r}; {len(data)} bytes received",
+                      requirement=("MHD-024",), detail="size")
+
+
+def _hash(attachment: dict[str, Any], data: bytes, ctx: CheckContext) -> CheckResult:
+    declared = attachment.get("hash")
+    actual = base64.b64encode(hashlib.sha1(data).digest()).decode("ascii")
+    if declared is None:
+        return ctx.result("attachment", True, f"attachment.hash not populated; SHA-1 of the bytes is {actual}",
+                          requirement=("MHD-024",), detail="hash")
+    if isinstance(declared, str) and _HEX_SHA1.match(declared):
+        same = declared.lower() == hashlib.sha1(data).hexdigest()
+        return ctx.result("attachment", False, f"attachment.hash {declared!r} is the XDS hex form "
+                          f"({'same digest' if same else 'a different digest'}); FHIR carries base64 {actual!r}",
+                          requirement=("MHD-024",), detail="hash")
+    return ctx.result("attachment", declared == actual, f"attachment.hash is {declared!r}; base64(SHA-1(bytes)) is {actual!r}",
+                      requirement=("MHD-024",), detail="hash")
+
+
+def _fhir_document(data: bytes, expected_type: str, ctx: CheckContext) -> CheckResult:
+    if expected_type not in FHIR_TYPES:
+        return ctx.result("attachment", False, f"attachment.contentType is {expected_type or 'absent'}, not FHIR content",
+                          requirement=("MHD-025",), detail="FHIR document")
+    try:
+        body = json.loads(data)
+    except ValueError as exc:
+        return ctx.result("attachment", False, f"FHIR content is not JSON ({exc})", requirement=("MHD-025",), detail="FHIR document")
+    rtype = body.get("resourceType") if isinstance(body, dict) else None
+    ok = rtype == "Bundle" and body.get("type") == "document"
+    what = f"Bundle of type {body.get('type')!r}" if rtype == "Bundle" else f"{rtype or 'no resource'}"
+    return ctx.result("attachment", ok, f"FHIR content is a {what}" + ("" if ok else "; expected a native Bundle of type document"),
+                      requirement=("MHD-025",), detail="FHIR document")
