@@ -13,6 +13,7 @@ from starlette.responses import Response
 FHIR_JSON = "application/fhir+json"
 CONTENT_TYPE = f"{FHIR_JSON}; charset=utf-8"
 JSON_FORMATS = {"json", "application/json", "application/fhir+json"}
+LEGACY_JSON = "application/json+fhir"  # DSTU2/STU3 clients still send it
 XML_FORMATS = {"xml", "text/xml", "application/xml", "application/fhir+xml"}
 SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
 
@@ -57,8 +58,8 @@ def negotiate(fmt: str | None, accept: str | None) -> None:
     """JSON only: raise 406 when the client asks for XML (or an unknown `_format`).
 
     `_format` wins over Accept (REST-002). An Accept header that lists no JSON type and no
-    wildcard but does list an XML type is refused; any other Accept gets JSON (HTTP lets a
-    server ignore Accept, and media-type parameters such as fhirVersion=4.0 are tolerated).
+    wildcard is refused with 406 (REST-003); media-type parameters such as fhirVersion=4.0 are
+    tolerated (REST-004), and so is the pre-R4 type application/json+fhir.
     """
     if fmt:
         base = fmt.split(";")[0].strip().lower()
@@ -68,9 +69,9 @@ def negotiate(fmt: str | None, accept: str | None) -> None:
     if not accept:
         return
     types = _media_types(accept)
-    if any(t in JSON_FORMATS or t in ("*/*", "application/*") for t in types):
+    if any(t in JSON_FORMATS or t in ("*/*", "application/*", LEGACY_JSON) for t in types):
         return
-    if any(t in XML_FORMATS for t in types):
+    if types:  # XML or anything else this server cannot produce (REST-003)
         raise FhirError(406, "not-supported", f"Accept: {accept} cannot be served: this server serves JSON only")
 
 

@@ -6,6 +6,7 @@ required bindings, so the closed code lists it records (`enum_values`) are check
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,7 +29,7 @@ def structure_issues(rtype: str, body: dict[str, Any]) -> list[dict[str, Any]]:
         model = get_fhir_model_class(rtype).model_validate(body)
     except ValidationError as exc:
         return [issue("error", "structure", err["msg"], [_path(rtype, err["loc"])]) for err in exc.errors()]
-    return list(_binding_issues(model, rtype))
+    return list(_binding_issues(model, rtype)) + datatype_issues(rtype, body)
 
 
 def _binding_issues(model: BaseModel, path: str) -> Iterator[dict[str, Any]]:
@@ -47,3 +48,43 @@ def _binding_issues(model: BaseModel, path: str) -> Iterator[dict[str, Any]]:
                             f"{item!r} is not in the required value set ({', '.join(allowed)})", [where])
             elif isinstance(item, BaseModel):
                 yield from _binding_issues(item, where)
+
+
+# R4 rules fhir.resources does not enforce: the `id` datatype's 64-character limit (IS-024) and
+# the allowed target types of ImagingStudy.subject (IS-003). Both make a resource invalid FHIR.
+_ID_MAX = 64
+_SUBJECT_TARGETS = {"ImagingStudy": ("Patient", "Device", "Group")}
+_REF_TYPE = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[^/]+)?$")
+
+
+def _long_ids(rtype: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    if rtype != "ImagingStudy":
+        return
+    for i, series in enumerate(body.get("series") or []):
+        if not isinstance(series, dict):
+            continue
+        where = f"ImagingStudy.series[{i}]"
+        uids = [(f"{where}.uid", series.get("uid"))] + [
+            (f"{where}.instance[{j}].uid", inst.get("uid"))
+            for j, inst in enumerate(series.get("instance") or []) if isinstance(inst, dict)
+        ]
+        for path, uid in uids:
+            if isinstance(uid, str) and len(uid) > _ID_MAX:
+                yield issue("error", "structure", f"{len(uid)} characters: an id is at most {_ID_MAX}", [path])
+
+
+def _subject_type(rtype: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    allowed = _SUBJECT_TARGETS.get(rtype)
+    subject = body.get("subject")
+    if not allowed or not isinstance(subject, dict):
+        return
+    literal = subject.get("reference")
+    found = _REF_TYPE.search(literal) if isinstance(literal, str) else None
+    target = subject.get("type") or (found.group(1) if found else None)
+    if target and target not in allowed:
+        yield issue("error", "structure", f"subject cannot refer to {target} (allowed: {', '.join(allowed)})",
+                    [f"{rtype}.subject"])
+
+
+def datatype_issues(rtype: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*_long_ids(rtype, body), *_subject_type(rtype, body)]
