@@ -22,6 +22,7 @@ from imgconf.client import HttpResult, TargetUnreachable
 from imgconf.fhirpath import environment_names, evaluate
 from imgconf.fixtures import FixtureError, add_tag, id_from_response
 from imgconf.capabilities import search_parameter_names
+from imgconf.searchparams import get_param
 from imgconf.results import CaseResult, CheckResult, Level, Verdict
 from imgconf.session import TargetSession
 from imgconf.suite.model import Case, Request, Save, Step, Suite
@@ -113,6 +114,9 @@ def _judge(step: Step, ctx: CheckContext) -> list[CheckResult]:
     return results
 
 
+PROBES_UNKNOWN = "probes-unknown-parameters"  # case tag: sends parameters R4 does not define on purpose
+
+
 def _capability_gate(case: Case, suite: Suite, session: TargetSession, outcome: CaseResult) -> str | None:
     """Skip an optional case that needs undeclared search parameters; note it on a mandatory one."""
     lookup = _lookup(session, suite)
@@ -129,6 +133,8 @@ def _capability_gate(case: Case, suite: Suite, session: TargetSession, outcome: 
         if found is None:
             continue
         rtype, names = found
+        if PROBES_UNKNOWN in case.tags:  # names meant to be unknown are no capability to declare
+            names = {n for n in names if get_param(rtype, n) is not None}
         capability = session.capability
         capability.record(rtype, names)
         missing = capability.undeclared(rtype, names)
