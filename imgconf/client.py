@@ -21,6 +21,8 @@ from imgconf.results import Exchange
 
 FHIR_JSON = "application/fhir+json"
 EVIDENCE_LIMIT = 64 * 1024
+DEFAULT_MAX_RESPONSE_BYTES = 20 * 1024 * 1024  # a searchset page bigger than this is a server problem
+WRITE_METHODS = ("PUT", "PATCH", "DELETE")
 
 
 class TargetUnreachable(Exception):
@@ -29,6 +31,23 @@ class TargetUnreachable(Exception):
     def __init__(self, message: str, exchange: Exchange) -> None:
         super().__init__(message)
         self.exchange = exchange
+
+
+class ResponseTooLarge(httpx.HTTPError):
+    """The body exceeded the client's cap; reading stopped there (memory stays bounded)."""
+
+
+class RequestDeadline(httpx.HTTPError):
+    """The whole exchange took longer than the request timeout (a server dripping bytes)."""
+
+
+class ReadOnlyViolation(httpx.HTTPError):
+    """A write was about to be sent in --read-only mode; it never left the harness."""
+
+
+def is_write(method: str, path: str) -> bool:
+    method = method.upper()
+    return method in WRITE_METHODS or (method == "POST" and not path.split("?")[0].rstrip("/").endswith("_search"))
 
 
 @dataclass
@@ -97,9 +116,16 @@ class TargetClient:
         verify: bool = True,
         auth: httpx.Auth | None = None,
         transport: httpx.BaseTransport | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        read_only: bool = False,
+        extra_headers: Iterable[tuple[str, str]] = (),
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.verify = verify
+        self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
+        self.read_only = read_only
+        self.extra_headers = list(extra_headers)  # e.g. Authorization from --header; redacted in evidence
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout),
             verify=verify,
@@ -131,6 +157,7 @@ class TargetClient:
     ) -> HttpResult:
         header_list = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
         names = {k.lower() for k, _ in header_list}
+        header_list += [(k, v) for k, v in self.extra_headers if k.lower() not in names]
         body: bytes | None = None
         if json_body is not None:
             body = json.dumps(json_body).encode("utf-8")
@@ -149,17 +176,22 @@ class TargetClient:
         started = time.perf_counter()
         request_text = body.decode("utf-8", errors="replace") if body else None
         try:
-            response = self._http.send(request)
-            response.read()
+            if self.read_only and is_write(method, request.url.path):
+                raise ReadOnlyViolation(f"read-only run: {method} was not sent")
+            response = self._http.send(request, stream=True)
+            try:
+                content = self._read_capped(response, started)
+            finally:
+                response.close()
         except httpx.HTTPError as exc:
             exchange = Exchange(
                 method=method,
                 url=str(request.url),
                 request_headers=redact_headers(dict(request.headers)),
                 request_body=_evidence(request_text),
-                status=None,
-                response_headers={},
-                response_body=None,
+                status=getattr(exc, "status", None),
+                response_headers=redact_headers(getattr(exc, "headers", {})),
+                response_body=_evidence(getattr(exc, "head", None)),  # the start of a body cut short
                 elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
                 error=f"{type(exc).__name__}: {exc}",
             )
@@ -172,16 +204,38 @@ class TargetClient:
             request_body=_evidence(request_text),
             status=response.status_code,
             response_headers=redact_headers(dict(response.headers)),
-            response_body=_evidence(response.content.decode("utf-8", errors="replace")),
+            response_body=_evidence(content.decode("utf-8", errors="replace")),
             elapsed_ms=elapsed,
         )
         return HttpResult(
             status=response.status_code,
             headers=response.headers,
-            content=response.content,
+            content=content,
             url=str(response.request.url),
             exchange=exchange,
         )
+
+    def _read_capped(self, response: httpx.Response, started: float) -> bytes:
+        """Read the (decoded) body up to max_response_bytes and within the request timeout overall."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    raise ResponseTooLarge(
+                        f"response body exceeds {self.max_response_bytes} bytes (status {response.status_code}, "
+                        f"Content-Type {response.headers.get('content-type', 'none')}); reading stopped"
+                    )
+                chunks.append(chunk)
+                if time.perf_counter() - started > self.timeout:
+                    raise RequestDeadline(f"the response took longer than {self.timeout} s in total; reading stopped after {size} bytes")
+        except httpx.HTTPError as exc:  # keep what arrived as evidence of the broken response
+            exc.status = response.status_code  # type: ignore[attr-defined]
+            exc.headers = dict(response.headers)  # type: ignore[attr-defined]
+            exc.head = b"".join(chunks)[:EVIDENCE_LIMIT].decode("utf-8", errors="replace")  # type: ignore[attr-defined]
+            raise
+        return b"".join(chunks)
 
     def read_json(self, path: str) -> dict[str, Any] | None:
         """Convenience for harness-internal reads (metadata, fixtures); None when not a resource."""

@@ -98,6 +98,8 @@ class FixtureManager:
     loaded: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> resource as stored
     created: list[tuple[str, str]] = field(default_factory=list)  # (type, id) in creation order
     failures: dict[str, FixtureError] = field(default_factory=dict)
+    bind_only: bool = False  # --read-only: read existing resources named by fixture.<key>.id, create nothing
+    bindings: dict[str, str] = field(default_factory=dict)  # the user's --var values
 
     def track(self, rtype: str, rid: str) -> None:
         if (rtype, rid) not in self.created:
@@ -118,6 +120,9 @@ class FixtureManager:
         if key not in templates:
             raise FixtureError(f"unknown fixture {key!r}")
         template = templates[key]
+        if self.bind_only:
+            self.loaded[key] = self._bind(key, template.get("resourceType", "Resource"))
+            return self.loaded[key]
         for dep in fixture_dependencies(template):
             self._ensure_one(dep, chain + (key,))
         try:
@@ -127,6 +132,23 @@ class FixtureManager:
             self.failures[key] = exc
             raise
         return self.loaded[key]
+
+    def _bind(self, key: str, rtype: str) -> dict[str, Any]:
+        """Read-only runs: the fixture is an existing resource the user named with --var."""
+        rid = self.bindings.get(f"fixture.{key}.id")
+        if not rid:
+            error = FixtureError(f"read-only run: fixture {key} is not bound; pass --var fixture.{key}.id=<id of an existing {rtype}>")
+            self.failures[key] = error
+            raise error
+        try:
+            result = self.client.send("GET", f"{rtype}/{rid}")
+        except TargetUnreachable as exc:
+            raise FixtureError(f"fixture {key}: {exc}", exc.exchange) from None
+        if result.status != 200 or not result.resource:
+            error = FixtureError(f"fixture {key}: GET {rtype}/{rid} answered {result.status}", result.exchange)
+            self.failures[key] = error
+            raise error
+        return result.resource
 
     def _create(self, key: str, resource: dict[str, Any]) -> dict[str, Any]:
         rtype = resource["resourceType"]

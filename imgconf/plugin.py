@@ -61,6 +61,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="Where summary.json and report.html are written (default ./reports).")
     group.addoption("--no-reports", action="store_true", default=False,
                     help="Do not write summary.json and report.html.")
+    group.addoption("--read-only", action="store_true", default=False,
+                    help="Run only cases that write nothing; bind fixtures to existing data with --var fixture.<key>.id=ID.")
+    group.addoption("--var", action="append", default=[], metavar="NAME=VALUE",
+                    help="Bind a variable (repeatable), e.g. fixture.patient/jones.id=123; wins over every other source.")
+    group.addoption("--vars-file", default=None, metavar="FILE",
+                    help="YAML mapping of variable names to values (read-only data descriptions); --var wins.")
+    group.addoption("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                    help="Send this header on every request (repeatable), e.g. 'Authorization: Bearer …' (redacted in reports).")
+    group.addoption("--run-timeout", type=float, default=None, metavar="SECONDS",
+                    help="Stop starting cases after this long; the run ends as interrupted, with teardown.")
+    group.addoption("--max-response-mb", type=float, default=20.0, metavar="MB",
+                    help="Stop reading a response body beyond this size (default 20); the case is an error.")
     group.addoption("--baseline", default=None, metavar="FILE",
                     help="Known failures (YAML/JSON, each with a reason): fail only on regressions and on stale entries.")
     group.addoption("--write-baseline", default=None, metavar="FILE",
@@ -74,6 +86,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{area}: imgconf suites of area {area}")
     config.addinivalue_line("markers", "writes: cases that create, change or delete data on the target")
     config.stash[RESULTS_KEY] = []
+    from imgconf import runcontrol
+
+    runcontrol.configure(config)
+    if not config.pluginmanager.is_registered(runcontrol):
+        config.pluginmanager.register(runcontrol, "imgconf-runcontrol")
     if config.getoption("baseline", None) and not hasattr(config, "workerinput"):
         from imgconf.baseline import BaselineError, load_baseline
 
@@ -194,6 +211,8 @@ def _failure_text(result: CaseResult, failing: list[Any]) -> str:
 # -- the target session ----------------------------------------------------------------------
 
 def _session(config: pytest.Config) -> TargetSession:
+    from imgconf import runcontrol
+
     if SESSION_KEY not in config.stash:
         workerinput = getattr(config, "workerinput", None)
         run_id = workerinput["testrunuid"][:12] if workerinput else None
@@ -203,6 +222,7 @@ def _session(config: pytest.Config) -> TargetSession:
             verify_tls=not config.getoption("insecure"),
             edition=config.getoption("edition"),
             worker=workerinput["workerid"] if workerinput else None,
+            **runcontrol.session_options(config),
         )
         if run_id:
             options.run_id = run_id
@@ -278,6 +298,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     info.duration_s = round(time.time() - started, 2)
     info.finished_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     info.options.update({"strict_should": config.getoption("strict_should")})
+    from imgconf import runcontrol
+
+    info.options.update(runcontrol.report_options(config))
     _write_reports(config, info, list(_CONTROLLER_RESULTS))
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from imgconf import __version__
 from imgconf.capabilities import Capabilities
-from imgconf.client import TargetClient, TargetUnreachable
+from imgconf.client import DEFAULT_MAX_RESPONSE_BYTES, TargetClient, TargetUnreachable
 from imgconf.fixtures import RUN_TAG_SYSTEM, FixtureManager
 from imgconf.paths import fixtures_dir
 from imgconf.results import RunInfo
@@ -58,6 +58,10 @@ class SessionOptions:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     worker: str | None = None
     fixtures_dir: Path = field(default_factory=fixtures_dir)
+    read_only: bool = False  # no writes: fixtures are bound to existing data through `variables`
+    variables: dict[str, str] = field(default_factory=dict)  # --var name=value, win over everything
+    headers: list[tuple[str, str]] = field(default_factory=list)  # --header, sent on every request
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
 
 class TargetSession:
@@ -73,12 +77,16 @@ class TargetSession:
             self.embedded.start()
             base_url = self.embedded.base_url
         self.run_tag = options.run_id + (f"-{options.worker}" if options.worker else "")
-        self.client = TargetClient(base_url, timeout=options.timeout, verify=options.verify_tls)
+        self.client = TargetClient(
+            base_url, timeout=options.timeout, verify=options.verify_tls, max_response_bytes=options.max_response_bytes,
+            read_only=options.read_only, extra_headers=options.headers,
+        )
         self.base_url = self.client.base_url
         self.edition = EDITIONS[options.edition]
         self.started_at = dt.datetime.now(dt.timezone.utc)
         self.saved: dict[str, dict[str, Any]] = {}  # suite id -> variables saved by its cases
-        self.fixtures = FixtureManager(self.client, self.run_tag, options.fixtures_dir, self.lookup)
+        self.fixtures = FixtureManager(self.client, self.run_tag, options.fixtures_dir, self.lookup,
+                                       bind_only=options.read_only, bindings=options.variables)
         self._capabilities: dict[str, Any] | None = None
         self._capabilities_error: str | None = None
         self._capability: Capabilities | None = None
@@ -87,6 +95,8 @@ class TargetSession:
 
     # -- variables ---------------------------------------------------------------------------
     def lookup(self, name: str, suite_vars: dict[str, Any] | None = None) -> Any:
+        if name in self.options.variables:
+            return self.options.variables[name]
         if suite_vars and name in suite_vars:
             return suite_vars[name]
         if name == "base":
@@ -158,7 +168,7 @@ class TargetSession:
         self.closed = True
         remaining = 0
         try:
-            remaining = self.fixtures.teardown(self.touched_types)
+            remaining = 0 if self.options.read_only else self.fixtures.teardown(self.touched_types)
             if remaining:
                 log.warning("teardown left %d resources tagged %s|%s", remaining, RUN_TAG_SYSTEM, self.run_tag)
         finally:

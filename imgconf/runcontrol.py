@@ -1,0 +1,157 @@
+"""Run-wide controls the plugin registers: --read-only, --var/--vars-file, --header, --run-timeout,
+--max-response-mb.
+
+- ``--read-only`` deselects every case marked ``writes`` and binds fixtures to existing resources
+  the user names (``--var fixture.patient/jones.id=123``); a suite whose fixtures are not all bound is
+  skipped with the exact ``--var`` it needs. The HTTP client refuses writes as a second guard.
+- ``--run-timeout S`` stops starting new cases after S seconds (remaining ones are not run, the run
+  ends as interrupted, teardown still happens); a watchdog interrupts a case still hanging after
+  S + request timeout + grace, the way Ctrl-C does, so the same cleanup path runs.
+"""
+
+from __future__ import annotations
+
+import _thread
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+WATCHDOG_GRACE_S = 10.0
+_STATE = pytest.StashKey[dict[str, Any]]()
+
+
+class RunControlError(ValueError):
+    pass
+
+
+def parse_assignments(values: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for raw in values:
+        name, sep, value = raw.partition("=")
+        if not sep or not name.strip():
+            raise RunControlError(f"--var {raw!r}: expected NAME=VALUE, e.g. fixture.patient/jones.id=123")
+        out[name.strip()] = value
+    return out
+
+
+def load_vars_file(path: Path) -> dict[str, str]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise RunControlError(f"--vars-file {path}: {exc}") from None
+    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+        raise RunControlError(f"--vars-file {path}: expected a mapping of variable names to values")
+    return {k: str(v) for k, v in data.items()}
+
+
+def parse_headers(values: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for raw in values:
+        name, sep, value = raw.partition(":")
+        if not sep or not name.strip() or " " in name.strip():
+            raise RunControlError(f"--header {raw!r}: expected 'Name: value', e.g. 'Authorization: Bearer …'")
+        out.append((name.strip(), value.strip()))
+    return out
+
+
+def session_options(config: pytest.Config) -> dict[str, Any]:
+    """The SessionOptions fields these controls set (validated at configure time)."""
+    state = config.stash[_STATE]
+    return {
+        "read_only": state["read_only"],
+        "variables": dict(state["variables"]),
+        "headers": list(state["headers"]),
+        "max_response_bytes": state["max_response_bytes"],
+    }
+
+
+def report_options(config: pytest.Config) -> dict[str, Any]:
+    """What the run report states about these controls (header names only, never values)."""
+    state = config.stash[_STATE]
+    return {
+        "read_only": state["read_only"],
+        "extra_headers": sorted({name for name, _ in state["headers"]}),
+        "run_timeout_s": state["run_timeout"],
+        "run_timeout_reached": state.get("timed_out", False),
+        "max_response_bytes": state["max_response_bytes"],
+    }
+
+
+# -- hooks (this module is registered as a plugin by imgconf.plugin) --------------------------
+
+def configure(config: pytest.Config) -> None:
+    try:
+        variables: dict[str, str] = {}
+        if config.getoption("vars_file"):
+            variables.update(load_vars_file(Path(config.invocation_params.dir) / config.getoption("vars_file")))
+        variables.update(parse_assignments(config.getoption("var") or []))
+        headers = parse_headers(config.getoption("header") or [])
+    except RunControlError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[_STATE] = {
+        "read_only": bool(config.getoption("read_only")),
+        "variables": variables,
+        "headers": headers,
+        "run_timeout": config.getoption("run_timeout"),
+        "max_response_bytes": int(config.getoption("max_response_mb") * 1024 * 1024),
+    }
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = config.stash[_STATE]
+    if not state["read_only"]:
+        return
+    kept, dropped = [], []
+    for item in items:
+        (dropped if item.get_closest_marker("writes") else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+    for item in items:
+        suite = getattr(item, "suite", None)
+        unbound = [k for k in getattr(suite, "fixtures", ()) if f"fixture.{k}.id" not in state["variables"]]
+        if unbound:
+            needed = " ".join(f"--var fixture.{k}.id=<id>" for k in unbound)
+            item.add_marker(pytest.mark.skip(reason=f"read-only: bind the suite's fixtures to existing data: {needed}"))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    state = session.config.stash[_STATE]
+    state["started"] = time.monotonic()
+    limit = state["run_timeout"]
+    if limit and threading.current_thread() is threading.main_thread():
+        grace = float(session.config.getoption("request_timeout")) + WATCHDOG_GRACE_S
+        watchdog = threading.Timer(limit + grace, _interrupt, args=(state,))
+        watchdog.daemon = True
+        watchdog.start()
+        state["watchdog"] = watchdog
+
+
+def _interrupt(state: dict[str, Any]) -> None:
+    state["timed_out"] = True
+    _thread.interrupt_main()  # KeyboardInterrupt in the main thread: the Ctrl-C teardown path
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    state = item.config.stash[_STATE]
+    limit = state["run_timeout"]
+    if limit and time.monotonic() - state["started"] > limit:
+        state["timed_out"] = True
+        item.session.shouldstop = f"--run-timeout {limit:g} s reached; the remaining cases were not run"
+        pytest.skip(item.session.shouldstop)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(_STATE, {})
+    watchdog = state.get("watchdog")
+    if watchdog is not None:
+        watchdog.cancel()
+    if state.get("timed_out"):
+        session.exitstatus = pytest.ExitCode.INTERRUPTED
