@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from imgconf.checks.base import CheckContext, describe, short
-from imgconf.fhirpath import evaluate
+from imgconf.fhirpath import evaluate, evaluate_in_bundle
 from imgconf.results import CheckResult
 from imgconf.suite.model import FhirPathExpectation
 
@@ -34,7 +34,10 @@ def check_fhirpath(specs: tuple[FhirPathExpectation, ...], ctx: CheckContext) ->
             continue
         try:
             env = ctx.variables.for_expression(spec.expr) if hasattr(ctx.variables, "for_expression") else ctx.variables
-            values = evaluate(spec.expr, body, env)
+            if isinstance(body, dict) and body.get("resourceType") == "Bundle" and body.get("type") in ("document", "collection"):
+                values = evaluate_in_bundle(spec.expr, body, body, env)  # resolve() finds the document's entries
+            else:
+                values = evaluate(spec.expr, body, env)
         except Exception as exc:  # an evaluation error on server data is the server's data problem, not a crash
             ok, why = False, f"evaluation failed: {exc}"
             values = []
