@@ -45,12 +45,14 @@ def run(
     suite: Annotated[Optional[list[str]], typer.Option(help="Run only these suite ids (repeatable).")] = None,
     keyword: Annotated[Optional[str], typer.Option("-k", help="pytest -k expression over case names.")] = None,
     marker: Annotated[Optional[str], typer.Option("-m", help="pytest -m expression, e.g. 'shall and imagingstudy'.")] = None,
-    edition: Annotated[str, typer.Option(help=f"Document-code edition: {', '.join(sorted(EDITIONS))}.")] = DEFAULT_EDITION,
+    edition: Annotated[Optional[str], typer.Option(help=f"Document-code edition: {', '.join(sorted(EDITIONS))} (default {DEFAULT_EDITION}, or the preset's).")] = None,
     reports_dir: Annotated[Path, typer.Option(help="Where the reports are written.")] = Path("reports"),
     workers: Annotated[int, typer.Option("--workers", "-n", help="Parallel workers (pytest-xdist); 0 runs in-process.")] = 0,
     strict_should: Annotated[bool, typer.Option(help="Fail on SHOULD-level failures too.")] = False,
     insecure: Annotated[bool, typer.Option(help="Do not verify TLS certificates (stated in the report).")] = False,
-    request_timeout: Annotated[float, typer.Option(help="Seconds per HTTP request.")] = 30.0,
+    request_timeout: Annotated[Optional[float], typer.Option(help="Seconds per HTTP request (default 30, or the preset's).")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="Config file (TOML/YAML) with named target presets (URL, SMART auth, edition, timeouts).")] = None,
+    preset: Annotated[Optional[str], typer.Option("--preset", help="Preset name in --config (default: its default_preset).")] = None,
     suites_path: Annotated[Optional[list[Path]], typer.Option("--suites", help="Suite files or folders (default: the bundled suites).")] = None,
 ) -> None:
     """Run the conformance suites and write summary.json, report.html, junit.xml and allure results."""
@@ -72,10 +74,15 @@ def run(
         "--junitxml", str(reports_dir / "junit.xml"),
         "--alluredir", str(reports_dir / "allure-results"),
         "--clean-alluredir",
-        "--edition", edition,
-        "--request-timeout", str(request_timeout),
         "-W", "ignore::pytest.PytestAssertRewriteWarning",
     ]
+    if edition:
+        args += ["--edition", edition]
+    if request_timeout is not None:
+        args += ["--request-timeout", str(request_timeout)]
+    chosen = _preset_or_exit(config, preset)
+    if config:
+        args += ["--config", str(config.resolve())] + (["--preset", chosen.name] if chosen else [])
     if target:
         args += ["--target", target]
     for s in suite or []:
@@ -91,12 +98,31 @@ def run(
     if insecure:
         args.append("--insecure")
         console.print("[bold yellow]TLS certificate verification is OFF for this run (--insecure).[/]")
-    console.print(f"imgconf {__version__} → {target or 'embedded reference server'} (edition {edition})")
+    shown_target = target or (chosen.url if chosen else None) or "embedded reference server (SMART auth on)"
+    shown_edition = edition or (chosen.edition if chosen else None) or DEFAULT_EDITION
+    via = f" [preset {chosen.name}{', SMART client ' + chosen.auth.client_id if chosen and chosen.auth else ''}]" if chosen else ""
+    console.print(f"imgconf {__version__} → {shown_target} (edition {shown_edition}){via}")
     progress = ProgressPlugin(console)
     code = pytest.main(args, plugins=[progress])
     progress.close()
     _print_summary(reports_dir, progress)
     raise typer.Exit(int(code))
+
+
+def _preset_or_exit(config: Path | None, preset: str | None) -> Any:
+    """Load the preset up front so a bad config stops the run with one clear line (file: key: problem)."""
+    from imgconf.config import ConfigError, load_preset
+
+    if config is None:
+        if preset:
+            console.print(f"[bold red]--preset {preset} needs --config FILE[/]")
+            raise typer.Exit(2)
+        return None
+    try:
+        return load_preset(config, preset)
+    except ConfigError as exc:
+        console.print(f"[bold red]config error:[/] {exc}")
+        raise typer.Exit(2) from None
 
 
 def _print_summary(reports_dir: Path, progress: Any) -> None:
@@ -133,12 +159,42 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     db: Annotated[Optional[Path], typer.Option(help="SQLite file (default: a temporary one).")] = None,
+    auth: Annotated[bool, typer.Option("--auth", help="Require SMART Backend Services bearer tokens (token endpoint at /fhir/auth/token).")] = False,
+    register_client: Annotated[Optional[list[str]], typer.Option("--register-client", metavar="ID=JWKS_FILE", help="With --auth: a client id and its public JWKS file (repeatable).")] = None,
 ) -> None:
     """Run the embedded reference FHIR server in the foreground (base URL http://HOST:PORT/fhir)."""
     from imgconf.reference.server import serve as run_server
 
-    console.print(f"imgconf reference server on http://{host}:{port}/fhir (Ctrl-C stops it)")
-    run_server(host, port, db)
+    server_auth = _server_auth(auth, register_client or [])
+    console.print(f"imgconf reference server on http://{host}:{port}/fhir (Ctrl-C stops it)"
+                  + (f"; SMART auth on, {len(server_auth.clients)} client(s) registered" if server_auth else ""))
+    run_server(host, port, db, auth=server_auth)
+
+
+def _server_auth(enabled: bool, registrations: list[str]) -> Any:
+    from imgconf.reference.auth import ReferenceAuth, RegisteredClient
+
+    if registrations and not enabled:
+        console.print("[bold red]--register-client needs --auth[/]")
+        raise typer.Exit(2)
+    if not enabled:
+        return None
+    server_auth = ReferenceAuth()
+    for spec in registrations:
+        client_id, sep, file = spec.partition("=")
+        try:
+            document = json.loads(Path(file).read_text(encoding="utf-8")) if sep and client_id else None
+        except (OSError, ValueError) as exc:
+            console.print(f"[bold red]--register-client {spec}: cannot read a JWKS from {file}: {exc}[/]")
+            raise typer.Exit(2) from None
+        if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+            console.print(f"[bold red]--register-client {spec}: expected ID=JWKS_FILE with a {{\"keys\": [...]}} document[/]")
+            raise typer.Exit(2)
+        public = [{k: v for k, v in key.items() if k not in ("d", "p", "q", "dp", "dq", "qi")} for key in document["keys"]]
+        server_auth.register(RegisteredClient(client_id, {"keys": public}))
+    if not server_auth.clients:
+        console.print("[yellow]SMART auth is on but no client is registered: every token request will fail (use --register-client ID=JWKS_FILE)[/]")
+    return server_auth
 
 
 @app.command("list")

@@ -16,6 +16,8 @@ from imgconf.checks.headers import check_headers
 from imgconf.checks.retrieve import check_attachment
 from imgconf.checks.rules import check_rules
 from imgconf.checks.search import check_search
+from imgconf.checks.smart import check_oauth_error, check_scopes, check_token_response
+from imgconf.auth.steps import auth_gate, token_step
 from imgconf.checks.status import check_status
 from imgconf.checks.structure import check_structure
 from imgconf.client import HttpResult, TargetUnreachable
@@ -58,10 +60,26 @@ def _send(session: TargetSession, request: Request, lookup: Any) -> tuple[HttpRe
     content = render(request.body, lookup) if request.body is not None else None
     if content is not None and not any(k.lower() == "content-type" for k, _ in headers):
         headers.append(("Content-Type", "application/fhir+json"))
-    result = session.client.send(
-        request.method, path, params=params, headers=headers, json_body=json_body, form=form, content=content
-    )
+    with session.request_auth.override(request.auth):  # SMART negatives: no token, other scopes, invalid
+        result = session.client.send(
+            request.method, path, params=params, headers=headers, json_body=json_body, form=form, content=content
+        )
     return result, form or []
+
+
+def _send_token(session: TargetSession, step: Step, lookup: Any, outcome: CaseResult) -> tuple[HttpResult, list[tuple[str, str]]] | None:
+    """A token-endpoint step (imgconf.auth); None when the harness cannot build it (skip reason set)."""
+    assert step.request.token is not None
+    sent = token_step(session, step.request.token, lookup)
+    if sent.skip or sent.result is None:
+        outcome.skipped_reason = f"step {step.name!r} not run: {sent.skip}"
+        return None
+    outcome.exchanges.extend(sent.before)
+    if sent.problem:
+        outcome.checks.append(CheckResult(check="token-request", requirement=list(outcome.requirement), level=outcome.level,
+                                          verdict=Verdict.for_failure(outcome.level), reason=sent.problem,
+                                          exchange=len(outcome.exchanges) - 1))
+    return sent.result, sent.form
 
 
 def _track_created(session: TargetSession, request: Request, result: HttpResult) -> None:
@@ -111,6 +129,9 @@ def _judge(step: Step, ctx: CheckContext) -> list[CheckResult]:
         results += check_search(e.search, ctx)
     if e.attachment is not None:
         results += check_attachment(e.attachment, ctx)
+    results += check_oauth_error(e.oauth_error, ctx)
+    results += check_token_response(e.token_response, ctx)
+    results += check_scopes(e.scopes, ctx)
     return results
 
 
@@ -176,14 +197,19 @@ def run_case(case: Case, suite: Suite, session: TargetSession, nodeid: str = "")
         return outcome
 
     saved = session.saved.setdefault(suite.id, {})
-    if (reason := _capability_gate(case, suite, session, outcome)) is not None:
+    if (reason := auth_gate(case, suite, session) or _capability_gate(case, suite, session, outcome)) is not None:
         outcome.skipped_reason = reason
         outcome.duration_s = time.perf_counter() - started
         return outcome
     for step in case.steps:
         lookup = _lookup(session, suite)
         try:
-            result, sent_form = _send(session, step.request, lookup)
+            if step.request.token is not None:
+                if (sent := _send_token(session, step, lookup, outcome)) is None:
+                    break
+                result, sent_form = sent
+            else:
+                result, sent_form = _send(session, step.request, lookup)
         except MissingVariable as exc:
             outcome.skipped_reason = f"step {step.name!r} not run: {exc} (an earlier case that saves it did not run or failed)"
             break

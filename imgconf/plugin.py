@@ -30,6 +30,7 @@ from imgconf.suite.model import Case, Suite
 SESSION_KEY = pytest.StashKey[TargetSession]()
 RESULTS_KEY = pytest.StashKey[list[CaseResult]]()
 RUNINFO_KEY = pytest.StashKey[dict[str, Any]]()
+PRESET_KEY = pytest.StashKey[Any]()  # imgconf.config.Preset | None
 BASELINE_KEY = pytest.StashKey[list[Any]]()  # imgconf.baseline.Entry, loaded before the run
 
 
@@ -55,6 +56,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="Timeout for each HTTP request to the target (default 30).")
     group.addoption("--insecure", action="store_true", default=False,
                     help="Do not verify the target's TLS certificate (printed in the report).")
+    group.addoption("--config", dest="imgconf_config", default=None, metavar="FILE",
+                    help="Config file (TOML or YAML) with named target presets: URL, SMART auth, edition, timeouts.")
+    group.addoption("--preset", dest="imgconf_preset", default=None, metavar="NAME",
+                    help="The preset of --config to run against (default: its default_preset).")
     group.addoption("--strict-should", action="store_true", default=False,
                     help="Fail the run on SHOULD-level failures too.")
     group.addoption("--reports-dir", default="reports", metavar="DIR",
@@ -86,6 +91,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{area}: imgconf suites of area {area}")
     config.addinivalue_line("markers", "writes: cases that create, change or delete data on the target")
     config.stash[RESULTS_KEY] = []
+    from imgconf.config import ConfigError, configure_pytest
+
+    try:  # before anything reads the options a preset may set (target, edition, read-only, …)
+        config.stash[PRESET_KEY] = configure_pytest(config)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
     from imgconf import runcontrol
 
     runcontrol.configure(config)
@@ -222,6 +233,7 @@ def _session(config: pytest.Config) -> TargetSession:
             verify_tls=not config.getoption("insecure"),
             edition=config.getoption("edition"),
             worker=workerinput["workerid"] if workerinput else None,
+            auth=(preset.auth if (preset := config.stash.get(PRESET_KEY, None)) else None),
             **runcontrol.session_options(config),
         )
         if run_id:

@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from imgconf import __version__
+from imgconf.auth import AuthSettings, SmartClient
+from imgconf.auth.request_auth import RequestAuth
+from imgconf.auth.variables import smart_variable
 from imgconf.capabilities import Capabilities
 from imgconf.client import DEFAULT_MAX_RESPONSE_BYTES, TargetClient, TargetUnreachable
 from imgconf.fixtures import RUN_TAG_SYSTEM, FixtureManager
@@ -62,6 +65,8 @@ class SessionOptions:
     variables: dict[str, str] = field(default_factory=dict)  # --var name=value, win over everything
     headers: list[tuple[str, str]] = field(default_factory=list)  # --header, sent on every request
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    auth: AuthSettings | None = None  # SMART backend client (config preset); None: requests go without a token
+    embedded_auth: bool = True  # the embedded target requires SMART tokens (ephemeral client key)
 
 
 class TargetSession:
@@ -73,13 +78,21 @@ class TargetSession:
         else:
             from imgconf.reference.server import EmbeddedServer
 
-            self.embedded = EmbeddedServer()
+            server_auth = None
+            if options.embedded_auth:
+                from imgconf.auth.embedded import embedded_auth
+
+                server_auth, options.auth = embedded_auth()
+            self.embedded = EmbeddedServer(auth=server_auth)
             self.embedded.start()
             base_url = self.embedded.base_url
+        self.smart = (SmartClient(options.auth, base_url, verify=options.verify_tls, timeout=options.timeout)
+                      if options.auth is not None else None)
+        self.request_auth = RequestAuth(self.smart)  # bearer token on every request; per-request overrides
         self.run_tag = options.run_id + (f"-{options.worker}" if options.worker else "")
         self.client = TargetClient(
             base_url, timeout=options.timeout, verify=options.verify_tls, max_response_bytes=options.max_response_bytes,
-            read_only=options.read_only, extra_headers=options.headers,
+            read_only=options.read_only, extra_headers=options.headers, auth=self.request_auth,
         )
         self.base_url = self.client.base_url
         self.edition = EDITIONS[options.edition]
@@ -109,6 +122,8 @@ class TargetSession:
             return dicom_uid_for(self.run_tag, name.removeprefix("uid."))
         if name.startswith("run.uuid."):  # a UUID fixed for one name within one run (MHD entryUUID)
             return str(uuid.uuid5(uuid.NAMESPACE_URL, f"imgconf:{self.run_tag}:{name}"))
+        if name.startswith("smart.") and self.smart is not None:
+            return smart_variable(self.smart, name.removeprefix("smart."))
         if name.startswith("edition."):
             key = name.removeprefix("edition.")
             if key in self.edition:
@@ -173,6 +188,8 @@ class TargetSession:
                 log.warning("teardown left %d resources tagged %s|%s", remaining, RUN_TAG_SYSTEM, self.run_tag)
         finally:
             self.client.close()
+            if self.smart is not None:
+                self.smart.close()
             if self.embedded is not None:
                 self.embedded.stop()
         return remaining

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -32,6 +33,7 @@ from .fhirhttp import (
     prefer, version_headers, wants_fhir_json,
 )
 from .fhirhttp import accepts_media_type
+from .auth import BearerGate, ReferenceAuth, describe_security, routes as smart_routes
 from .store import PreconditionFailed, Store, Version
 from .validate import structure_issues
 
@@ -60,6 +62,7 @@ class ReferenceServer:
         self.base_override = base_url_override.rstrip("/") if base_url_override else None
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
         self._write_lock = threading.RLock()
+        self.auth: ReferenceAuth | None = None  # SMART Backend Services when set (reference/auth.py)
 
     # ---- plumbing -----------------------------------------------------------------------------
 
@@ -140,7 +143,10 @@ class ReferenceServer:
 
     def metadata(self, ctx: _Ctx) -> Response:
         negotiate(ctx.fmt, ctx.headers.get("accept"))
-        return fhir_response(capability_statement(ctx.base, self.started))
+        statement = capability_statement(ctx.base, self.started)
+        if self.auth is not None:  # SMART declared in rest.security (catalogue §D)
+            describe_security(statement, ctx.base)
+        return fhir_response(statement)
 
     def create(self, ctx: _Ctx) -> Response:
         rtype = self._type(ctx)
@@ -269,9 +275,11 @@ class ReferenceServer:
         return self.search(ctx)
 
 
-def create_app(db_path: Path, *, base_url_override: str | None = None) -> Starlette:
+def create_app(db_path: Path, *, base_url_override: str | None = None, auth: ReferenceAuth | None = None) -> Starlette:
     srv = ReferenceServer(Path(db_path), base_url_override)
-    routes = [
+    srv.auth = auth
+    routes = smart_routes(auth) if auth is not None else []  # before /{type}/{id}, which would swallow them
+    routes += [
         srv.route("/metadata", srv.metadata, ["GET"]),
         srv.route("/{type}", srv.search, ["GET"]),
         srv.route("/{type}", srv.create, ["POST"]),
@@ -288,6 +296,7 @@ def create_app(db_path: Path, *, base_url_override: str | None = None) -> Starle
         code = {404: "not-found", 405: "not-supported"}.get(status, "processing")
         return error_response(FhirError(status, code, f"{request.method} {request.url.path}: {getattr(exc, 'detail', exc)}"))
 
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    middleware = [Middleware(BearerGate, auth=auth)] if auth is not None else []
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error}, middleware=middleware)
     app.state.server = srv
     return app

@@ -15,23 +15,26 @@ from starlette.routing import Mount
 from imgconf.asgi import ThreadedASGIServer, uvicorn_config
 
 from .app import create_app
+from .auth import ReferenceAuth
 
 MOUNT = "/fhir"
 
 
-def _root_app(db_path: Path, base_url_override: str | None = None) -> tuple[Starlette, Starlette]:
+def _root_app(db_path: Path, base_url_override: str | None = None, auth: ReferenceAuth | None = None) -> tuple[Starlette, Starlette]:
     """(root app, mounted FHIR app)."""
-    fhir = create_app(db_path, base_url_override=base_url_override)
+    fhir = create_app(db_path, base_url_override=base_url_override, auth=auth)
     return Starlette(routes=[Mount(MOUNT, app=fhir)]), fhir
 
 
 class EmbeddedServer:
     """A reference server on 127.0.0.1:<free port> in a daemon thread.
 
-    `db_path` None means a fresh temporary directory, removed again by `stop()`.
+    `db_path` None means a fresh temporary directory, removed again by `stop()`. With `auth` the
+    server requires SMART bearer tokens (reference/auth.py); without it, it is open.
     """
 
-    def __init__(self, db_path: Path | None = None, *, host: str = "127.0.0.1") -> None:
+    def __init__(self, db_path: Path | None = None, *, host: str = "127.0.0.1", auth: ReferenceAuth | None = None) -> None:
+        self.auth = auth
         self._tmp: str | None = None
         if db_path is None:
             self._tmp = tempfile.mkdtemp(prefix="imgconf-ref-")
@@ -43,7 +46,7 @@ class EmbeddedServer:
         self._fhir_app: Starlette | None = None
 
     def start(self, timeout: float = 10.0) -> EmbeddedServer:
-        root, self._fhir_app = _root_app(self.db_path)
+        root, self._fhir_app = _root_app(self.db_path, auth=self.auth)
         self._runner = ThreadedASGIServer(root, host=self.host, ready_path=f"{MOUNT}/metadata")
         try:
             self._runner.start(timeout)
@@ -71,7 +74,7 @@ class EmbeddedServer:
         self.stop()
 
 
-def serve(host: str, port: int, db_path: Path | None) -> None:
+def serve(host: str, port: int, db_path: Path | None, auth: ReferenceAuth | None = None) -> None:
     """Serve in the foreground until interrupted (`imgconf serve`)."""
     tmp = None
     if db_path is None:
@@ -79,7 +82,7 @@ def serve(host: str, port: int, db_path: Path | None) -> None:
         db_path = Path(tmp) / "reference.sqlite"
     try:
         print(f"imgconf reference server: http://{host}:{port}{MOUNT} (db {db_path})", flush=True)
-        root, fhir = _root_app(Path(db_path))
+        root, fhir = _root_app(Path(db_path), auth=auth)
         try:
             uvicorn.Server(uvicorn_config(root, host=host, port=port)).run()
         finally:

@@ -21,22 +21,25 @@ from imgconf.fhirpath import FhirPathSyntaxError, compile_expression
 from imgconf.results import Level
 from imgconf.suite.model import (
     AttachmentExpectation,
+    AuthOverride,
     Case,
     Expect,
     FhirPathExpectation,
     HeaderExpectation,
     Request,
     Save,
+    ScopesExpectation,
     SearchExpectation,
     Step,
     Suite,
+    TokenRequest,
 )
 from imgconf.suite.template import variables_in
 
 Path_ = tuple[str | int, ...]
 
 # Namespaces the harness fills at run time; anything else must be a suite variable or saved earlier.
-BUILTIN_PREFIXES = ("fixture.", "uid.", "run.", "edition.", "target.")
+BUILTIN_PREFIXES = ("fixture.", "uid.", "run.", "edition.", "target.", "smart.")
 BUILTIN_NAMES = {"base"}
 
 
@@ -158,8 +161,8 @@ def _scalar_text(value: Any) -> str:
 def _request(raw: dict[str, Any]) -> Request:
     headers = tuple((k, v) for k, v in (raw.get("headers") or {}).items())
     return Request(
-        method=raw.get("method", "GET"),
-        path=raw["path"],
+        method=raw.get("method", "POST" if "token" in raw else "GET"),
+        path=raw.get("path", ""),
         params=_pairs(raw.get("params")),
         headers=headers,
         json=raw.get("json"),
@@ -167,7 +170,19 @@ def _request(raw: dict[str, Any]) -> Request:
         form=_pairs(raw.get("form")),
         body=raw.get("body"),
         tag=raw.get("tag", True),
+        auth=_auth_override(raw.get("auth")),
+        token=TokenRequest(**raw["token"]) if "token" in raw else None,
     )
+
+
+def _auth_override(raw: Any) -> AuthOverride | None:
+    if raw is None:
+        return None
+    if raw == "none":
+        return AuthOverride("none")
+    if "scopes" in raw:
+        return AuthOverride("scopes", scopes=tuple(raw["scopes"].split()))
+    return AuthOverride("token", token=raw["token"])
 
 
 def _compile(path: Path, line: int | None, expr: str) -> None:
@@ -265,7 +280,17 @@ def _expect(
         fhirpath=tuple(checks),
         search=search,
         attachment=attachment,
+        oauth_error=tuple([raw["oauth_error"]] if isinstance(raw.get("oauth_error"), str) else raw.get("oauth_error", ())),
+        token_response=raw.get("token_response", False),
+        scopes=_scopes_expectation(path, raw.get("scopes"), _line_for(positions, at + ("scopes",))),
     )
+
+
+def _scopes_expectation(path: Path, raw: dict[str, Any] | None, line: int | None) -> ScopesExpectation | None:
+    if raw is None:
+        return None
+    _compile(path, line, raw["from"])
+    return ScopesExpectation(source=raw["from"], text=raw.get("text", False), present=raw.get("present", True))
 
 
 def _saves(path: Path, raw: dict[str, Any] | None, positions: dict[Path_, int], at: Path_) -> tuple[Save, ...]:

@@ -10,6 +10,33 @@ from imgconf.results import Level
 
 
 @dataclass(frozen=True)
+class AuthOverride:
+    """``request.auth``: none (no token), scopes (a separate token with these scopes), token (invalid)."""
+
+    mode: str  # "none" | "scopes" | "token"
+    scopes: tuple[str, ...] = ()
+    token: str | None = None
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """``request.token``: a token-endpoint request the harness builds (imgconf.auth.token_request)."""
+
+    scope: str | None = None
+    grant_type: str = "client_credentials"
+    assertion: str = "valid"  # or a defect name from imgconf.auth.assertion.DEFECTS
+    alg: str | None = None
+    assertion_type: str | None = None
+
+
+@dataclass(frozen=True)
+class ScopesExpectation:
+    source: str  # FHIRPath giving the scope strings
+    text: bool = False
+    present: bool = True
+
+
+@dataclass(frozen=True)
 class Request:
     method: str
     path: str
@@ -20,9 +47,13 @@ class Request:
     form: tuple[tuple[str, Any], ...] = ()
     body: str | None = None
     tag: bool = True
+    auth: AuthOverride | None = None
+    token: TokenRequest | None = None
 
     @property
     def writes(self) -> bool:
+        if self.token is not None:  # a token request changes no data
+            return False
         if self.method in ("PUT", "PATCH", "DELETE"):
             return True
         # POST [type]/_search is a read; any other POST creates something.
@@ -83,6 +114,9 @@ class Expect:
     fhirpath: tuple[FhirPathExpectation, ...] = ()
     search: SearchExpectation | None = None
     attachment: AttachmentExpectation | None = None
+    oauth_error: tuple[str, ...] = ()
+    token_response: bool = False
+    scopes: ScopesExpectation | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,229 @@
+"""``--config FILE`` / ``--preset NAME``: named targets for plug-a-thon testers (TOML or YAML).
+
+```toml
+default_preset = "vendor-a"
+
+[presets.vendor-a]
+url = "https://fhir.vendor-a.example/r4"
+edition = "eu-api-current"        # draft-2026-01 | eu-api-current
+read_only = true
+timeout = 30                      # seconds per request
+verify_tls = true
+
+[presets.vendor-a.auth]           # SMART Backend Services (private_key_jwt)
+client_id_env = "VENDOR_A_CLIENT_ID"   # or client_id = "..."
+key_file = "keys/vendor-a.jwks"        # PEM or JWKS with private keys; relative to this file
+# key_file_env = "VENDOR_A_KEY_FILE"   # a path from the environment
+# key_env = "VENDOR_A_KEY"             # the PEM/JWKS text itself from the environment
+kid = "imgconf-1"                      # required for PEM keys only if the thumbprint is not the kid
+alg = "ES384"                          # RS384 | ES384 (default: the key's type)
+token_url = "https://auth.vendor-a.example/token"   # overrides discovery
+scopes = "system/Patient.rs system/DocumentReference.rs system/Binary.r system/Bundle.r"
+```
+
+Secrets come from files and environment variables the config names, never from suites; the
+config file itself holds no key material. Every error names the file and the key to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from imgconf.auth.keys import KeyFileError, SigningKey, load_key_file, load_keys
+from imgconf.auth.settings import WORKFLOW_SCOPES, AuthSettings
+
+PRESET_KEYS = {"url", "edition", "read_only", "timeout", "verify_tls", "auth", "description"}
+AUTH_KEYS = {"client_id", "client_id_env", "key_file", "key_file_env", "key_env", "kid", "alg", "token_url", "scopes"}
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used: ``FILE: key.path: what is wrong``."""
+
+    def __init__(self, path: Path, key: str, message: str) -> None:
+        self.path, self.key = path, key
+        super().__init__(f"{path}: {key}: {message}" if key else f"{path}: {message}")
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    source: Path
+    url: str | None = None
+    edition: str | None = None
+    read_only: bool | None = None
+    timeout: float | None = None
+    verify_tls: bool | None = None
+    auth: AuthSettings | None = None
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot read the config file ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(path, "", f"not valid {'TOML' if path.suffix == '.toml' else 'YAML'}: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("presets"), dict) or not data["presets"]:
+        raise ConfigError(path, "presets", "the config needs a 'presets' table with at least one named preset")
+    unknown = set(data) - {"presets", "default_preset"}
+    if unknown:
+        raise ConfigError(path, sorted(unknown)[0], "unknown top-level key (allowed: presets, default_preset)")
+    return data
+
+
+def preset_names(path: Path) -> list[str]:
+    return sorted(read_config(path)["presets"])
+
+
+def load_preset(path: Path, name: str | None = None, env: Mapping[str, str] | None = None) -> Preset:
+    """The named preset (or ``default_preset``, or the only one), with its secrets resolved."""
+    path = Path(path)
+    env = os.environ if env is None else env
+    data = read_config(path)
+    presets = data["presets"]
+    chosen = name or data.get("default_preset") or (next(iter(presets)) if len(presets) == 1 else None)
+    if chosen is None:
+        raise ConfigError(path, "presets", f"several presets ({', '.join(sorted(presets))}): choose one with --preset NAME")
+    if chosen not in presets:
+        raise ConfigError(path, f"presets.{chosen}", f"no such preset (known: {', '.join(sorted(presets))})")
+    raw = presets[chosen]
+    at = f"presets.{chosen}"
+    if not isinstance(raw, dict):
+        raise ConfigError(path, at, "a preset is a table of settings")
+    for key in raw:
+        if key not in PRESET_KEYS:
+            raise ConfigError(path, f"{at}.{key}", f"unknown key (allowed: {', '.join(sorted(PRESET_KEYS))})")
+    url = _typed(path, f"{at}.url", raw.get("url"), str)
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise ConfigError(path, f"{at}.url", f"{url!r} is not an http(s) URL")
+    edition = _typed(path, f"{at}.edition", raw.get("edition"), str)
+    if edition is not None:
+        from imgconf.session import EDITIONS
+
+        if edition not in EDITIONS:
+            raise ConfigError(path, f"{at}.edition", f"{edition!r} is not an edition (known: {', '.join(sorted(EDITIONS))})")
+    timeout = _typed(path, f"{at}.timeout", raw.get("timeout"), (int, float))
+    if timeout is not None and timeout <= 0:
+        raise ConfigError(path, f"{at}.timeout", "must be a positive number of seconds")
+    auth = None
+    if raw.get("auth") is not None:
+        if not isinstance(raw["auth"], dict):
+            raise ConfigError(path, f"{at}.auth", "auth is a table of settings")
+        auth = _auth(path, f"{at}.auth", raw["auth"], env, f"{path} preset {chosen}")
+    return Preset(
+        name=chosen, source=path, url=url, edition=edition,
+        read_only=_typed(path, f"{at}.read_only", raw.get("read_only"), bool),
+        timeout=float(timeout) if timeout is not None else None,
+        verify_tls=_typed(path, f"{at}.verify_tls", raw.get("verify_tls"), bool),
+        auth=auth,
+    )
+
+
+def _typed(path: Path, key: str, value: Any, kind: type | tuple[type, ...]) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool) and kind is not bool and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise ConfigError(path, key, f"expected {_kind_name(kind)}, got a boolean")
+    if not isinstance(value, kind):
+        raise ConfigError(path, key, f"expected {_kind_name(kind)}, got {type(value).__name__}")
+    return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join({"str": "a string", "bool": "true or false", "int": "a number", "float": "a number"}[k.__name__] for k in kinds)
+
+
+def _from_env(path: Path, key: str, env: Mapping[str, str], var: Any) -> str:
+    if not isinstance(var, str) or not var:
+        raise ConfigError(path, key, "expected the name of an environment variable")
+    value = env.get(var)
+    if not value:
+        raise ConfigError(path, key, f"environment variable {var} is not set")
+    return value
+
+
+def _auth(path: Path, at: str, raw: dict[str, Any], env: Mapping[str, str], source: str) -> AuthSettings:
+    for key in raw:
+        if key not in AUTH_KEYS:
+            raise ConfigError(path, f"{at}.{key}", f"unknown key (allowed: {', '.join(sorted(AUTH_KEYS))})")
+    if "client_id" in raw:
+        client_id = _typed(path, f"{at}.client_id", raw["client_id"], str)
+    elif "client_id_env" in raw:
+        client_id = _from_env(path, f"{at}.client_id_env", env, raw["client_id_env"])
+    else:
+        raise ConfigError(path, f"{at}.client_id", "missing (set client_id or client_id_env)")
+    kid = _typed(path, f"{at}.kid", raw.get("kid"), str)
+    alg = _typed(path, f"{at}.alg", raw.get("alg"), str)
+    if alg is not None and alg not in ("RS384", "ES384"):
+        raise ConfigError(path, f"{at}.alg", f"{alg!r} is not supported (RS384 or ES384)")
+    keys = _keys(path, at, raw, env, kid, alg)
+    scopes = raw.get("scopes", list(WORKFLOW_SCOPES))
+    if isinstance(scopes, str):
+        scopes = scopes.split()
+    if not isinstance(scopes, list) or not scopes or not all(isinstance(s, str) for s in scopes):
+        raise ConfigError(path, f"{at}.scopes", "expected a space-separated string or a list of scopes")
+    token_url = _typed(path, f"{at}.token_url", raw.get("token_url"), str)
+    if token_url is not None and not token_url.startswith(("http://", "https://")):
+        raise ConfigError(path, f"{at}.token_url", f"{token_url!r} is not an absolute http(s) URL")
+    return AuthSettings(client_id=client_id, keys=tuple(keys), scopes=tuple(scopes), token_url=token_url, source=source)
+
+
+def _keys(path: Path, at: str, raw: dict[str, Any], env: Mapping[str, str], kid: str | None, alg: str | None) -> list[SigningKey]:
+    given = [k for k in ("key_file", "key_file_env", "key_env") if k in raw]
+    if len(given) != 1:
+        raise ConfigError(path, f"{at}.key_file", "set exactly one of key_file, key_file_env, key_env" +
+                          (f" (found {', '.join(given)})" if given else ""))
+    where = f"{at}.{given[0]}"
+    try:
+        if given[0] == "key_env":
+            text = _from_env(path, where, env, raw["key_env"])
+            return load_keys(text.encode(), source=f"environment variable {raw['key_env']}", kid=kid, alg=alg)
+        file = raw["key_file"] if given[0] == "key_file" else _from_env(path, where, env, raw["key_file_env"])
+        if not isinstance(file, str):
+            raise ConfigError(path, where, "expected a file path")
+        key_path = Path(os.path.expanduser(file))
+        if not key_path.is_absolute():
+            key_path = path.parent / key_path
+        return load_key_file(key_path, kid=kid, alg=alg)
+    except KeyFileError as exc:
+        raise ConfigError(path, where, str(exc)) from None
+
+
+# -- pytest glue (the plugin calls this from pytest_configure) ----------------------------------
+
+def configure_pytest(config: Any) -> Preset | None:
+    """Apply ``--config/--preset`` to the pytest options a user did not give explicitly."""
+    file = config.getoption("imgconf_config", None)
+    name = config.getoption("imgconf_preset", None)
+    if not file:
+        if name:
+            raise ConfigError(Path("(no --config)"), "", f"--preset {name} needs --config FILE")
+        return None
+    preset = load_preset(Path(file), name)
+    args = [str(a) for a in config.invocation_params.args]
+
+    def given(option: str) -> bool:
+        return any(a == option or a.startswith(option + "=") for a in args)
+
+    if preset.url and not config.option.target:
+        config.option.target = preset.url
+    if preset.edition and not given("--edition"):
+        config.option.edition = preset.edition
+    if preset.timeout and not given("--request-timeout"):
+        config.option.request_timeout = preset.timeout
+    if preset.verify_tls is False:
+        config.option.insecure = True
+    if preset.read_only and hasattr(config.option, "read_only"):
+        config.option.read_only = True
+    return preset
