@@ -53,6 +53,14 @@ def run(
     request_timeout: Annotated[Optional[float], typer.Option(help="Seconds per HTTP request (default 30, or the preset's).")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="Config file (TOML/YAML) with named target presets (URL, SMART auth, edition, timeouts).")] = None,
     preset: Annotated[Optional[str], typer.Option("--preset", help="Preset name in --config (default: its default_preset).")] = None,
+    baseline: Annotated[Optional[Path], typer.Option(help="Known failures (YAML/JSON, each with a reason): fail only on regressions and stale entries.")] = None,
+    write_baseline: Annotated[Optional[Path], typer.Option(help="Write this run's failures as a baseline file (fill in the reasons).")] = None,
+    read_only: Annotated[bool, typer.Option("--read-only", help="Only cases that write nothing; bind fixtures with --var fixture.<key>.id=ID.")] = False,
+    var: Annotated[Optional[list[str]], typer.Option("--var", help="NAME=VALUE variable binding (repeatable).")] = None,
+    vars_file: Annotated[Optional[Path], typer.Option(help="YAML mapping of variable bindings (existing data for --read-only).")] = None,
+    header: Annotated[Optional[list[str]], typer.Option("--header", help="'Name: value' sent on every request (repeatable; redacted in reports).")] = None,
+    run_timeout: Annotated[Optional[float], typer.Option(help="Seconds for the whole run; then it stops cleanly (teardown still runs).")] = None,
+    max_response_mb: Annotated[float, typer.Option(help="Largest response body read, in MB (default 20).")] = 20.0,
     suites_path: Annotated[Optional[list[Path]], typer.Option("--suites", help="Suite files or folders (default: the bundled suites).")] = None,
 ) -> None:
     """Run the conformance suites and write summary.json, report.html, junit.xml and allure results."""
@@ -95,6 +103,7 @@ def run(
         args += ["-n", str(workers)]
     if strict_should:
         args.append("--strict-should")
+    args += _run_control_args(baseline, write_baseline, read_only, var or [], vars_file, header or [], run_timeout, max_response_mb)
     if insecure:
         args.append("--insecure")
         console.print("[bold yellow]TLS certificate verification is OFF for this run (--insecure).[/]")
@@ -106,7 +115,49 @@ def run(
     code = pytest.main(args, plugins=[progress])
     progress.close()
     _print_summary(reports_dir, progress)
+    _print_baseline(reports_dir, baseline, write_baseline)
     raise typer.Exit(int(code))
+
+
+def _run_control_args(
+    baseline: Path | None, write_baseline: Path | None, read_only: bool, var: list[str], vars_file: Path | None,
+    header: list[str], run_timeout: float | None, max_response_mb: float,
+) -> list[str]:
+    args: list[str] = ["--max-response-mb", str(max_response_mb)]
+    if baseline:
+        args += ["--baseline", str(baseline.resolve())]
+    if write_baseline:
+        args += ["--write-baseline", str(write_baseline.resolve())]
+    if read_only:
+        args.append("--read-only")
+        console.print("[bold]Read-only run: cases that write are not run; nothing is created or deleted.[/]")
+    for v in var:
+        args += ["--var", v]
+    if vars_file:
+        args += ["--vars-file", str(vars_file.resolve())]
+    for h in header:
+        args += ["--header", h]
+    if run_timeout:
+        args += ["--run-timeout", str(run_timeout)]
+    return args
+
+
+def _print_baseline(reports_dir: Path, baseline: Path | None, write_baseline: Path | None) -> None:
+    if write_baseline:
+        console.print(f"baseline written to {write_baseline}: fill in every reason before using it with --baseline")
+    result = reports_dir / "baseline.json"
+    if not baseline or not result.exists():
+        return
+    data = json.loads(result.read_text(encoding="utf-8"))
+    console.print(
+        f"baseline {baseline}: {len(data['known'])} known failure(s), {len(data['regressions'])} regression(s), "
+        f"{len(data['stale'])} stale, {len(data['not_run'])} not run → "
+        + ("[green]verdicts as expected[/]" if data["outcome"] == "pass" else "[bold red]verdicts changed[/]")
+    )
+    for f in data["regressions"]:
+        console.print(f"  [bold red]REGRESSION[/] {f['case_key']} · {f['check']} [{', '.join(f['requirements'])}]: {f['reason']}")
+    for s in data["stale"]:
+        console.print(f"  [yellow]STALE[/] {s['entry']}: {s['message']}")
 
 
 def _preset_or_exit(config: Path | None, preset: str | None) -> Any:
@@ -152,6 +203,70 @@ def _print_summary(reports_dir: Path, progress: Any) -> None:
     console.print(f"outcome: [{'green' if outcome == 'pass' else 'bold red'}]{outcome.upper()}[/]")
     for name in ("report.html", "summary.json", "junit.xml", "allure-results"):
         console.print(f"  {reports_dir / name}")
+
+
+@app.command()
+def mutate(
+    target: Annotated[Optional[str], typer.Option(help="Upstream FHIR base URL behind the fault proxy (default: the embedded reference server).")] = None,
+    fault: Annotated[Optional[list[str]], typer.Option("--fault", help="Inject only these faults (repeatable).")] = None,
+    suite: Annotated[Optional[list[str]], typer.Option(help="Run only these suite ids (repeatable).")] = None,
+    suites_path: Annotated[Optional[list[Path]], typer.Option("--suites", help="Suite files or folders (default: the bundled suites).")] = None,
+    json_out: Annotated[Path, typer.Option("--json", help="Where the JSON report goes.")] = Path("reports/mutation.json"),
+    list_faults: Annotated[bool, typer.Option("--list", help="List the fault catalogue and exit.")] = False,
+) -> None:
+    """Inject every catalogued fault through a proxy; report which checks catch each (mutation score)."""
+    from imgconf.faults import FAULTS
+    from imgconf.mutate import MutationError, mutate as run_mutation, select_faults, write_json
+
+    if list_faults:
+        table = Table(title=f"{len(FAULTS)} faults")
+        for col in ("fault", "requirements", "description"):
+            table.add_column(col)
+        for f in FAULTS:
+            table.add_row(f.name, ", ".join(f.requirements), f.description)
+        console.print(table)
+        return
+    try:
+        chosen = select_faults(fault) if fault else list(FAULTS)
+    except KeyError as exc:
+        console.print(f"[bold red]{exc.args[0]}[/]")
+        raise typer.Exit(2) from None
+    extra: list[str] = [arg for s in suite or [] for arg in ("--suite", s)]
+    paths = [p.resolve() for p in (suites_path or [suites_dir()])]
+    console.print(f"imgconf mutate: {len(chosen)} faults → {target or 'embedded reference server'}")
+
+    def progress(name: str, result: Any) -> None:
+        if result is None:
+            console.print(f"  no fault: done")
+        else:
+            mark = "[green]caught[/]" if result.caught else "[bold red]NOT CAUGHT[/]"
+            console.print(f"  {name}: {mark} ({len(result.caught_by)} check(s), {result.duration_s:.1f} s)")
+
+    try:
+        report = run_mutation(paths, target=target, faults=chosen, extra_args=extra, progress=progress)
+    except MutationError as exc:
+        console.print(f"[bold red]{exc}[/]")
+        raise typer.Exit(2) from None
+    table = Table(title=f"mutation score {report.caught}/{len(report.results)} = {report.score:.0%}")
+    for col in ("fault", "tied to", "caught", "requirements that caught it", "cases"):
+        table.add_column(col)
+    for r in report.results:
+        d = r.to_dict()
+        cases = sorted({c["case"] for c in d["caught_by"]})
+        table.add_row(
+            r.fault.name, ", ".join(r.fault.requirements),
+            ("[green]yes[/]" if r.caught else "[bold red]NO[/]") + ("" if r.on_target or not r.caught else " (other ids)"),
+            ", ".join(d["requirements_that_caught"][:6]) + (" …" if len(d["requirements_that_caught"]) > 6 else ""),
+            f"{len(cases)}: " + "; ".join(c.split("::", 1)[1] for c in cases[:2]) + (" …" if len(cases) > 2 else ""),
+        )
+    console.print(table)
+    fps = report.false_positives
+    console.print(f"no-fault run: {len(report.baseline.cases)} cases, " + ("[green]green (0 false positives)[/]" if not fps else f"[bold red]{len(fps)} false positive(s)[/]"))
+    for case, check, verdict, reqs in fps:
+        console.print(f"  [red]FALSE POSITIVE[/] {case} · {check} {verdict} [{', '.join(reqs)}]")
+    write_json(report, json_out.resolve())
+    console.print(f"score {report.score:.1%} in {report.duration_s:.0f} s → {json_out}")
+    raise typer.Exit(0 if report.ok else 1)
 
 
 @app.command()

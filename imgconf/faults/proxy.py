@@ -50,7 +50,13 @@ def create_proxy_app(state: ProxyState) -> Starlette:
                 early = fault.on_request(call)
                 if isinstance(early, ProxyResponse):
                     return _answer(state, call, early)
-        upstream_url = state.upstream.rstrip("/") + "/" + call.path
+        # The harness sends the proxy's base inside requests too (patient=[base]/Patient/1, bodies):
+        # the upstream must see its own base there, as it would without a proxy in between.
+        upstream_base = state.upstream.rstrip("/")
+        call.query = [(k, v.replace(own_base, upstream_base)) for k, v in call.query]
+        if call.body:
+            call.body = call.body.replace(own_base.encode(), upstream_base.encode())
+        upstream_url = upstream_base + "/" + call.path
         try:
             upstream = await client.request(
                 call.method, upstream_url, params=call.query or None, headers=call.headers, content=call.body or None

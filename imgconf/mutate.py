@@ -1,0 +1,225 @@
+"""Mutation testing of the suites: inject each catalogued fault, see which checks catch it.
+
+One FaultProxy sits in front of the upstream (a target URL, or the embedded reference server); the
+suites run in-process once with no fault (this run must be green: no false positives) and once per
+fault. A fault is caught when some check fails (or warns, for SHOULD rules) that did not in the
+no-fault run. Score = caught / injected. The report says, per fault, which cases and requirement
+ids caught it, and whether one of them is a requirement the fault is tied to.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imgconf.faults import FAULTS, Fault, FaultProxy
+from imgconf.results import CaseResult, Verdict
+
+Signal = tuple[str, str, str, tuple[str, ...]]  # (suite-id::case, check kind, verdict, requirement ids)
+
+
+class MutationError(RuntimeError):
+    """A run could not complete (collection errors, interruption): no score can be given."""
+
+
+@dataclass
+class RunOutcome:
+    cases: list[CaseResult]
+    exit_code: int
+    duration_s: float
+
+    def signals(self) -> set[Signal]:
+        found: set[Signal] = set()
+        for case in self.cases:
+            key = f"{case.suite_id}::{case.case}"
+            if case.verdict is Verdict.ERROR:
+                found.add((key, "error", "error", tuple(case.requirement)))
+            for check in case.checks:
+                if check.verdict in (Verdict.FAIL, Verdict.WARN):
+                    found.add((key, check.check, check.verdict.value, tuple(check.requirement)))
+        return found
+
+
+@dataclass
+class FaultResult:
+    fault: Fault
+    caught_by: list[Signal] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # cases that only errored (infrastructure)
+    duration_s: float = 0.0
+
+    @property
+    def caught(self) -> bool:
+        return any(verdict in ("fail", "warn") for _, _, verdict, _ in self.caught_by)
+
+    @property
+    def on_target(self) -> bool:
+        """A catching check cites one of the requirements the fault is tied to."""
+        wanted = set(self.fault.requirements)
+        return any(wanted & set(reqs) for _, _, verdict, reqs in self.caught_by if verdict != "error")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fault": self.fault.name,
+            "description": self.fault.description,
+            "requirements": list(self.fault.requirements),
+            "caught": self.caught,
+            "caught_by_own_requirement": self.on_target,
+            "requirements_that_caught": sorted({r for _, _, v, reqs in self.caught_by if v != "error" for r in reqs}),
+            "caught_by": [
+                {"case": case, "check": check, "verdict": verdict, "requirements": list(reqs)}
+                for case, check, verdict, reqs in sorted(self.caught_by)
+            ],
+            "duration_s": round(self.duration_s, 2),
+        }
+
+
+@dataclass
+class MutationReport:
+    target: str
+    baseline: RunOutcome
+    results: list[FaultResult]
+    duration_s: float
+
+    @property
+    def false_positives(self) -> list[Signal]:
+        return sorted(self.baseline.signals())
+
+    @property
+    def caught(self) -> int:
+        return sum(r.caught for r in self.results)
+
+    @property
+    def score(self) -> float:
+        return self.caught / len(self.results) if self.results else 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.false_positives and self.caught == len(self.results)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "injected": len(self.results),
+            "caught": self.caught,
+            "score": round(self.score, 4),
+            "no_fault_run": {
+                "cases": len(self.baseline.cases),
+                "green": not self.false_positives,
+                "false_positives": [
+                    {"case": c, "check": k, "verdict": v, "requirements": list(r)} for c, k, v, r in self.false_positives
+                ],
+                "duration_s": round(self.baseline.duration_s, 2),
+            },
+            "not_caught": [r.fault.name for r in self.results if not r.caught],
+            "faults": [r.to_dict() for r in self.results],
+            "duration_s": round(self.duration_s, 2),
+        }
+
+
+class _Collector:
+    """A pytest plugin object that keeps the CaseResults of one in-process run."""
+
+    def __init__(self) -> None:
+        self.cases: list[CaseResult] = []
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        case = getattr(report, "imgconf_case", None)
+        if case is not None:
+            self.cases.append(CaseResult.from_dict(case))
+
+
+def run_suites(target: str, suites: list[Path], extra_args: Iterable[str] = ()) -> RunOutcome:
+    """The suites against one target, in this process (no reports, no terminal output)."""
+    import pytest
+
+    collector = _Collector()
+    first = suites[0].resolve()
+    args = [str(p) for p in suites] + [
+        "--target", target,
+        "--no-reports",
+        "-p", "no:cacheprovider",
+        "-p", "no:terminal",
+        "-p", "no:randomly",
+        "--rootdir", str(first if first.is_dir() else first.parent),
+        "-W", "ignore::pytest.PytestAssertRewriteWarning",
+        *extra_args,
+    ]
+    started = time.perf_counter()
+    code = pytest.main(args, plugins=[collector])
+    return RunOutcome(collector.cases, int(code), time.perf_counter() - started)
+
+
+def mutate(
+    suites: list[Path],
+    *,
+    target: str | None = None,
+    faults: Iterable[Fault] = FAULTS,
+    extra_args: Iterable[str] = (),
+    progress: Callable[[str, FaultResult | None], None] | None = None,
+) -> MutationReport:
+    """Run the no-fault baseline, then every fault through one proxy."""
+    from contextlib import ExitStack
+
+    started = time.perf_counter()
+    extra = list(extra_args)
+    with ExitStack() as stack:
+        if target is None:
+            from imgconf.reference.server import EmbeddedServer
+
+            upstream = stack.enter_context(EmbeddedServer()).base_url
+            label = "embedded reference server"
+        else:
+            upstream = label = target
+        proxy = stack.enter_context(FaultProxy(upstream, []))
+        baseline = run_suites(proxy.base_url, suites, extra)
+        if baseline.exit_code not in (0, 1) or not baseline.cases:
+            raise MutationError(
+                f"the no-fault run did not complete (pytest exit code {baseline.exit_code}, {len(baseline.cases)} cases): "
+                "fix collection errors first (`imgconf list`)"
+            )
+        if progress:
+            progress("no fault", None)
+        quiet = baseline.signals()
+        results = []
+        for fault in faults:
+            proxy.set_faults([fault])
+            outcome = run_suites(proxy.base_url, suites, extra)
+            if outcome.exit_code not in (0, 1):
+                raise MutationError(f"the run with fault {fault.name} did not complete (pytest exit code {outcome.exit_code})")
+            new = sorted(outcome.signals() - quiet)
+            result = FaultResult(
+                fault,
+                caught_by=[s for s in new if s[2] != "error"],
+                errors=[s[0] for s in new if s[2] == "error"],
+                duration_s=outcome.duration_s,
+            )
+            results.append(result)
+            if progress:
+                progress(fault.name, result)
+        proxy.set_faults([])
+    return MutationReport(label, baseline, results, time.perf_counter() - started)
+
+
+def write_json(report: MutationReport, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+
+
+def select_faults(names: Iterable[str]) -> list[Fault]:
+    from imgconf.faults import BY_NAME
+
+    chosen = []
+    for name in names:
+        if name not in BY_NAME:
+            raise KeyError(f"unknown fault {name!r}; `imgconf mutate --list` shows them")
+        chosen.append(BY_NAME[name])
+    return chosen
+
+
+def scratch_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="imgconf-mutate-"))
