@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from imgconf.faults.documents import DOCUMENT_FAULTS
 from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
 
 ResourceFn = Callable[[dict[str, Any]], None]
@@ -276,5 +275,4 @@ FAULTS: tuple[Fault, ...] = (
           on_response=_each_resource(_drop_status, "ImagingStudy")),
 )
 
-FAULTS = FAULTS + DOCUMENT_FAULTS  # catalogue §C/§E/§F, in imgconf/faults/documents.py
 BY_NAME = {fault.name: fault for fault in FAULTS}
