@@ -157,3 +157,83 @@ def test_rules_check() -> None:
     results = check_rules(ctx(response(200, bad)))
     failed = {req for r in results if r.verdict is Verdict.FAIL for req in r.requirement}
     assert {"IS-020", "IS-031"} <= failed
+
+
+# -- search shape (imgconf.checks.search_results): page size, total, _sort order, self link --------
+
+def _study(sid: str, started: str | None, patient: str = "p1") -> dict[str, Any]:
+    study: dict[str, Any] = {"resourceType": "ImagingStudy", "id": sid, "status": "available",
+                             "subject": {"reference": f"Patient/{patient}"}}
+    if started:
+        study["started"] = started
+    return study
+
+
+def _page(*studies: dict[str, Any], self_url: str = "http://t/fhir/ImagingStudy", extra: list[Any] | None = None) -> dict[str, Any]:
+    entries = [{"fullUrl": f"http://t/fhir/ImagingStudy/{s['id']}", "resource": s, "search": {"mode": "match"}} for s in studies]
+    return {"resourceType": "Bundle", "type": "searchset", "total": len(studies),
+            "link": [{"relation": "self", "url": self_url}], "entry": entries + (extra or [])}
+
+
+def _target(query: str):
+    from imgconf.checks.search import parse_search_request
+
+    return parse_search_request("http://t/fhir", f"http://t/fhir/ImagingStudy?{query}", [])
+
+
+def test_page_size_check_fails_when_count_is_exceeded() -> None:
+    from imgconf.checks.search_results import check_page_sizes
+
+    target = _target("_count=1")
+    ok = check_page_sizes(ctx(response(200, {})), target, [_page(_study("a", None)), _page(_study("b", None))])
+    assert verdicts(ok) == [Verdict.PASS]
+    bad = check_page_sizes(ctx(response(200, {})), target, [_page(_study("a", None), _study("b", None))])
+    assert verdicts(bad) == [Verdict.FAIL] and "_count=1 not honoured" in bad[0].reason and bad[0].requirement == ["REST-085"]
+    assert check_page_sizes(ctx(response(200, {})), _target("status=available"), [_page()]) == []
+
+
+def test_total_check_fails_when_total_counts_more_than_the_matches() -> None:
+    from imgconf.checks.search_results import check_total
+
+    bundle = _page(_study("a", None))
+    assert verdicts(check_total(ctx(response(200, {})), bundle, 1, True)) == [Verdict.PASS]
+    bundle["total"] = 2
+    bad = check_total(ctx(response(200, {})), bundle, 1, True)
+    assert verdicts(bad) == [Verdict.FAIL] and "total=2" in bad[0].reason
+    assert verdicts(check_total(ctx(response(200, {})), bundle, 1, False)) == [Verdict.PASS]  # paging stopped: not judged
+
+
+def test_order_check_follows_sort_across_pages_and_puts_missing_last() -> None:
+    from imgconf.checks.search_results import check_order
+
+    a, b, c = _study("a", "2019"), _study("b", "2024-03-14T09:30:00+01:00"), _study("c", None)
+    assert verdicts(check_order(ctx(response(200, {})), _target("_sort=started"), [a, b, c])) == [Verdict.PASS]
+    assert verdicts(check_order(ctx(response(200, {})), _target("_sort=-started"), [b, a, c])) == [Verdict.PASS]
+    bad = check_order(ctx(response(200, {})), _target("_sort=started"), [b, a, c])
+    assert verdicts(bad) == [Verdict.FAIL] and "not in _sort=started order" in bad[0].reason
+    missing_first = check_order(ctx(response(200, {})), _target("_sort=started"), [c, a, b])
+    assert verdicts(missing_first) == [Verdict.FAIL]
+    no_sort = check_order(ctx(response(200, {})), _target("status=available"), [a])
+    assert verdicts(no_sort) == [Verdict.FAIL]
+
+
+def test_self_link_check_reports_an_echoed_unknown_parameter_and_false_claims() -> None:
+    from imgconf.checks.search_results import check_self_link
+
+    target = _target("patient=p1&imgconf-bogus=1")
+    study = _study("a", None)
+    honest = _page(study, self_url="http://t/fhir/ImagingStudy?patient=p1")
+    assert verdicts(check_self_link(ctx(response(200, {})), target, honest, [study], None, "http://t/fhir")) == [Verdict.PASS, Verdict.PASS]
+    lying = _page(study, self_url="http://t/fhir/ImagingStudy?patient=p1&imgconf-bogus=1")
+    results = check_self_link(ctx(response(200, {})), target, lying, [study], None, "http://t/fhir")
+    assert verdicts(results)[0] is Verdict.FAIL and "imgconf-bogus" in results[0].reason
+    outcome = {"resource": {"resourceType": "OperationOutcome", "issue": [
+        {"severity": "warning", "code": "not-supported", "diagnostics": "ignored imgconf-bogus: unknown"}]}, "search": {"mode": "outcome"}}
+    reported = _page(study, self_url="http://t/fhir/ImagingStudy?patient=p1&imgconf-bogus=1", extra=[outcome])
+    assert verdicts(check_self_link(ctx(response(200, {})), target, reported, [study], None, "http://t/fhir"))[0] is Verdict.PASS
+    # The self link claims a criterion the matches do not meet (a filter that was not applied).
+    claims = _page(study, self_url="http://t/fhir/ImagingStudy?patient=p2")
+    wrong = check_self_link(ctx(response(200, {})), _target("patient=p2"), claims, [study], None, "http://t/fhir")
+    assert Verdict.FAIL in verdicts(wrong) and any("self link claims" in r.reason for r in wrong)
+    no_link = {"resourceType": "Bundle", "type": "searchset", "link": []}
+    assert verdicts(check_self_link(ctx(response(200, {})), target, no_link, [], None, "http://t/fhir")) == [Verdict.FAIL]

@@ -145,3 +145,16 @@ def test_every_bundled_suite_loads() -> None:
     for path in paths:
         total += len(load(path).cases)
     assert total >= 25
+
+
+def test_search_shape_options_load_and_are_type_checked(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "search: {includes: [imagingstudy/ct-chest]}",
+        "search: {includes: [imagingstudy/ct-chest], self_link: true, order: true, total: true}",
+    )
+    search = load(write(tmp_path, text)).cases[0].steps[0].expect.search
+    assert search is not None and (search.self_link, search.order, search.total) == (True, True, True)
+    plain = load(write(tmp_path, GOOD, "plain.yaml")).cases[0].steps[0].expect.search
+    assert plain is not None and (plain.self_link, plain.order, plain.total) == (False, False, False)
+    err = error_of(tmp_path, GOOD.replace("search: {includes: [imagingstudy/ct-chest]}", "search: {order: sometimes}"))
+    assert err.line is not None and "order" in str(err)

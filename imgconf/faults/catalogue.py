@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from imgconf.faults.documents import DOCUMENT_FAULTS
 from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
+from imgconf.faults.rest import REST_FAULTS
+from imgconf.faults.smart import SMART_FAULTS
 
 ResourceFn = Callable[[dict[str, Any]], None]
 
@@ -226,6 +229,121 @@ def _hide_search_param(name: str) -> Callable[[ProxyCall, ProxyResponse], ProxyR
     return hook
 
 
+# -- ImagingStudy search and REST faults (issue 3 suites) ---------------------------------------
+
+def _rewrite_values(name: str, fn: Callable[[str], str]) -> Callable[[ProxyCall], None]:
+    """Rewrite the values of one search parameter (GET) before the server sees them."""
+    def hook(call: ProxyCall) -> None:
+        if call.is_search:
+            call.query = [(k, fn(v) if k == name else v) for k, v in call.query]
+    return hook
+
+
+def _add_urn_oid_to_bare_uid(value: str) -> str:
+    """A server that "helpfully" normalises urn:dicom:uid|1.2.3 to urn:dicom:uid|urn:oid:1.2.3 (IS-051)."""
+    system, sep, uid = value.partition("|")
+    if sep and system == "urn:dicom:uid" and uid[:1].isdigit():
+        return f"{system}|urn:oid:{uid}"
+    return value
+
+
+def _strip_urn_oid(value: str) -> str:
+    return ",".join(v.removeprefix("urn:oid:") for v in value.split(","))
+
+
+def _strip_uid_prefix_in_search(call: ProxyCall) -> None:
+    """series=urn:oid:1.2.3 treated as series=1.2.3 (IS-052)."""
+    if call.is_search:
+        call.query = [(k, _strip_urn_oid(v) if k in ("series", "instance") else v) for k, v in call.query]
+
+
+def _rename_param(old: str, new: str) -> Callable[[ProxyCall], None]:
+    def hook(call: ProxyCall) -> None:
+        if call.is_search:
+            call.query = [(new if k == old else k, v) for k, v in call.query]
+    return hook
+
+
+def _drop_modified(modifier: str) -> Callable[[ProxyCall], None]:
+    def hook(call: ProxyCall) -> None:
+        if call.is_search:
+            call.query = [(k, v) for k, v in call.query if not k.endswith(":" + modifier)]
+    return hook
+
+
+def _drop_request_header(name: str, when: Callable[[str], bool] = lambda v: True) -> Callable[[ProxyCall], None]:
+    def hook(call: ProxyCall) -> None:
+        for key in [k for k in call.headers if k.lower() == name.lower()]:
+            if when(call.headers[key]):
+                del call.headers[key]
+    return hook
+
+
+def _not_json_accept(value: str) -> bool:
+    return "json" not in value and "*/*" not in value
+
+
+def _sa_eb_as_gt_lt(value: str) -> str:
+    """sa/eb implemented as gt/lt: overlapping targets wrongly match (REST-072)."""
+    swapped = {"sa": "gt", "eb": "lt"}
+    return swapped[value[:2]] + value[2:] if value[:2] in swapped else value
+
+
+def _echo_ignored_params(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    """Lenient but dishonest: every sent parameter is echoed in the self link, no OperationOutcome."""
+    body = response.json()
+    if not call.is_search or call.method != "GET" or not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+        return response
+    from urllib.parse import urlencode  # noqa: PLC0415 - only this fault builds URLs
+    self_url = f"{call.base}/{call.path}" + (f"?{urlencode(call.query)}" if call.query else "")
+    body["link"] = [{"relation": "self", "url": self_url}] + [
+        l for l in body.get("link") or [] if l.get("relation") != "self"]
+    body["entry"] = [e for e in body.get("entry") or [] if (e.get("search") or {}).get("mode") != "outcome"]
+    response.set_json(body)
+    return response
+
+
+def _includes_as_matches(bundle: dict[str, Any]) -> None:
+    for entry in bundle.get("entry") or []:
+        if (entry.get("search") or {}).get("mode") == "include":
+            entry["search"]["mode"] = "match"
+
+
+def _total_counts_entries(bundle: dict[str, Any]) -> None:
+    if "total" in bundle and bundle.get("entry"):
+        bundle["total"] = len(bundle["entry"])
+
+
+def _endpoint_study_level_only(call: ProxyCall) -> None:
+    """endpoint searched on ImagingStudy.endpoint only, not series.endpoint (R4 expression has both)."""
+    if not call.is_search or call.resource_type != "ImagingStudy":
+        return
+    wanted = [v for k, v in call.query if k == "endpoint"]
+    if wanted:
+        call.query = [(k, v) for k, v in call.query if k != "endpoint"]
+        call.headers["x-imgconf-fault-endpoint"] = ",".join(wanted)
+
+
+def _filter_study_level_endpoint(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    wanted = call.headers.get("x-imgconf-fault-endpoint")
+    body = response.json()
+    if not wanted or not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+        return response
+    ids = {v.rstrip("/").split("/")[-1] for v in wanted.split(",")}
+    body["entry"] = [
+        e for e in body.get("entry") or []
+        if {str(r.get("reference", "")).split("/")[-1] for r in (e.get("resource") or {}).get("endpoint") or []} & ids
+    ]
+    body["total"] = len(body["entry"])
+    response.set_json(body)
+    return response
+
+
+def _trailing_slash_address(endpoint: dict[str, Any]) -> None:
+    if isinstance(endpoint.get("address"), str) and not endpoint["address"].endswith("/"):
+        endpoint["address"] += "/"
+
+
 FAULTS: tuple[Fault, ...] = (
     Fault("create-returns-200", "create answers 200 instead of 201", ("REST-020",),
           on_response=_status(lambda c, r: c.is_create and r.status == 201, 200)),
@@ -273,6 +391,42 @@ FAULTS: tuple[Fault, ...] = (
           on_response=_hide_search_param("modality")),
     Fault("drops-status", "ImagingStudy.status missing from responses", ("IS-001",),
           on_response=_each_resource(_drop_status, "ImagingStudy")),
+    Fault("study-uid-prefix-tolerant", "identifier=urn:dicom:uid|<bare UID> matches the urn:oid: form", ("IS-051",),
+          on_request=_rewrite_values("identifier", _add_urn_oid_to_bare_uid)),
+    Fault("series-uid-prefix-tolerant", "series= and instance= strip a urn:oid: prefix before matching", ("IS-052",),
+          on_request=_strip_uid_prefix_in_search),
+    Fault("echoes-ignored-params", "unknown parameters are ignored but echoed in the self link, with no OperationOutcome",
+          ("REST-042", "REST-034"), on_response=_echo_ignored_params),
+    Fault("ignores-strict-handling", "Prefer: handling=strict is ignored (unknown parameters never rejected)", ("REST-034",),
+          on_request=_drop_request_header("prefer", lambda v: "handling" in v)),
+    Fault("ignores-sort", "_sort is ignored", ("REST-086",), on_request=_drop_param("_sort")),
+    Fault("ignores-count", "_count is ignored (all matches on one page)", ("REST-085",), on_request=_drop_param("_count")),
+    Fault("includes-as-matches", "_include results are marked search.mode = match", ("REST-045", "REST-083"),
+          on_response=_on_bundle(_includes_as_matches)),
+    Fault("total-counts-includes", "Bundle.total counts every entry, includes too", ("REST-041",),
+          on_response=_on_bundle(_total_counts_entries)),
+    Fault("ignores-if-match", "If-Match is ignored: stale updates overwrite", ("REST-025",),
+          on_request=_drop_request_header("if-match")),
+    Fault("ignores-if-none-exist", "If-None-Exist is ignored: conditional creates duplicate", ("REST-026",),
+          on_request=_drop_request_header("if-none-exist")),
+    Fault("date-sa-eb-as-gt-lt", "sa/eb behave like gt/lt (overlapping targets match)", ("REST-072",),
+          on_request=_rewrite_values("started", _sa_eb_as_gt_lt)),
+    Fault("ignores-missing", ":missing parameters are ignored", ("REST-080",), on_request=_drop_modified("missing")),
+    Fault("lastupdated-case-insensitive", "_lastupdated is read as _lastUpdated", ("REST-090",),
+          on_request=_rename_param("_lastupdated", "_lastUpdated")),
+    Fault("patient-matches-any-subject", "patient= is searched like subject= (Device and Group subjects match)", ("IS-055",),
+          on_request=_rename_param("patient", "subject")),
+    Fault("endpoint-study-level-only", "endpoint searches ImagingStudy.endpoint, not series.endpoint", ("REST-060", "IS-048"),
+          on_request=_endpoint_study_level_only, on_response=_filter_study_level_endpoint),
+    Fault("ignores-summary", "_summary is ignored", ("REST-087",), on_request=_drop_param("_summary")),
+    Fault("ignores-elements", "_elements is ignored", ("REST-088",), on_request=_drop_param("_elements")),
+    Fault("ignores-unsupported-accept", "an Accept the server cannot serve is answered with JSON instead of 406", ("REST-003",),
+          on_request=_drop_request_header("accept", _not_json_accept)),
+    Fault("endpoint-trailing-slash", "Endpoint.address gains a trailing slash", ("IS-041",),
+          on_response=_each_resource(_trailing_slash_address, "Endpoint")),
 )
 
+FAULTS = FAULTS + SMART_FAULTS  # catalogue §D, in imgconf/faults/smart.py
+FAULTS = FAULTS + DOCUMENT_FAULTS  # catalogue §C/§E/§F, in imgconf/faults/documents.py
+FAULTS = FAULTS + REST_FAULTS  # REST interactions and result parameters, in imgconf/faults/rest.py
 BY_NAME = {fault.name: fault for fault in FAULTS}

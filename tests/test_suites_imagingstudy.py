@@ -1,0 +1,194 @@
+"""The ImagingStudy suites catch the server bugs they are written for.
+
+Each misbehaving server is the reference server behind the fault-injecting proxy with one named
+fault from imgconf/faults/catalogue.py; the suite case meant to catch it must fail (or warn, for a
+SHOULD) with the named check kind. Cases run in-process through the engine (the same code path as
+`imgconf run`) so the whole table stays fast; test_plugin_e2e.py covers the pytest front end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from imgconf.catalogue import is_known
+from imgconf.engine import run_case
+from imgconf.faults import BY_NAME, FaultProxy
+from imgconf.fixtures import library
+from imgconf.paths import fixtures_dir, suites_dir
+from imgconf.reference.server import EmbeddedServer
+from imgconf.results import CaseResult, Verdict
+from imgconf.session import SessionOptions, TargetSession
+from imgconf.suite.loader import discover, load_suite
+from imgconf.suite.model import Case, Suite
+
+SUITES = suites_dir() / "imagingstudy"
+
+
+def _suite(stem: str) -> Suite:
+    return load_suite(SUITES / f"{stem}.yaml", fixture_library=library(fixtures_dir()))
+
+
+def _needed(suite: Suite, target: Case) -> list[Case]:
+    """The case alone in a read-only suite; in a suite that saves variables or changes server state
+    (conditional create relies on the study the case before it created), every case up to it."""
+    index = suite.cases.index(target)
+    if any(case.saves() or case.writes for case in suite.cases[:index]):
+        return list(suite.cases[: index + 1])
+    return [target]
+
+
+def run_cases(session: TargetSession, stem: str, case_name: str) -> CaseResult:
+    suite = _suite(stem)
+    target = next(c for c in suite.cases if c.name == case_name)
+    result = None
+    for case in _needed(suite, target):
+        result = run_case(case, suite, session)
+    assert result is not None
+    return result
+
+
+def run_one(base_url: str, stem: str, case_name: str) -> CaseResult:
+    """A fresh session (own run tag, own fixtures), closed afterwards: for cases that write."""
+    session = TargetSession(SessionOptions(target=base_url))
+    try:
+        return run_cases(session, stem, case_name)
+    finally:
+        session.close()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[EmbeddedServer]:
+    with EmbeddedServer() as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def shared(server: EmbeddedServer) -> Iterator[tuple[FaultProxy, TargetSession]]:
+    """One proxy and one session for read-only cases: fixtures are loaded once, with no fault active."""
+    with FaultProxy(server.base_url, []) as proxy:
+        session = TargetSession(SessionOptions(target=proxy.base_url))
+        try:
+            for stem in READ_ONLY:
+                session.fixtures.ensure(_suite(stem).fixtures)
+            yield proxy, session
+        finally:
+            session.close()
+
+
+READ_ONLY = ("identifiers", "search-tokens", "search-references", "search-dates", "search-modifiers",
+             "search-results", "unknown-params", "codings")
+
+
+# (fault, suite file stem, case, check kind that must fail)
+CAUGHT = [
+    ("study-uid-prefix-tolerant", "identifiers", "the bare study UID with the urn:dicom:uid system must not match", "search"),
+    ("series-uid-prefix-tolerant", "identifiers", "series with a urn:oid prefix must not match", "search"),
+    ("series-uid-prefix-tolerant", "identifiers", "instance with a urn:oid prefix must not match", "search"),
+    ("echoes-ignored-params", "unknown-params", "lenient handling ignores an unknown parameter and leaves it out of the self link", "search"),
+    ("echoes-ignored-params", "search-modifiers", ":exact on a token is not applied silently under lenient handling", "search"),
+    ("ignores-strict-handling", "unknown-params", "strict handling rejects an unknown parameter with 400", "status"),
+    ("lastupdated-case-insensitive", "unknown-params", "_lastupdated (wrong case) is not _lastUpdated", "search"),
+    ("ignores-sort", "search-results", "_sort=started ascending across pages", "search"),
+    ("ignores-count", "search-results", "_count=2 pages through every match", "search"),
+    ("includes-as-matches", "search-results", "_include=ImagingStudy:subject adds the patient as an include", "search"),
+    ("total-counts-includes", "search-results", "_include=ImagingStudy:subject adds the patient as an include", "search"),
+    ("ignores-summary", "search-results", "_summary=count returns the total and no entries", "fhirpath"),
+    ("ignores-elements", "search-results", "_elements keeps only the asked elements and tags SUBSETTED", "fhirpath"),
+    ("ignores-if-match", "rest-semantics", "update with a stale If-Match gives 412", "status"),
+    ("ignores-if-none-exist", "rest-semantics", "conditional create with one match returns it (200) and creates nothing", "status"),
+    ("ignores-unsupported-accept", "rest-semantics", "an unsupported Accept gives 406", "status"),
+    ("accepts-invalid-resources", "rest-semantics", "a 65-character series UID is rejected", "status"),
+    ("date-sa-eb-as-gt-lt", "search-dates", "sa excludes an overlapping year-precision target", "search"),
+    ("date-eq-overlap", "search-dates", "eq a day inside a month-precision target does not match", "search"),
+    ("ignores-started", "search-dates", "ne a year excludes the year-precision target", "search"),
+    ("ignores-missing", "search-modifiers", "started:missing=true finds the study without a start time", "search"),
+    ("patient-matches-any-subject", "search-references", "patient does not match a Device subject", "search"),
+    ("endpoint-study-level-only", "search-references", "endpoint referenced only by a series", "search"),
+    ("ignores-modality", "search-tokens", "modality finds a key-object series (KO)", "search"),
+    ("drops-first-match", "search-tokens", "_id with a comma list is OR", "search"),
+    ("endpoint-trailing-slash", "codings", "read endpoint wado-rs and apply the endpoint rules", "rule"),
+    ("sop-class-bare-oid", "codings", "read ct-chest and apply the imaging rules", "rule"),
+    ("study-uid-without-prefix", "codings", "the Study Instance UID identifier is urn:dicom:uid with urn:oid and a valid UID", "fhirpath"),
+    ("series-uid-urn-oid", "codings", "read mg-screening and apply the imaging rules", "structure"),
+    ("legacy-modality-system", "codings", "modality codings use the DCM system and upper-case codes", "fhirpath"),
+]
+
+
+@pytest.mark.parametrize(("fault", "stem", "case", "check"), CAUGHT, ids=[f"{f}->{s}" for f, s, _, _ in CAUGHT])
+def test_fault_is_caught_by_its_case(
+    server: EmbeddedServer, shared: tuple[FaultProxy, TargetSession], fault: str, stem: str, case: str, check: str
+) -> None:
+    if stem in READ_ONLY:
+        proxy, session = shared
+        proxy.set_faults([BY_NAME[fault]])
+        try:
+            result = run_cases(session, stem, case)
+        finally:
+            proxy.set_faults([])
+    else:
+        with FaultProxy(server.base_url, [BY_NAME[fault]]) as own:
+            result = run_one(own.base_url, stem, case)
+    assert result.error is None, result.error
+    failed = [c for c in result.checks if c.verdict in (Verdict.FAIL, Verdict.WARN)]
+    assert result.verdict in (Verdict.FAIL, Verdict.WARN), f"{fault}: {case!r} gave {result.verdict}"
+    kinds = {c.check for c in failed}
+    assert check in kinds, f"{fault}: failed checks were {kinds}: {[c.reason for c in failed]}"
+    assert all(c.reason for c in failed)
+
+
+@pytest.mark.parametrize(("stem", "case"), sorted({(s, c) for _, s, c, _ in CAUGHT}))
+def test_the_same_cases_pass_without_a_fault(
+    server: EmbeddedServer, shared: tuple[FaultProxy, TargetSession], stem: str, case: str
+) -> None:
+    result = run_cases(shared[1], stem, case) if stem in READ_ONLY else run_one(server.base_url, stem, case)
+    assert result.verdict in (Verdict.PASS, Verdict.INFO), [c.reason for c in result.checks if c.verdict is not Verdict.PASS]
+
+
+def test_every_new_fault_is_tied_to_known_requirements() -> None:
+    for name, *_ in CAUGHT:
+        assert all(is_known(r) for r in BY_NAME[name].requirements), name
+
+
+def test_the_imagingstudy_suites_hold_at_least_150_cases_each_citing_requirements() -> None:
+    paths = discover([SUITES])
+    suites = [load_suite(p, fixture_library=library(fixtures_dir())) for p in paths]
+    cases = [c for s in suites for c in s.cases]
+    assert len(cases) >= 150
+    assert all(c.requirements and all(is_known(r) for r in c.requirements) for c in cases)
+    assert len({(s.id, c.name) for s in suites for c in s.cases}) == len(cases)
+
+
+def test_every_r4_search_parameter_has_a_positive_and_a_negative_case() -> None:
+    """Positive: a search case that names fixtures in includes; negative: one with excludes."""
+    from imgconf.searchparams import params_for
+
+    wanted = set(params_for("ImagingStudy")) & ({
+        "basedon", "bodysite", "dicom-class", "encounter", "endpoint", "identifier", "instance", "interpreter",
+        "modality", "patient", "performer", "reason", "referrer", "series", "started", "status", "subject",
+    } | {"_id", "_lastUpdated"})
+    assert len(wanted) == 19
+    positive: set[str] = set()
+    negative: set[str] = set()
+    for path in discover([SUITES]):
+        for case in load_suite(path, fixture_library=library(fixtures_dir())).cases:
+            for step in case.steps:
+                search = step.expect.search
+                if search is None or not step.request.path.startswith("ImagingStudy"):
+                    continue
+                names = {k.split(":")[0].split(".")[0] for k, _ in step.request.params + step.request.form}
+                if search.includes:
+                    positive |= names
+                if search.excludes:
+                    negative |= names
+    assert wanted - positive == set(), "no positive case"
+    assert wanted - negative == set(), "no negative case"
+
+
+def test_suite_files_are_the_documented_themes() -> None:
+    names = {p.stem for p in SUITES.glob("*.yaml")}
+    assert {"identifiers", "search-tokens", "search-references", "search-dates", "search-modifiers",
+            "search-results", "rest-semantics", "unknown-params", "codings"} <= names
+    assert all(Path(p).read_text(encoding="utf-8").startswith("suite:") for p in SUITES.glob("*.yaml"))
