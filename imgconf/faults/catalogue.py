@@ -10,10 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from imgconf.faults.documents import DOCUMENT_FAULTS
 from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
-from imgconf.faults.rest import REST_FAULTS
-from imgconf.faults.smart import SMART_FAULTS
 
 ResourceFn = Callable[[dict[str, Any]], None]
 
@@ -426,7 +423,4 @@ FAULTS: tuple[Fault, ...] = (
           on_response=_each_resource(_trailing_slash_address, "Endpoint")),
 )
 
-FAULTS = FAULTS + SMART_FAULTS  # catalogue §D, in imgconf/faults/smart.py
-FAULTS = FAULTS + DOCUMENT_FAULTS  # catalogue §C/§E/§F, in imgconf/faults/documents.py
-FAULTS = FAULTS + REST_FAULTS  # REST interactions and result parameters, in imgconf/faults/rest.py
 BY_NAME = {fault.name: fault for fault in FAULTS}
