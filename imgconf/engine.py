@@ -14,6 +14,7 @@ from imgconf.checks.body import check_resource_type
 from imgconf.checks.fhirpath import check_fhirpath
 from imgconf.checks.headers import check_headers
 from imgconf.checks.retrieve import check_attachment
+from imgconf.checks.image_urls import check_image_urls
 from imgconf.checks.rules import check_rules
 from imgconf.checks.search import check_search
 from imgconf.checks.smart import check_oauth_error, check_scopes, check_token_response
@@ -124,6 +125,8 @@ def _judge(step: Step, ctx: CheckContext) -> list[CheckResult]:
         results += check_structure(ctx)
     if e.rules:
         results += check_rules(ctx)
+    if e.image_urls:
+        results += check_image_urls(ctx)
     results += check_fhirpath(e.fhirpath, ctx)
     if e.search is not None:
         results += check_search(e.search, ctx)

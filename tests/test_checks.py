@@ -237,3 +237,36 @@ def test_self_link_check_reports_an_echoed_unknown_parameter_and_false_claims() 
     assert Verdict.FAIL in verdicts(wrong) and any("self link claims" in r.reason for r in wrong)
     no_link = {"resourceType": "Bundle", "type": "searchset", "link": []}
     assert verdicts(check_self_link(ctx(response(200, {})), target, no_link, [], None, "http://t/fhir")) == [Verdict.FAIL]
+
+
+def test_image_url_check_builds_urls_and_fails_on_data_that_needs_repair() -> None:
+    from imgconf.checks.image_urls import check_image_urls
+
+    study = json.loads(json.dumps(GOOD_STUDY))
+    study["endpoint"] = [{"reference": "Endpoint/wado"}]
+    endpoint = {"resourceType": "Endpoint", "id": "wado", "status": "active", "address": "https://pacs.example.org/wado-rs",
+                "connectionType": {"system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type", "code": "dicom-wado-rs"}}
+
+    def bundle(st: dict[str, Any], ep: dict[str, Any] | None) -> dict[str, Any]:
+        entries = [{"fullUrl": "http://t/fhir/ImagingStudy/ct1", "resource": st, "search": {"mode": "match"}}]
+        if ep is not None:
+            entries.append({"fullUrl": "http://t/fhir/Endpoint/wado", "resource": ep, "search": {"mode": "include"}})
+        return {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+
+    good = check_image_urls(ctx(response(200, bundle(study, endpoint))))
+    assert {r.requirement[0] for r in good} == {"IS-044", "IS-045", "IS-048"} and set(verdicts(good)) == {Verdict.PASS}
+    assert any("/studies/1.2.840.113619.2.55.3.604688119.969.1268071029.320/series/" in r.reason for r in good)
+
+    slash = check_image_urls(ctx(response(200, bundle(study, {**endpoint, "address": "https://pacs.example.org/wado-rs/"}))))
+    assert Verdict.FAIL in verdicts(slash) and any("works only after repair" in r.reason for r in slash)
+
+    prefixed = json.loads(json.dumps(study))
+    prefixed["series"][0]["uid"] = "urn:oid:" + prefixed["series"][0]["uid"]
+    assert Verdict.FAIL in verdicts(check_image_urls(ctx(response(200, bundle(prefixed, endpoint)))))
+
+    unresolved = check_image_urls(ctx(response(200, bundle(study, None))))
+    assert [r.verdict for r in unresolved if r.requirement == ["IS-048"]] == [Verdict.FAIL]
+
+    no_uid = {**study, "identifier": []}
+    assert Verdict.FAIL in verdicts(check_image_urls(ctx(response(200, bundle(no_uid, endpoint)))))
+    assert verdicts(check_image_urls(ctx(response(200, {"resourceType": "Bundle", "type": "searchset"})))) == [Verdict.FAIL]

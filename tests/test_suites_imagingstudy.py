@@ -114,6 +114,8 @@ CAUGHT = [
     ("study-uid-without-prefix", "codings", "the Study Instance UID identifier is urn:dicom:uid with urn:oid and a valid UID", "fhirpath"),
     ("series-uid-urn-oid", "codings", "read mg-screening and apply the imaging rules", "structure"),
     ("legacy-modality-system", "codings", "modality codings use the DCM system and upper-case codes", "fhirpath"),
+    ("endpoint-trailing-slash", "codings", "retrieval URLs from a study with study- and series-level endpoints", "image-url"),
+    ("series-uid-urn-oid", "codings", "retrieval URLs from a study with a WADO-URI series endpoint", "image-url"),
 ]
 
 

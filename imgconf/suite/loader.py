@@ -277,6 +277,7 @@ def _expect(
         resource=raw.get("resource"),
         structure=raw.get("structure", False),
         rules=raw.get("rules", False),
+        image_urls=raw.get("image_urls", False),
         fhirpath=tuple(checks),
         search=search,
         attachment=attachment,

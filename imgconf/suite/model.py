@@ -111,6 +111,7 @@ class Expect:
     resource: str | None = None
     structure: bool = False
     rules: bool = False
+    image_urls: bool = False  # build WADO-RS/WADO-URI/IID URLs from the response (IS-044..048)
     fhirpath: tuple[FhirPathExpectation, ...] = ()
     search: SearchExpectation | None = None
     attachment: AttachmentExpectation | None = None
