@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from imgconf.faults.documents import DOCUMENT_FAULTS
 from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
 
 ResourceFn = Callable[[dict[str, Any]], None]
@@ -423,4 +424,5 @@ FAULTS: tuple[Fault, ...] = (
           on_response=_each_resource(_trailing_slash_address, "Endpoint")),
 )
 
+FAULTS = FAULTS + DOCUMENT_FAULTS  # catalogue §C/§E/§F, in imgconf/faults/documents.py
 BY_NAME = {fault.name: fault for fault in FAULTS}
