@@ -2,8 +2,8 @@
 
 One FaultProxy sits in front of the upstream (a target URL, or the embedded reference server); the
 suites run in-process once with no fault (this run must be green: no false positives) and once per
-fault. A fault is caught when some check fails (or warns, for SHOULD rules) that did not in the
-no-fault run. Score = caught / injected. The report says, per fault, which cases and requirement
+fault. A fault is caught when some check fails (or warns for SHOULD, or notes info for MAY rules)
+that did not in the no-fault run. Score = caught / injected. The report says, per fault, which cases and requirement
 ids caught it, and whether one of them is a requirement the fault is tied to.
 """
 
@@ -40,7 +40,8 @@ class RunOutcome:
             if case.verdict is Verdict.ERROR:
                 found.add((key, "error", "error", tuple(case.requirement)))
             for check in case.checks:
-                if check.verdict in (Verdict.FAIL, Verdict.WARN):
+                # info = a MAY-level rule not met: the report still flags it, so it counts as caught
+                if check.verdict in (Verdict.FAIL, Verdict.WARN, Verdict.INFO):
                     found.add((key, check.check, check.verdict.value, tuple(check.requirement)))
         return found
 
@@ -54,7 +55,7 @@ class FaultResult:
 
     @property
     def caught(self) -> bool:
-        return any(verdict in ("fail", "warn") for _, _, verdict, _ in self.caught_by)
+        return any(verdict in ("fail", "warn", "info") for _, _, verdict, _ in self.caught_by)
 
     @property
     def on_target(self) -> bool:
@@ -87,7 +88,8 @@ class MutationReport:
 
     @property
     def false_positives(self) -> list[Signal]:
-        return sorted(self.baseline.signals())
+        """Failures, warnings and errors with no fault injected (info notes are observations, not verdicts)."""
+        return sorted(s for s in self.baseline.signals() if s[2] != "info")
 
     @property
     def caught(self) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 
 from imgconf.faults.documents import DOCUMENT_FAULTS
 from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
+from imgconf.faults.rest import REST_FAULTS
 
 ResourceFn = Callable[[dict[str, Any]], None]
 
@@ -425,4 +426,5 @@ FAULTS: tuple[Fault, ...] = (
 )
 
 FAULTS = FAULTS + DOCUMENT_FAULTS  # catalogue §C/§E/§F, in imgconf/faults/documents.py
+FAULTS = FAULTS + REST_FAULTS  # REST interactions and result parameters, in imgconf/faults/rest.py
 BY_NAME = {fault.name: fault for fault in FAULTS}

@@ -1,0 +1,126 @@
+"""More named faults: RESTful interactions and search result parameters (catalogue §B REST-0xx, IS-05x).
+
+Each is a bug real FHIR servers have shipped; ``imgconf mutate`` must catch every one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
+
+Hook = Callable[[ProxyCall, ProxyResponse], ProxyResponse]
+
+
+def _parts(call: ProxyCall) -> list[str]:
+    return [p for p in call.path.split("/") if p]
+
+
+def _drop_query(*names: str) -> Callable[[ProxyCall], None]:
+    def hook(call: ProxyCall) -> None:
+        call.query = [(k, v) for k, v in call.query if k.split(":")[0] not in names]
+    return hook
+
+
+def _drop_request_header(name: str, when: Callable[[ProxyCall], bool]) -> Callable[[ProxyCall], None]:
+    def hook(call: ProxyCall) -> None:
+        if when(call):
+            call.headers = {k: v for k, v in call.headers.items() if k.lower() != name}
+    return hook
+
+
+def _searchset(fn: Callable[[dict[str, Any]], None]) -> Hook:
+    def hook(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+        body = response.json()
+        if isinstance(body, dict) and body.get("resourceType") == "Bundle" and body.get("type") == "searchset":
+            fn(body)
+            response.set_json(body)
+        return response
+    return hook
+
+
+# -- interactions ------------------------------------------------------------------------------
+
+def _update_create_200(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    if call.method == "PUT" and response.status == 201:
+        response.status = 200
+    return response
+
+
+def _vread_as_read(call: ProxyCall) -> None:
+    parts = _parts(call)
+    if call.method == "GET" and len(parts) == 4 and parts[2] == "_history":
+        call.path = "/".join(parts[:2])
+
+
+def _compartment_unfiltered(call: ProxyCall) -> None:
+    """Patient/123/ImagingStudy served as a plain ImagingStudy search (the compartment is ignored)."""
+    parts = _parts(call)
+    if call.method == "GET" and len(parts) == 3 and parts[0] == "Patient" and parts[2][:1].isupper():
+        call.path = parts[2]
+
+
+def _post_search_empty_body(call: ProxyCall) -> None:
+    if call.method == "POST" and call.path.rstrip("/").endswith("_search"):
+        call.body = b""
+
+
+# -- search parameters ------------------------------------------------------------------------
+
+def _identifier_bare_uid(call: ProxyCall) -> None:
+    """The server stores the bare UID and strips urn:oid: from the search value (IS-051)."""
+    if call.is_search:
+        call.query = [(k, v.replace("|urn:oid:", "|") if k.split(":")[0] == "identifier" else v) for k, v in call.query]
+
+
+def _first_of_or_list(call: ProxyCall) -> None:
+    """modality=CT,MR searched as modality=CT: the comma (OR) is not understood (REST-057)."""
+    if call.is_search:
+        call.query = [(k, v.split(",")[0] if not k.startswith("_") and "," in v else v) for k, v in call.query]
+
+
+def _missing_inverted(call: ProxyCall) -> None:
+    if call.is_search:
+        flip = {"true": "false", "false": "true"}
+        call.query = [(k, flip.get(v, v) if k.endswith(":missing") else v) for k, v in call.query]
+
+
+# -- searchset Bundles ------------------------------------------------------------------------
+
+def _total_is_page_size(bundle: dict[str, Any]) -> None:
+    if "total" in bundle:
+        bundle["total"] = sum(1 for e in bundle.get("entry") or [] if (e.get("search") or {}).get("mode", "match") == "match") + 1
+
+
+def _no_bundle_type(bundle: dict[str, Any]) -> None:
+    bundle.pop("type", None)
+
+
+def _no_search_mode(bundle: dict[str, Any]) -> None:
+    for entry in bundle.get("entry") or []:
+        entry.pop("search", None)
+
+
+REST_FAULTS: tuple[Fault, ...] = (
+    Fault("update-create-returns-200", "update-as-create answers 200 instead of 201", ("REST-024",),
+          on_response=_update_create_200),
+    Fault("vread-returns-current", "vread answers the current version, whatever version was asked", ("REST-014",),
+          on_request=_vread_as_read),
+    Fault("compartment-unfiltered", "Patient/[id]/ImagingStudy returns every patient's studies", ("IS-056", "REST-100"),
+          on_request=_compartment_unfiltered),
+    Fault("post-search-ignores-body", "POST _search ignores the form body (returns everything)", ("REST-091",),
+          on_request=_post_search_empty_body),
+    Fault("ignores-include", "_include is ignored", ("REST-083",), on_request=_drop_query("_include")),
+    Fault("ignores-revinclude", "_revinclude is ignored", ("REST-083", "REST-084"), on_request=_drop_query("_revinclude")),
+    Fault("identifier-bare-uid", "identifier search strips urn:oid: from the Study UID", ("IS-051",),
+          on_request=_identifier_bare_uid),
+    Fault("ignores-series", "the series parameter is ignored", ("IS-052",), on_request=_drop_query("series")),
+    Fault("comma-is-not-or", "a comma-separated value list searches only its first value", ("REST-057",),
+          on_request=_first_of_or_list),
+    Fault("missing-inverted", ":missing=true and :missing=false are swapped", ("REST-080",), on_request=_missing_inverted),
+    Fault("total-is-page-size", "Bundle.total is wrong (page-based, not all matches)", ("REST-041",),
+          on_response=_searchset(_total_is_page_size)),
+    Fault("no-bundle-type", "the search Bundle has no type", ("REST-040",), on_response=_searchset(_no_bundle_type)),
+    Fault("no-search-mode", "entries carry no search.mode", ("REST-045",), on_response=_searchset(_no_search_mode)),
+)
