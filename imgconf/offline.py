@@ -15,10 +15,11 @@ from typing import IO, Any, Iterator
 from rich.console import Console
 from rich.text import Text
 
-from imgconf.validators import validate_resource
+from imgconf.validators import rule_findings, validate_resource
 from imgconf.validators.findings import MANDATORY, Finding
 
 INPUT_READ = "INPUT-READ"  # pseudo requirement id: the input itself could not be read
+DOCUMENT_BUNDLE_TYPES = ("document", "collection")
 _NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 
 
@@ -92,6 +93,8 @@ def _expand(label: str, data: Any) -> Iterator[tuple[str, dict[str, Any] | ReadE
     if not isinstance(data, dict):
         yield label, ReadError(f"expected a JSON object, got {type(data).__name__}")
     elif data.get("resourceType") == "Bundle" and isinstance(data.get("entry"), list):
+        if data.get("type") in DOCUMENT_BUNDLE_TYPES:  # the document itself has rules (EU imaging report)
+            yield label, data
         for i, entry in enumerate(data["entry"]):
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if resource is not None:
@@ -108,7 +111,9 @@ def validate_paths(paths: list[Path]) -> Iterator[tuple[str, dict[str, Any] | No
             if isinstance(item, ReadError):
                 yield label, None, [Finding(INPUT_READ, "SHALL", "", item.message)]
             else:
-                yield label, item, validate_resource(item)
+                whole_document = item.get("resourceType") == "Bundle" and item.get("type") in DOCUMENT_BUNDLE_TYPES
+                # A document Bundle gets its own rules here; its entries are validated one by one.
+                yield label, item, rule_findings(item) if whole_document else validate_resource(item)
 
 
 def _resource_name(resource: dict[str, Any] | None) -> str:

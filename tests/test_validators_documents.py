@@ -271,3 +271,16 @@ def test_fhir_document_must_be_a_native_document_bundle() -> None:
     wrapped = json.dumps({"resourceType": "Binary", "contentType": "application/fhir+json", "data": base64.b64encode(bundle).decode()}).encode()
     assert [d for d, _ in failures(result(wrapped, "application/fhir+json"), fhir_doc, fhir_document=True)] == ["FHIR document"]
     assert failures(result(PDF, "application/pdf"), docref(), fhir_document=True)  # PDF is not FHIR content
+
+
+def test_offline_validation_runs_the_document_rules(tmp_path: Any) -> None:
+    from imgconf.offline import validate_paths
+
+    bundle = document()
+    bundle["entry"] = bundle["entry"][1:] + bundle["entry"][:1]
+    (tmp_path / "report.json").write_text(json.dumps(bundle))
+    bad_kos = kos()
+    bad_kos["content"][0]["format"] = {"system": "urn:oid:1.2.250.1.213.1.1.4.12", "code": KOS_FRENCH_CODE}
+    (tmp_path / "kos.json").write_text(json.dumps(bad_kos))
+    found = {(label.split("/")[-1], f.requirement) for label, _, findings in validate_paths([tmp_path]) for f in findings}
+    assert ("report.json", "EUIMG-042") in found and ("kos.json", "MAN-004") in found
