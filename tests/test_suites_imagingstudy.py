@@ -116,6 +116,7 @@ CAUGHT = [
     ("legacy-modality-system", "codings", "modality codings use the DCM system and upper-case codes", "fhirpath"),
     ("endpoint-trailing-slash", "codings", "retrieval URLs from a study with study- and series-level endpoints", "image-url"),
     ("series-uid-urn-oid", "codings", "retrieval URLs from a study with a WADO-URI series endpoint", "image-url"),
+    ("started-without-timezone", "codings", "read ct-chest and apply the imaging rules", "rule"),
 ]
 
 

@@ -338,6 +338,13 @@ def _filter_study_level_endpoint(call: ProxyCall, response: ProxyResponse) -> Pr
     return response
 
 
+def _started_without_zone(study: dict[str, Any]) -> None:
+    """The server drops the time zone from dateTimes with a time (local time stored naively)."""
+    value = study.get("started")
+    if isinstance(value, str) and "T" in value:
+        study["started"] = value[:19]
+
+
 def _trailing_slash_address(endpoint: dict[str, Any]) -> None:
     if isinstance(endpoint.get("address"), str) and not endpoint["address"].endswith("/"):
         endpoint["address"] += "/"
@@ -423,6 +430,8 @@ FAULTS: tuple[Fault, ...] = (
           on_request=_drop_request_header("accept", _not_json_accept)),
     Fault("endpoint-trailing-slash", "Endpoint.address gains a trailing slash", ("IS-041",),
           on_response=_each_resource(_trailing_slash_address, "Endpoint")),
+    Fault("started-without-timezone", "ImagingStudy.started loses its time zone", ("IS-014",),
+          on_response=_each_resource(_started_without_zone, "ImagingStudy")),
 )
 
 FAULTS = FAULTS + DOCUMENT_FAULTS  # catalogue §C/§E/§F, in imgconf/faults/documents.py
