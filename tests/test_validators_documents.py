@@ -284,3 +284,46 @@ def test_offline_validation_runs_the_document_rules(tmp_path: Any) -> None:
     (tmp_path / "kos.json").write_text(json.dumps(bad_kos))
     found = {(label.split("/")[-1], f.requirement) for label, _, findings in validate_paths([tmp_path]) for f in findings}
     assert ("report.json", "EUIMG-042") in found and ("kos.json", "MAN-004") in found
+
+
+# -- the KOS retrieval check (MAN-001, MAN-009, MAN-015) -----------------------------------------------
+
+def kos_bytes(evidence_study: str | None = None, lists_itself: bool = False) -> bytes:
+    import io
+
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.88.59"
+    meta.MediaStorageSOPInstanceUID = "2.25.3"
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.preamble = b"\0" * 128
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.StudyInstanceUID = "1.2.840.10008.5.1.4.1.1.88.59", "2.25.3", "2.25.1"
+    ref = Dataset()
+    ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID = "1.2.840.10008.5.1.4.1.1.2", "2.25.3" if lists_itself else "2.25.4"
+    series = Dataset()
+    series.SeriesInstanceUID, series.ReferencedSOPSequence = "2.25.5", [ref]
+    item = Dataset()
+    item.StudyInstanceUID, item.ReferencedSeriesSequence = evidence_study or "2.25.1", [series]
+    ds.CurrentRequestedProcedureEvidenceSequence = [item]
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def kos_failures(body: bytes, master: str = "urn:oid:2.25.3") -> set[str]:
+    doc = {"resourceType": "DocumentReference", "masterIdentifier": {"value": master},
+           "content": [{"attachment": {"contentType": "application/dicom", "url": "https://fhir.example.org/r4/Binary/b1"}}]}
+    checks = check_attachment(AttachmentExpectation(document="doc", kos=True), attachment_ctx(result(body, "application/dicom"), doc))
+    return {r for c in checks if c.verdict is Verdict.FAIL for r in c.requirement}
+
+
+def test_kos_check() -> None:
+    assert kos_failures(kos_bytes()) == set()
+    assert "MAN-015" in kos_failures(kos_bytes(evidence_study="2.25.9"))
+    assert "MAN-015" in kos_failures(kos_bytes(lists_itself=True))
+    assert "MAN-009" in kos_failures(kos_bytes(), master="urn:oid:2.25.77")
+    assert "MAN-001" in kos_failures(PDF)

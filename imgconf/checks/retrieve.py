@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
 import json
 import re
 from typing import Any
@@ -84,7 +85,49 @@ def check_attachment(spec: AttachmentExpectation, ctx: CheckContext) -> list[Che
         results.append(_hash(attachment, data, ctx))
     if spec.fhir_document:
         results.append(_fhir_document(data, expected_type, ctx))
+    if spec.kos:
+        results += _kos(data, saved, ctx)
     return results
+
+
+KOS_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.88.59"
+
+
+def _kos(data: bytes, saved: Any, ctx: CheckContext) -> list[CheckResult]:
+    """A DICOM Part 10 Key Object Selection (MAN-001) whose evidence is one study, not itself (MAN-015),
+    and whose SOP Instance UID is the DocumentReference masterIdentifier (MAN-009)."""
+    from pydicom import dcmread  # heavy import, only for KOS retrieval
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = dcmread(io.BytesIO(data), stop_before_pixels=True)
+    except (InvalidDicomError, ValueError, EOFError, OSError, KeyError, TypeError) as exc:
+        return [ctx.result("attachment", False, f"the body is not a DICOM Part 10 file ({exc})", requirement=("MAN-001",),
+                           detail="KOS")]
+    sop_class = str(ds.get("SOPClassUID", ""))
+    out = [ctx.result("attachment", sop_class == KOS_SOP_CLASS, f"DICOM Part 10, SOP Class {sop_class or 'absent'}"
+                      + ("" if sop_class == KOS_SOP_CLASS else f"; a KOS is {KOS_SOP_CLASS}"), requirement=("MAN-001", "MAN-002"),
+                      detail="KOS")]
+    study, own = str(ds.get("StudyInstanceUID", "")), str(ds.get("SOPInstanceUID", ""))
+    evidence = list(ds.get("CurrentRequestedProcedureEvidenceSequence", []))
+    studies = {str(item.get("StudyInstanceUID", "")) for item in evidence}
+    listed = {str(ref.get("ReferencedSOPInstanceUID", "")) for item in evidence
+              for series in item.get("ReferencedSeriesSequence", []) for ref in series.get("ReferencedSOPSequence", [])}
+    problems = []
+    if not evidence:
+        problems.append("no CurrentRequestedProcedureEvidenceSequence")
+    if studies - {study}:
+        problems.append(f"evidence from study {sorted(studies - {study})} while the KOS is in study {study}")
+    if own in listed:
+        problems.append("the KOS lists itself among the shared instances")
+    out.append(ctx.result("attachment", not problems, "; ".join(problems) or f"{len(listed)} instance(s) of study {study}",
+                          requirement=("MAN-015",), detail="KOS evidence"))
+    master = ((saved or {}).get("masterIdentifier") or {}).get("value") if isinstance(saved, dict) else None
+    if master is not None:
+        ok = str(master).removeprefix("urn:oid:") == own
+        out.append(ctx.result("attachment", ok, f"masterIdentifier {master!r}; KOS SOP Instance UID {own!r}",
+                              requirement=("MAN-009",), detail="KOS identity"))
+    return out
 
 
 def _size(attachment: dict[str, Any], data: bytes, ctx: CheckContext) -> CheckResult:

@@ -269,6 +269,7 @@ def _expect(
             size=spec.get("size", True),
             hash=spec.get("hash", True),
             fhir_document=spec.get("fhir_document", False),
+            kos=spec.get("kos", False),
         )
 
     return Expect(

@@ -90,6 +90,7 @@ class AttachmentExpectation:
     size: bool = True
     hash: bool = True
     fhir_document: bool = False  # FHIR content is a native Bundle of type document (MHD-025)
+    kos: bool = False  # DICOM KOS: Part 10, one study, not itself, SOP Instance UID = masterIdentifier
 
 
 @dataclass(frozen=True)
