@@ -12,7 +12,6 @@ from collections import defaultdict
 from typing import Any
 
 from imgconf.searchparams.query import RESULT_PARAMS
-from imgconf.searchparams.registry import get_param, params_for
 
 # Parameters every server has by definition of the search framework.
 _ALWAYS = {"_id", "_lastUpdated", "_tag", "_profile", "_security", "_text", "_content", "_list", "_has", "_type", "_query", "_filter"}
@@ -25,14 +24,11 @@ def search_parameter_names(path: str, pairs: list[tuple[str, str]]) -> tuple[str
     if not match:
         return None
     names = set()
-    rtype = match.group("type")
     for name, _ in pairs:
         base = name.split(":", 1)[0].split(".", 1)[0]
-        # A name no specification defines for the type (context.practiceSetting, MHD-014) probes the
-        # server's unknown-parameter handling; it is not a feature the server could declare.
-        if base not in RESULT_PARAMS and (get_param(rtype, base) is not None or params_for(rtype) == {}):
+        if base not in RESULT_PARAMS:
             names.add(base)
-    return rtype, names
+    return match.group("type"), names
 
 
 class Capabilities:
