@@ -172,8 +172,16 @@ class TargetSession:
             edition=self.options.edition,
             started_at=self.started_at.isoformat(timespec="seconds"),
             tls_verify=self.options.verify_tls,
-            options={"search_parameters": self.capability.report(), "run_tag": self.run_tag},
+            options={"search_parameters": self.capability.report(), "run_tag": self.run_tag, "auth": self.auth_description()},
         )
+
+    def auth_description(self) -> str:
+        """How the run authenticated (for the report; never a secret)."""
+        if self.smart is None:
+            return "none"
+        settings = self.smart.settings
+        return (f"SMART Backend Services, client {settings.client_id} ({', '.join(k.alg for k in settings.keys)}), "
+                f"{settings.source or 'configured'}")
 
     # -- the end -----------------------------------------------------------------------------
     def close(self) -> int:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from imgconf.auth.smart import TokenError
 from imgconf.auth.token_request import TokenSend, send_token_request
+from imgconf.validators.smart import v1_exact
 from imgconf.suite.template import render
 
 if TYPE_CHECKING:
@@ -21,8 +23,20 @@ def needs_smart(case: Case, suite: Suite) -> bool:
 
 def auth_gate(case: Case, suite: Suite, session: TargetSession) -> str | None:
     """A skip reason when the case needs SMART and the session has no client."""
-    if needs_smart(case, suite) and getattr(session, "smart", None) is None:
+    smart = getattr(session, "smart", None)
+    if not needs_smart(case, suite):
+        return None
+    if smart is None:
         return NO_CLIENT
+    wanted = [s for step in case.steps if step.request.auth is not None for s in step.request.auth.scopes]
+    if wanted and not all(v1_exact(s) for s in wanted):
+        try:
+            v1_only = smart.configuration().v1_only
+        except TokenError:
+            return None  # the request itself will report the broken discovery
+        if v1_only:
+            inexact = ", ".join(s for s in wanted if not v1_exact(s))
+            return f"the server takes only SMART v1 scopes, which cannot express {inexact} without widening it"
     return None
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from imgconf.faults.documents import DOCUMENT_FAULTS
 from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
 from imgconf.faults.rest import REST_FAULTS
+from imgconf.faults.smart import SMART_FAULTS
 
 ResourceFn = Callable[[dict[str, Any]], None]
 
@@ -434,6 +435,7 @@ FAULTS: tuple[Fault, ...] = (
           on_response=_each_resource(_started_without_zone, "ImagingStudy")),
 )
 
+FAULTS = FAULTS + SMART_FAULTS  # catalogue §D, in imgconf/faults/smart.py
 FAULTS = FAULTS + DOCUMENT_FAULTS  # catalogue §C/§E/§F, in imgconf/faults/documents.py
 FAULTS = FAULTS + REST_FAULTS  # REST interactions and result parameters, in imgconf/faults/rest.py
 BY_NAME = {fault.name: fault for fault in FAULTS}

@@ -93,6 +93,12 @@ def to_v1(text: str) -> str:
     return f"{scope.context}/{scope.resource_type}.{verb}"
 
 
+def v1_exact(text: str) -> bool:
+    """True when the v1 spelling grants exactly the same as ``text`` (``.s`` alone has no v1 form)."""
+    scope = parse(text)
+    return scope is None or scope.version == "v1" or (scope.constraint is None and scope.permissions in ("rs", "cud", "cruds"))
+
+
 def covered(scope: Scope, by: list[Scope]) -> bool:
     """True when every permission of ``scope`` is granted by some scope in ``by`` (SMART-016)."""
     if scope.constraint:

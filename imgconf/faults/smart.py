@@ -1,0 +1,240 @@
+"""SMART faults (catalogue §D): a reference server in auth mode that misbehaves the way real
+authorization servers and resource servers do.
+
+The proxy cannot mint tokens, so the faults that "accept" a request without a proper token put
+the broadest token the proxy has seen the server issue onto it — exactly what a server that does
+not check (or ignores scopes) would do. State is kept per proxy (its base URL).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from urllib.parse import parse_qsl
+
+import jwt
+
+from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
+
+TOKEN_PATH = "auth/token"
+WELL_KNOWN = ".well-known/smart-configuration"
+_PUBLIC = {"metadata", WELL_KNOWN, TOKEN_PATH}
+
+
+class _Seen:
+    """Tokens issued through one proxy (access token → granted scope) and assertion jtis."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, dict[str, str]] = {}
+        self.jtis: dict[str, set[str]] = {}
+        self.lock = threading.Lock()
+
+    def record(self, call: ProxyCall, response: ProxyResponse) -> None:
+        body = response.json()
+        if call.path.strip("/") == TOKEN_PATH and response.status == 200 and isinstance(body, dict) and isinstance(body.get("access_token"), str):
+            with self.lock:
+                self.tokens.setdefault(call.base, {})[body["access_token"]] = str(body.get("scope", ""))
+
+    def broadest(self, base: str) -> str | None:
+        with self.lock:
+            issued = self.tokens.get(base) or {}
+        if not issued:
+            return None
+        return max(issued, key=lambda t: ("system/*.cruds" in issued[t].split(), len(issued[t].split())))
+
+    def known(self, base: str, token: str) -> bool:
+        with self.lock:
+            return token in (self.tokens.get(base) or {})
+
+    def first_use(self, base: str, jti: str) -> bool:
+        with self.lock:
+            seen = self.jtis.setdefault(base, set())
+            if jti in seen:
+                return False
+            seen.add(jti)
+            return True
+
+
+def _recording(seen: _Seen, then: Callable[[ProxyCall, ProxyResponse], ProxyResponse] | None = None) -> Callable[[ProxyCall, ProxyResponse], ProxyResponse]:
+    def hook(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+        seen.record(call, response)
+        return then(call, response) if then else response
+    return hook
+
+
+def _bearer(call: ProxyCall) -> tuple[str | None, str | None]:
+    """(header name as sent, token) of the request's bearer token."""
+    for name, value in call.headers.items():
+        if name.lower() == "authorization" and value.lower().startswith("bearer "):
+            return name, value[7:].strip()
+    return None, None
+
+
+def _protected(call: ProxyCall) -> bool:
+    return call.path.strip("/") not in _PUBLIC
+
+
+def _fill_missing_token(seen: _Seen) -> Callable[[ProxyCall], None]:
+    def hook(call: ProxyCall) -> None:
+        name, _ = _bearer(call)
+        if name is None and _protected(call) and (token := seen.broadest(call.base)):
+            call.headers["authorization"] = f"Bearer {token}"
+    return hook
+
+
+def _swap_token(seen: _Seen, only_unknown: bool) -> Callable[[ProxyCall], None]:
+    def hook(call: ProxyCall) -> None:
+        name, token = _bearer(call)
+        if name is None or not _protected(call) or (only_unknown and token and seen.known(call.base, token)):
+            return
+        if broad := seen.broadest(call.base):
+            call.headers[name] = f"Bearer {broad}"
+    return hook
+
+
+def _fake_grant(seen: _Seen, call: ProxyCall) -> ProxyResponse | None:
+    token = seen.broadest(call.base)
+    if token is None:
+        return None
+    body = {"access_token": token, "token_type": "bearer", "expires_in": 300, "scope": "system/*.cruds"}
+    return ProxyResponse(200, {"content-type": "application/json"}, json.dumps(body).encode())
+
+
+def _assertion_claims(call: ProxyCall) -> dict[str, object]:
+    form = dict(parse_qsl(call.body.decode("utf-8", "replace")))
+    try:
+        return jwt.decode(form.get("client_assertion", ""), options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return {}
+
+
+def _accept_replay(seen: _Seen) -> Callable[[ProxyCall], ProxyResponse | None]:
+    """No jti bookkeeping: a second use of the same assertion gets a token again."""
+    def hook(call: ProxyCall) -> ProxyResponse | None:
+        if call.method != "POST" or call.path.strip("/") != TOKEN_PATH:
+            return None
+        jti = str(_assertion_claims(call).get("jti", ""))
+        if jti and not seen.first_use(call.base, jti):
+            return _fake_grant(seen, call)
+        return None
+    return hook
+
+
+def _accept_any_assertion(seen: _Seen) -> Callable[[ProxyCall, ProxyResponse], ProxyResponse]:
+    """Client authentication failures turn into grants (no signature, aud, exp, kid or client checks)."""
+    def hook(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+        seen.record(call, response)
+        body = response.json()
+        if call.path.strip("/") == TOKEN_PATH and isinstance(body, dict) and body.get("error") == "invalid_client":
+            return _fake_grant(seen, call) or response
+        return response
+    return hook
+
+
+def _on_token_response(fn: Callable[[dict[str, object]], None]) -> Callable[[ProxyCall, ProxyResponse], ProxyResponse]:
+    def hook(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+        body = response.json()
+        if call.path.strip("/") == TOKEN_PATH and response.status == 200 and isinstance(body, dict):
+            fn(body)
+            response.set_json(body)
+        return response
+    return hook
+
+
+def _on_discovery(fn: Callable[[dict[str, object]], None]) -> Callable[[ProxyCall, ProxyResponse], ProxyResponse]:
+    def hook(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+        body = response.json()
+        if call.path.strip("/") == WELL_KNOWN and isinstance(body, dict):
+            fn(body)
+            response.set_json(body)
+        return response
+    return hook
+
+
+def _discovery_content_type(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    if call.path.strip("/") == WELL_KNOWN:
+        response.headers["content-type"] = "application/fhir+json"
+    return response
+
+
+def _token_errors_as_html(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    if call.path.strip("/") == TOKEN_PATH and response.status >= 400:
+        response.headers["content-type"] = "text/html"
+        response.body = b"<html><body><h1>Bad Request</h1></body></html>"
+    return response
+
+
+def _drop_challenge(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    if response.status == 401:
+        response.headers.pop("www-authenticate", None)
+    return response
+
+
+def _insufficient_scope_as_401(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    if response.status == 403 and "insufficient_scope" in response.headers.get("www-authenticate", ""):
+        response.status = 401
+        response.headers["www-authenticate"] = 'Bearer realm="imgconf"'
+    return response
+
+
+def _add_non_smart_scopes(doc: dict[str, object]) -> None:
+    scopes = list(doc.get("scopes_supported") or [])  # type: ignore[call-overload]
+    doc["scopes_supported"] = scopes + ["system/DocumentReference.search", "system/Patient.search", "system/DocumentReference.create"]
+
+
+def _v1_only(doc: dict[str, object]) -> None:
+    doc["capabilities"] = [c for c in doc.get("capabilities") or [] if c != "permission-v2"]  # type: ignore[attr-defined]
+
+
+def smart_faults() -> tuple[Fault, ...]:
+    """Fresh fault objects (each with its own token bookkeeping)."""
+    no_check, any_token, bad_token = _Seen(), _Seen(), _Seen()
+    replay, assertion = _Seen(), _Seen()
+    return (
+        Fault("accepts-request-without-token", "FHIR requests without a bearer token are answered with data",
+              ("SMART-030", "SMART-031"), on_request=_fill_missing_token(no_check), on_response=_recording(no_check)),
+        Fault("grants-insufficient-scope", "the resource server ignores the token's scopes",
+              ("SMART-030", "SMART-032"), on_request=_swap_token(any_token, only_unknown=False), on_response=_recording(any_token)),
+        Fault("accepts-invalid-token", "an unknown or forged bearer token is accepted",
+              ("SMART-030", "SMART-031"), on_request=_swap_token(bad_token, only_unknown=True), on_response=_recording(bad_token)),
+        Fault("token-endpoint-accepts-replay", "the token endpoint does not remember jti values",
+              ("SMART-013",), on_request=_accept_replay(replay), on_response=_recording(replay)),
+        Fault("token-endpoint-accepts-any-assertion", "the token endpoint grants tokens whatever the assertion (signature, aud, exp, kid, client)",
+              ("SMART-011", "SMART-012", "SMART-013"), on_response=_accept_any_assertion(assertion)),
+        Fault("token-errors-not-json", "token endpoint errors are an HTML page", ("SMART-014",), on_response=_token_errors_as_html),
+        Fault("token-without-scope", "the token response has no scope", ("SMART-015",),
+              on_response=_on_token_response(lambda b: b.pop("scope", None))),
+        Fault("token-long-lived", "access tokens live an hour (expires_in 3600)", ("SMART-015",),
+              on_response=_on_token_response(lambda b: b.update(expires_in=3600))),
+        Fault("token-with-refresh-token", "a refresh token is issued to a backend client", ("SMART-015",),
+              on_response=_on_token_response(lambda b: b.update(refresh_token="imgconf-fault-refresh"))),
+        Fault("token-type-mac", "token_type is not bearer", ("SMART-015",),
+              on_response=_on_token_response(lambda b: b.update(token_type="mac"))),
+        Fault("widens-granted-scope", "the granted scope is wider than the request", ("SMART-016",),
+              on_response=_on_token_response(lambda b: b.update(scope="system/*.cruds"))),
+        Fault("missing-www-authenticate", "401 without a WWW-Authenticate challenge", ("SMART-031",), on_response=_drop_challenge),
+        Fault("insufficient-scope-as-401", "insufficient scope answered 401 without insufficient_scope", ("SMART-032",),
+              on_response=_insufficient_scope_as_401),
+        Fault("discovery-missing-pkce", "smart-configuration without code_challenge_methods_supported", ("SMART-002", "FIND-20"),
+              on_response=_on_discovery(lambda d: d.pop("code_challenge_methods_supported", None))),
+        Fault("discovery-pkce-plain", "code_challenge_methods_supported offers plain", ("SMART-002",),
+              on_response=_on_discovery(lambda d: d.update(code_challenge_methods_supported=["S256", "plain"]))),
+        Fault("discovery-non-smart-scopes", "scopes_supported lists .search/.create scopes (FIND-05)", ("SMART-022", "FIND-05"),
+              on_response=_on_discovery(_add_non_smart_scopes)),
+        Fault("discovery-relative-token-endpoint", "token_endpoint is a relative URL", ("SMART-005",),
+              on_response=_on_discovery(lambda d: d.update(token_endpoint=TOKEN_PATH))),
+        Fault("discovery-no-client-credentials", "grant_types_supported lacks client_credentials", ("SMART-002",),
+              on_response=_on_discovery(lambda d: d.update(grant_types_supported=["authorization_code"]))),
+        Fault("discovery-no-asymmetric-auth", "no client-confidential-asymmetric capability nor private_key_jwt", ("SMART-003", "EUAPI-010"),
+              on_response=_on_discovery(lambda d: d.update(
+                  capabilities=[c for c in d.get("capabilities") or [] if c != "client-confidential-asymmetric"],  # type: ignore[attr-defined]
+                  token_endpoint_auth_methods_supported=["client_secret_basic"]))),
+        Fault("discovery-as-fhir-json", "smart-configuration served as application/fhir+json", ("SMART-001",),
+              on_response=_discovery_content_type),
+        Fault("discovery-v1-only", "advertises only permission-v1 (legal: the harness must request v1 scopes)", ("SMART-021", "SMART-024"),
+              on_response=_on_discovery(_v1_only)),
+    )
+
+
+SMART_FAULTS = smart_faults()
