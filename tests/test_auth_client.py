@@ -152,3 +152,26 @@ def test_token_url_override_skips_discovery(target: SmartTarget) -> None:
         assert smart.token().granted == "system/Patient.rs"
     finally:
         smart.close()
+
+
+def test_ephemeral_client_config_for_in_process_runs(tmp_path: Path) -> None:
+    """What imgconf mutate needs: an auth-mode upstream behind a proxy, a client with no key on disk."""
+    import os
+
+    from imgconf.auth.embedded import ephemeral_client_config
+    from imgconf.config import load_preset
+    from imgconf.reference.auth import ReferenceAuth
+    from imgconf.reference.server import EmbeddedServer
+
+    server_auth = ReferenceAuth()
+    with EmbeddedServer(auth=server_auth) as server, FaultProxy(server.base_url, []) as proxy:
+        with ephemeral_client_config(server_auth, proxy.base_url, tmp_path) as config:
+            assert "PRIVATE KEY" not in config.read_text()
+            preset = load_preset(config)
+            smart = SmartClient(preset.auth, preset.url)
+            try:
+                assert smart.token().granted == "system/*.cruds"
+            finally:
+                smart.close()
+            variable = preset.auth.source and next(v for v in os.environ if v.startswith("IMGCONF_EPHEMERAL_KEY_"))
+        assert variable not in os.environ and not config.exists() and not server_auth.clients

@@ -76,7 +76,8 @@ FAULT_RUNS = [
         ("a read/search token cannot create", "status"),
     ]),
     (["accepts-invalid-token", "missing-www-authenticate"], ENFORCEMENT, [
-        ("an invalid token is 401 invalid_token", "status"),
+        ("an invalid token is 401 invalid_token", "fhirpath"),
+        ("an invalid token cannot read a document", "status"),
         ("Patient search without a token is 401 with WWW-Authenticate", "header"),
     ]),
     (["insufficient-scope-as-401"], ENFORCEMENT, [
