@@ -239,7 +239,7 @@ def mutate(
         if result is None:
             console.print(f"  no fault: done")
         else:
-            mark = "[green]caught[/]" if result.caught else "[bold red]NOT CAUGHT[/]"
+            mark = "[green]caught[/]" if result.caught else f"[bold red]NOT CAUGHT[/]{' — ' + result.incomplete if result.incomplete else ''}"
             console.print(f"  {name}: {mark} ({len(result.caught_by)} check(s), {result.duration_s:.1f} s)")
 
     try:

@@ -233,7 +233,10 @@ class TargetClient:
         except httpx.HTTPError as exc:  # keep what arrived as evidence of the broken response
             exc.status = response.status_code  # type: ignore[attr-defined]
             exc.headers = dict(response.headers)  # type: ignore[attr-defined]
-            exc.head = b"".join(chunks)[:EVIDENCE_LIMIT].decode("utf-8", errors="replace")  # type: ignore[attr-defined]
+            head = b"".join(chunks)[: EVIDENCE_LIMIT - 100].decode("utf-8", errors="replace")
+            if size > EVIDENCE_LIMIT - 100:
+                head += f"\n… [{size - EVIDENCE_LIMIT + 100} more bytes read and not kept; reading stopped]"
+            exc.head = head  # type: ignore[attr-defined]
             raise
         return b"".join(chunks)
 

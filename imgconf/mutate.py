@@ -52,6 +52,7 @@ class FaultResult:
     caught_by: list[Signal] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # cases that only errored (infrastructure)
     duration_s: float = 0.0
+    incomplete: str | None = None  # why the run with this fault gave no verdict
 
     @property
     def caught(self) -> bool:
@@ -69,6 +70,7 @@ class FaultResult:
             "description": self.fault.description,
             "requirements": list(self.fault.requirements),
             "caught": self.caught,
+            "incomplete": self.incomplete,
             "caught_by_own_requirement": self.on_target,
             "requirements_that_caught": sorted({r for _, _, v, reqs in self.caught_by if v != "error" for r in reqs}),
             "caught_by": [
@@ -191,8 +193,6 @@ def mutate(
         for fault in faults:
             proxy.set_faults([fault])
             outcome = run_suites(proxy.base_url, suites, extra)
-            if outcome.exit_code not in (0, 1):
-                raise MutationError(f"the run with fault {fault.name} did not complete (pytest exit code {outcome.exit_code})")
             new = sorted(outcome.signals() - quiet)
             result = FaultResult(
                 fault,
@@ -200,6 +200,9 @@ def mutate(
                 errors=[s[0] for s in new if s[2] == "error"],
                 duration_s=outcome.duration_s,
             )
+            if outcome.exit_code not in (0, 1):  # collection error or interruption: no verdict for this fault
+                result.caught_by = []
+                result.incomplete = f"the run did not complete (pytest exit code {outcome.exit_code})"
             results.append(result)
             if progress:
                 progress(fault.name, result)
