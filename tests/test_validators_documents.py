@@ -327,3 +327,40 @@ def test_kos_check() -> None:
     assert "MAN-015" in kos_failures(kos_bytes(lists_itself=True))
     assert "MAN-009" in kos_failures(kos_bytes(), master="urn:oid:2.25.77")
     assert "MAN-001" in kos_failures(PDF)
+
+
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> Any:
+    yield path
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths(v, path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _paths(v, path + (i,))
+
+
+def _replace(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    out = copy.deepcopy(value)
+    target = out
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = new
+    return out
+
+
+@pytest.mark.parametrize("key", ["documentreference/ct-chest-manifest-kos", "documentreference/ct-chest-report-fhir",
+                                 "bundle/ct-chest-report"])
+def test_any_shape_of_server_data_gives_findings_not_exceptions(key: str) -> None:
+    """Every element replaced in turn by a value of the wrong shape: the rules never raise."""
+    good = rendered(key)
+    for path in list(_paths(good))[1:]:
+        for odd in ("x", 7, [], {}, None, [1, "y"]):
+            rule_findings(_replace(good, path, odd))
+
+
+def test_a_corrupt_kos_is_a_failed_check() -> None:
+    body = kos_bytes()
+    assert "MAN-001" in kos_failures(body[:200])
+    assert "MAN-001" in kos_failures(body[:132] + b"\xff" * 64)

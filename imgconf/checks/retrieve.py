@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import re
+import warnings
 from typing import Any
 
 from imgconf.checks.base import CheckContext, short
@@ -100,10 +101,19 @@ def _kos(data: bytes, saved: Any, ctx: CheckContext) -> list[CheckResult]:
     from pydicom.errors import InvalidDicomError
 
     try:
-        ds = dcmread(io.BytesIO(data), stop_before_pixels=True)
-    except (InvalidDicomError, ValueError, EOFError, OSError, KeyError, TypeError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # pydicom only warns on a truncated file: that is a broken KOS
+            ds = dcmread(io.BytesIO(data), stop_before_pixels=True)
+            return _kos_facts(ds, saved, ctx)
+    except InvalidDicomError as exc:
         return [ctx.result("attachment", False, f"the body is not a DICOM Part 10 file ({exc})", requirement=("MAN-001",),
                            detail="KOS")]
+    except Exception as exc:  # noqa: BLE001 - a corrupt file is the server's problem, reported as such
+        return [ctx.result("attachment", False, f"the DICOM file cannot be read: {type(exc).__name__}: {exc}",
+                           requirement=("MAN-001",), detail="KOS")]
+
+
+def _kos_facts(ds: Any, saved: Any, ctx: CheckContext) -> list[CheckResult]:
     sop_class = str(ds.get("SOPClassUID", ""))
     out = [ctx.result("attachment", sop_class == KOS_SOP_CLASS, f"DICOM Part 10, SOP Class {sop_class or 'absent'}"
                       + ("" if sop_class == KOS_SOP_CLASS else f"; a KOS is {KOS_SOP_CLASS}"), requirement=("MAN-001", "MAN-002"),

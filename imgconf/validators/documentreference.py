@@ -282,9 +282,9 @@ def _mado_metadata(doc: dict[str, Any], out: list[Finding]) -> None:
         ("type", doc.get("type")), ("category", doc.get("category")), ("subject", doc.get("subject")),
         ("content.attachment.language", all(text(obj(c, "attachment"), "language") for _, c in _contents(doc))),
         ("content.attachment.creation", all(text(obj(c, "attachment"), "creation") for _, c in _contents(doc))),
-        ("context", doc.get("context")), ("context.facilityType", (doc.get("context") or {}).get("facilityType")),
-        ("context.practiceSetting", (doc.get("context") or {}).get("practiceSetting")),
-        ("context.period.start", ((doc.get("context") or {}).get("period") or {}).get("start")),
+        ("context", obj(doc, "context")), ("context.facilityType", obj(obj(doc, "context"), "facilityType")),
+        ("context.practiceSetting", obj(obj(doc, "context"), "practiceSetting")),
+        ("context.period.start", text(obj(obj(doc, "context"), "period"), "start")),
     ) if not present]
     if missing:
         out.append(Finding("MAN-010", "SHALL", _R, "a MADO manifest requires " + ", ".join(missing)))

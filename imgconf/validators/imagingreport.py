@@ -26,6 +26,14 @@ SECTIONS = {
 _FORBIDDEN_ENTRY_KEYS = ("link", "search", "request", "response")
 
 
+def _fp(expression: str, resource: Any, bundle: dict[str, Any]) -> list[Any]:
+    """FHIRPath with resolve() inside the Bundle; malformed data gives no values, never an exception."""
+    try:
+        return [v for v in evaluate_in_bundle(expression, resource, bundle) if v is not None]
+    except Exception:  # noqa: BLE001 - server data of any shape
+        return []
+
+
 def _entries(bundle: dict[str, Any]) -> list[tuple[int, dict[str, Any], dict[str, Any] | None]]:
     return [(i, e, obj(e, "resource")) for i, e in items(bundle, "entry")]
 
@@ -149,7 +157,7 @@ def _composition(bundle: dict[str, Any], out: list[Finding]) -> None:
 def _sections(comp: dict[str, Any], where: str, bundle: dict[str, Any], out: list[Finding]) -> None:
     counts: dict[str, int] = {}
     for j, section in items(comp, "section"):
-        codes = [c.get("code") for c in codings(section.get("code")) if c.get("system") == LOINC]
+        codes = [str(c.get("code")) for c in codings(section.get("code")) if c.get("system") == LOINC]
         if not section.get("code"):
             out.append(Finding("EUIMG-025", "SHALL", f"{where}.section[{j}].code", "section.code is 1..1"))
         for code in codes:
@@ -164,8 +172,8 @@ def _sections(comp: dict[str, Any], where: str, bundle: dict[str, Any], out: lis
                                f"section {name} ({LOINC}#{code}) is {low}..{high} (found {n})"))
     # The imagingstudy section's entries resolve to ImagingStudy resources in the Bundle.
     expr = "section.where(code.coding.where(system = 'http://loinc.org' and code = '18726-0').exists()).entry"
-    refs = evaluate_in_bundle(expr, comp, bundle)
-    studies = evaluate_in_bundle(expr + ".resolve().where(resourceType = 'ImagingStudy')", comp, bundle)
+    refs = _fp(expr, comp, bundle)
+    studies = _fp(expr + ".resolve().where(resourceType = 'ImagingStudy')", comp, bundle)
     if counts.get("18726-0") and (not refs or len(studies) != len(refs)):
         out.append(Finding("EUIMG-025", "SHALL", f"{where}.section",
                            f"the imagingstudy section has 1..* entries resolving to ImagingStudy ({len(studies)} of {len(refs)})"))
@@ -184,23 +192,23 @@ def _diagnostic_report(bundle: dict[str, Any], out: list[Finding]) -> None:
         if len(links) != 1:
             out.append(Finding("EUIMG-030", "SHALL", f"{where}.extension",
                                f"exactly one composition extension ({DR_COMPOSITION_EXT}); found {len(links)}"))
-        elif not evaluate_in_bundle(
+        elif not _fp(
                 f"extension.where(url = '{DR_COMPOSITION_EXT}').value.resolve().where(resourceType = 'Composition')", dr, bundle):
             out.append(Finding("EUIMG-030", "SHALL", f"{where}.extension", "the composition extension does not resolve to the Composition"))
         _categories(dr, where, "EUIMG-031", out)
         if comp and dr.get("status") != _aligned_status(comp.get("status")):
             out.append(Finding("EUIMG-033", "SHALL", f"{where}.status",
                                f"DiagnosticReport.status is not aligned with Composition.status {comp.get('status')!r}", short(dr.get("status"))))
-        comp_type = {(c.get("system"), c.get("code")) for c in codings(comp.get("type"))} if comp else set()
-        dr_code = {(c.get("system"), c.get("code")) for c in codings(dr.get("code"))}
+        comp_type = {(str(c.get("system")), str(c.get("code"))) for c in codings(comp.get("type"))} if comp else set()
+        dr_code = {(str(c.get("system")), str(c.get("code"))) for c in codings(dr.get("code"))}
         if comp_type and not comp_type & dr_code:
             out.append(Finding("EUIMG-032", "SHOULD", f"{where}.code", "DiagnosticReport.code should equal Composition.type"))
-        studies = evaluate_in_bundle("imagingStudy.resolve()", dr, bundle)
+        studies = _fp("imagingStudy.resolve()", dr, bundle)
         if len(studies) != len(list(items(dr, "imagingStudy"))) or any(s.get("resourceType") != "ImagingStudy" for s in studies):
             out.append(Finding("EUIMG-034", "SHALL", f"{where}.imagingStudy", "imagingStudy references resolve to ImagingStudy entries"))
         # dr-comp-author-org (EUIMG-041): the performing Organization is the authoring Organization.
-        performer = set(map(_key, evaluate_in_bundle("performer.resolve().where(resourceType = 'Organization')", dr, bundle)))
-        author = set(map(_key, evaluate_in_bundle("author.resolve().where(resourceType = 'Organization')", comp, bundle))) if comp else set()
+        performer = set(map(_key, _fp("performer.resolve().where(resourceType = 'Organization')", dr, bundle)))
+        author = set(map(_key, _fp("author.resolve().where(resourceType = 'Organization')", comp, bundle))) if comp else set()
         if performer != author:
             out.append(Finding("EUIMG-041", "SHALL", f"{where}.performer",
                                "dr-comp-author-org: the DiagnosticReport performer Organization is the Composition author Organization"))
