@@ -60,6 +60,10 @@ function send(res, status, body, headers = {}) {
   res.end(text);
 }
 
+function wantsRawBinary(accept) {
+  return !!accept && !/application\/(fhir\+)?json|\/\*/.test(accept);
+}
+
 async function handle(req, res, origin) {
   const url = new URL(req.url, origin);
   if (!url.pathname.startsWith(MOUNT)) {
@@ -73,6 +77,8 @@ async function handle(req, res, origin) {
     const type = req.headers['content-type'] || '';
     if (type.includes('application/x-www-form-urlencoded')) {
       body = queryRecord(new URLSearchParams(raw));
+    } else if (!/json/.test(type)) {
+      body = undefined; // like Medplum's Express body parsers: only JSON media types are read
     } else {
       try {
         body = JSON.parse(raw);
@@ -98,6 +104,12 @@ async function handle(req, res, origin) {
     outcome = normalizeOperationOutcome(err);
   }
   const status = getStatus(outcome);
+  if (status === 200 && resource?.resourceType === 'Binary' && wantsRawBinary(req.headers.accept)) {
+    // Medplum's HTTP layer serves a Binary's bytes in its own content type unless FHIR is asked for.
+    res.writeHead(200, { 'Content-Type': resource.contentType || 'application/octet-stream' });
+    res.end(Buffer.from(resource.data || '', 'base64'));
+    return;
+  }
   const headers = {};
   if (options?.contentType) {
     headers['Content-Type'] = options.contentType;

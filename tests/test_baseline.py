@@ -1,0 +1,164 @@
+"""--baseline / --write-baseline: known failures with reasons; runs fail on regressions and on stale entries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from imgconf.baseline import BaselineError, compare, load_baseline
+from imgconf.faults import BY_NAME, FaultProxy
+from imgconf.paths import suites_dir
+from imgconf.reference.server import EmbeddedServer
+from imgconf.results import CaseResult, CheckResult, Level, Verdict
+
+CRUD = str(suites_dir() / "imagingstudy" / "rest-crud.yaml")
+CREATE = "imagingstudy-crud::create returns 201 with Location and ETag"
+
+
+def case(name: str, *checks: tuple[str, Verdict, list[str]], error: str | None = None) -> CaseResult:
+    result = CaseResult("s", "Suite", name, f"suites/s.yaml::{name}", "rest", ["REST-020"], Level.SHALL, error=error)
+    result.checks = [CheckResult(kind, reqs, Level.SHALL if v is not Verdict.WARN else Level.SHOULD, v, f"{kind} went wrong") for kind, v, reqs in checks]
+    return result
+
+
+def write(tmp_path: Path, entries: object, name: str = "baseline.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(entries) if name.endswith(".yaml") else json.dumps(entries))
+    return path
+
+
+# -- loading -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("reason", ["", "   ", None])
+def test_an_entry_without_a_reason_is_refused(tmp_path: Path, reason: object) -> None:
+    path = write(tmp_path, [{"case": "s::a", "reason": reason}])
+    with pytest.raises(BaselineError, match=r"entry 1 \(s::a\): 'reason' is empty"):
+        load_baseline(path)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ([{"reason": "r"}], "'case' is missing"),
+    ([{"case": "s::a", "reason": "r", "becuase": "typo"}], "unknown key"),
+    ({"not": "a list"}, None),
+    ("just text", "expected a list"),
+])
+def test_malformed_baselines_name_the_problem(tmp_path: Path, content: object, message: str | None) -> None:
+    path = write(tmp_path, content)
+    if message is None:  # a mapping without known_failures is an empty baseline
+        assert load_baseline(path) == []
+        return
+    with pytest.raises(BaselineError, match=message):
+        load_baseline(path)
+
+
+def test_json_and_known_failures_mapping_are_accepted(tmp_path: Path) -> None:
+    path = write(tmp_path, {"known_failures": [{"case": "s::a", "reason": "r", "requirement": ["REST-020", "REST-021"]}]}, "b.json")
+    [entry] = load_baseline(path)
+    assert entry.requirements == ("REST-020", "REST-021") and entry.check is None
+
+
+def test_unreadable_baseline(tmp_path: Path) -> None:
+    with pytest.raises(BaselineError, match="cannot read"):
+        load_baseline(tmp_path / "missing.yaml")
+
+
+# -- comparing ---------------------------------------------------------------------------------
+
+def entries(tmp_path: Path, *raw: dict[str, object]) -> list:
+    return load_baseline(write(tmp_path, [dict(r, reason="known") for r in raw]))
+
+
+def test_known_failures_pass_regressions_and_stale_entries_fail(tmp_path: Path) -> None:
+    baseline = entries(
+        tmp_path,
+        {"case": "s::a", "check": "status"},         # covers a's status failure
+        {"case": "suites/s.yaml::b"},                # a node id; case b now passes → stale
+        {"case": "s::not-in-this-run"},              # not run → neither stale nor a regression
+    )
+    run = [
+        case("a", ("status", Verdict.FAIL, ["REST-020"]), ("header", Verdict.FAIL, ["REST-021"])),
+        case("b", ("status", Verdict.PASS, ["REST-020"])),
+    ]
+    result = compare(baseline, run)
+    assert not result.ok
+    assert [(f.case_key, f.check) for f in result.regressions] == [("s::a", "header")]
+    assert [e.case for e in result.stale] == ["suites/s.yaml::b"]
+    assert [e.case for e in result.not_run] == ["s::not-in-this-run"]
+    assert len(result.known) == 1
+    text = "\n".join(result.lines())
+    assert "REGRESSION s::a · header" in text and "STALE (entry 2)" in text and "remove it" in text
+
+
+def test_requirement_filter_and_errors(tmp_path: Path) -> None:
+    baseline = entries(tmp_path, {"case": "s::a", "requirement": "REST-021"}, {"case": "s::c", "check": "error"})
+    run = [case("a", ("header", Verdict.FAIL, ["REST-021"]), ("status", Verdict.FAIL, ["REST-020"])),
+           case("c", error="GET x: ConnectError")]
+    result = compare(baseline, run)
+    assert [f.requirements for f in result.regressions] == [("REST-020",)]
+    assert {e.case for _, e in result.known} == {"s::a", "s::c"}
+
+
+def test_warnings_are_regressions_only_under_strict_should(tmp_path: Path) -> None:
+    run = [case("a", ("header", Verdict.WARN, ["REST-021"]))]
+    assert compare([], run).ok
+    assert not compare([], run, strict_should=True).ok
+    covered = entries(tmp_path, {"case": "s::a"})
+    assert compare(covered, run).ok  # an entry may cover a warning, and is not stale while it warns
+
+
+def test_a_skipped_case_makes_its_entry_not_run_rather_than_stale(tmp_path: Path) -> None:
+    skipped = case("a")
+    skipped.skipped_reason = "not declared"
+    result = compare(entries(tmp_path, {"case": "s::a"}), [skipped])
+    assert result.ok and len(result.not_run) == 1
+
+
+# -- end to end: the plugin and the CLI --------------------------------------------------------
+
+@pytest.fixture()
+def faulty_target() -> Iterator[str]:
+    with EmbeddedServer() as server, FaultProxy(server.base_url, [BY_NAME["create-returns-200"]]) as proxy:
+        yield proxy.base_url
+
+
+@pytest.mark.slow
+def test_write_baseline_then_run_against_it(pytester: pytest.Pytester, faulty_target: str) -> None:
+    common = [CRUD, "--target", faulty_target, "-p", "no:cacheprovider"]
+    written = pytester.path / "known.yaml"
+    first = pytester.runpytest_subprocess(*common, f"--write-baseline={written}")
+    assert first.ret == 1
+    data = yaml.safe_load(written.read_text())
+    assert data and {e["case"] for e in data} >= {CREATE} and all(e["reason"] == "" for e in data)
+    assert all(e["observed"] for e in data)
+
+    refused = pytester.runpytest_subprocess(*common, f"--baseline={written}")
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines(["*'reason' is empty*"])
+
+    for entry in data:
+        entry["reason"] = "the server answers 200 to a create"
+    written.write_text(yaml.safe_dump(data))
+    accepted = pytester.runpytest_subprocess(*common, f"--baseline={written}")
+    assert accepted.ret == 0, accepted.stdout.str()[-2000:]
+    accepted.stdout.fnmatch_lines(["*baseline: * known failure(s), 0 regression(s), 0 stale entries*"])
+    report = json.loads((pytester.path / "reports" / "baseline.json").read_text())
+    assert report["outcome"] == "pass" and report["known"]
+
+
+@pytest.mark.slow
+def test_regression_and_stale_entry_fail_the_run(pytester: pytest.Pytester, faulty_target: str) -> None:
+    baseline = pytester.path / "known.yaml"
+    baseline.write_text(yaml.safe_dump([
+        {"case": "imagingstudy-crud::read after delete gives 410 Gone", "reason": "old server bug, fixed since"},
+    ]))
+    result = pytester.runpytest_subprocess(CRUD, "--target", faulty_target, "-p", "no:cacheprovider", f"--baseline={baseline}")
+    assert result.ret == 1
+    out = result.stdout.str()
+    assert f"REGRESSION {CREATE} · status" in out
+    assert "STALE (entry 1) imagingstudy-crud::read after delete gives 410 Gone" in out
+    report = json.loads((pytester.path / "reports" / "baseline.json").read_text())
+    assert report["outcome"] == "fail" and report["stale"][0]["message"].startswith("stale")
