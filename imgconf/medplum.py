@@ -27,7 +27,7 @@ class MedplumUnavailable(RuntimeError):
 def node_flags(node: str) -> list[str]:
     """Node 20 has no global WebSocket, which @medplum/core expects; 22+ has it built in."""
     try:
-        version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+        version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10, check=False).stdout.strip()
         major = int(version.lstrip("v").split(".")[0])
     except (OSError, ValueError, subprocess.SubprocessError):
         return []
@@ -99,7 +99,7 @@ class MedplumServer:
                 self._process.wait(timeout=10)
         self._process = None
 
-    def __enter__(self) -> MedplumServer:
+    def __enter__(self) -> MedplumServer:  # noqa: PYI034
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:

@@ -22,7 +22,7 @@ def mutate_cli(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[
     out = tmp_path / "mutation.json"
     proc = subprocess.run(
         [sys.executable, "-m", "imgconf.cli", "mutate", "--suites", CRUD, "--json", str(out), *args],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False,
     )
     return proc, (json.loads(out.read_text()) if out.exists() else {})
 
