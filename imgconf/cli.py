@@ -213,6 +213,8 @@ def mutate(
     suites_path: Annotated[Optional[list[Path]], typer.Option("--suites", help="Suite files or folders (default: the bundled suites).")] = None,
     json_out: Annotated[Path, typer.Option("--json", help="Where the JSON report goes.")] = Path("reports/mutation.json"),
     list_faults: Annotated[bool, typer.Option("--list", help="List the fault catalogue and exit.")] = False,
+    config: Annotated[Optional[Path], typer.Option("--config", help="Config file with target presets (SMART auth for a --target).")] = None,
+    preset: Annotated[Optional[str], typer.Option("--preset", help="Preset name in --config.")] = None,
 ) -> None:
     """Inject every catalogued fault through a proxy; report which checks catch each (mutation score)."""
     from imgconf.faults import FAULTS
@@ -232,6 +234,8 @@ def mutate(
         console.print(f"[bold red]{exc.args[0]}[/]")
         raise typer.Exit(2) from None
     extra: list[str] = [arg for s in suite or [] for arg in ("--suite", s)]
+    if config:  # the user's credentials for a remote target (the embedded one gets an ephemeral client)
+        extra += ["--config", str(config.resolve())] + (["--preset", preset] if preset else [])
     paths = [p.resolve() for p in (suites_path or [suites_dir()])]
     console.print(f"imgconf mutate: {len(chosen)} faults → {target or 'embedded reference server'}")
 

@@ -172,14 +172,22 @@ def mutate(
     started = time.perf_counter()
     extra = list(extra_args)
     with ExitStack() as stack:
+        server_auth = None
         if target is None:
+            from imgconf.auth.embedded import embedded_auth
             from imgconf.reference.server import EmbeddedServer
 
-            upstream = stack.enter_context(EmbeddedServer()).base_url
-            label = "embedded reference server"
+            # The embedded target runs with SMART on, as `imgconf run` does, so auth faults can be caught.
+            server_auth, settings = embedded_auth()
+            upstream = stack.enter_context(EmbeddedServer(auth=server_auth)).base_url
+            label = "embedded reference server (SMART auth on)"
         else:
             upstream = label = target
         proxy = stack.enter_context(FaultProxy(upstream, []))
+        if server_auth is not None:
+            server_auth.accept_audience(proxy.base_url + "/auth/token")  # the token URL as the harness sees it
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="imgconf-mutate-")))
+            extra += ["--config", str(write_auth_config(workdir, proxy.base_url, settings)), "--preset", "mutate"]
         baseline = run_suites(proxy.base_url, suites, extra)
         if baseline.exit_code not in (0, 1) or not baseline.cases:
             raise MutationError(
@@ -208,6 +216,31 @@ def mutate(
                 progress(fault.name, result)
         proxy.set_faults([])
     return MutationReport(label, baseline, results, time.perf_counter() - started)
+
+
+def write_auth_config(workdir: Path, url: str, settings: Any) -> Path:
+    """A preset for the in-process runs: the ephemeral client's private JWKS in a 0600 file that
+    lives only as long as the mutation run (the config format takes keys from files, never inline)."""
+    from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+    keys = []
+    for key in settings.keys:
+        jwk = json.loads((RSAAlgorithm if key.alg == "RS384" else ECAlgorithm).to_jwk(key.private_key))
+        keys.append({**jwk, "kid": key.kid, "alg": key.alg})
+    key_file = workdir / "client.jwks"
+    key_file.touch(mode=0o600)
+    key_file.write_text(json.dumps({"keys": keys}), encoding="utf-8")
+    config = workdir / "imgconf.toml"
+    config.write_text(
+        "[presets.mutate]\n"
+        f'url = "{url}"\n'
+        "[presets.mutate.auth]\n"
+        f'client_id = "{settings.client_id}"\n'
+        f'key_file = "{key_file}"\n'
+        f'scopes = "{" ".join(settings.scopes)}"\n',
+        encoding="utf-8",
+    )
+    return config
 
 
 def write_json(report: MutationReport, path: Path) -> None:
