@@ -104,3 +104,23 @@ class MedplumServer:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
+
+
+def main(argv: list[str]) -> int:
+    """``python -m imgconf.medplum [imgconf run options]``: start Medplum, run the suites against it
+    (e.g. with ``--baseline expectations/medplum.yaml``), stop it; the exit status is the run's."""
+    import sys
+
+    try:
+        with MedplumServer() as server:
+            print(f"Medplum 5.2.13 (FhirRouter + MemoryRepository) at {server.base_url}", flush=True)
+            return subprocess.call([sys.executable, "-m", "imgconf.cli", "run", "--target", server.base_url, *argv])
+    except MedplumUnavailable as exc:
+        print(f"Medplum target unavailable: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))
