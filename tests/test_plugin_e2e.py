@@ -93,7 +93,6 @@ def test_same_verdicts_against_a_separately_started_server(pytester: pytest.Pyte
         ("create-without-location", CRUD, "create returns 201 with Location and ETag", "header"),
         ("ignores-modality", SEARCH, "modality by code", "search"),
         ("drops-first-match", SEARCH, "status available", "search"),
-        ("deleted-read-404", CRUD, "read after delete gives 410 Gone", "status"),
         ("date-eq-overlap", SEARCH, "a day does not contain a year-precision target", "search"),
         ("modality-study-level", SEARCH, "modality searches series, not the study-level list", "search"),
     ],
@@ -111,6 +110,15 @@ def test_a_misbehaving_server_fails_the_right_check(
     failing = [c for c in data["checks"] if c["case"] == case and c["verdict"] == "fail"]
     evidence = data["cases"][[c["case"] for c in data["cases"]].index(case)]
     assert failing and evidence["verdict"] == "fail"
+
+
+def test_404_after_delete_is_a_warning_not_a_failure(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
+    with FaultProxy(server.base_url, [BY_NAME["deleted-read-404"]]) as proxy:
+        result = pytester.runpytest_subprocess(CRUD, "--target", proxy.base_url, "-p", "no:cacheprovider")
+    data = summary(pytester)
+    assert case_verdicts(data)["read after delete gives 410 Gone"] == "warn"
+    assert "status" in {c["check"] for c in failed_checks(data, "read after delete gives 410 Gone")}
+    assert result.ret == 0
 
 
 def test_should_failure_warns_and_strict_should_fails(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
