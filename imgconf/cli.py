@@ -172,7 +172,8 @@ def _preset_or_exit(config: Path | None, preset: str | None) -> Any:
     try:
         return load_preset(config, preset)
     except ConfigError as exc:
-        console.print(f"[bold red]config error:[/] {exc}")
+        # one unwrapped line (a tester greps it) and no markup parsing of the message
+        console.print(f"config error: {exc}", style="bold red", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 

@@ -61,7 +61,7 @@ def _send(session: TargetSession, request: Request, lookup: Any) -> tuple[HttpRe
     content = render(request.body, lookup) if request.body is not None else None
     if content is not None and not any(k.lower() == "content-type" for k, _ in headers):
         headers.append(("Content-Type", "application/fhir+json"))
-    with session.request_auth.override(request.auth):  # SMART negatives: no token, other scopes, invalid
+    with session.request_auth.override(request.auth, lambda v: render(v, lookup)):  # SMART negatives: no token, other scopes, invalid
         result = session.client.send(
             request.method, path, params=params, headers=headers, json_body=json_body, form=form, content=content
         )

@@ -6,8 +6,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import secrets
-from collections.abc import Generator, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -30,7 +30,7 @@ class RequestAuth(httpx.Auth):
         chosen = _override.get() or self.default
         yield from chosen.auth_flow(request)
 
-    def for_override(self, spec: AuthOverride | None) -> httpx.Auth | None:
+    def for_override(self, spec: AuthOverride | None, render: Callable[[str], Any] = str) -> httpx.Auth | None:
         if spec is None:
             return None
         if spec.mode == "none":
@@ -40,7 +40,7 @@ class RequestAuth(httpx.Auth):
             return StaticBearer("imgconf-invalid-" + secrets.token_urlsafe(24))
         if self.smart is None:
             return None
-        return self.smart.auth(split(" ".join(spec.scopes)))
+        return self.smart.auth(split(" ".join(str(render(s)) for s in spec.scopes)))  # ${variables} allowed
 
     @contextlib.contextmanager
     def use(self, auth: httpx.Auth | None) -> Iterator[None]:
@@ -52,8 +52,8 @@ class RequestAuth(httpx.Auth):
             _override.reset(reset)
 
     @contextlib.contextmanager
-    def override(self, spec: AuthOverride | None) -> Iterator[None]:
-        with self.use(self.for_override(spec)):
+    def override(self, spec: AuthOverride | None, render: Callable[[str], Any] = str) -> Iterator[None]:
+        with self.use(self.for_override(spec, render)):
             yield
 
     def without_token(self) -> contextlib.AbstractContextManager[None]:
