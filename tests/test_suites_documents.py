@@ -149,3 +149,11 @@ def test_reference_server_document_semantics(server: EmbeddedServer) -> None:
 def test_binary_fixture_attachment_facts() -> None:
     assert attachment_facts("") == {"size": 0, "hash": "2jmj7l5rSw0yVb/vlWAYkK/YBwk="}  # MHD-010 SHA-1 of nothing
     assert attachment_facts("JVBERi0xLjQKJSVFT0YK")["size"] == 15
+
+
+def test_ignored_modality_parameter_warns_on_the_should_case(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
+    with FaultProxy(server.base_url, [BY_NAME["ignores-modality"]]) as proxy:
+        pytester.runpytest_subprocess(ITI67, "--target", proxy.base_url, "-k", "modality", "-p", "no:cacheprovider")
+    data = summary(pytester)
+    assert verdict(data, "modality (EU Imaging IG / MADO extension parameter)") == "warn"  # EUIMG-055 is SHOULD
+    assert "search" in failed_kinds(data, "modality (EU Imaging IG / MADO extension parameter)")

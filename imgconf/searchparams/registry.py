@@ -120,6 +120,9 @@ _TABLE: dict[str, list[_Row]] = {
         ("identifier", "token", "DocumentReference.masterIdentifier | DocumentReference.identifier", ()),
         ("language", "token", "DocumentReference.content.attachment.language", ()),
         ("location", "uri", "DocumentReference.content.attachment.url", ()),
+        # EU Imaging IG / MADO (EUIMG-055, MAN-013): the R5 cross-version modality extension
+        ("modality", "token",
+         "DocumentReference.extension('http://hl7.org/fhir/5.0/StructureDefinition/extension-DocumentReference.modality').value", ()),
         ("patient", "reference", "DocumentReference.subject", ("Patient",)),
         ("period", "date", "DocumentReference.context.period", ()),
         ("related", "reference", "DocumentReference.context.related", _ANY),
@@ -284,6 +287,7 @@ _CODE_SYSTEMS = {
 # Canonical URLs for parameters not defined by core R4.
 _URLS = {
     ("DocumentReference", "creation"): "https://profiles.ihe.net/ITI/MHD/SearchParameter/DocumentReference-Creation",
+    ("DocumentReference", "modality"): "http://hl7.eu/fhir/imaging/SearchParameter/SearchParameterDocumentReferenceModality",
     ("Patient", "mothersMaidenName"): "http://hl7.org/fhir/SearchParameter/patient-extensions-Patient-mothersMaidenName",
 }
 
