@@ -107,11 +107,22 @@ FAULT_RUNS = [
         ("token endpoint authenticates with private_key_jwt", "fhirpath"),
         ("well-known answers 200 JSON without a token", "header"),
     ]),
-    (["discovery-pkce-plain", "discovery-non-smart-scopes"], SCOPES + "," + DISCOVERY, [
+    (["discovery-pkce-plain", "discovery-non-smart-scopes", "capability-non-smart-scopes"], SCOPES + "," + DISCOVERY, [
         ("code_challenge_methods_supported has S256 and not plain (FIND-20)", "fhirpath"),
         ("scopes_supported lists only SMART v1 or v2 scopes", "scopes"),
+        ("CapabilityStatement names only SMART scopes", "scopes"),
     ]),
 ]
+
+
+def test_spec_findings_are_reported_as_findings(pytester: pytest.Pytester, target: SmartTarget) -> None:
+    faults = [BY_NAME[f] for f in ("discovery-missing-pkce", "capability-non-smart-scopes")]
+    with FaultProxy(target.base_url, faults) as proxy:
+        _, data = run(pytester, target, proxy.base_url, DISCOVERY, SCOPES)
+    found = {f["id"]: f for f in data["findings"]}
+    assert {"FIND-05", "FIND-20"} <= set(found), sorted(found)
+    reasons = [c["reason"] for c in data["checks"] if "FIND-05" in c["requirement"] and c["verdict"] == "fail"]
+    assert any("system/DocumentReference.search" in r and "FIND-05" in r for r in reasons), reasons
 
 
 @pytest.mark.parametrize(("faults", "suites", "expected"), FAULT_RUNS, ids=["+".join(f) for f, _, _ in FAULT_RUNS])

@@ -183,6 +183,18 @@ def _add_non_smart_scopes(doc: dict[str, object]) -> None:
     doc["scopes_supported"] = scopes + ["system/DocumentReference.search", "system/Patient.search", "system/DocumentReference.create"]
 
 
+def _capability_lists_non_smart_scopes(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    """The EU CapabilityStatement wording (FIND-05): scopes that "follow SMART v2 conventions" but do not."""
+    body = response.json()
+    if call.path.strip("/") == "metadata" and isinstance(body, dict):
+        for rest in body.get("rest") or []:
+            security = rest.setdefault("security", {})
+            security["description"] = (str(security.get("description", "")) + " Document consumers request "
+                                       "system/DocumentReference.search system/Patient.search system/Binary.read.").strip()
+        response.set_json(body)
+    return response
+
+
 def _v1_only(doc: dict[str, object]) -> None:
     doc["capabilities"] = [c for c in doc.get("capabilities") or [] if c != "permission-v2"]  # type: ignore[attr-defined]
 
@@ -222,6 +234,8 @@ def smart_faults() -> tuple[Fault, ...]:
               on_response=_on_discovery(lambda d: d.update(code_challenge_methods_supported=["S256", "plain"]))),
         Fault("discovery-non-smart-scopes", "scopes_supported lists .search/.create scopes (FIND-05)", ("SMART-022", "FIND-05"),
               on_response=_on_discovery(_add_non_smart_scopes)),
+        Fault("capability-non-smart-scopes", "the CapabilityStatement names .search scopes (EU API wording, FIND-05)",
+              ("SMART-022", "FIND-05"), on_response=_capability_lists_non_smart_scopes),
         Fault("discovery-relative-token-endpoint", "token_endpoint is a relative URL", ("SMART-005",),
               on_response=_on_discovery(lambda d: d.update(token_endpoint=TOKEN_PATH))),
         Fault("discovery-no-client-credentials", "grant_types_supported lacks client_credentials", ("SMART-002",),
