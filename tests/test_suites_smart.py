@@ -202,3 +202,19 @@ def test_no_secret_reaches_any_output_file(pytester: pytest.Pytester, target: Sm
         assert not jwt_like.search(text), f"a JWT (client assertion) leaked into {name}"
     html = texts[str(pytester.path / "reports" / "report.html")]
     assert "[redacted]" in html
+
+
+def _refuse_imaging_study(call: ProxyCall) -> ProxyResponse | None:
+    if call.method == "GET" and call.path.startswith("ImagingStudy/"):
+        body = b'{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"forbidden"}]}'
+        return ProxyResponse(403, {"content-type": "application/fhir+json", "www-authenticate": 'Bearer error="insufficient_scope"'}, body)
+    return None
+
+
+def test_manifest_study_retrieval_fails_when_the_scope_is_not_honoured(pytester: pytest.Pytester, target: SmartTarget) -> None:
+    refuse = Fault("refuses-imaging-study", "test-only", ("SMART-024",), on_request=_refuse_imaging_study)
+    with FaultProxy(target.base_url, [refuse]) as proxy:
+        _, data = run(pytester, target, proxy.base_url, ENFORCEMENT)
+    case = "adding system/ImagingStudy.r retrieves the manifest's ImagingStudy"
+    assert verdicts(data)[case] == "fail" and "status" in bad_checks(data, case)
+    assert verdicts(data)["consumer scopes cannot follow a FHIR manifest to its ImagingStudy (FIND-12)"] == "info"
