@@ -218,3 +218,13 @@ def test_manifest_study_retrieval_fails_when_the_scope_is_not_honoured(pytester:
     case = "adding system/ImagingStudy.r retrieves the manifest's ImagingStudy"
     assert verdicts(data)[case] == "fail" and "status" in bad_checks(data, case)
     assert verdicts(data)["consumer scopes cannot follow a FHIR manifest to its ImagingStudy (FIND-12)"] == "info"
+
+
+def test_read_only_preset_still_sends_token_requests(pytester: pytest.Pytester, target: SmartTarget) -> None:
+    config = target.write_config(pytester.path / "imgconf.toml", target.base_url)
+    config.write_text(config.read_text().replace("[presets.target.auth]", "read_only = true\n[presets.target.auth]"))
+    result = pytester.runpytest_subprocess(TOKEN, "--config", str(config), "-p", "no:cacheprovider")
+    data = json.loads((pytester.path / "reports" / "summary.json").read_text())
+    assert result.ret == 0, result.stdout.str()[-2000:]
+    assert verdicts(data)["ES384 assertion gets a bearer token"] == "pass"
+    assert verdicts(data)["replayed assertion is refused"] == "pass"

@@ -53,12 +53,21 @@ def send_token_request(
     else:
         signed = assertion.build_defective(spec.assertion, client_id, url, key)
     out = TokenSend(form=form_with(signed))
+    # A token request changes no data on the FHIR server, so a --read-only run still sends it.
+    read_only, client.read_only = getattr(client, "read_only", False), False
+    try:
+        _send_token_form(client, request_auth, url, spec.assertion == "replayed", out)
+    finally:
+        client.read_only = read_only
+    return out
+
+
+def _send_token_form(client: TargetClient, request_auth: RequestAuth, url: str, replay: bool, out: TokenSend) -> None:
     with request_auth.without_token():  # a token endpoint takes the assertion, not a bearer token
-        if spec.assertion == "replayed":
+        if replay:
             first = client.send("POST", url, form=out.form, headers={"Accept": "application/json"})
             out.before.append(first.exchange)
             if first.status != 200:
                 out.problem = (f"the first use of the assertion was refused (status {first.status}), "
                                "so refusing the replay proves nothing")
         out.result = client.send("POST", url, form=out.form, headers={"Accept": "application/json"})
-    return out
