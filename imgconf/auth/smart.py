@@ -20,7 +20,7 @@ from imgconf import __version__
 from imgconf.auth import assertion
 from imgconf.auth.keys import SigningKey
 from imgconf.auth.settings import AuthSettings
-from imgconf.validators.smart import split, to_v1
+from imgconf.validators.smart import to_v1
 
 WELL_KNOWN = ".well-known/smart-configuration"
 DEFAULT_EXPIRES_S = 300  # when a token response has no expires_in
