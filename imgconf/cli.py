@@ -244,7 +244,10 @@ def mutate(
         if result is None:
             console.print(f"  no fault: done")
         else:
-            mark = "[green]caught[/]" if result.caught else f"[bold red]NOT CAUGHT[/]{' — ' + result.incomplete if result.incomplete else ''}"
+            if result.fault.benign:
+                mark = "[bold red]FAILED ON A LEGAL VARIATION[/]" if result.caught else "[green]legal variation, stayed green[/]"
+            else:
+                mark = "[green]caught[/]" if result.caught else f"[bold red]NOT CAUGHT[/]{' — ' + result.incomplete if result.incomplete else ''}"
             console.print(f"  {name}: {mark} ({len(result.caught_by)} check(s), {result.duration_s:.1f} s)")
 
     try:
@@ -252,10 +255,10 @@ def mutate(
     except MutationError as exc:
         console.print(f"[bold red]{exc}[/]")
         raise typer.Exit(2) from None
-    table = Table(title=f"mutation score {report.caught}/{len(report.results)} = {report.score:.0%}")
+    table = Table(title=f"mutation score {report.caught}/{len(report.scored)} = {report.score:.0%}")
     for col in ("fault", "tied to", "caught", "requirements that caught it", "cases"):
         table.add_column(col)
-    for r in report.results:
+    for r in report.scored:
         d = r.to_dict()
         cases = sorted({c["case"] for c in d["caught_by"]})
         table.add_row(
@@ -269,6 +272,8 @@ def mutate(
     console.print(f"no-fault run: {len(report.baseline.cases)} cases, " + ("[green]green (0 false positives)[/]" if not fps else f"[bold red]{len(fps)} false positive(s)[/]"))
     for case, check, verdict, reqs in fps:
         console.print(f"  [red]FALSE POSITIVE[/] {case} · {check} {verdict} [{', '.join(reqs)}]")
+    for r in report.benign_failures:
+        console.print(f"  [red]FALSE POSITIVE[/] with legal variation {r.fault.name}: " + "; ".join(c for c, *_ in r.caught_by[:3]))
     write_json(report, json_out.resolve())
     console.print(f"score {report.score:.1%} in {report.duration_s:.0f} s → {json_out}")
     raise typer.Exit(0 if report.ok else 1)

@@ -4,7 +4,8 @@ One FaultProxy sits in front of the upstream (a target URL, or the embedded refe
 suites run in-process once with no fault (this run must be green: no false positives) and once per
 fault. A fault is caught when some check fails (or warns for SHOULD, or notes info for MAY rules)
 that did not in the no-fault run. Score = caught / injected. The report says, per fault, which cases and requirement
-ids caught it, and whether one of them is a requirement the fault is tied to.
+ids caught it, and whether one of them is a requirement the fault is tied to. Faults marked
+``benign`` are legal variations: not scored, and the run with one must stay green as well.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class FaultResult:
             "fault": self.fault.name,
             "description": self.fault.description,
             "requirements": list(self.fault.requirements),
+            "benign": self.fault.benign,
             "caught": self.caught,
             "incomplete": self.incomplete,
             "caught_by_own_requirement": self.on_target,
@@ -94,21 +96,30 @@ class MutationReport:
         return sorted(s for s in self.baseline.signals() if s[2] != "info")
 
     @property
+    def scored(self) -> list[FaultResult]:
+        return [r for r in self.results if not r.fault.benign]
+
+    @property
+    def benign_failures(self) -> list[FaultResult]:
+        """Legal variations the harness failed on: false positives too."""
+        return [r for r in self.results if r.fault.benign and (r.caught or r.incomplete)]
+
+    @property
     def caught(self) -> int:
-        return sum(r.caught for r in self.results)
+        return sum(r.caught for r in self.scored)
 
     @property
     def score(self) -> float:
-        return self.caught / len(self.results) if self.results else 0.0
+        return self.caught / len(self.scored) if self.scored else 0.0
 
     @property
     def ok(self) -> bool:
-        return not self.false_positives and self.caught == len(self.results)
+        return not self.false_positives and not self.benign_failures and self.caught == len(self.scored)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
-            "injected": len(self.results),
+            "injected": len(self.scored),
             "caught": self.caught,
             "score": round(self.score, 4),
             "no_fault_run": {
@@ -119,7 +130,11 @@ class MutationReport:
                 ],
                 "duration_s": round(self.baseline.duration_s, 2),
             },
-            "not_caught": [r.fault.name for r in self.results if not r.caught],
+            "not_caught": [r.fault.name for r in self.scored if not r.caught],
+            "benign_variations": {
+                "run": [r.fault.name for r in self.results if r.fault.benign],
+                "failed_on": [r.fault.name for r in self.benign_failures],
+            },
             "faults": [r.to_dict() for r in self.results],
             "duration_s": round(self.duration_s, 2),
         }

@@ -71,3 +71,12 @@ def test_a_target_that_fails_without_any_fault_shows_false_positives(tmp_path: P
 def test_unknown_fault_is_a_usage_error(tmp_path: Path) -> None:
     proc, _ = mutate_cli(tmp_path, "--fault", "no-such-fault")
     assert proc.returncode == 2 and "unknown fault 'no-such-fault'" in proc.stdout
+
+
+@pytest.mark.slow
+def test_a_legal_variation_is_not_scored_and_must_stay_green(tmp_path: Path) -> None:
+    assert BY_NAME["discovery-v1-only"].benign
+    proc, report = mutate_cli(tmp_path, "--suites", str(suites_dir() / "smart"), "--fault", "discovery-v1-only")
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert report["benign_variations"] == {"run": ["discovery-v1-only"], "failed_on": []}
+    assert report["injected"] == 0 and "legal variation, stayed green" in proc.stdout

@@ -65,3 +65,6 @@ class Fault:
     requirements: tuple[str, ...]
     on_request: RequestHook | None = None
     on_response: ResponseHook | None = None
+    # A legal variation (e.g. a SMART v1-only server): the harness must adapt, not fail. The
+    # mutation run treats it as a false-positive probe: the run with it must stay green.
+    benign: bool = False

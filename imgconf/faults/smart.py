@@ -247,7 +247,7 @@ def smart_faults() -> tuple[Fault, ...]:
         Fault("discovery-as-fhir-json", "smart-configuration served as application/fhir+json", ("SMART-001",),
               on_response=_discovery_content_type),
         Fault("discovery-v1-only", "advertises only permission-v1 (legal: the harness must request v1 scopes)", ("SMART-021", "SMART-024"),
-              on_response=_on_discovery(_v1_only)),
+              on_response=_on_discovery(_v1_only), benign=True),
     )
 
 
