@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
+
+import httpx
 
 import pytest
 
@@ -23,3 +26,19 @@ def reference_server() -> Iterator[object]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[object]:
+    """A reference server per test module (modules that need their own define ``server`` locally)."""
+    from imgconf.reference.server import EmbeddedServer
+
+    with EmbeddedServer() as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def client(server: Any) -> Iterator[httpx.Client]:
+    """A keep-alive client on the module's reference server, asking for FHIR JSON."""
+    with httpx.Client(base_url=server.base_url, headers={"Accept": "application/fhir+json"}, timeout=10) as c:
+        yield c

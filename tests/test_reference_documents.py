@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
 
-from imgconf.reference import EmbeddedServer
 from imgconf.searchparams.registry import MOTHERS_MAIDEN_NAME
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[EmbeddedServer]:
-    with EmbeddedServer() as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def client(server: EmbeddedServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, headers={"Accept": "application/fhir+json"}, timeout=10) as c:
-        yield c
 
 
 def create(client: httpx.Client, resource: dict) -> str:

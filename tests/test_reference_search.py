@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -12,18 +11,6 @@ from imgconf.reference import EmbeddedServer
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 H = {"Accept": "application/fhir+json"}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[EmbeddedServer]:
-    with EmbeddedServer() as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def client(server: EmbeddedServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, headers=H, timeout=10) as c:
-        yield c
 
 
 def create(client: httpx.Client, resource: dict) -> dict:

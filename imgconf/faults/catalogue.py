@@ -133,29 +133,34 @@ def _eq_as_overlap(call: ProxyCall) -> None:
     call.query = rewritten
 
 
-def _study_level_modality(call: ProxyCall) -> None:
-    """Search study-level ImagingStudy.modality instead of series.modality (IS-053)."""
-    if not call.is_search or call.resource_type != "ImagingStudy":
-        return
-    codes = [v for k, v in call.query if k == "modality"]
-    if codes:
-        call.query = [(k, v) for k, v in call.query if k != "modality"]
-        call.headers["x-imgconf-fault-modality"] = ",".join(codes)
+def _study_level_only(param: str, keys: Callable[[dict[str, Any]], set[str]], value_key: Callable[[str], str]) -> dict[str, Any]:
+    """A search parameter evaluated on study-level elements only, ignoring series (IS-053, endpoint).
 
+    The parameter is withheld from the upstream search and applied to the returned Bundle instead,
+    matching ``value_key(search value)`` against ``keys(study)``.
+    """
+    header = f"x-imgconf-fault-{param}"
 
-def _filter_study_level(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
-    wanted = call.headers.get("x-imgconf-fault-modality")
-    body = response.json()
-    if not wanted or not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+    def on_request(call: ProxyCall) -> None:
+        if not call.is_search or call.resource_type != "ImagingStudy":
+            return
+        wanted = [v for k, v in call.query if k == param]
+        if wanted:
+            call.query = [(k, v) for k, v in call.query if k != param]
+            call.headers[header] = ",".join(wanted)
+
+    def on_response(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+        wanted = call.headers.get(header)
+        body = response.json()
+        if not wanted or not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+            return response
+        values = {value_key(v) for v in wanted.split(",")}
+        body["entry"] = [e for e in body.get("entry") or [] if keys(e.get("resource") or {}) & values]
+        body["total"] = len(body["entry"])
+        response.set_json(body)
         return response
-    codes = {c.split("|")[-1] for v in wanted.split(",") for c in [v]}
-    body["entry"] = [
-        e for e in body.get("entry") or []
-        if {m.get("code") for m in (e.get("resource") or {}).get("modality") or []} & codes
-    ]
-    body["total"] = len(body["entry"])
-    response.set_json(body)
-    return response
+
+    return {"on_request": on_request, "on_response": on_response}
 
 
 def _drop_first_match(bundle: dict[str, Any]) -> None:
@@ -314,31 +319,6 @@ def _total_counts_entries(bundle: dict[str, Any]) -> None:
         bundle["total"] = len(bundle["entry"])
 
 
-def _endpoint_study_level_only(call: ProxyCall) -> None:
-    """endpoint searched on ImagingStudy.endpoint only, not series.endpoint (R4 expression has both)."""
-    if not call.is_search or call.resource_type != "ImagingStudy":
-        return
-    wanted = [v for k, v in call.query if k == "endpoint"]
-    if wanted:
-        call.query = [(k, v) for k, v in call.query if k != "endpoint"]
-        call.headers["x-imgconf-fault-endpoint"] = ",".join(wanted)
-
-
-def _filter_study_level_endpoint(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
-    wanted = call.headers.get("x-imgconf-fault-endpoint")
-    body = response.json()
-    if not wanted or not isinstance(body, dict) or body.get("resourceType") != "Bundle":
-        return response
-    ids = {v.rstrip("/").split("/")[-1] for v in wanted.split(",")}
-    body["entry"] = [
-        e for e in body.get("entry") or []
-        if {str(r.get("reference", "")).split("/")[-1] for r in (e.get("resource") or {}).get("endpoint") or []} & ids
-    ]
-    body["total"] = len(body["entry"])
-    response.set_json(body)
-    return response
-
-
 def _started_without_zone(study: dict[str, Any]) -> None:
     """The server drops the time zone from dateTimes with a time (local time stored naively)."""
     value = study.get("started")
@@ -381,7 +361,8 @@ FAULTS: tuple[Fault, ...] = (
     Fault("tokens-case-insensitive", "token values are matched case-insensitively", ("REST-055",), on_request=_upper_token_values),
     Fault("date-eq-overlap", "date eq matches overlapping instead of contained ranges", ("REST-072",), on_request=_eq_as_overlap),
     Fault("modality-study-level", "modality searches ImagingStudy.modality, not series.modality", ("IS-053",),
-          on_request=_study_level_modality, on_response=_filter_study_level),
+          **_study_level_only("modality", lambda r: {m.get("code") for m in r.get("modality") or []},
+                             lambda v: v.split("|")[-1])),
     Fault("invalid-date-accepted", "an invalid date parameter gives an empty 200 instead of 400", ("REST-033",),
           on_response=_invalid_date_accepted),
     Fault("series-uid-urn-oid", "series.uid carries a urn:oid: prefix", ("IS-022", "IS-024"),
@@ -424,7 +405,8 @@ FAULTS: tuple[Fault, ...] = (
     Fault("patient-matches-any-subject", "patient= is searched like subject= (Device and Group subjects match)", ("IS-055",),
           on_request=_rename_param("patient", "subject")),
     Fault("endpoint-study-level-only", "endpoint searches ImagingStudy.endpoint, not series.endpoint", ("REST-060", "IS-048"),
-          on_request=_endpoint_study_level_only, on_response=_filter_study_level_endpoint),
+          **_study_level_only("endpoint", lambda r: {str(e.get("reference", "")).split("/")[-1] for e in r.get("endpoint") or []},
+                             lambda v: v.rstrip("/").split("/")[-1])),
     Fault("ignores-summary", "_summary is ignored", ("REST-087",), on_request=_drop_param("_summary")),
     Fault("ignores-elements", "_elements is ignored", ("REST-088",), on_request=_drop_param("_elements")),
     Fault("ignores-unsupported-accept", "an Accept the server cannot serve is answered with JSON instead of 406", ("REST-003",),
