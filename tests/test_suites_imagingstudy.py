@@ -111,6 +111,7 @@ CAUGHT = [
     ("drops-first-match", "search-tokens", "_id with a comma list is OR", "search"),
     ("endpoint-trailing-slash", "codings", "read endpoint wado-rs and apply the endpoint rules", "rule"),
     ("sop-class-bare-oid", "codings", "read ct-chest and apply the imaging rules", "rule"),
+    ("sop-class-transfer-syntax", "codings", "read mr-brain and apply the imaging rules", "rule"),
     ("study-uid-without-prefix", "codings", "the Study Instance UID identifier is urn:dicom:uid with urn:oid and a valid UID", "fhirpath"),
     ("series-uid-urn-oid", "codings", "read mg-screening and apply the imaging rules", "structure"),
     ("legacy-modality-system", "codings", "modality codings use the DCM system and upper-case codes", "fhirpath"),

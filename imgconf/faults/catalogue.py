@@ -95,6 +95,14 @@ def _bare_sop_class(study: dict[str, Any]) -> None:
                 coding["code"] = coding["code"].removeprefix("urn:oid:")
 
 
+def _transfer_syntax_as_sop_class(study: dict[str, Any]) -> None:
+    """Explicit VR Little Endian (a transfer syntax) where the SOP Class UID belongs."""
+    for series in study.get("series") or []:
+        for instance in series.get("instance") or []:
+            if isinstance(instance.get("sopClass"), dict):
+                instance["sopClass"]["code"] = "urn:oid:1.2.840.10008.1.2.1"
+
+
 def _lowercase_modality(study: dict[str, Any]) -> None:
     for series in study.get("series") or []:
         modality = series.get("modality") or {}
@@ -371,6 +379,8 @@ FAULTS: tuple[Fault, ...] = (
           on_response=_each_resource(_strip_study_uid_prefix, "ImagingStudy")),
     Fault("sop-class-bare-oid", "sopClass code is a bare OID", ("IS-030", "IS-031"),
           on_response=_each_resource(_bare_sop_class, "ImagingStudy")),
+    Fault("sop-class-transfer-syntax", "sopClass holds a transfer syntax UID instead of a SOP Class UID", ("DICOM-010",),
+          on_response=_each_resource(_transfer_syntax_as_sop_class, "ImagingStudy")),
     Fault("modality-lowercase", "series.modality codes are lower case", ("IS-033",),
           on_response=_each_resource(_lowercase_modality, "ImagingStudy")),
     Fault("legacy-modality-system", "series.modality uses the retired nema.org system", ("IS-033", "IS-034"),
