@@ -242,7 +242,7 @@ def mutate(
 
     def progress(name: str, result: Any) -> None:
         if result is None:
-            console.print(f"  no fault: done")
+            console.print("  no fault: done")
         else:
             if result.fault.benign:
                 mark = "[bold red]FAILED ON A LEGAL VARIATION[/]" if result.caught else "[green]legal variation, stayed green[/]"

@@ -22,7 +22,7 @@ from imgconf.auth.steps import auth_gate, token_step
 from imgconf.checks.status import check_status
 from imgconf.checks.structure import check_structure
 from imgconf.client import HttpResult, TargetUnreachable
-from imgconf.fhirpath import environment_names, evaluate
+from imgconf.fhirpath import evaluate
 from imgconf.fixtures import FixtureError, add_tag, id_from_response
 from imgconf.capabilities import search_parameter_names
 from imgconf.searchparams import get_param
@@ -35,17 +35,6 @@ from imgconf.suite.template import MissingVariable, render
 def _lookup(session: TargetSession, suite: Suite) -> Any:
     scope = {**suite.variables, **session.saved.setdefault(suite.id, {})}
     return lambda name: session.lookup(name, scope)
-
-
-class _Environment(dict):  # type: ignore[type-arg]
-    """FHIRPath %variables: resolved from the session namespace when an expression needs them."""
-
-    def __init__(self, lookup: Any) -> None:
-        super().__init__()
-        self.lookup = lookup
-
-    def for_expression(self, expression: str) -> dict[str, Any]:
-        return {name: self.lookup(name) for name in environment_names(expression)}
 
 
 def _send(session: TargetSession, request: Request, lookup: Any) -> tuple[HttpResult, list[tuple[str, str]]]:
@@ -104,7 +93,7 @@ def _save(save: Save, result: HttpResult, variables: dict[str, Any], ctx: CheckC
         value = ident[1] if ident else None
     elif save.fhirpath:
         try:
-            env = ctx.variables.for_expression(save.fhirpath) if hasattr(ctx.variables, "for_expression") else ctx.variables
+            env = ctx.fhirpath_env(save.fhirpath)
             found = evaluate(save.fhirpath, result.json, env) if not result.json_error else []
         except Exception:  # bad server data: reported below as a failed save
             found = []
@@ -228,7 +217,8 @@ def run_case(case: Case, suite: Suite, session: TargetSession, nodeid: str = "")
             exchange=len(outcome.exchanges) - 1,
             requirements=case.requirements,
             level=case.level,
-            variables=_Environment(lookup),
+            variables={},
+            lookup=lookup,
             session=session,
             sent_form=sent_form,
         )

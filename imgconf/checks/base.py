@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from imgconf.client import HttpResult
+from imgconf.fhirpath import environment_names
 from imgconf.results import CheckResult, Level, Verdict
 
 if TYPE_CHECKING:
@@ -24,10 +26,22 @@ class CheckContext:
     exchange: int  # index of the response's exchange in the case evidence
     requirements: tuple[str, ...]
     level: Level
-    variables: dict[str, Any]
+    variables: Mapping[str, Any]  # fixed values, for callers without a session (e.g. unit tests)
     session: TargetSession | None = None
+    lookup: Callable[[str], Any] | None = None  # the run's namespace: saved, suite, fixture, uid, …
     sent_form: list[tuple[str, str]] = field(default_factory=list)  # a POST _search body, as sent
     extra_exchanges: list[Any] = field(default_factory=list)  # pages fetched by the search oracle
+
+    def value(self, name: str) -> Any:
+        """A variable's value; raises MissingVariable/KeyError when it has none."""
+        return self.lookup(name) if self.lookup is not None else self.variables[name]
+
+    def fhirpath_env(self, expression: str) -> dict[str, Any]:
+        """The %variables one FHIRPath expression reads (fhirpathpy needs them up front)."""
+        names = environment_names(expression)
+        if self.lookup is not None:
+            return {name: self.lookup(name) for name in names}
+        return {name: self.variables[name] for name in names if name in self.variables}
 
     def result(
         self,

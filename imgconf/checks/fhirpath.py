@@ -33,7 +33,7 @@ def check_fhirpath(specs: tuple[FhirPathExpectation, ...], ctx: CheckContext) ->
             )
             continue
         try:
-            env = ctx.variables.for_expression(spec.expr) if hasattr(ctx.variables, "for_expression") else ctx.variables
+            env = ctx.fhirpath_env(spec.expr)
             if isinstance(body, dict) and body.get("resourceType") == "Bundle" and body.get("type") in ("document", "collection"):
                 values = evaluate_in_bundle(spec.expr, body, body, env)  # resolve() finds the document's entries
             else:

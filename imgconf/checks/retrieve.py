@@ -60,7 +60,7 @@ def _document_bytes(ctx: CheckContext, expected_type: str) -> tuple[bytes | None
 
 def check_attachment(spec: AttachmentExpectation, ctx: CheckContext) -> list[CheckResult]:
     try:
-        saved = ctx.variables.lookup(spec.document) if hasattr(ctx.variables, "lookup") else ctx.variables[spec.document]
+        saved = ctx.value(spec.document)
     except (MissingVariable, KeyError):
         saved = None
     attachment = _attachment(saved, ctx.response.url)

@@ -94,7 +94,7 @@ def check_token_response(enabled: bool, ctx: CheckContext) -> list[CheckResult]:
 
 
 def _scope_values(spec: ScopesExpectation, body: Any, ctx: CheckContext) -> list[str]:
-    env = ctx.variables.for_expression(spec.source) if hasattr(ctx.variables, "for_expression") else ctx.variables
+    env = ctx.fhirpath_env(spec.source)
     values = evaluate(spec.source, body, env)
     found: list[str] = []
     for value in values:
