@@ -26,8 +26,8 @@ def _builder():
 
 
 def test_counts() -> None:
-    assert len(catalogue.requirements()) == 249
-    assert len(catalogue.findings()) == 22
+    assert len(catalogue.requirements()) == 257
+    assert len(catalogue.findings()) == 23
 
 
 def test_requirement_fields() -> None:

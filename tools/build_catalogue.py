@@ -21,8 +21,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCE = REPO_ROOT.parent / "shared" / "requirements.md"
 OUTPUT = REPO_ROOT / "imgconf" / "catalogue" / "requirements.json"
-EXPECTED_REQUIREMENTS = 249
-EXPECTED_FINDINGS = 22
+EXPECTED_REQUIREMENTS = 257
+EXPECTED_FINDINGS = 23
 
 ID_RE = re.compile(r"^[A-Z]+-\d{3}$")
 FIND_RE = re.compile(r"^FIND-\d{2}$")
@@ -90,8 +90,10 @@ def short_title(text: str, limit: int = 110) -> str:
 
 def parse_requirement(cells: list[str], header: list[str], section: str, order: int) -> dict[str, Any]:
     # Tables have either 6 columns (with "Exact values / check") or 5 (DICOM tables). A few
-    # rows of 6-column tables omit the check cell, so read test and basis from the right.
-    assert len(cells) in (len(header), len(header) - 1), cells
+    # rows of 6-column tables omit the check cell, and some rows of 5-column tables add one
+    # (DICOM-012/013), so read test and basis from the right and the check from cell 4 of 6.
+    assert len(cells) in (len(header) - 1, len(header), len(header) + 1), cells
+    assert len(cells) <= 6, cells
     assert len(cells) >= 5, cells
     req_id, level_text, text = cells[0], plain(cells[1]), cells[2]
     basis, test = plain(cells[-1]), plain(cells[-2])
