@@ -33,7 +33,8 @@ def test_rule_finding_replaces_structure_duplicate() -> None:
 
 
 def test_structure_only_for_types_without_rules() -> None:
-    assert validate_resource({"resourceType": "Patient", "gender": 1})[0].requirement == STRUCTURE
+    assert validate_resource({"resourceType": "Patient", "gender": 1})[0].requirement == "REST-102"  # JSON type
+    assert validate_resource({"resourceType": "Patient", "foo": "x"})[0].requirement == STRUCTURE
     assert rule_findings({"resourceType": "Patient"}) == []
 
 
@@ -41,7 +42,7 @@ def test_rule_findings_skip_structure() -> None:
     r = sample_imaging_study()
     r["series"][0]["bodySite"] = [{"code": "x"}]  # a cardinality error only the model sees
     assert rule_findings(r) == []
-    assert [f.requirement for f in validate_resource(r)] == ["IS-010"]
+    assert [f.requirement for f in validate_resource(r)] == [STRUCTURE]  # IS-010 is INFO in the catalogue
 
 
 def test_register_rules_extends_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,11 +67,13 @@ def test_validate_bundle_prefixes_locations() -> None:
         {"request": {"method": "DELETE", "url": "Patient/1"}},
     ]}
     out = list(validate_bundle(bundle))
-    assert [i for i, _, _ in out] == [0, 1, 2]
-    assert out[0][2] == []
-    assert [(f.requirement, f.location) for f in out[1][2]] == [("IS-023", "Bundle.entry[1].resource.series[0].uid")]
-    assert [(f.requirement, f.location) for f in out[2][2]] == [("IS-041", "Bundle.entry[2].resource.address")]
-    assert out[1][1] is bad
+    assert [i for i, _, _ in out] == [None, 0, 1, 2]
+    # a searchset entry with a request breaks bdl-3 (REST-103): the Bundle's own finding comes first
+    assert [(f.requirement, f.location) for f in out[0][2]] == [("REST-103", "Bundle.entry[3].request")]
+    assert out[1][2] == []
+    assert [(f.requirement, f.location) for f in out[2][2]] == [("IS-023", "Bundle.entry[1].resource.series[0].uid")]
+    assert [(f.requirement, f.location) for f in out[3][2]] == [("IS-041", "Bundle.entry[2].resource.address")]
+    assert out[2][1] is bad
 
 
 def test_validate_bundle_reports_bundle_level_problems_first() -> None:

@@ -35,8 +35,11 @@ def test_valid_resources_have_no_structural_findings() -> None:
         (("series", 0, "instance", 1, "sopClass"), None, ("IS-007", "SHALL", f"{IS}.series[0].instance[1].sopClass")),
         (("series", 0, "performer", 0, "actor"), None, ("IS-008", "SHALL", f"{IS}.series[0].performer[0].actor")),
         (("started",), "2024-03-01T10:00:00", ("IS-014", "SHALL", f"{IS}.started")),
-        (("series", 0, "bodySite"), [{"code": "x"}], ("IS-010", "SHALL", f"{IS}.series[0].bodySite")),
-        (("numberOfSeries",), -1, ("IS-010", "SHALL", f"{IS}.numberOfSeries")),
+        # IS-010 is an INFO row: an R4 structural error cites the pseudo id at SHALL instead.
+        (("series", 0, "bodySite"), [{"code": "x"}], (STRUCTURE, "SHALL", f"{IS}.series[0].bodySite")),
+        (("numberOfSeries",), -1, (STRUCTURE, "SHALL", f"{IS}.numberOfSeries")),
+        (("numberOfSeries",), "1", ("REST-102", "SHALL", f"{IS}.numberOfSeries")),
+        (("series", 0, "foo"), 1, (STRUCTURE, "SHALL", f"{IS}.series[0].foo")),
     ],
 )
 def test_imagingstudy_errors_map_to_catalogue(path: tuple[Any, ...], value: Any, expected: tuple[str, str, str]) -> None:
@@ -57,7 +60,7 @@ def test_primitive_extension_location_drops_underscore() -> None:
     r["_status"] = {"extension": [{"url": 5}]}
     (f,) = structural_findings(r)
     assert f.location == f"{IS}.status.extension[0].url"
-    assert f.requirement == "IS-010"
+    assert f.requirement == "REST-102"  # a uri is a JSON string
 
 
 def test_contained_endpoint_judged_as_endpoint() -> None:
@@ -78,7 +81,7 @@ def test_bundle_entries_judged_by_their_type() -> None:
 
 def test_other_types_use_pseudo_id() -> None:
     found = structural_findings({"resourceType": "Patient", "gender": 5, "foo": 1})
-    assert {f.requirement for f in found} == {STRUCTURE}
+    assert {(f.requirement, f.location) for f in found} == {("REST-102", "Patient.gender"), (STRUCTURE, "Patient.foo")}
     assert {f.location for f in found} == {"Patient.gender", "Patient.foo"}
 
 

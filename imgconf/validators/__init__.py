@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Callable, Iterator
 
+from imgconf.validators.bundle import validate_bundle_invariants
 from imgconf.validators.documentreference import validate_document_reference
 from imgconf.validators.endpoint import validate_endpoint
 from imgconf.validators.findings import Finding
@@ -30,6 +31,7 @@ def register_rules(resource_type: str, rules: RuleFn) -> None:
 
 # Imaging documents: MHD/EU DocumentReferences and manifests, the EU imaging report Bundle.
 register_rules("DocumentReference", validate_document_reference)
+register_rules("Bundle", validate_bundle_invariants)  # REST-103, every Bundle.type
 register_rules("Bundle", validate_imaging_report_bundle)
 
 
@@ -80,7 +82,10 @@ def validate_bundle(bundle: dict[str, Any]) -> Iterator[tuple[int | None, Any, l
                       for e in entries]
     if not entries:
         shell.pop("entry")
-    own = structural_findings(shell) + rule_findings(bundle)  # Bundle rules see the whole document
+    # An entry emptied of its resource above is not an empty object of the input.
+    emptied = {f"Bundle.entry[{i}]" for i, e in enumerate(entries) if isinstance(e, dict) and e.keys() == {"resource"}}
+    own = [f for f in structural_findings(shell) if f.location not in emptied]
+    own += rule_findings(bundle)  # Bundle rules see the whole document
     if own:
         yield None, bundle, own
     for i, entry in enumerate(entries):
@@ -93,6 +98,7 @@ def validate_bundle(bundle: dict[str, Any]) -> Iterator[tuple[int | None, Any, l
 
 __all__ = [
     "Finding", "RULES", "register_rules", "relocate", "rule_findings", "structural_findings", "validate_bundle",
+    "validate_bundle_invariants",
     "validate_document_reference", "validate_endpoint", "validate_imaging_report_bundle", "validate_imaging_study",
     "validate_resource",
 ]
