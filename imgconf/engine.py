@@ -124,6 +124,8 @@ def _judge(step: Step, ctx: CheckContext) -> list[CheckResult]:
     results += check_oauth_error(e.oauth_error, ctx)
     results += check_token_response(e.token_response, ctx)
     results += check_scopes(e.scopes, ctx)
+    if (branch := e.branch(ctx.response.status)) is not None:  # on_status: the alternative the server chose
+        results += _judge(Step(name=step.name, request=step.request, expect=branch), ctx)
     return results
 
 

@@ -158,3 +158,39 @@ def test_search_shape_options_load_and_are_type_checked(tmp_path: Path) -> None:
     assert plain is not None and (plain.self_link, plain.order, plain.total) == (False, False, False)
     err = error_of(tmp_path, GOOD.replace("search: {includes: [imagingstudy/ct-chest]}", "search: {order: sometimes}"))
     assert err.line is not None and "order" in str(err)
+
+
+ALTERNATIVES = GOOD.replace(
+    """      status: 200
+      fhirpath:
+        - Bundle.type = 'searchset'
+        - {expr: "entry.count() >= 0", level: SHOULD, requirement: [REST-040]}
+      search: {includes: [imagingstudy/ct-chest]}
+""",
+    """      status: [200, 400]
+      on_status:
+        200: {search: {includes: [imagingstudy/ct-chest]}}
+        400: {resource: OperationOutcome}
+""",
+)
+
+
+def test_on_status_branches_load_as_alternatives(tmp_path: Path) -> None:
+    expect = load(write(tmp_path, ALTERNATIVES)).cases[0].steps[0].expect
+    assert expect.status == (200, 400) and expect.search is None
+    ok, refused = expect.branch(200), expect.branch(400)
+    assert ok is not None and ok.search is not None and ok.search.includes == ("imagingstudy/ct-chest",)
+    assert refused is not None and refused.resource == "OperationOutcome" and refused.search is None
+    assert expect.branch(404) is None
+
+
+def test_on_status_for_a_status_not_expected_is_rejected_at_its_line(tmp_path: Path) -> None:
+    err = error_of(tmp_path, ALTERNATIVES.replace("        400: {resource", "        404: {resource"))
+    assert err.line == 12 and "404 is not among the expected statuses" in err.message
+
+
+def test_on_status_branch_cannot_set_its_own_status(tmp_path: Path) -> None:
+    err = error_of(tmp_path, ALTERNATIVES.replace("400: {resource: OperationOutcome}", "400: {status: 400, resource: OperationOutcome}"))
+    assert err.line == 12 and "cannot set status" in err.message
+    err = error_of(tmp_path, ALTERNATIVES.replace("400: {resource: OperationOutcome}", "400: {search: {includes: [imagingstudy/nope]}}"))
+    assert "not among the suite's fixtures" in err.message

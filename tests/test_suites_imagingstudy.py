@@ -8,6 +8,7 @@ SHOULD) with the named check kind. Cases run in-process through the engine (the 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 
 from imgconf.catalogue import is_known
 from imgconf.engine import run_case
-from imgconf.faults import BY_NAME, FaultProxy
+from imgconf.faults import BY_NAME, Fault, FaultProxy, ProxyCall, ProxyResponse
 from imgconf.fixtures import library
 from imgconf.paths import fixtures_dir, suites_dir
 from imgconf.reference.server import EmbeddedServer
@@ -179,14 +180,16 @@ def test_every_r4_search_parameter_has_a_positive_and_a_negative_case() -> None:
     for path in discover([SUITES]):
         for case in load_suite(path, fixture_library=library(fixtures_dir())).cases:
             for step in case.steps:
-                search = step.expect.search
-                if search is None or not step.request.path.startswith("ImagingStudy"):
-                    continue
-                names = {k.split(":")[0].split(".")[0] for k, _ in step.request.params + step.request.form}
-                if search.includes:
-                    positive |= names
-                if search.excludes:
-                    negative |= names
+                # the oracle of an on_status branch (200 when a modifier may also be refused) counts too
+                searches = [step.expect.search] + [branch.search for _, branch in step.expect.on_status]
+                for search in searches:
+                    if search is None or not step.request.path.startswith("ImagingStudy"):
+                        continue
+                    names = {k.split(":")[0].split(".")[0] for k, _ in step.request.params + step.request.form}
+                    if search.includes:
+                        positive |= names
+                    if search.excludes:
+                        negative |= names
     assert wanted - positive == set(), "no positive case"
     assert wanted - negative == set(), "no negative case"
 
@@ -196,3 +199,75 @@ def test_suite_files_are_the_documented_themes() -> None:
     assert {"identifiers", "search-tokens", "search-references", "search-dates", "search-modifiers",
             "search-results", "rest-semantics", "unknown-params", "codings"} <= names
     assert all(Path(p).read_text(encoding="utf-8").startswith("suite:") for p in SUITES.glob("*.yaml"))
+
+
+# -- optional modifiers: 400 + OperationOutcome is a legal answer (REST-082) ------------------------
+
+OPTIONAL_MODIFIER_CASES = [
+    ("search-modifiers", "status:not excludes that status"),
+    ("search-modifiers", "modality:not also returns studies without any series"),
+    ("search-modifiers", "status:not with a comma list excludes both codes"),
+    ("search-modifiers", "reason:text on the CodeableConcept text"),
+    ("search-modifiers", "subject type modifier selects the Device subject"),
+    ("search-modifiers", ":exact on a token is not applied silently under lenient handling"),
+    ("identifiers", "accession number with the ACSN identifier type"),
+    ("identifiers", "accession number in basedOn by basedon:identifier"),
+    ("search-references", "basedon with the ServiceRequest type modifier and a bare id"),
+    ("search-references", "performer device with a type modifier"),
+    ("search-references", "subject Group with a type modifier"),
+]
+
+
+def _refuse_type_modifiers(call: ProxyCall) -> ProxyResponse | None:
+    """Type modifiers (subject:Device) refused like the catalogue fault refuses the other optional ones."""
+    if call.is_search and any(k.partition(":")[2][:1].isupper() for k, _ in call.query if not k.startswith("_")):
+        body = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-supported"}]}
+        return ProxyResponse(400, {"content-type": "application/fhir+json"}, json.dumps(body).encode())
+    return None
+
+
+REFUSES_TYPE_MODIFIERS = Fault("refuses-type-modifiers", "type modifiers refused with 400", ("REST-082",),
+                               on_request=_refuse_type_modifiers, benign=True)
+
+
+@pytest.mark.parametrize(("stem", "case"), OPTIONAL_MODIFIER_CASES)
+def test_a_server_that_refuses_an_optional_modifier_with_400_passes(
+    shared: tuple[FaultProxy, TargetSession], stem: str, case: str
+) -> None:
+    proxy, session = shared
+    proxy.set_faults([BY_NAME["refuses-optional-modifiers"], REFUSES_TYPE_MODIFIERS])
+    try:
+        result = run_cases(session, stem, case)
+    finally:
+        proxy.set_faults([])
+    assert result.exchanges[-1].status == 400, "the fault did not refuse the modifier"
+    assert result.verdict is Verdict.PASS, [c.reason for c in result.checks if c.verdict is not Verdict.PASS]
+    assert {c.check for c in result.checks} >= {"status", "resource"}  # the 400 branch was judged
+    assert "search" not in {c.check for c in result.checks}  # the 200 branch was not
+
+
+def test_a_refusal_without_an_operationoutcome_is_not_the_legal_branch(shared: tuple[FaultProxy, TargetSession]) -> None:
+    def bare_400(call: ProxyCall) -> ProxyResponse | None:
+        return ProxyResponse(400, {"content-type": "text/plain"}, b"no") if call.is_search else None
+
+    proxy, session = shared
+    proxy.set_faults([Fault("bare-400", "400 without a body", ("REST-082",), on_request=bare_400)])
+    try:
+        result = run_cases(session, "search-modifiers", ":exact on a token is not applied silently under lenient handling")
+    finally:
+        proxy.set_faults([])
+    assert result.verdict is Verdict.WARN  # SHOULD case: REST-082 asks for the OperationOutcome
+    assert [c.check for c in result.checks if c.verdict is Verdict.WARN] == ["resource"]
+
+
+def test_a_server_that_answers_200_and_drops_not_is_still_judged(shared: tuple[FaultProxy, TargetSession]) -> None:
+    proxy, session = shared
+    proxy.set_faults([BY_NAME["not-modifier-ignored"]])
+    try:
+        result = run_cases(session, "search-modifiers", "status:not excludes that status")
+    finally:
+        proxy.set_faults([])
+    assert result.exchanges[-1].status == 200
+    # REST-056 is MAY: the wrong result is reported at the catalogue level (info), by the oracle
+    assert result.verdict is Verdict.INFO
+    assert any(c.check == "search" and c.verdict is Verdict.INFO and "do not satisfy" in c.reason for c in result.checks)

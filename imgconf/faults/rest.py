@@ -5,10 +5,13 @@ Each is a bug real FHIR servers have shipped; ``imgconf mutate`` must catch ever
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
+from imgconf.searchparams import get_param
 
 Hook = Callable[[ProxyCall, ProxyResponse], ProxyResponse]
 
@@ -86,6 +89,42 @@ def _missing_inverted(call: ProxyCall) -> None:
         call.query = [(k, flip.get(v, v) if k.endswith(":missing") else v) for k, v in call.query]
 
 
+# -- modifiers (REST-056, REST-061, REST-082) --------------------------------------------------
+
+OPTIONAL_MODIFIERS = {"not", "text", "of-type", "identifier", "above", "below", "in", "not-in"}
+
+
+def _optional_modifier(resource_type: str, name: str) -> bool:
+    """A modifier R4 lets a server leave unsupported: the MAY token/reference ones, and the string
+    modifiers :exact/:contains on a token (not valid there at all). :missing is required (REST-080)."""
+    base, _, modifier = name.partition(":")
+    if not modifier or base.startswith("_"):
+        return False
+    if modifier in OPTIONAL_MODIFIERS:
+        return True
+    param = get_param(resource_type, base)
+    return modifier in ("exact", "contains") and param is not None and param.type == "token"
+
+
+def _refuse_optional_modifiers(call: ProxyCall) -> ProxyResponse | None:
+    """A legal server that supports none of the optional modifiers: 400 + OperationOutcome (REST-082)."""
+    if not call.is_search:
+        return None
+    sent = call.query + (parse_qsl(call.body.decode("utf-8", "replace")) if call.method == "POST" else [])
+    refused = [name for name, _ in sent if _optional_modifier(call.resource_type, name)]
+    if not refused:
+        return None
+    outcome = {"resourceType": "OperationOutcome", "issue": [{
+        "severity": "error", "code": "not-supported", "diagnostics": f"modifier not supported: {', '.join(refused)}"}]}
+    return ProxyResponse(400, {"content-type": "application/fhir+json"}, json.dumps(outcome).encode())
+
+
+def _not_as_equals(call: ProxyCall) -> None:
+    """status:not=available searched as status=available: the :not modifier is dropped, the value kept."""
+    if call.is_search:
+        call.query = [(k.removesuffix(":not"), v) for k, v in call.query]
+
+
 # -- searchset Bundles ------------------------------------------------------------------------
 
 def _total_is_page_size(bundle: dict[str, Any]) -> None:
@@ -119,6 +158,11 @@ REST_FAULTS: tuple[Fault, ...] = (
     Fault("comma-is-not-or", "a comma-separated value list searches only its first value", ("REST-057",),
           on_request=_first_of_or_list),
     Fault("missing-inverted", ":missing=true and :missing=false are swapped", ("REST-080",), on_request=_missing_inverted),
+    Fault("refuses-optional-modifiers", "optional modifiers (:not, :text, :of-type, :identifier, :exact on a token) are "
+          "refused with 400 + OperationOutcome: legal (REST-082), the cases must accept it", ("REST-082",),
+          on_request=_refuse_optional_modifiers, benign=True),
+    Fault("not-modifier-ignored", ":not is dropped and its value searched as equals (200, the opposite result)", ("REST-056",),
+          on_request=_not_as_equals),
     Fault("total-is-page-size", "Bundle.total is wrong (page-based, not all matches)", ("REST-041",),
           on_response=_searchset(_total_is_page_size)),
     Fault("no-bundle-type", "the search Bundle has no type", ("REST-040",), on_response=_searchset(_no_bundle_type)),

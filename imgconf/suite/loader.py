@@ -272,7 +272,9 @@ def _expect(
             kos=spec.get("kos", False),
         )
 
+    on_status = _status_branches(path, raw.get("on_status"), statuses, positions, at, fixtures)
     return Expect(
+        on_status=on_status,
         status=statuses,
         headers=tuple(headers),
         resource=raw.get("resource"),
@@ -286,6 +288,24 @@ def _expect(
         token_response=raw.get("token_response", False),
         scopes=_scopes_expectation(path, raw.get("scopes"), _line_for(positions, at + ("scopes",))),
     )
+
+
+def _status_branches(
+    path: Path, raw: dict[Any, Any] | None, statuses: tuple[int, ...], positions: dict[Path_, int], at: Path_,
+    fixtures: set[str],
+) -> tuple[tuple[int, Expect], ...]:
+    """``on_status``: one branch of expectations per status the server may legally choose."""
+    branches: list[tuple[int, Expect]] = []
+    for key, branch in (raw or {}).items():
+        line = _line_for(positions, at + ("on_status", str(key)))
+        code = int(key)
+        if code not in statuses:
+            raise SuiteError(path, line, f"on_status {code}: {code} is not among the expected statuses {list(statuses)}")
+        nested = sorted({"status", "on_status"} & set(branch or {}))
+        if nested:
+            raise SuiteError(path, line, f"on_status {code}: a branch cannot set {', '.join(nested)} (the branch is its status)")
+        branches.append((code, _expect(path, branch, positions, at + ("on_status", str(key)), fixtures)))
+    return tuple(branches)
 
 
 def _scopes_expectation(path: Path, raw: dict[str, Any] | None, line: int | None) -> ScopesExpectation | None:

@@ -119,6 +119,11 @@ class Expect:
     oauth_error: tuple[str, ...] = ()
     token_response: bool = False
     scopes: ScopesExpectation | None = None
+    # Alternatives by the status the server chose: (status, expectations judged only then).
+    on_status: tuple[tuple[int, Expect], ...] = ()
+
+    def branch(self, status: int) -> Expect | None:
+        return dict(self.on_status).get(status)
 
 
 @dataclass(frozen=True)
