@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -12,8 +13,10 @@ from rich.console import Console
 from rich.table import Table
 
 from imgconf import __version__
+from imgconf.fixtures import RUN_TAG_SYSTEM
 from imgconf.paths import suites_dir
 from imgconf.session import DEFAULT_EDITION, EDITIONS
+from imgconf.terminal import plain
 
 app = typer.Typer(
     name="imgconf",
@@ -110,11 +113,16 @@ def run(
     shown_target = target or (chosen.url if chosen else None) or "embedded reference server (SMART auth on)"
     shown_edition = edition or (chosen.edition if chosen else None) or DEFAULT_EDITION
     via = f" [preset {chosen.name}{', SMART client ' + chosen.auth.client_id if chosen and chosen.auth else ''}]" if chosen else ""
-    console.print(f"imgconf {__version__} → {shown_target} (edition {shown_edition}){via}")
+    console.print(f"imgconf {__version__} → {plain(shown_target)} (edition {shown_edition}){via}")
+    run_id = uuid.uuid4().hex[:12]
+    args += ["--run-id", run_id]
+    shown_tag = run_id + ("-gw<N>" if workers else "")
+    console.print(f"run tag: {RUN_TAG_SYSTEM}|{shown_tag} (noted in {reports_dir / '.imgconf-runs.json'}; "
+                  f"after a hard stop: imgconf cleanup --run-tag {shown_tag})", markup=False, soft_wrap=True)
     progress = ProgressPlugin(console)
     code = pytest.main(args, plugins=[progress])
     progress.close()
-    _print_summary(reports_dir, progress)
+    _print_summary(reports_dir, progress, int(code))
     _print_baseline(reports_dir, baseline, write_baseline)
     raise typer.Exit(int(code))
 
@@ -155,9 +163,10 @@ def _print_baseline(reports_dir: Path, baseline: Path | None, write_baseline: Pa
         + ("[green]verdicts as expected[/]" if data["outcome"] == "pass" else "[bold red]verdicts changed[/]")
     )
     for f in data["regressions"]:
-        console.print(f"  [bold red]REGRESSION[/] {f['case_key']} · {f['check']} [{', '.join(f['requirements'])}]: {f['reason']}")
+        console.print(f"  [bold red]REGRESSION[/] {plain(f['case_key'])} · {plain(f['check'])} "
+                      f"{plain('[' + ', '.join(f['requirements']) + ']')}: {plain(f['reason'])}")
     for s in data["stale"]:
-        console.print(f"  [yellow]STALE[/] {s['entry']}: {s['message']}")
+        console.print(f"  [yellow]STALE[/] {plain(s['entry'])}: {plain(s['message'])}")
 
 
 def _preset_or_exit(config: Path | None, preset: str | None) -> Any:
@@ -177,16 +186,19 @@ def _preset_or_exit(config: Path | None, preset: str | None) -> Any:
         raise typer.Exit(2) from None
 
 
-def _print_summary(reports_dir: Path, progress: Any) -> None:
+def _print_summary(reports_dir: Path, progress: Any, code: int = 0) -> None:
     for line in progress.problems:
         console.print(line)
     summary_path = reports_dir / "summary.json"
     if not summary_path.exists() or not progress.cases_seen:
         console.print("[bold red]No case ran; no report written.[/]")
+        if code == 2:  # pytest.ExitCode.INTERRUPTED
+            console.print("outcome: [bold red]INTERRUPTED[/] (0 cases ran)")
         return
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     run = summary["run"]
-    table = Table(title=f"{run['server_software']} {run['server_version']} at {run['target_url']}")
+    # Server text (software name, version) is shown as text: never markup, never control sequences.
+    table = Table(title=plain(f"{run['server_software']} {run['server_version']} at {run['target_url']}"))
     table.add_column("level")
     for verdict in ("pass", "fail", "warn", "info", "skip", "error"):
         table.add_column(verdict, justify="right", style=VERDICT_STYLE[verdict])
@@ -201,9 +213,84 @@ def _print_summary(reports_dir: Path, progress: Any) -> None:
         + f" in {run.get('duration_s', 0)} s"
     )
     outcome = summary.get("outcome", "fail")
-    console.print(f"outcome: [{'green' if outcome == 'pass' else 'bold red'}]{outcome.upper()}[/]")
+    stopped = summary.get("interrupted")
+    if code == 2 and outcome == "pass":  # interrupted before the run could say so: never PASS
+        outcome = "interrupted"
+    detail = (f" ({plain(stopped['reason'])}: {stopped['cases_run']} of {stopped['cases_total']} cases ran)"
+              if stopped else "")
+    console.print(f"outcome: [{'green' if outcome == 'pass' else 'bold red'}]{outcome.upper()}[/]{detail}")
     for name in ("report.html", "summary.json", "junit.xml", "allure-results"):
         console.print(f"  {reports_dir / name}")
+
+
+@app.command("cleanup")
+def cleanup_command(
+    target: Annotated[Optional[str], typer.Option(help="FHIR base URL (default: the target noted for --run-tag in the reports dir).")] = None,
+    run_tag: Annotated[Optional[list[str]], typer.Option("--run-tag", help="Run tag to remove (repeatable), as printed at the start of imgconf run.")] = None,
+    all_imgconf: Annotated[bool, typer.Option("--all-imgconf", help="Remove every imgconf run's data found on the target (older than --min-age).")] = False,
+    min_age: Annotated[float, typer.Option(help="With --all-imgconf: leave runs alone whose newest resource is younger than this many minutes.")] = 30.0,
+    reports_dir: Annotated[Path, typer.Option(help="Where imgconf run noted its run tags (.imgconf-runs.json).")] = Path("reports"),
+    request_timeout: Annotated[float, typer.Option(help="Seconds per HTTP request.")] = 30.0,
+    insecure: Annotated[bool, typer.Option(help="Do not verify TLS certificates.")] = False,
+    config: Annotated[Optional[Path], typer.Option("--config", help="Config file with target presets (SMART auth for the target).")] = None,
+    preset: Annotated[Optional[str], typer.Option("--preset", help="Preset name in --config.")] = None,
+    header: Annotated[Optional[list[str]], typer.Option("--header", help="'Name: value' sent on every request to the target (repeatable).")] = None,
+) -> None:
+    """Remove what a hard-stopped run left on a target (resources tagged urn:imgconf:run|TAG), newest first."""
+    import datetime as dt
+
+    from imgconf import runstate
+    from imgconf.cleanup import cleanup as run_cleanup
+    from imgconf.fixtures import library
+    from imgconf.paths import fixtures_dir
+    from imgconf.runcontrol import RunControlError, parse_headers
+    from imgconf.session import SessionOptions, TargetSession
+
+    tags = list(dict.fromkeys(run_tag or []))
+    if not tags and not all_imgconf:
+        console.print("[bold red]say what to remove: --run-tag TAG (repeatable) or --all-imgconf[/]")
+        raise typer.Exit(2)
+    notes = {t: runstate.find_run(reports_dir.resolve(), t) for t in tags}
+    for tag, note in notes.items():
+        if note and note.get("embedded"):
+            console.print(f"run {plain(tag)} used the embedded reference server, which ended with it: nothing to remove")
+            tags.remove(tag)
+    if not tags and not all_imgconf:
+        raise typer.Exit(0)
+    noted = [n["target"] for n in notes.values() if n and not n.get("embedded") and n.get("target")]
+    url = target or (noted[0] if noted else None)
+    if not url:
+        console.print("[bold red]no target: give --target URL (the run tag is not noted in "
+                      f"{plain(reports_dir / runstate.STATE_FILE)})[/]")
+        raise typer.Exit(2)
+    chosen = _preset_or_exit(config, preset)
+    try:
+        headers = parse_headers(header or [])
+    except RunControlError as exc:
+        console.print(str(exc), markup=False)
+        raise typer.Exit(2) from None
+    read_only = [t for t, n in notes.items() if n and n.get("read_only")]
+    session = TargetSession(SessionOptions(
+        target=url, timeout=request_timeout, verify_tls=not insecure, headers=headers,
+        auth=chosen.auth if chosen else None,
+    ))
+    console.print(f"imgconf cleanup → {plain(session.base_url)}: "
+                  + (", ".join(plain(t) for t in tags) if tags else "") + (" every imgconf run" if all_imgconf else ""))
+    fixture_types = {t.get("resourceType") for t in library(fixtures_dir()).values() if isinstance(t.get("resourceType"), str)}
+    try:
+        report = run_cleanup(session.client, tags=tags, all_imgconf=all_imgconf, extra_types=fixture_types,
+                             read_only_tags=read_only, min_age=dt.timedelta(minutes=min_age),
+                             progress=lambda line: console.print(f"  {plain(line)}"))
+    finally:
+        session.close()
+    for tag, count in sorted(report.deleted.items()):
+        left = report.left.get(tag) or []
+        console.print(f"  run {plain(tag)}: {count} deleted, {len(left)} left" + (f" ({plain(', '.join(left[:5]))})" if left else ""))
+    for tag, why in sorted(report.skipped.items()):
+        console.print(f"  run {plain(tag)}: left alone — {plain(why)}")
+    if not report.deleted and not report.skipped:
+        console.print("  nothing tagged by imgconf found")
+    raise typer.Exit(0 if report.ok else 1)
 
 
 @app.command()

@@ -16,6 +16,7 @@ from urllib.parse import urljoin
 import httpx
 
 from imgconf import __version__
+from imgconf.jsonsafe import JsonTooDeep, loads_bounded
 from imgconf.report.redact import redact_headers, redact_text
 from imgconf.results import Exchange
 
@@ -73,7 +74,9 @@ class HttpResult:
             self._json_error = "the response has no body"
             return
         try:
-            self._json = json.loads(self.content)
+            self._json = loads_bounded(self.content)
+        except JsonTooDeep as exc:  # hostile nesting: judged as unusable JSON, never a RecursionError
+            self._json_error = f"the response body is not usable JSON ({exc})"
         except (ValueError, UnicodeDecodeError) as exc:
             self._json_error = f"the response body is not JSON ({exc})"
 

@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,41 +186,91 @@ class FixtureManager:
             return resource[attribute]
         raise KeyError(f"fixture.{key}.{attribute}")
 
-    def teardown(self, resource_types: set[str] | None = None) -> int:
-        """Delete what the run created; return how many tagged resources are left on the target."""
+    def teardown(self, resource_types: set[str] | None = None, budget_s: float | None = None) -> int:
+        """Delete what the run created; return how many tagged resources are left on the target.
+
+        Whatever the server answers, every tracked delete is tried (one failing delete never stops
+        the others) and the sweep tolerates any shape; past ``budget_s`` seconds teardown stops and
+        what is left is counted, so ``imgconf cleanup --run-tag`` can finish the job.
+        """
+        deadline = time.monotonic() + budget_s if budget_s else None
+        undeleted = 0
         for rtype, rid in reversed(self.created):
-            try:
-                self.client.send("DELETE", f"{rtype}/{rid}")
-            except TargetUnreachable as exc:
-                log.warning("teardown: %s", exc)
+            if deadline is not None and time.monotonic() > deadline:
+                undeleted += 1
+                continue
+            if not self._delete_quietly(rtype, rid):
+                undeleted += 1
         types = set(resource_types or ()) | {t for t, _ in self.created}
-        remaining = 0
+        remaining, unswept = 0, []
         for rtype in sorted(types):
-            remaining += self._sweep(rtype)
+            if deadline is not None and time.monotonic() > deadline:
+                unswept.append(rtype)
+                continue
+            try:
+                remaining += self._sweep(rtype)
+            except Exception as exc:  # noqa: BLE001 — teardown must reach its end whatever the server sends
+                log.warning("teardown: sweeping %s failed: %s", rtype, exc)
+                remaining += 1
+        if unswept:  # how many are left is unknown: at least the tracked ones not deleted, at least one
+            log.warning("teardown: time budget of %.0f s spent; not swept: %s", budget_s, ", ".join(unswept))
+            remaining = max(remaining + 1, undeleted)
         self.created.clear()
         self.loaded.clear()
         return remaining
 
+    def _delete_quietly(self, rtype: str, rid: str) -> bool:
+        """One isolated delete: any failure is logged, never raised (the next delete must still run)."""
+        try:
+            result = self.client.send("DELETE", f"{rtype}/{rid}")
+        except TargetUnreachable as exc:
+            log.warning("teardown: %s", exc)
+            return False
+        except Exception as exc:  # noqa: BLE001 — a hostile answer must not stop teardown
+            log.warning("teardown: DELETE %s/%s: %s: %s", rtype, rid, type(exc).__name__, exc)
+            return False
+        return result.status < 400 or result.status in (404, 410)
+
     def _sweep(self, rtype: str, rounds: int = 5) -> int:
-        """Delete anything of a type still tagged with this run (resources made by cases, retries)."""
+        """Delete anything of a type still tagged with this run (resources made by cases, retries).
+
+        Only resources whose own ``meta.tag`` carries this run's tag are deleted: a server that
+        ignores ``_tag`` and answers with everything must not lose its data to the sweep.
+        """
         left = 0
         for _ in range(rounds):
             try:
                 found = self.client.send("GET", rtype, params=[("_tag", f"{RUN_TAG_SYSTEM}|{self.run_tag}"), ("_count", "100")])
             except TargetUnreachable:
                 return left
-            bundle = found.resource if found.status == 200 else None
-            ids = [
-                e["resource"]["id"]
-                for e in (bundle or {}).get("entry", [])
-                if isinstance(e.get("resource"), dict) and e["resource"].get("resourceType") == rtype and e["resource"].get("id")
-            ]
+            ids = tagged_ids(found.resource if found.status == 200 else None, rtype, self.run_tag)
             left = len(ids)
             if not ids:
                 return 0
             for rid in ids:
-                try:
-                    self.client.send("DELETE", f"{rtype}/{rid}")
-                except TargetUnreachable:
-                    return left
+                self._delete_quietly(rtype, rid)
         return left
+
+
+def run_tags_of(resource: Any) -> set[str]:
+    """The imgconf run tags in a resource's ``meta.tag`` (any shape tolerated)."""
+    meta = resource.get("meta") if isinstance(resource, dict) else None
+    tags = meta.get("tag") if isinstance(meta, dict) else None
+    return {
+        t["code"] for t in (tags if isinstance(tags, list) else [])
+        if isinstance(t, dict) and t.get("system") == RUN_TAG_SYSTEM and isinstance(t.get("code"), str)
+    }
+
+
+def tagged_ids(bundle: Any, rtype: str, run_tag: str) -> list[str]:
+    """Ids of the ``rtype`` entries of a search Bundle that carry ``run_tag`` (any shape tolerated)."""
+    entries = bundle.get("entry") if isinstance(bundle, dict) else None
+    ids = []
+    for entry in entries if isinstance(entries, list) else []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or resource.get("resourceType") != rtype:
+            continue
+        rid = resource.get("id")
+        if isinstance(rid, str) and rid and run_tag in run_tags_of(resource):
+            ids.append(rid)
+    return ids

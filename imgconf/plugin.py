@@ -78,6 +78,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="Stop starting cases after this long; the run ends as interrupted, with teardown.")
     group.addoption("--max-response-mb", type=float, default=20.0, metavar="MB",
                     help="Stop reading a response body beyond this size (default 20); the case is an error.")
+    group.addoption("--run-id", default=None, metavar="ID",
+                    help="Run tag to use (imgconf run chooses and prints one); xdist workers add -gwN.")
     group.addoption("--baseline", default=None, metavar="FILE",
                     help="Known failures (YAML/JSON, each with a reason): fail only on regressions and on stale entries.")
     group.addoption("--write-baseline", default=None, metavar="FILE",
@@ -102,6 +104,10 @@ def pytest_configure(config: pytest.Config) -> None:
     runcontrol.configure(config)
     if not config.pluginmanager.is_registered(runcontrol):
         config.pluginmanager.register(runcontrol, "imgconf-runcontrol")
+    from imgconf import interruption
+
+    if not config.pluginmanager.is_registered(interruption):
+        config.pluginmanager.register(interruption, "imgconf-interruption")
     if config.getoption("baseline", None) and not hasattr(config, "workerinput"):
         from imgconf.baseline import BaselineError, load_baseline
 
@@ -226,7 +232,7 @@ def _session(config: pytest.Config) -> TargetSession:
 
     if SESSION_KEY not in config.stash:
         workerinput = getattr(config, "workerinput", None)
-        run_id = workerinput["testrunuid"][:12] if workerinput else None
+        run_id = config.getoption("run_id", None) or (workerinput["testrunuid"][:12] if workerinput else None)
         options = SessionOptions(
             target=config.getoption("target"),
             timeout=config.getoption("request_timeout"),
@@ -238,9 +244,26 @@ def _session(config: pytest.Config) -> TargetSession:
         )
         if run_id:
             options.run_id = run_id
-        config.stash[SESSION_KEY] = TargetSession(options)
+        config.stash[SESSION_KEY] = session = TargetSession(options)
+        _note_run(config, session)
         _install_sigterm()
     return config.stash[SESSION_KEY]
+
+
+def _reports_dir(config: pytest.Config) -> Path:
+    out = Path(config.getoption("reports_dir"))
+    return out if out.is_absolute() else Path(config.invocation_params.dir) / out
+
+
+def _note_run(config: pytest.Config, session: TargetSession) -> None:
+    """reports/.imgconf-runs.json: the run tag and target, for `imgconf cleanup` after a hard stop."""
+    from imgconf import runstate
+
+    try:
+        runstate.record_start(_reports_dir(config), session.run_tag, session.base_url,
+                              read_only=session.options.read_only, embedded=session.embedded is not None)
+    except OSError as exc:  # a read-only checkout: the run goes on, without the way back
+        warnings.warn(f"imgconf: cannot note the run tag in {_reports_dir(config)}: {exc}")
 
 
 def _install_sigterm() -> None:
@@ -294,9 +317,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     target = config.stash.get(SESSION_KEY, None)
     info = None
     if target is not None:
-        info = target.run_info()
-        remaining = target.close()
-        info.options["teardown_remaining"] = remaining
+        info, remaining = _finish_session(config, target)
         if hasattr(config, "workeroutput"):
             config.workeroutput["imgconf_run"] = info.to_dict()
     if not hasattr(config, "workerinput"):
@@ -313,7 +334,39 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from imgconf import runcontrol
 
     info.options.update(runcontrol.report_options(config))
+    from imgconf.interruption import interruption
+
+    if (stopped := interruption(config)) is not None:
+        info.options["interrupted"] = stopped
     _write_reports(config, info, list(_CONTROLLER_RESULTS))
+
+
+def _finish_session(config: pytest.Config, target: TargetSession) -> tuple[RunInfo, int | None]:
+    """Run facts, then teardown — each step runs whatever the server sent (a hostile /metadata,
+    a nested DELETE answer) and a second Ctrl-C cuts teardown short without losing the report."""
+    from imgconf import runstate
+
+    try:
+        info = target.run_info()
+    except Exception as exc:  # noqa: BLE001 — the facts are optional, teardown and the report are not
+        info = _fallback_info(config)
+        info.options["run_info_error"] = f"{type(exc).__name__}: {exc}"
+        info.options["run_tag"] = target.run_tag
+    remaining: int | None
+    try:
+        remaining = target.close()
+    except KeyboardInterrupt:
+        remaining = None
+        info.options["teardown_interrupted"] = f"teardown was cut short; imgconf cleanup --run-tag {target.run_tag} removes the rest"
+    except Exception as exc:  # noqa: BLE001
+        remaining = None
+        info.options["teardown_interrupted"] = f"teardown failed ({type(exc).__name__}: {exc}); imgconf cleanup --run-tag {target.run_tag}"
+    info.options["teardown_remaining"] = remaining
+    try:
+        runstate.record_end(_reports_dir(config), target.run_tag, remaining)
+    except OSError:
+        pass
+    return info, remaining
 
 
 def _merge_worker_info(workers: list[dict[str, Any]]) -> RunInfo:
@@ -328,7 +381,7 @@ def _merge_worker_info(workers: list[dict[str, Any]]) -> RunInfo:
     for sets in merged.values():
         sets["declared_not_tested"] -= sets.get("tested", set())
     info.options["search_parameters"] = {t: {k: sorted(v) for k, v in s.items()} for t, s in sorted(merged.items())}
-    info.options["teardown_remaining"] = sum(w.get("options", {}).get("teardown_remaining", 0) for w in workers)
+    info.options["teardown_remaining"] = sum(w.get("options", {}).get("teardown_remaining") or 0 for w in workers)
     info.options["run_tag"] = ", ".join(w.get("options", {}).get("run_tag", "") for w in workers)
     return info
 

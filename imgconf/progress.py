@@ -9,6 +9,8 @@ import pytest
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from imgconf.terminal import plain
+
 
 class ProgressPlugin:
     def __init__(self, console: Console) -> None:
@@ -29,7 +31,7 @@ class ProgressPlugin:
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
-            self.problems.append(f"[bold red]collection error[/] {report.longreprtext}")
+            self.problems.append(f"[bold red]collection error[/] {plain(report.longreprtext)}")
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.progress.start()
@@ -51,7 +53,8 @@ class ProgressPlugin:
         self.cases_seen += 1
         if verdict in ("fail", "error"):
             label = case["suite_id"] + " :: " + case["case"] if case else report.nodeid
-            self.problems.append(f"[red]{verdict.upper()}[/] {label}: {_first_reason(case, report)}")
+            # reasons quote server data: shown as text, never as markup or terminal control sequences
+            self.problems.append(f"[red]{verdict.upper()}[/] {plain(label)}: {plain(_first_reason(case, report))}")
         counts = " ".join(f"{k}={v}" for k, v in sorted(self.counts.items()))
         self.progress.update(self.task, advance=1, counts=counts)
 

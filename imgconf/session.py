@@ -45,6 +45,7 @@ EDITIONS: dict[str, dict[str, str]] = {
     },
 }
 DEFAULT_EDITION = "draft-2026-01"
+TEARDOWN_BUDGET_S = 120.0  # at least; 4 x the request timeout when that is longer
 
 
 def dicom_uid_for(seed: str, name: str) -> str:
@@ -161,13 +162,17 @@ class TargetSession:
 
     def run_info(self) -> RunInfo:
         caps = self.capabilities() or {}
-        software = caps.get("software") or {}
+        software = caps.get("software") if isinstance(caps.get("software"), dict) else {}
+
+        def text(value: Any, default: str = "") -> str:  # server data: any JSON shape may come
+            return value if isinstance(value, str) else default
+
         return RunInfo(
             target_url=self.base_url,
             embedded=self.embedded is not None,
-            server_software=software.get("name", "unknown (no CapabilityStatement)"),
-            server_version=software.get("version", ""),
-            fhir_version=caps.get("fhirVersion", ""),
+            server_software=text(software.get("name"), "unknown (no CapabilityStatement)"),
+            server_version=text(software.get("version")),
+            fhir_version=text(caps.get("fhirVersion")),
             harness_version=__version__,
             edition=self.options.edition,
             started_at=self.started_at.isoformat(timespec="seconds"),
@@ -191,7 +196,8 @@ class TargetSession:
         self.closed = True
         remaining = 0
         try:
-            remaining = 0 if self.options.read_only else self.fixtures.teardown(self.touched_types)
+            budget = max(TEARDOWN_BUDGET_S, 4 * self.options.timeout)  # a stalling server cannot hold the run forever
+            remaining = 0 if self.options.read_only else self.fixtures.teardown(self.touched_types, budget_s=budget)
             if remaining:
                 log.warning("teardown left %d resources tagged %s|%s", remaining, RUN_TAG_SYSTEM, self.run_tag)
         finally:

@@ -15,6 +15,7 @@ from typing import Any
 import jinja2
 
 from imgconf import catalogue
+from imgconf.jsonsafe import loads_bounded
 from imgconf.report.redact import redact_headers, redact_text
 from imgconf.report.summary import (
     LEVELS, VERDICTS, Entry, Group, build_summary, group_by_id, sort_cases,
@@ -46,7 +47,7 @@ def _body(text: str | None) -> tuple[str, str]:
     body = redact_text(text)
     if body.lstrip()[:1] in ("{", "["):
         try:
-            body = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+            body = json.dumps(loads_bounded(body), indent=2, ensure_ascii=False)
         except ValueError:
             pass
     if len(body) > MAX_BODY_CHARS:
@@ -176,6 +177,7 @@ def render_html(run: RunInfo, cases: list[CaseResult]) -> str:
     return _environment().get_template("report.html.j2").render(
         run=summary["run"],
         outcome=summary["outcome"],
+        interrupted=summary.get("interrupted"),
         totals=summary["totals"],
         level_rows=level_rows,
         verdicts=[v.value for v in VERDICTS],

@@ -11,6 +11,8 @@ import json
 import re
 from typing import Any
 
+from imgconf.jsonsafe import loads_bounded
+
 REDACTED = "[redacted]"
 
 _SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
@@ -79,7 +81,7 @@ def _redact_json(body: str) -> str | None:
     if not stripped or stripped[0] not in "{[":
         return None
     try:
-        data = json.loads(body)
+        data = loads_bounded(body)  # hostile nesting is not walked (JsonTooDeep is a ValueError)
     except ValueError:
         return None
     cleaned, changed = _walk(data)

@@ -227,7 +227,9 @@ def build_summary(run: RunInfo, cases: list[CaseResult]) -> dict[str, Any]:
     tot["coverage"] = {"in_scope": scope, "cited": scope - len(gaps), "not_cited": len(gaps)}
     return {
         "summary_version": SUMMARY_VERSION,
-        "outcome": outcome(ordered),
+        # An interrupted run is no verdict: never "pass", whatever the cases that ran said.
+        "outcome": "interrupted" if run.options.get("interrupted") else outcome(ordered),
+        **({"interrupted": run.options["interrupted"]} if run.options.get("interrupted") else {}),
         "run": _redacted_run(run),
         "catalogue": {
             "sha256": catalogue.source_sha256(),
