@@ -20,7 +20,8 @@ from imgconf.fhirpath import evaluate_in_bundle
 from imgconf.paths import fixtures_dir
 from imgconf.results import Exchange, Level, Verdict
 from imgconf.suite.model import AttachmentExpectation, Request
-from imgconf.validators import rule_findings, validate_bundle
+from imgconf.validators import rule_findings as _rule_findings
+from imgconf.validators import validate_bundle
 from imgconf.validators.documentreference import KOS_FRENCH_CODE
 
 PDF = b"%PDF-1.4\n%%EOF\n"
@@ -44,6 +45,11 @@ def rendered(key: str) -> dict[str, Any]:
     text = text.replace("${edition.practice_setting}", "394914008").replace("${edition.manifest_type}", "18748-4")
     assert "${" not in text, text[text.index("${"):][:80]
     return json.loads(text)
+
+
+def rule_findings(resource: Any) -> list[Any]:
+    """These documents are judged as an MHD Document Responder serves them (ITI-67 context)."""
+    return _rule_findings(resource, profile="mhd")
 
 
 def ids(resource: dict[str, Any]) -> set[str]:
@@ -192,6 +198,7 @@ def test_minimal_metadata_collection() -> None:
     bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] in ("DiagnosticReport", "Patient")]
     assert ids(bundle) == set()
     bundle["entry"].append(copy.deepcopy(bundle["entry"][0]))
+    bundle["entry"][-1]["fullUrl"] = "urn:uuid:0f8fad5b-d9cb-469f-a165-70867728950f"  # not a bdl-7 duplicate
     assert ids(bundle) == {"EUIMG-043"}
 
 
@@ -281,9 +288,12 @@ def test_offline_validation_runs_the_document_rules(tmp_path: Any) -> None:
     (tmp_path / "report.json").write_text(json.dumps(bundle))
     bad_kos = kos()
     bad_kos["content"][0]["format"] = {"system": "urn:oid:1.2.250.1.213.1.1.4.12", "code": KOS_FRENCH_CODE}
+    # offline, the MHD / manifest rules apply because the DocumentReference claims the MHD profile
+    bad_kos["meta"] = {"profile": ["https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Minimal.DocumentReference"]}
     (tmp_path / "kos.json").write_text(json.dumps(bad_kos))
     found = {(label.split("/")[-1], f.requirement) for label, _, findings in validate_paths([tmp_path]) for f in findings}
     assert ("report.json", "EUIMG-042") in found and ("kos.json", "MAN-004") in found
+    assert ("report.json", "REST-103") in found  # bdl-11: the Composition is no longer the first entry
 
 
 # -- the KOS retrieval check (MAN-001, MAN-009, MAN-015) -----------------------------------------------

@@ -175,7 +175,7 @@ BAD: list[tuple[str, Mutator, str, str, str]] = [
      f"{IS}.basedOn[0].identifier.system"),
     ("accession-only-in-identifier", both(setter("basedOn", DELETE), setter("identifier.1", {
         "type": {"coding": [{"system": V2_0203, "code": "ACSN"}]}, "system": "http://h.org/acc", "value": "A1"})),
-     "IS-029", "INFO", f"{IS}.identifier[1]"),
+     "IS-029", "MAY", f"{IS}.identifier[1]"),
     ("sopclass-system-dcmuid", setter(f"{SOP}.system", "http://dicom.nema.org/resources/ontology/DCMUID"), "IS-030",
      "SHALL", f"{I02}.sopClass.system"),
     ("sopclass-system-missing", setter(f"{SOP}.system", DELETE), "IS-030", "SHALL", f"{I02}.sopClass.system"),

@@ -35,21 +35,24 @@ register_rules("Bundle", validate_bundle_invariants)  # REST-103, every Bundle.t
 register_rules("Bundle", validate_imaging_report_bundle)
 
 
-def rule_findings(resource: dict[str, Any]) -> list[Finding]:
-    """The registered rules of the resource's type only, without the structural check."""
+def rule_findings(resource: dict[str, Any], *, profile: str | None = None) -> list[Finding]:
+    """The registered rules of the resource's type only, without the structural check.
+    ``profile`` ("mhd" | "eu-imaging-report"): the context a DocumentReference is judged in,
+    passed to the rules that take it (see validate_document_reference)."""
     if not isinstance(resource, dict):
         return []
     findings: list[Finding] = []
     for rules in RULES.get(str(resource.get("resourceType")), ()):
-        findings.extend(rules(resource))
+        takes = getattr(rules, "takes_profile", False)
+        findings.extend(rules(resource, profile=profile) if takes else rules(resource))  # type: ignore[call-arg]
     return findings
 
 
-def validate_resource(resource: dict[str, Any]) -> list[Finding]:
+def validate_resource(resource: dict[str, Any], *, profile: str | None = None) -> list[Finding]:
     """Structure plus type rules; a rule finding replaces a structure finding with the same
     requirement and location (the rule's message is more specific)."""
     structure = structural_findings(resource)
-    findings = rule_findings(resource)
+    findings = rule_findings(resource, profile=profile)
     seen = {(f.requirement, f.location) for f in findings}
     findings.extend(f for f in structure if (f.requirement, f.location) not in seen)
     return findings
@@ -68,13 +71,28 @@ def relocate(finding: Finding, prefix: str) -> Finding:
     return replace(finding, location=prefix + finding.location[_root_length(finding.location):])
 
 
-def validate_bundle(bundle: dict[str, Any]) -> Iterator[tuple[int | None, Any, list[Finding]]]:
+def validate_bundle(bundle: dict[str, Any], *,
+                    profile: str | None = None) -> Iterator[tuple[int | None, Any, list[Finding]]]:
     """Yield ``(entry_index, resource, findings)`` for every entry that has a resource, locations
     prefixed ``Bundle.entry[i].resource``. Problems of the Bundle itself (not of its entries)
     come first, with entry_index None, and only when there are any."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         yield None, bundle, [Finding(STRUCTURE, "SHALL", "Bundle", "not a Bundle resource")]
         return
+    own = bundle_own_findings(bundle)
+    if own:
+        yield None, bundle, own
+    for i, entry in enumerate(bundle.get("entry") if isinstance(bundle.get("entry"), list) else []):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if resource is None:
+            continue
+        prefix = f"Bundle.entry[{i}].resource"
+        yield i, resource, [relocate(f, prefix) for f in validate_resource(resource, profile=profile)]
+
+
+def bundle_own_findings(bundle: dict[str, Any]) -> list[Finding]:
+    """The Bundle as a Bundle, whatever its type: its structure without the entries' resources,
+    REST-103 invariants, and the document rules (EU imaging report) that see the whole Bundle."""
     entries = bundle.get("entry")
     entries = entries if isinstance(entries, list) else []
     shell = dict(bundle)
@@ -86,19 +104,12 @@ def validate_bundle(bundle: dict[str, Any]) -> Iterator[tuple[int | None, Any, l
     emptied = {f"Bundle.entry[{i}]" for i, e in enumerate(entries) if isinstance(e, dict) and e.keys() == {"resource"}}
     own = [f for f in structural_findings(shell) if f.location not in emptied]
     own += rule_findings(bundle)  # Bundle rules see the whole document
-    if own:
-        yield None, bundle, own
-    for i, entry in enumerate(entries):
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if resource is None:
-            continue
-        prefix = f"Bundle.entry[{i}].resource"
-        yield i, resource, [relocate(f, prefix) for f in validate_resource(resource)]
+    return own
 
 
 __all__ = [
     "Finding", "RULES", "register_rules", "relocate", "rule_findings", "structural_findings", "validate_bundle",
-    "validate_bundle_invariants",
+    "validate_bundle_invariants", "bundle_own_findings",
     "validate_document_reference", "validate_endpoint", "validate_imaging_report_bundle", "validate_imaging_study",
     "validate_resource",
 ]

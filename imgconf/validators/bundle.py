@@ -34,7 +34,7 @@ def validate_bundle_invariants(bundle: dict[str, Any]) -> list[Finding]:
         out.append(Finding(REST_103, "SHALL", loc, message, short(value)))
 
     btype = bundle.get("type")
-    if btype not in BUNDLE_TYPES:
+    if not isinstance(btype, str) or btype not in BUNDLE_TYPES:
         add(f"{B}.type", "Bundle.type is required and is one of document | message | transaction | "
             "transaction-response | batch | batch-response | history | searchset | collection", btype)
         btype = None

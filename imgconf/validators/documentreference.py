@@ -306,13 +306,46 @@ def _mado_metadata(doc: dict[str, Any], out: list[Finding]) -> None:
         out.append(Finding("MAN-012", "SHALL", f"{_R}.extension", f"exactly one modality extension ({MODALITY_EXT})"))
 
 
-def validate_document_reference(doc: dict[str, Any]) -> list[Finding]:
-    """Every DocumentReference is judged as MHD Minimal; reports and manifests get their own rules."""
+# -- which rules apply: R4 alone, MHD, or the EU imaging report ----------------------------------
+
+PROFILES = ("r4", "mhd", "eu-imaging-report")
+# meta.profile canonicals (by their tail) that put a DocumentReference under MHD / the EU report.
+_MHD_CLAIMS = ("/ITI/MHD/StructureDefinition/", "IHE.MHD.", "EehrxfMhdDocumentReference", "/RAD/MADO/",
+               "DocumentReferenceKeyImageEuImaging")
+_EU_REPORT_CLAIMS = ("DocumentReferenceImagingReport",)
+
+
+def claimed_profile(doc: dict[str, Any]) -> str | None:
+    """"eu-imaging-report", "mhd" or None from ``meta.profile``."""
+    claims = [str(p) for _, p in enumerate((obj(doc, "meta") or {}).get("profile") or []) if isinstance(p, str)]
+    if any(tail in c for c in claims for tail in _EU_REPORT_CLAIMS):
+        return "eu-imaging-report"
+    if any(tail in c for c in claims for tail in _MHD_CLAIMS):
+        return "mhd"
+    return None
+
+
+def validate_document_reference(doc: dict[str, Any], *, profile: str | None = None) -> list[Finding]:
+    """MHD / EU rules when the DocumentReference claims the profile in ``meta.profile``, or when
+    the context says so: ``profile`` = "mhd" (an ITI-67 answer, ``imgconf validate --profile
+    mhd``) or "eu-imaging-report". Without either it is an R4 DocumentReference: the structure
+    check judges it and these rules do not apply (R4 does not require masterIdentifier etc.).
+    Under MHD, manifests and imaging reports are recognised by their type and format."""
     if not isinstance(doc, dict):
+        return []
+    context = claimed_profile(doc)
+    if profile == "eu-imaging-report" or context == "eu-imaging-report":
+        context = "eu-imaging-report"
+    elif profile == "mhd":
+        context = "mhd"
+    if context is None:
         return []
     out = validate_mhd_minimal(doc)
     if is_manifest(doc):
         out += validate_manifest(doc)
-    elif is_imaging_report(doc):
+    elif context == "eu-imaging-report" or is_imaging_report(doc):
         out += validate_imaging_report_docref(doc)
     return out
+
+
+validate_document_reference.takes_profile = True  # type: ignore[attr-defined]

@@ -1,4 +1,4 @@
-"""Study / series / instance UIDs and the accession number (IS-020..029)."""
+"""Study / series / instance UIDs and the accession number (IS-020..029, IS-058)."""
 
 from __future__ import annotations
 
@@ -33,11 +33,12 @@ def check_study_identifiers(resource: dict[str, Any], out: list[Finding]) -> str
             out.append(Finding("IS-020", "SHALL", f"{loc}.value", "the Study Instance UID value is missing",
                                short(value)))
             continue
-        if not value.startswith(URN_OID):
+        if value.startswith(URN_OID):
+            uid = value[len(URN_OID):]
+        else:
             out.append(Finding("IS-020", "SHALL", f"{loc}.value",
-                               "a urn:dicom:uid identifier value is 'urn:oid:' + UID", value))
-            continue
-        uid = value[len(URN_OID):]
+                               "a urn:dicom:uid identifier value is 'urn:oid:' + UID; add the prefix", value))
+            uid = value  # a bare UID still gets the syntax and reuse checks (IS-023, IS-015)
         problems = uid_problems(uid)
         if problems:
             out.append(Finding("IS-023", "SHALL", f"{loc}.value", "invalid UID: " + "; ".join(problems), value))
@@ -122,10 +123,17 @@ def check_accession(resource: dict[str, Any], out: list[Finding]) -> None:
         if not text(ident, "system"):
             out.append(Finding("IS-028", "SHOULD", f"{loc}.identifier.system",
                                "identifier.system (the issuer of the accession number) is missing"))
-    if in_based_on:
-        return
     for k, ident in items(resource, "identifier"):
-        if _accession_like(ident):
-            out.append(Finding("IS-029", "INFO", f"ImagingStudy.identifier[{k}]",
+        if not _accession_like(ident):
+            continue
+        if not in_based_on:
+            out.append(Finding("IS-029", "MAY", f"ImagingStudy.identifier[{k}]",
                                "accession number only in ImagingStudy.identifier, not in basedOn (IS-028); "
                                "clients should look in both", short(ident.get("value"))))
+        if not text(ident, "system"):
+            # Converters copy Accession Number (0008,0050) without Issuer of Accession Number (0008,0051).
+            out.append(Finding("IS-058", "SHOULD", f"ImagingStudy.identifier[{k}].system",
+                               "the accession number names no issuer (identifier.system); without it the value is "
+                               "ambiguous across sites and identifier=system|value searches cannot find it. Set the "
+                               "system to the issuer's namespace (e.g. from Issuer of Accession Number)",
+                               short(ident.get("value"))))

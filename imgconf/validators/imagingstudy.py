@@ -6,6 +6,7 @@ import re
 from typing import Any, Mapping
 
 from imgconf.validators._shape import codings, contained_types, items, obj, reference_type, text
+from imgconf.validators.bodysite import check_body_site_coding
 from imgconf.validators.endpoint import IID, connection_type_code, validate_endpoint
 from imgconf.validators.findings import Finding, short
 from imgconf.validators.identifiers import (
@@ -47,6 +48,7 @@ class _Study:
         self.seen: dict[str, str] = {}  # UID -> location of first use (IS-015)
         self.series_modalities: set[str] = set()
         self.instance_total = 0
+        self.series_counts: list[int | None] = []  # declared series.numberOfInstances, per series (IS-057)
 
     def add(self, *args: Any) -> None:
         self.out.append(Finding(*args))
@@ -160,21 +162,40 @@ def _series(st: _Study, i: int, series: dict[str, Any]) -> None:
         if body_site is not None and key in body_site:
             st.add("IS-011", "SHALL NOT", f"{loc}.bodySite.{key}",
                    "series.bodySite is a Coding in R4 (CodeableReference is R5)")
+    if body_site is not None and not body_site.keys() & {"concept", "reference"}:
+        check_body_site_coding(f"{loc}.bodySite", body_site, "bodySite", st.out)
     laterality = obj(series, "laterality")
     if laterality is not None and "coding" in laterality:
         st.add("IS-011", "SHALL NOT", f"{loc}.laterality.coding",
                "series.laterality is a Coding in R4 (CodeableConcept is R5)")
+    elif laterality is not None:
+        check_body_site_coding(f"{loc}.laterality", laterality, "laterality", st.out)
     _datetime(st, f"{loc}.started", series.get("started"))
     _performers(st, loc, series)
     n = 0
+    before = len(st.out)
     for j, instance in items(series, "instance"):
         n += 1
         _instance(st, f"{loc}.instance[{j}]", instance, code)
+    _one_modality_mismatch_per_series(st, before)
     st.instance_total += n
-    declared = series.get("numberOfInstances")
-    if _is_int(declared) and declared < n:
+    declared = count_value(series.get("numberOfInstances"))
+    st.series_counts.append(declared)
+    if declared is not None and declared < n:
         st.add("IS-013", "SHOULD", f"{loc}.numberOfInstances",
                f"numberOfInstances is smaller than the {n} instances listed", str(declared))
+
+
+def _one_modality_mismatch_per_series(st: _Study, start: int) -> None:
+    """DICOM-011 once per series: the first mismatching instance, with how many there are."""
+    found = [k for k in range(start, len(st.out)) if st.out[k].requirement == "DICOM-011"]
+    if len(found) < 2:
+        return
+    first = st.out[found[0]]
+    st.out[found[0]] = Finding(first.requirement, first.level, first.location,
+                               f"{first.message}; {len(found)} instances of this series", first.value)
+    for k in reversed(found[1:]):
+        del st.out[k]
 
 
 def _performers(st: _Study, loc: str, series: dict[str, Any]) -> None:
@@ -210,19 +231,33 @@ def _instance(st: _Study, loc: str, instance: dict[str, Any], series_modality: s
         check_sop_class(f"{loc}.sopClass", sop, series_modality, st.out)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def count_value(value: Any) -> int | None:
+    """A count as a number. A count written as a JSON string ("3") is REST-102 (reported by the
+    structure check) and is still compared by its numeric value here (IS-013, IS-057)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit() and value.strip().isascii():
+        return int(value.strip())
+    return None
 
 
 def _counts(st: _Study, n_series: int) -> None:
-    declared = st.resource.get("numberOfSeries")
-    if _is_int(declared) and declared < n_series:
+    declared_series = count_value(st.resource.get("numberOfSeries"))
+    if declared_series is not None and declared_series < n_series:
         st.add("IS-013", "SHOULD", f"{R}.numberOfSeries",
-               f"numberOfSeries is smaller than the {n_series} series listed", str(declared))
-    declared = st.resource.get("numberOfInstances")
-    if _is_int(declared) and declared < st.instance_total:
+               f"numberOfSeries is smaller than the {n_series} series listed", str(declared_series))
+    declared = count_value(st.resource.get("numberOfInstances"))
+    if declared is not None and declared < st.instance_total:
         st.add("IS-013", "SHOULD", f"{R}.numberOfInstances",
                f"numberOfInstances is smaller than the {st.instance_total} instances listed", str(declared))
+    # IS-057: only when the resource lists every series and every series states its count.
+    counts = st.series_counts
+    if (declared is not None and n_series and declared_series == n_series and None not in counts):
+        total = sum(c for c in counts if c is not None)
+        if declared != total:
+            st.add("IS-057", "SHOULD", f"{R}.numberOfInstances",
+                   f"numberOfInstances ({declared}) differs from the sum of series.numberOfInstances ({total}) "
+                   f"although all {n_series} series are listed; one of the counts is wrong", str(declared))
 
 
 def _endpoints(st: _Study, given: Mapping[str, dict[str, Any]]) -> None:
