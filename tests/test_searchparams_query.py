@@ -125,3 +125,28 @@ def test_compartment_params_exist_in_registry() -> None:
             param = get_param(rtype, name)
             assert param is not None and param.type == "reference", (rtype, name)
             assert not param.targets or "Patient" in param.targets, (rtype, name)
+
+
+def test_sort_comparison_judges_only_what_the_keys_decide() -> None:
+    from imgconf.searchparams.sort import compare, order_violations
+
+    def study(i: str, status: str | None, started: str | None) -> dict:
+        r: dict = {"resourceType": "ImagingStudy", "id": i}
+        if status:
+            r["status"] = status
+        if started:
+            r["started"] = started
+        return r
+
+    a, b = study("a", "available", "2020-01-01"), study("b", "available", "2021-01-01")
+    none = study("n", "available", None)
+    assert compare(a, b, [("started", False)]) < 0 and compare(a, b, [("started", True)]) > 0
+    assert compare(a, none, [("started", False)]) is None  # R4: the position of a missing value is open
+    assert compare(a, a, [("started", False)]) == 0
+    # two keys: the first decides when it differs, the second breaks ties, a missing second key leaves it open
+    c = study("c", "cancelled", "2019-01-01")
+    assert compare(a, c, [("status", False), ("started", True)]) < 0
+    assert compare(a, b, [("status", False), ("started", True)]) > 0
+    assert compare(a, none, [("status", False), ("started", True)]) is None
+    assert order_violations([b, none, a], [("started", False)]) == [(0, 2)]
+    assert order_violations([none, a, none, b, none], [("started", False)]) == []

@@ -13,7 +13,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from imgconf.checks.base import CheckContext
 from imgconf.results import CheckResult
-from imgconf.searchparams import matches, parse_query, sort_resources
+from imgconf.searchparams import matches, parse_query
+from imgconf.searchparams.sort import lacks_sort_value, order_violations
 from imgconf.searchparams.query import RESULT_PARAMS
 from imgconf.suite.model import SearchExpectation
 
@@ -72,23 +73,25 @@ def check_order(ctx: CheckContext, target: SearchTarget, ordered: list[dict[str,
     if not sort:
         return [ctx.result("search", False, "order requested but the request has no usable _sort", detail="order",
                            requirement=("REST-086",))]
-    expected = sort_resources(ordered, sort)
     label = ",".join(("-" if d else "") + n for n, d in sort)
 
     def key(r: dict[str, Any]) -> str:
         return f"{r.get('resourceType')}/{r.get('id')}"
 
-    got, want = [key(r) for r in ordered], [key(r) for r in expected]
-    # Adjacent pairs: a stable sort of (a, b) keeps a first when a sorts before b or ties with it.
-    misplaced = [i for i in range(len(ordered) - 1)
-                 if sort_resources([ordered[i], ordered[i + 1]], sort)[0] is not ordered[i]]
-    ok = not misplaced
+    # R4 leaves open where resources without a sort value go: only the order the keys decide is judged.
+    violations = order_violations(ordered, sort)
+    unkeyed = [key(r) for r in ordered if lacks_sort_value(r, sort)]
+    note = (f"; {len(unkeyed)} without a value for a sort key ({', '.join(unkeyed[:5])}): their position is not judged"
+            if unkeyed else "")
+    wrong = "; ".join(f"{key(ordered[j])} should come before {key(ordered[i])}" for i, j in violations[:5])
     return [ctx.result(
-        "search", ok,
-        (f"{len(got)} matches are in _sort={label} order across pages" if ok
-         else f"matches are not in _sort={label} order: got {', '.join(got[:8])}; expected {', '.join(want[:8])}"),
+        "search", not violations,
+        (f"{len(ordered)} matches are in _sort={label} order across pages{note}" if not violations
+         else f"matches are not in _sort={label} order: {wrong} (got {', '.join(key(r) for r in ordered[:8])}){note}"),
         detail="order over all pages", requirement=("REST-086",),
     )]
+
+
 
 
 def _outcome_mentions(bundle: dict[str, Any], name: str) -> bool:
@@ -153,6 +156,51 @@ def check_self_link(
     return results
 
 
+SUBSETTED_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
+_NOT_COMPARED = {"id", "meta", "text"}  # bookkeeping and narrative a server may rewrite on any read
+
+
+def _left_out(returned: dict[str, Any], stored: dict[str, Any]) -> list[str]:
+    """Top-level elements the stored resource has and the returned one does not."""
+    return sorted(k for k in stored if k not in _NOT_COMPARED and not k.startswith("_") and k not in returned)
+
+
+def _tagged_subsetted(resource: dict[str, Any]) -> bool:
+    tags = (resource.get("meta") or {}).get("tag") or []
+    return any(isinstance(t, dict) and t.get("code") == "SUBSETTED" and t.get("system") == SUBSETTED_SYSTEM for t in tags)
+
+
+def check_subsetted(ctx: CheckContext, target: SearchTarget, matched: list[dict[str, Any]]) -> list[CheckResult]:
+    """REST-087/088: a match that is a subset of what the server stores carries the SUBSETTED tag.
+
+    R4 does not oblige a server to honour _summary or _elements, so a full resource needs no tag:
+    only matches that leave out a top-level element their fixture (as the server stored it) has are
+    judged; data that is not the harness's own is never judged.
+    """
+    requirement = ("REST-088",) if target.query.elements else ("REST-087",)
+    session = ctx.session
+    stored = {(r.get("resourceType"), r.get("id")): r for r in (session.fixtures.loaded.values() if session else [])}
+    subsets, untagged = [], []
+    for resource in matched:
+        key = (resource.get("resourceType"), resource.get("id"))
+        if key not in stored:
+            continue
+        left_out = _left_out(resource, stored[key])
+        if left_out:
+            subsets.append(f"{key[0]}/{key[1]}")
+            if not _tagged_subsetted(resource):
+                untagged.append(f"{key[0]}/{key[1]} (leaves out {', '.join(left_out[:4])})")
+    if not subsets:
+        return [ctx.result("search", True, "no match is a subset of the stored resource: no SUBSETTED tag needed "
+                           "(R4 does not oblige a server to subset)", detail="SUBSETTED", requirement=requirement)]
+    return [ctx.result(
+        "search", not untagged,
+        (f"all {len(subsets)} subsetted matches carry meta.tag SUBSETTED" if not untagged
+         else f"subsetted matches without meta.tag {SUBSETTED_SYSTEM}|SUBSETTED: {'; '.join(untagged[:5])}"),
+        detail="SUBSETTED", requirement=requirement,
+    )]
+
+
 def judge_shape(
     spec: SearchExpectation, ctx: CheckContext, target: SearchTarget, pages: list[dict[str, Any]],
     ordered: list[dict[str, Any]], complete: bool, resolver: Resolver, base: str,
@@ -164,5 +212,7 @@ def judge_shape(
         results += check_order(ctx, target, ordered)
     if spec.self_link:
         results += check_self_link(ctx, target, pages[0], ordered, resolver, base)
+    if spec.subsetted:
+        results += check_subsetted(ctx, target, ordered)
     return results
 

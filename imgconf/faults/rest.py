@@ -11,7 +11,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
-from imgconf.searchparams import get_param
+from imgconf.searchparams import get_param, parse_query
+from imgconf.searchparams.sort import lacks_sort_value
 
 Hook = Callable[[ProxyCall, ProxyResponse], ProxyResponse]
 
@@ -125,6 +126,33 @@ def _not_as_equals(call: ProxyCall) -> None:
         call.query = [(k.removesuffix(":not"), v) for k, v in call.query]
 
 
+# -- result parameters: _sort, _summary/_elements ------------------------------------------------
+
+def _sort_missing_first(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    """Matches without a value for a _sort key moved to the front of each page: legal, R4 leaves their place open."""
+    body = response.json()
+    if not (call.is_search and isinstance(body, dict) and body.get("resourceType") == "Bundle"):
+        return response
+    sort = parse_query(call.resource_type, call.query).sort
+    entries = body.get("entry") or []
+    if not sort or not entries:
+        return response
+    def unkeyed(entry: dict[str, Any]) -> bool:
+        resource = entry.get("resource")
+        return (entry.get("search") or {}).get("mode") == "match" and isinstance(resource, dict) and lacks_sort_value(resource, sort)
+    body["entry"] = [e for e in entries if unkeyed(e)] + [e for e in entries if not unkeyed(e)]
+    response.set_json(body)
+    return response
+
+
+def _drop_subsetted_tag(bundle: dict[str, Any]) -> None:
+    """The server subsets (_elements, _summary) but does not mark the partial resources SUBSETTED."""
+    for entry in bundle.get("entry") or []:
+        meta = (entry.get("resource") or {}).get("meta") or {}
+        if meta.get("tag"):
+            meta["tag"] = [t for t in meta["tag"] if t.get("code") != "SUBSETTED"]
+
+
 # -- searchset Bundles ------------------------------------------------------------------------
 
 def _total_is_page_size(bundle: dict[str, Any]) -> None:
@@ -163,6 +191,10 @@ REST_FAULTS: tuple[Fault, ...] = (
           on_request=_refuse_optional_modifiers, benign=True),
     Fault("not-modifier-ignored", ":not is dropped and its value searched as equals (200, the opposite result)", ("REST-056",),
           on_request=_not_as_equals),
+    Fault("sort-missing-first", "_sort: matches without a value for the key come first on each page (legal: R4 leaves "
+          "their place open)", ("REST-086",), on_response=_sort_missing_first, benign=True),
+    Fault("subset-without-subsetted-tag", "_elements/_summary subsets are not tagged SUBSETTED", ("REST-087", "REST-088"),
+          on_response=_searchset(_drop_subsetted_tag)),
     Fault("total-is-page-size", "Bundle.total is wrong (page-based, not all matches)", ("REST-041",),
           on_response=_searchset(_total_is_page_size)),
     Fault("no-bundle-type", "the search Bundle has no type", ("REST-040",), on_response=_searchset(_no_bundle_type)),

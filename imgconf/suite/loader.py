@@ -258,6 +258,7 @@ def _expect(
             self_link=spec.get("self_link", False),
             order=spec.get("order", False),
             total=spec.get("total", False),
+            subsetted=spec.get("subsetted", False),
         )
 
     attachment = None

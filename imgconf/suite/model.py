@@ -103,6 +103,7 @@ class SearchExpectation:
     self_link: bool = False  # judge the criteria echoed in Bundle.link[self]
     order: bool = False  # matches across pages follow _sort
     total: bool = False  # Bundle.total equals the distinct matches over all pages
+    subsetted: bool = False  # matches that are subsets of their fixture carry SUBSETTED (REST-087/088)
 
 
 @dataclass(frozen=True)
