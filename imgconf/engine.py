@@ -21,6 +21,7 @@ from imgconf.checks.smart import check_oauth_error, check_scopes, check_token_re
 from imgconf.auth.steps import auth_gate, token_step
 from imgconf.checks.status import check_status
 from imgconf.checks.structure import check_structure
+from imgconf.checks.xml import check_xml
 from imgconf.client import HttpResult, TargetUnreachable
 from imgconf.fhirpath import evaluate
 from imgconf.fixtures import FixtureError, add_tag, id_from_response
@@ -124,6 +125,7 @@ def _judge(step: Step, ctx: CheckContext) -> list[CheckResult]:
     results += check_oauth_error(e.oauth_error, ctx)
     results += check_token_response(e.token_response, ctx)
     results += check_scopes(e.scopes, ctx)
+    results += check_xml(e.xml, ctx)
     if (branch := e.branch(ctx.response.status)) is not None:  # on_status: the alternative the server chose
         results += _judge(Step(name=step.name, request=step.request, expect=branch), ctx)
     return results

@@ -146,13 +146,16 @@ def test_bad_bodies(client: httpx.Client) -> None:  # REST-023
     assert r.status_code == 405 and is_outcome(r)
 
 
-def test_formats(client: httpx.Client) -> None:  # REST-001..004
+def test_formats(client: httpx.Client) -> None:  # REST-001..004; XML: MHD-008, PDQ-009
     r = client.get("/metadata", params={"_format": "xml"})
-    assert r.status_code == 406 and r.json()["issue"][0]["code"] == "not-supported"
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/fhir+xml")
+    assert r.text.startswith("<?xml") and 'xmlns="http://hl7.org/fhir"' in r.text
     r = client.get("/metadata", headers={"Accept": "application/fhir+xml"})
-    assert r.status_code == 406 and is_outcome(r)
+    assert r.status_code == 200 and "<CapabilityStatement" in r.text and "<format value=\"xml\"/>" in r.text
     r = client.get("/metadata", headers={"Accept": "application/fhir+xml"}, params={"_format": "json"})
-    assert r.status_code == 200  # _format overrides Accept
+    assert r.status_code == 200 and r.json()["resourceType"] == "CapabilityStatement"  # _format overrides Accept
+    r = client.get("/metadata", params={"_format": "text/turtle"})  # a format it cannot produce: 406
+    assert r.status_code == 406 and r.json()["issue"][0]["code"] == "not-supported"
     r = client.get("/metadata", headers={"Accept": "application/fhir+json; fhirVersion=4.0"})
     assert r.status_code == 200
     for fmt in ("json", "application/json", "application/fhir+json"):

@@ -1,9 +1,10 @@
-"""The embedded reference FHIR R4 server as a Starlette app (JSON only, SQLite storage).
+"""The embedded reference FHIR R4 server as a Starlette app (JSON and XML, SQLite storage).
 
 Choices where R4 leaves room (also stated in the CapabilityStatement documentation):
 DELETE answers 204 and a second DELETE of the same id 204 again; DELETE of an id that never
 existed answers 404. PUT to a new id creates it (201, update-as-create). Structural failures
-answer 400 (REST-023 reserves 422 for profile/business rules). XML is not served (406).
+answer 400 (REST-023 reserves 422 for profile/business rules). XML is served for every answer
+(MHD-008, PDQ-009: `_format` over Accept); request bodies are JSON only (415 for XML).
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from . import search
 from .capability import SUPPORTED_TYPES, capability_statement
 from .fhirhttp import (
     FhirError, check_content_type, error_response, fhir_response, issue, negotiate, outcome, parse_etag,
-    prefer, version_headers, wants_fhir_json,
+    prefer, requested_format, version_headers, wants_fhir_resource,
 )
+from .xmlformat import XML_CONTENT_TYPE, resource_to_xml
 from .fhirhttp import accepts_media_type
 from .auth import BearerGate, ReferenceAuth, describe_security, routes as smart_routes
 from .store import PreconditionFailed, Store, Version
@@ -55,6 +57,16 @@ class _Ctx:
     def fmt(self) -> str | None:
         return next((v for k, v in self.query if k == "_format"), None)
 
+    @property
+    def answer_format(self) -> str:
+        """json or xml: what the client asked for (`_format` in the query or a POST _search form)."""
+        fmt = self.fmt
+        ctype = (self.headers.get("content-type") or "").split(";")[0].strip().lower()
+        if fmt is None and self.method == "POST" and ctype == "application/x-www-form-urlencoded":
+            form = parse_qsl(self.body.decode("utf-8", errors="replace"), keep_blank_values=True)
+            fmt = next((v for k, v in form if k == "_format"), None)
+        return requested_format(fmt, self.headers.get("accept"))
+
 
 class ReferenceServer:
     def __init__(self, db_path: Path, base_url_override: str | None = None) -> None:
@@ -75,11 +87,14 @@ class ReferenceServer:
         body = await request.body()
         ctx = _Ctx(request, body, self.base(request))
         try:  # handlers are synchronous (SQLite, fhirpathpy): keep them off the event loop
-            return await run_in_threadpool(handler, ctx)
+            response = await run_in_threadpool(handler, ctx)
         except FhirError as err:
-            return error_response(err)
+            response = error_response(err)
         except Exception as exc:  # noqa: BLE001 - every 5xx still carries an OperationOutcome
-            return error_response(FhirError(500, "exception", f"internal error: {type(exc).__name__}: {exc}"))
+            response = error_response(FhirError(500, "exception", f"internal error: {type(exc).__name__}: {exc}"))
+        if ctx.answer_format == "xml":  # handlers speak JSON; one place turns the answer into FHIR XML
+            response = await run_in_threadpool(_as_xml, response)
+        return response
 
     def route(self, path: str, handler: Any, methods: list[str]) -> Route:
         async def endpoint(request: Request) -> Response:
@@ -182,7 +197,7 @@ class ReferenceServer:
     def _resource(self, ctx: _Ctx, v: Version) -> Response:
         headers = version_headers(v.version_id, v.last_updated)
         assert v.resource is not None
-        if v.type == "Binary" and not wants_fhir_json(ctx.fmt, ctx.headers.get("accept")):
+        if v.type == "Binary" and not wants_fhir_resource(ctx.fmt, ctx.headers.get("accept")):
             media_type = v.resource.get("contentType") or "application/octet-stream"
             if not accepts_media_type(ctx.headers.get("accept"), media_type):  # ITI-68 MHD-022: 406
                 raise FhirError(406, "not-supported", f"this document is only available as {media_type}")
@@ -273,6 +288,18 @@ class ReferenceServer:
         self._id(ctx)
         ctx.params["type"] = ctx.params.pop("ctype")
         return self.search(ctx)
+
+
+def _as_xml(response: Response) -> Response:
+    """A FHIR JSON answer re-served as FHIR XML (same status and headers); anything else unchanged."""
+    if not (response.headers.get("content-type") or "").startswith("application/fhir+json") or not response.body:
+        return response
+    try:
+        content = resource_to_xml(json.loads(response.body))
+    except ValueError as exc:  # a stored resource the R4 models reject: a reference-server bug, said so
+        return error_response(FhirError(500, "exception", f"cannot serialise the answer as XML: {exc}"))
+    headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-type", "content-length")}
+    return Response(content, status_code=response.status_code, headers=headers, media_type=XML_CONTENT_TYPE)
 
 
 def create_app(db_path: Path, *, base_url_override: str | None = None, auth: ReferenceAuth | None = None) -> Starlette:

@@ -50,12 +50,12 @@ def capability_statement(base: str, started: str) -> dict[str, Any]:
         "software": {"name": "imgconf reference server", "version": __version__},
         "implementation": {"description": "imgconf embedded reference FHIR R4 server", "url": base},
         "fhirVersion": "4.0.1",
-        "format": ["application/fhir+json", "json"],
+        "format": ["application/fhir+json", "json", "application/fhir+xml", "xml"],
         "instantiates": [],
         "rest": [{
             "mode": "server",
             "documentation": (
-                "JSON only (XML requests get 406). Search is lenient unless Prefer: handling=strict. "
+                "JSON and XML answers (_format over Accept; request bodies JSON only). Search is lenient unless Prefer: handling=strict. "
                 "Dates with a time and no zone are read as UTC. DELETE answers 204; deleting an unknown "
                 "id answers 404. Update-as-create is allowed (201)."
             ),

@@ -54,32 +54,73 @@ def _media_types(accept: str) -> list[str]:
     return [part.split(";")[0].strip().lower() for part in accept.split(",") if part.strip()]
 
 
-def negotiate(fmt: str | None, accept: str | None) -> None:
-    """JSON only: raise 406 when the client asks for XML (or an unknown `_format`).
+def _format_of(media_type: str) -> str | None:
+    """"json", "xml" or None for one `_format` value or Accept media type."""
+    base = media_type.split(";")[0].strip().lower()
+    if base in JSON_FORMATS or base == LEGACY_JSON:
+        return "json"
+    if base in XML_FORMATS:
+        return "xml"
+    return None
 
-    `_format` wins over Accept (REST-002). An Accept header that lists no JSON type and no
-    wildcard is refused with 406 (REST-003); media-type parameters such as fhirVersion=4.0 are
-    tolerated (REST-004), and so is the pre-R4 type application/json+fhir.
+
+def _accept_preference(accept: str) -> list[str]:
+    """Accept media types, highest q first (ties keep the header's order)."""
+    ranked: list[tuple[float, int, str]] = []
+    for i, part in enumerate(p for p in accept.split(",") if p.strip()):
+        fields = [f.strip() for f in part.split(";")]
+        q = 1.0
+        for f in fields[1:]:
+            name, _, val = f.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(val)
+                except ValueError:
+                    q = 0.0
+        if q > 0:
+            ranked.append((-q, i, fields[0].lower()))
+    return [t for _, _, t in sorted(ranked)]
+
+
+def negotiate(fmt: str | None, accept: str | None) -> str:
+    """The response format, "json" or "xml"; 406 for a format this server cannot produce.
+
+    `_format` wins over Accept (REST-002). An Accept header is read in q order: the first FHIR
+    JSON or XML type (or a wildcard, which gets JSON) decides; one that lists neither is refused
+    with 406 (REST-003). Media-type parameters such as fhirVersion=4.0 are tolerated (REST-004),
+    and so is the pre-R4 type application/json+fhir.
     """
     if fmt:
-        base = fmt.split(";")[0].strip().lower()
-        if base in JSON_FORMATS:
-            return
-        raise FhirError(406, "not-supported", f"_format={fmt} is not supported: this server serves JSON only")
+        chosen = _format_of(fmt)
+        if chosen is None:
+            raise FhirError(406, "not-supported", f"_format={fmt} is not supported: this server serves JSON and XML")
+        return chosen
     if not accept:
-        return
-    types = _media_types(accept)
-    if any(t in JSON_FORMATS or t in ("*/*", "application/*", LEGACY_JSON) for t in types):
-        return
-    if types:  # XML or anything else this server cannot produce (REST-003)
-        raise FhirError(406, "not-supported", f"Accept: {accept} cannot be served: this server serves JSON only")
+        return "json"
+    types = _accept_preference(accept)
+    for t in types:
+        if (chosen := _format_of(t)) is not None:
+            return chosen
+        if t in ("*/*", "application/*"):
+            return "json"
+    if types or accept.strip():  # anything else this server cannot produce (REST-003)
+        raise FhirError(406, "not-supported", f"Accept: {accept} cannot be served: this server serves JSON and XML")
+    return "json"
 
 
-def wants_fhir_json(fmt: str | None, accept: str | None) -> bool:
-    """For Binary: FHIR JSON only when asked for explicitly (otherwise the raw content)."""
+def requested_format(fmt: str | None, accept: str | None) -> str:
+    """Like `negotiate`, but never refuses: the format an answer (even an error) should use."""
+    try:
+        return negotiate(fmt, accept)
+    except FhirError:
+        return "json"
+
+
+def wants_fhir_resource(fmt: str | None, accept: str | None) -> bool:
+    """For Binary: the FHIR resource (JSON or XML) only when asked for explicitly, else the raw content."""
     if fmt:
-        return fmt.split(";")[0].strip().lower() in JSON_FORMATS
-    return any(t in JSON_FORMATS for t in _media_types(accept or ""))
+        return _format_of(fmt) is not None
+    return any(_format_of(t) is not None for t in _media_types(accept or ""))
 
 
 def accepts_media_type(accept: str | None, media_type: str) -> bool:

@@ -33,6 +33,7 @@ from imgconf.suite.model import (
     Step,
     Suite,
     TokenRequest,
+    XmlExpectation,
 )
 from imgconf.suite.template import variables_in
 
@@ -288,6 +289,7 @@ def _expect(
         oauth_error=tuple([raw["oauth_error"]] if isinstance(raw.get("oauth_error"), str) else raw.get("oauth_error", ())),
         token_response=raw.get("token_response", False),
         scopes=_scopes_expectation(path, raw.get("scopes"), _line_for(positions, at + ("scopes",))),
+        xml=XmlExpectation(**raw["xml"]) if "xml" in raw else None,
     )
 
 

@@ -94,6 +94,16 @@ class AttachmentExpectation:
 
 
 @dataclass(frozen=True)
+class XmlExpectation:
+    """An XML request's answer is FHIR XML (imgconf.checks.xml); MHD-008/PDQ-009 make it mandatory."""
+
+    resource: str  # local name of the root element (the resourceType)
+    id: str | None = None  # ${…} template: the id a read must carry
+    bundle_type: str | None = None  # Bundle <type value=…/>
+    may_refuse: bool = False  # XML optional for this actor: 406 + OperationOutcome is legal (REST-003)
+
+
+@dataclass(frozen=True)
 class SearchExpectation:
     includes: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
@@ -120,6 +130,7 @@ class Expect:
     oauth_error: tuple[str, ...] = ()
     token_response: bool = False
     scopes: ScopesExpectation | None = None
+    xml: XmlExpectation | None = None
     # Alternatives by the status the server chose: (status, expectations judged only then).
     on_status: tuple[tuple[int, Expect], ...] = ()
 
