@@ -29,7 +29,7 @@ from imgconf.capabilities import search_parameter_names
 from imgconf.searchparams import get_param
 from imgconf.results import CaseResult, CheckResult, Level, Verdict
 from imgconf.session import TargetSession
-from imgconf.suite.model import Case, Request, Save, Step, Suite
+from imgconf.suite.model import Case, Expect, Request, Save, Step, Suite
 from imgconf.suite.template import MissingVariable, render
 
 
@@ -106,11 +106,73 @@ def _save(save: Save, result: HttpResult, variables: dict[str, Any], ctx: CheckC
     return None
 
 
+def _status_class(status: int | None) -> str:
+    if status is None:
+        return "none"
+    return "error" if status >= 400 else f"{status // 100}xx"
+
+
+def _body_dependents(e: Expect) -> list[tuple[str, tuple[str, ...], Level | None, str, bool]]:
+    """(check, requirement, level, detail, reads JSON) of every expectation that reads the response body."""
+    out: list[tuple[str, tuple[str, ...], Level | None, str, bool]] = []
+    if e.structure:
+        out.append(("structure", (), None, "R4 structure", True))
+    if e.rules:
+        out.append(("rule", (), None, "imaging rules", True))
+    if e.image_urls:
+        out.append(("image-url", (), None, "retrieval URLs", True))
+    out += [("fhirpath", spec.requirement, spec.level, spec.expr, True) for spec in e.fhirpath]
+    if e.search is not None:
+        out.append(("search", (), None, "search oracle", True))
+    if e.attachment is not None:
+        out.append(("attachment", (), None, f"the document of {e.attachment.document}", False))
+    if e.oauth_error:
+        out.append(("oauth-error", (), None, " or ".join(e.oauth_error), True))
+    if e.token_response:
+        out.append(("token-response", (), None, "token response", True))
+    if e.scopes is not None:
+        out.append(("scopes", (), None, e.scopes.source, True))
+    if getattr(e, "xml", None) is not None:
+        out.append(("xml", (), None, "FHIR XML", False))
+    return out
+
+
+def _not_judged(dependents: list[tuple[str, tuple[str, ...], Level | None, str, bool]], ctx: CheckContext, why: str) -> list[CheckResult]:
+    """One cause, one verdict: the checks that needed the expected response are recorded, not failed."""
+    results = []
+    for check, requirement, level, detail, _json in dependents:
+        result = ctx.result(check, False, f"not judged: {why}", detail=detail, requirement=requirement, level=level)
+        result.verdict = Verdict.NOT_JUDGED
+        results.append(result)
+    return results
+
+
+def _failed(results: list[CheckResult]) -> CheckResult | None:
+    return next((r for r in results if r.verdict not in (Verdict.PASS, Verdict.NOT_JUDGED)), None)
+
+
 def _judge(step: Step, ctx: CheckContext) -> list[CheckResult]:
     e = step.expect
     results = check_status(e.status, ctx)
-    results += check_headers(e.headers, ctx)
-    results += check_resource_type(e.resource, ctx)
+    results += check_headers(e.headers, ctx)  # headers mean something on any response, a 400 too
+    got = ctx.response.status
+    dependents = _body_dependents(e)
+    if (branch := e.branch(got)) is not None:  # on_status: its checks depend on the body as much
+        dependents += ([("resource", (), None, f"resourceType = {branch.resource}", True)] if branch.resource else []) + _body_dependents(branch)
+    # A response of another kind than expected (400 for 200, 200 for 400): the body checks would only
+    # repeat the status failure under other requirement ids, so they are not judged. A 410 for a 404
+    # still carries an error body, a 200 for a 201 a success body: those are judged.
+    if e.status and got not in e.status and _status_class(got) not in {_status_class(s) for s in e.status}:
+        wanted = " or ".join(str(s) for s in e.status)
+        why = f"status check failed: expected {wanted}, got {got}"
+        return results + _not_judged(([("resource", (), None, f"resourceType = {e.resource}", True)] if e.resource else []) + dependents, ctx, why)
+    resource = check_resource_type(e.resource, ctx)
+    results += resource
+    if (wrong := _failed(resource)) is not None:
+        return results + _not_judged(dependents, ctx, f"the body is not the expected resource ({wrong.reason})")
+    if ctx.response.json_error and dependents and all(reads_json for *_, reads_json in dependents):
+        problem = ctx.result("resource", False, f"expected a FHIR JSON body: {ctx.response.json_error}", detail="JSON body")
+        return results + [problem] + _not_judged(dependents, ctx, "the body is not JSON")
     if e.structure:
         results += check_structure(ctx)
     if e.rules:
@@ -181,6 +243,7 @@ def run_case(case: Case, suite: Suite, session: TargetSession, nodeid: str = "")
         area=suite.area,
         requirement=list(case.requirements),
         level=case.level,
+        level_reason=case.level_reason,
     )
     started = time.perf_counter()
     try:
@@ -234,9 +297,12 @@ def run_case(case: Case, suite: Suite, session: TargetSession, nodeid: str = "")
             break
         finally:
             outcome.exchanges.extend(ctx.extra_exchanges)
+        blocked = any(c.verdict is Verdict.NOT_JUDGED for c in outcome.checks)
         for save in step.save:
             failed = _save(save, result, saved, ctx)
             if failed:
+                if blocked:  # the response was not the expected one: already reported once
+                    failed.verdict, failed.reason = Verdict.NOT_JUDGED, f"not judged: {failed.reason}"
                 outcome.checks.append(failed)
         if any(c.verdict is Verdict.FAIL for c in outcome.checks) and len(case.steps) > 1:
             remaining = case.steps[case.steps.index(step) + 1 :]

@@ -196,7 +196,7 @@ class CaseItem(pytest.Item):
     def runtest(self) -> None:
         result = self.case_result
         assert result is not None
-        if result.verdict is Verdict.SKIP:
+        if result.verdict in (Verdict.SKIP, Verdict.NOT_JUDGED):
             pytest.skip(result.skipped_reason or "not run")
         failing = [c for c in result.checks if c.verdict is Verdict.FAIL]
         warn = [c for c in result.checks if c.verdict is Verdict.WARN]
@@ -222,6 +222,10 @@ def _failure_text(result: CaseResult, failing: list[Any]) -> str:
         if check.exchange is not None and check.exchange < len(result.exchanges):
             ex = result.exchanges[check.exchange]
             lines.append(f"      {ex.method} {ex.url} -> {ex.status if ex.status is not None else ex.error}")
+    not_judged = [c for c in result.checks if c.verdict is Verdict.NOT_JUDGED]
+    if not_judged:  # shown, never counted as failures (one cause, one verdict)
+        lines.append(f"  not judged ({len(not_judged)}): {not_judged[0].reason.removeprefix('not judged: ')}")
+        lines += [f"    - {c.check}: {c.detail}" for c in not_judged]
     return "\n".join(lines)
 
 

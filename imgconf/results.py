@@ -36,6 +36,7 @@ class Verdict(str, enum.Enum):
     WARN = "warn"  # a SHOULD check the target does not meet
     INFO = "info"  # a MAY/INFO observation, never a failure
     SKIP = "skip"  # not run: prerequisite missing, not declared, deselected dependency
+    NOT_JUDGED = "not-judged"  # needed a response an earlier check of the same case already failed on
     ERROR = "error"  # infrastructure: connection refused, timeout — not the target's conformance
 
     @classmethod
@@ -50,6 +51,7 @@ class Verdict(str, enum.Enum):
 VERDICT_SEVERITY = {
     Verdict.PASS: 0,
     Verdict.SKIP: 1,
+    Verdict.NOT_JUDGED: 1,
     Verdict.INFO: 2,
     Verdict.WARN: 3,
     Verdict.FAIL: 4,
@@ -118,6 +120,7 @@ class CaseResult:
     skipped_reason: str | None = None
     error: str | None = None
     duration_s: float = 0.0
+    level_reason: str | None = None  # the clause that makes the case stricter than a requirement it cites
 
     @property
     def verdict(self) -> Verdict:
@@ -142,6 +145,7 @@ class CaseResult:
             "skipped_reason": self.skipped_reason,
             "error": self.error,
             "duration_s": round(self.duration_s, 4),
+            "level_reason": self.level_reason,
         }
 
     @classmethod
@@ -159,6 +163,7 @@ class CaseResult:
             skipped_reason=d.get("skipped_reason"),
             error=d.get("error"),
             duration_s=d.get("duration_s", 0.0),
+            level_reason=d.get("level_reason"),
         )
 
 

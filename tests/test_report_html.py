@@ -132,8 +132,8 @@ def test_totals_table(report: str) -> None:
     shall = re.search(r"<tr><td><b>SHALL</b></td>(.*?)</tr>", report)
     assert shall is not None
     cells = re.findall(r">(\d+)</td>", shall.group(1))
-    # pass, fail, warn, info, skip, error, total: demo (3,1,0,1,0,0) + leaky case (2,2,0,0,0,0)
-    assert cells == ["5", "3", "0", "1", "0", "0", "9"]
+    # pass, fail, warn, info, skip, not-judged, error, total: demo (3,1,0,1,0,0,0) + leaky case (2,2,0,0,0,0,0)
+    assert cells == ["5", "3", "0", "1", "0", "0", "0", "9"]
     for level in ("SHOULD", "MAY"):
         assert f"<tr><td><b>{level}</b></td>" in report
 

@@ -20,11 +20,11 @@ def test_totals_and_outcome() -> None:
     s = build_summary(demo_run(), demo_cases())
     assert s["outcome"] == "fail"
     t = s["totals"]
-    assert t["checks"] == {"pass": 3, "fail": 1, "warn": 1, "info": 1, "skip": 0, "error": 0}
-    assert t["checks_by_level"]["SHALL"] == {"pass": 3, "fail": 1, "warn": 0, "info": 1, "skip": 0, "error": 0}
+    assert t["checks"] == {"pass": 3, "fail": 1, "warn": 1, "info": 1, "skip": 0, "not-judged": 0, "error": 0}
+    assert t["checks_by_level"]["SHALL"] == {"pass": 3, "fail": 1, "warn": 0, "info": 1, "skip": 0, "not-judged": 0, "error": 0}
     assert t["checks_by_level"]["SHOULD"]["warn"] == 1
     assert sum(t["checks_by_level"]["MAY"].values()) == 0
-    assert t["cases"] == {"pass": 1, "fail": 1, "warn": 1, "info": 1, "skip": 1, "error": 1}
+    assert t["cases"] == {"pass": 1, "fail": 1, "warn": 1, "info": 1, "skip": 1, "not-judged": 0, "error": 1}
     assert s["run"]["server_software"] == "ExamplePACS FHIR Gateway"
     assert s["catalogue"]["requirements"] == 249
 

@@ -49,7 +49,9 @@ class SearchTarget:
         for crit in self.query.criteria:
             if not matches(resource, crit, resolver=resolver, base_url=base):
                 return f"{crit.raw_name or crit.name}={crit.raw_value or ','.join(crit.values)}"
-        return hidden_by_profile(resource, self.query)
+        # MHD: an entered-in-error document need not come back to a query without status, and coming
+        # back is no error either (MHD-002: a consumer always sends status; MHD-033 is a content rule).
+        return None if open_matches else hidden_by_profile(resource, self.query)
 
 
 def parse_search_request(base_url: str, url: str, form: list[tuple[str, str]]) -> SearchTarget | None:
@@ -85,6 +87,16 @@ def _next_link(bundle: dict[str, Any]) -> str | None:
         if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
             return str(link["url"])
     return None
+
+
+def _cut_short(last_page: dict[str, Any], target: SearchTarget) -> str | None:
+    """Why the pages may have ended early: the last page is full (``_count`` matches) and has no next link."""
+    wanted = target.query.count
+    if wanted is None or wanted <= 0 or _next_link(last_page) is not None:
+        return None
+    if len(_entries(last_page, target.resource_type)) < wanted:
+        return None
+    return f"the last page read holds _count={wanted} matches and has no next link, so later pages were unreachable (REST-043)"
 
 
 def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult]:
@@ -183,7 +195,7 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
     expected: dict[str, str] = {}
     if spec.recall:
         for key, resource in loaded.items():
-            if resource.get("resourceType") == target.resource_type and target.failing_criterion(resource, resolver, base) is None:
+            if resource.get("resourceType") == target.resource_type and target.failing_criterion(resource, resolver, base, open_matches=False) is None:
                 expected[key] = resource["id"]
     for key in spec.includes:
         if key in loaded:
@@ -194,6 +206,11 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
             results.append(
                 ctx.result("search", True, f"recall not judged: paging stopped before the last page; missing so far: {', '.join(missing)}",
                            detail="recall")
+            )
+        elif missing and cut_short:
+            results.append(
+                ctx.result("search", False, f"matching fixtures not returned: {', '.join(missing)}; {cut_short}",
+                           detail="recall over all pages", requirement=("REST-043",), level=Level.SHOULD)
             )
         else:
             results.append(

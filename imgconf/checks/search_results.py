@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from imgconf.checks.base import CheckContext
-from imgconf.results import CheckResult
+from imgconf.results import CheckResult, Level
 from imgconf.searchparams import matches, parse_query
 from imgconf.searchparams.sort import lacks_sort_value, order_violations
 from imgconf.searchparams.query import RESULT_PARAMS
@@ -50,7 +50,9 @@ def check_page_sizes(ctx: CheckContext, target: SearchTarget, pages: list[dict[s
     )]
 
 
-def check_total(ctx: CheckContext, bundle: dict[str, Any], matched: int, complete: bool) -> list[CheckResult]:
+def check_total(
+    ctx: CheckContext, bundle: dict[str, Any], matched: int, complete: bool, cut_short: str | None = None
+) -> list[CheckResult]:
     """REST-041: total counts the matches over all pages (not the page, not the includes)."""
     total = bundle.get("total")
     if total is None:
@@ -58,6 +60,10 @@ def check_total(ctx: CheckContext, bundle: dict[str, Any], matched: int, complet
     if not complete:
         return [ctx.result("search", True, f"total={total} not judged: paging stopped early", detail="total",
                            requirement=("REST-041",))]
+    if cut_short and isinstance(total, int) and not isinstance(total, bool) and total > matched:
+        # More matches announced than reachable: the missing next link is the defect, not the total.
+        return [ctx.result("search", False, f"Bundle.total={total} but only {matched} matches were reachable: {cut_short}",
+                           detail="total", requirement=("REST-043",), level=Level.SHOULD)]
     ok = isinstance(total, int) and not isinstance(total, bool) and total == matched
     return [ctx.result(
         "search", ok,
@@ -203,11 +209,11 @@ def check_subsetted(ctx: CheckContext, target: SearchTarget, matched: list[dict[
 
 def judge_shape(
     spec: SearchExpectation, ctx: CheckContext, target: SearchTarget, pages: list[dict[str, Any]],
-    ordered: list[dict[str, Any]], complete: bool, resolver: Resolver, base: str,
+    ordered: list[dict[str, Any]], complete: bool, resolver: Resolver, base: str, cut_short: str | None = None,
 ) -> list[CheckResult]:
     results = check_page_sizes(ctx, target, pages)
     if spec.total:
-        results += check_total(ctx, pages[0], len(ordered), complete)
+        results += check_total(ctx, pages[0], len(ordered), complete, cut_short)
     if spec.order:
         results += check_order(ctx, target, ordered)
     if spec.self_link:

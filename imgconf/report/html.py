@@ -104,6 +104,7 @@ def _group_view(group: Group, case_index: dict[int, int]) -> dict[str, Any]:
             "nodeid": e.case.nodeid,
             "check": e.check.check if e.check else "(case)",
             "level": e.level.value,
+            "level_reason": e.case.level_reason or "",
             "verdict": e.verdict.value,
             "reason": redact_text(e.reason),
             "detail": redact_text(e.check.detail) if e.check else "",

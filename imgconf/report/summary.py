@@ -14,7 +14,7 @@ from imgconf.results import CaseResult, CheckResult, Level, RunInfo, Verdict, wo
 
 SUMMARY_VERSION = 1
 VERDICTS: tuple[Verdict, ...] = (
-    Verdict.PASS, Verdict.FAIL, Verdict.WARN, Verdict.INFO, Verdict.SKIP, Verdict.ERROR,
+    Verdict.PASS, Verdict.FAIL, Verdict.WARN, Verdict.INFO, Verdict.SKIP, Verdict.NOT_JUDGED, Verdict.ERROR,
 )
 LEVELS: tuple[Level, ...] = tuple(Level)
 FAILING = frozenset({Verdict.FAIL, Verdict.ERROR})
@@ -200,6 +200,7 @@ def _case_entry(case: CaseResult) -> dict[str, Any]:
         "area": case.area,
         "requirement": list(case.requirement),
         "level": case.level.value,
+        "level_reason": case.level_reason,
         "verdict": case.verdict.value,
         "checks": len(case.checks),
         "skipped_reason": redact_text(case.skipped_reason) or None,

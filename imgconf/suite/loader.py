@@ -35,6 +35,7 @@ from imgconf.suite.model import (
     TokenRequest,
     XmlExpectation,
 )
+from imgconf.suite.levels import case_violations
 from imgconf.suite.template import variables_in
 
 Path_ = tuple[str | int, ...]
@@ -355,6 +356,24 @@ def _check_known_requirements(path: Path, data: dict[str, Any], positions: dict[
     walk(data, ())
 
 
+ENFORCE_LEVELS = True  # imgconf.suite.levels: no judgement stricter than the requirements it cites
+
+
+def _check_levels(path: Path, case: Case, raw_case: dict[str, Any], positions: dict[Path_, int], at: Path_) -> None:
+    """Reject a case judged stricter than a requirement it cites, unless level_reason says why."""
+    if not ENFORCE_LEVELS or case.level_reason:
+        return
+    expects = [
+        ((at + ("steps", j) if "steps" in raw_case else at) + ("expect",), step.expect)
+        for j, step in enumerate(case.steps)
+    ]
+    violations = case_violations(case.level, case.requirements, expects)
+    if violations:
+        first = violations[0]
+        where = first.at or (at + ("level",) if "level" in raw_case else at + ("requirements",) if "requirements" in raw_case else at)
+        raise SuiteError(path, _line_for(positions, where), first.message(case.name))
+
+
 def _fixture_closure(keys: tuple[str, ...], library: Mapping[str, Any] | None) -> set[str]:
     """The suite's fixtures plus everything they depend on (those are loaded too)."""
     from imgconf.fixtures import fixture_dependencies
@@ -436,17 +455,18 @@ def load_suite(path: Path, *, fixture_library: Mapping[str, Any] | None = None) 
                     line=_line_for(positions, step_at) or line,
                 )
             )
-        cases.append(
-            Case(
-                name=name,
-                description=raw_case.get("description", ""),
-                requirements=tuple(raw_case.get("requirements", suite_reqs)),
-                level=_level(raw_case.get("level"), suite_level),
-                tags=tuple(raw_case.get("tags", ())),
-                steps=tuple(steps),
-                line=line,
-            )
+        case = Case(
+            name=name,
+            description=raw_case.get("description", ""),
+            requirements=tuple(raw_case.get("requirements", suite_reqs)),
+            level=_level(raw_case.get("level"), suite_level),
+            tags=tuple(raw_case.get("tags", ())),
+            steps=tuple(steps),
+            line=line,
+            level_reason=raw_case.get("level_reason"),
         )
+        _check_levels(path, case, raw_case, positions, at)
+        cases.append(case)
 
     writes = data.get("writes", bool(fixtures) or any(c.writes for c in cases))
     return Suite(

@@ -164,6 +164,7 @@ class Case:
     tags: tuple[str, ...]
     steps: tuple[Step, ...]
     line: int
+    level_reason: str | None = None  # the clause that makes the case stricter than a requirement it cites
 
     @property
     def writes(self) -> bool:

@@ -1,0 +1,170 @@
+"""One cause, one verdict: when a step's response is not the kind the case expected, the checks that
+needed the expected response are recorded as not judged, not as extra failures under other ids.
+
+Real HTTP against the reference server; the misbehaving server is the reference server behind a
+FaultProxy with a fault defined here (a search answered 400 + OperationOutcome, a 200 whose body is
+an OperationOutcome, a 404 turned into 410).
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from imgconf.engine import run_case
+from imgconf.faults import FaultProxy
+from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
+from imgconf.fixtures import library
+from imgconf.paths import fixtures_dir
+from imgconf.plugin import _failure_text
+from imgconf.reference.server import EmbeddedServer
+from imgconf.report.summary import build_summary
+from imgconf.results import CaseResult, RunInfo, Verdict
+from imgconf.session import SessionOptions, TargetSession
+from imgconf.suite.loader import load_suite
+from imgconf.suite.model import Suite
+
+SUITE = """\
+suite: not-judged probe
+area: imagingstudy
+requirements: [IS-053]
+fixtures: [imagingstudy/ct-chest, imagingstudy/mr-brain]
+cases:
+  - name: modality search
+    request: {path: ImagingStudy, params: {modality: CT}}
+    expect:
+      status: 200
+      headers:
+        Content-Type: {contains: json, requirement: [REST-001]}
+      resource: Bundle
+      fhirpath:
+        - {expr: "type = 'searchset'", requirement: [REST-040]}
+      search: {includes: [imagingstudy/ct-chest], excludes: [imagingstudy/mr-brain]}
+  - name: unknown id
+    requirements: [REST-012]
+    request: {path: ImagingStudy/imgconf-no-such-study}
+    expect:
+      status: 404
+      resource: OperationOutcome
+      fhirpath:
+        - {expr: "issue.exists()", requirement: [REST-030], level: SHOULD}
+"""
+
+OUTCOME = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-supported"}]}
+
+
+def _searches(call: ProxyCall) -> bool:
+    return call.is_search and call.resource_type == "ImagingStudy"
+
+
+def _reject_search(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    if not _searches(call):
+        return response
+    return ProxyResponse(400, {"content-type": "application/fhir+json"}, json.dumps(OUTCOME).encode())
+
+
+def _outcome_body(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    if _searches(call):
+        response.set_json(OUTCOME)
+    return response
+
+
+def _gone(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    if response.status == 404:
+        response.status = 410
+    return response
+
+
+REJECTS_SEARCH = Fault("test-search-400", "every ImagingStudy search answered 400 + OperationOutcome", ("REST-040",),
+                       on_response=_reject_search)
+OUTCOME_FOR_BUNDLE = Fault("test-search-outcome-200", "a search answered 200 with an OperationOutcome body", ("REST-040",),
+                           on_response=_outcome_body)
+GONE_FOR_NOT_FOUND = Fault("test-410", "404 answered as 410", ("REST-012",), on_response=_gone)
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory: pytest.TempPathFactory) -> Suite:
+    path = Path(tmp_path_factory.mktemp("suite")) / "probe.yaml"
+    path.write_text(textwrap.dedent(SUITE), encoding="utf-8")
+    return load_suite(path, fixture_library=library(fixtures_dir()))
+
+
+@pytest.fixture(scope="module")
+def proxied() -> Iterator[tuple[FaultProxy, TargetSession]]:
+    with EmbeddedServer() as server, FaultProxy(server.base_url, []) as proxy:
+        session = TargetSession(SessionOptions(target=proxy.base_url))
+        try:
+            yield proxy, session
+        finally:
+            session.close()
+
+
+def _run(proxied: tuple[FaultProxy, TargetSession], suite: Suite, name: str, faults: list[Fault]) -> CaseResult:
+    proxy, session = proxied
+    session.fixtures.ensure(suite.fixtures)  # loaded with no fault active
+    proxy.set_faults(faults)
+    try:
+        return run_case(next(c for c in suite.cases if c.name == name), suite, session)
+    finally:
+        proxy.set_faults([])
+
+
+def _by_verdict(result: CaseResult, verdict: Verdict) -> list[str]:
+    return [c.check for c in result.checks if c.verdict is verdict]
+
+
+def test_a_legal_response_is_judged_as_before(proxied, suite) -> None:
+    result = _run(proxied, suite, "modality search", [])
+    assert result.verdict is Verdict.PASS
+    assert not _by_verdict(result, Verdict.NOT_JUDGED)
+    assert {"status", "header", "resource", "fhirpath", "search"} <= {c.check for c in result.checks}
+
+
+def test_400_for_a_search_is_one_failure_and_the_rest_not_judged(proxied, suite) -> None:
+    result = _run(proxied, suite, "modality search", [REJECTS_SEARCH])
+    assert result.verdict is Verdict.FAIL
+    assert _by_verdict(result, Verdict.FAIL) == ["status"]
+    assert _by_verdict(result, Verdict.PASS) == ["header"]  # headers mean something on a 400 too
+    not_judged = [c for c in result.checks if c.verdict is Verdict.NOT_JUDGED]
+    assert {c.check for c in not_judged} == {"resource", "fhirpath", "search"}
+    assert all(c.reason == "not judged: status check failed: expected 200, got 400" for c in not_judged)
+    # the fhirpath check keeps the requirement it would have judged
+    assert next(c for c in not_judged if c.check == "fhirpath").requirement == ["REST-040"]
+
+
+def test_not_judged_is_shown_as_such_in_summary_and_failure_text(proxied, suite) -> None:
+    result = _run(proxied, suite, "modality search", [REJECTS_SEARCH])
+    info = RunInfo(target_url="http://x", embedded=True, server_software="", server_version="", fhir_version="4.0.1",
+                   harness_version="", edition="", started_at="2026-01-01T00:00:00Z")
+    summary = build_summary(info, [result])
+    assert summary["totals"]["checks"]["fail"] == 1
+    assert summary["totals"]["checks"]["not-judged"] == 3
+    assert summary["totals"]["checks"]["pass"] == 1
+    text = _failure_text(result, [c for c in result.checks if c.verdict is Verdict.FAIL])
+    assert "not judged (3): status check failed: expected 200, got 400" in text
+    assert "REST-040" not in text.split("not judged")[0]  # the only accusation is the status
+
+
+def test_a_body_of_the_wrong_type_is_one_failure(proxied, suite) -> None:
+    result = _run(proxied, suite, "modality search", [OUTCOME_FOR_BUNDLE])
+    assert result.verdict is Verdict.FAIL
+    assert _by_verdict(result, Verdict.FAIL) == ["resource"]
+    assert set(_by_verdict(result, Verdict.NOT_JUDGED)) == {"fhirpath", "search"}
+    assert all(c.reason.startswith("not judged: the body is not the expected resource")
+               for c in result.checks if c.verdict is Verdict.NOT_JUDGED)
+
+
+def test_an_error_for_an_error_still_has_its_body_judged(proxied, suite) -> None:
+    result = _run(proxied, suite, "unknown id", [GONE_FOR_NOT_FOUND])
+    assert _by_verdict(result, Verdict.FAIL) == ["status"]  # 410 where 404 was expected
+    assert set(_by_verdict(result, Verdict.PASS)) == {"resource", "fhirpath"}  # still an OperationOutcome
+    assert not _by_verdict(result, Verdict.NOT_JUDGED)
+
+
+def test_the_unknown_id_case_passes_on_the_reference_server(proxied, suite) -> None:
+    result = _run(proxied, suite, "unknown id", [])
+    assert result.verdict is Verdict.PASS

@@ -1,0 +1,58 @@
+"""A missing next link is a paging defect (REST-043, SHOULD): the matches it hides and the Bundle.total
+that still counts them are filed under REST-043, not as a wrong total (REST-041) or a SHALL recall
+failure. Real suite cases against the reference server, with and without the truncates-paging fault."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from imgconf.engine import run_case
+from imgconf.faults import BY_NAME, FaultProxy
+from imgconf.fixtures import library
+from imgconf.paths import fixtures_dir, suites_dir
+from imgconf.reference.server import EmbeddedServer
+from imgconf.results import CaseResult, Verdict
+from imgconf.session import SessionOptions, TargetSession
+from imgconf.suite.loader import load_suite
+
+PAGING_CASES = ["_count=2 pages through every match", "POST _search with paging"]
+
+
+@pytest.fixture(scope="module")
+def proxied() -> Iterator[tuple[FaultProxy, TargetSession]]:
+    with EmbeddedServer() as server, FaultProxy(server.base_url, []) as proxy:
+        session = TargetSession(SessionOptions(target=proxy.base_url))
+        try:
+            yield proxy, session
+        finally:
+            session.close()
+
+
+def _run(proxied: tuple[FaultProxy, TargetSession], name: str, fault: str | None) -> CaseResult:
+    proxy, session = proxied
+    suite = load_suite(suites_dir() / "imagingstudy" / "search-results.yaml", fixture_library=library(fixtures_dir()))
+    session.fixtures.ensure(suite.fixtures)
+    proxy.set_faults([BY_NAME[fault]] if fault else [])
+    try:
+        return run_case(next(c for c in suite.cases if c.name == name), suite, session)
+    finally:
+        proxy.set_faults([])
+
+
+@pytest.mark.parametrize("name", PAGING_CASES)
+def test_paging_cases_pass_on_the_reference_server(proxied, name: str) -> None:
+    result = _run(proxied, name, None)
+    assert result.verdict is Verdict.PASS, [(c.check, c.reason) for c in result.checks if c.verdict is not Verdict.PASS]
+
+
+@pytest.mark.parametrize("name", PAGING_CASES)
+def test_a_missing_next_link_is_filed_under_rest_043_at_should(proxied, name: str) -> None:
+    result = _run(proxied, name, "truncates-paging")
+    bad = [c for c in result.checks if c.verdict not in (Verdict.PASS, Verdict.NOT_JUDGED)]
+    assert bad, "the truncated paging was not noticed"
+    assert result.verdict is Verdict.WARN
+    assert all(c.requirement == ["REST-043"] and c.verdict is Verdict.WARN for c in bad), [(c.requirement, c.reason) for c in bad]
+    assert any("no next link" in c.reason for c in bad)
+    assert not any("REST-041" in c.requirement and c.verdict is not Verdict.PASS for c in result.checks)
