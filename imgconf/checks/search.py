@@ -49,9 +49,7 @@ class SearchTarget:
         for crit in self.query.criteria:
             if not matches(resource, crit, resolver=resolver, base_url=base):
                 return f"{crit.raw_name or crit.name}={crit.raw_value or ','.join(crit.values)}"
-        # MHD: an entered-in-error document need not come back to a query without status, and coming
-        # back is no error either (MHD-002: a consumer always sends status; MHD-033 is a content rule).
-        return None if open_matches else hidden_by_profile(resource, self.query)
+        return hidden_by_profile(resource, self.query)
 
 
 def parse_search_request(base_url: str, url: str, form: list[tuple[str, str]]) -> SearchTarget | None:
@@ -157,6 +155,10 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
         results.append(ctx.result("search", False, problem, requirement=("REST-043",), level=Level.SHOULD))
         complete = complete and not paging_problem
 
+    # A full last page without a next link: whatever is missing was unreachable, a paging defect
+    # (REST-043, SHOULD), not a wrong match set or a wrong total.
+    cut_short = _cut_short(page, target) if complete else None
+
     # -- precision ---------------------------------------------------------------------
     cache: dict[str, dict[str, Any] | None] = {}
 
@@ -195,7 +197,7 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
     expected: dict[str, str] = {}
     if spec.recall:
         for key, resource in loaded.items():
-            if resource.get("resourceType") == target.resource_type and target.failing_criterion(resource, resolver, base, open_matches=False) is None:
+            if resource.get("resourceType") == target.resource_type and target.failing_criterion(resource, resolver, base) is None:
                 expected[key] = resource["id"]
     for key in spec.includes:
         if key in loaded:
@@ -222,7 +224,7 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
                     detail="recall over all pages",
                 )
             )
-    results += judge_shape(spec, ctx, target, pages_read, ordered, complete, resolver, base)
+    results += judge_shape(spec, ctx, target, pages_read, ordered, complete, resolver, base, cut_short=cut_short)
     wrongly = sorted(key for key in spec.excludes if key in loaded and loaded[key]["id"] in returned_ids)
     if spec.excludes:
         results.append(
