@@ -28,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from imgconf.jsonsafe import loads_bounded
+from imgconf.localinput import MAX_BASELINE_BYTES, LocalInputError, read_capped, safe_yaml
 from imgconf.results import CaseResult, Verdict
 
 _KNOWN_KEYS = {"case", "check", "requirement", "reason", "observed"}
@@ -111,11 +113,15 @@ class Comparison:
 
 def load_baseline(path: Path) -> list[Entry]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_capped(path, MAX_BASELINE_BYTES, "baseline")
+    except LocalInputError as exc:
+        raise BaselineError(str(exc)) from None
     except OSError as exc:
         raise BaselineError(f"{path}: cannot read the baseline ({exc.strerror})") from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data = loads_bounded(text) if path.suffix == ".json" else safe_yaml(path, text)
+    except LocalInputError as exc:
+        raise BaselineError(str(exc)) from None
     except (ValueError, yaml.YAMLError) as exc:
         raise BaselineError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
     if isinstance(data, dict):

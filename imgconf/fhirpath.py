@@ -151,3 +151,52 @@ def evaluate_in_bundle(
         return compile_in_bundle(expression)(resource, dict(variables or {}))
     finally:
         _CURRENT_BUNDLE.reset(token)
+
+
+# -- bounded evaluation ---------------------------------------------------------------------------
+# ``repeat()`` is FHIRPath's only construct that loops on its own output: ``(1).repeat($this + 1)``
+# never ends in fhirpathpy (nor does any repeat over a projection that keeps producing new values).
+# Every other function is bounded by its input. So repeat() is replaced by one with the same
+# semantics and two bounds, and a check whose expression exceeds them fails with that message.
+
+MAX_REPEAT_ITEMS = 10_000
+MAX_EVALUATION_S = 5.0
+
+
+class EvaluationLimitExceeded(RuntimeError):
+    """A FHIRPath evaluation went past a bound (the check fails with this message, the run goes on)."""
+
+
+def _bounded_repeat(ctx: Any, data: Any, expr: Callable[[Any], list[Any]]) -> list[Any]:
+    if not isinstance(data, list):
+        return []
+    import time
+    from collections import deque
+
+    deadline = time.monotonic() + MAX_EVALUATION_S
+    results: list[Any] = []
+    queue = deque(data)
+    seen: set[Any] = set()
+    while queue:
+        item = queue.popleft()
+        fresh = [elem for elem in expr(item) if elem not in seen]  # as fhirpathpy: unseen results only
+        for elem in fresh:
+            seen.add(elem)
+        results.extend(fresh)
+        queue.extend(fresh)
+        if len(results) > MAX_REPEAT_ITEMS:
+            raise EvaluationLimitExceeded(f"evaluation exceeded {MAX_REPEAT_ITEMS:,} items in repeat(); stopped")
+        if time.monotonic() > deadline:
+            raise EvaluationLimitExceeded(f"evaluation exceeded {MAX_EVALUATION_S:g} s in repeat(); stopped")
+    return results
+
+
+def _install_bounds() -> None:
+    from fhirpathpy.engine.invocations import invocation_registry
+
+    entry = invocation_registry.get("repeat")
+    if entry is not None:  # the pinned fhirpathpy (2.2.4) registers repeat here; tests pin the behaviour
+        entry["fn"] = _bounded_repeat
+
+
+_install_bounds()

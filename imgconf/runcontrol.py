@@ -39,8 +39,12 @@ def parse_assignments(values: list[str]) -> dict[str, str]:
 
 
 def load_vars_file(path: Path) -> dict[str, str]:
+    from imgconf.localinput import MAX_VARS_BYTES, LocalInputError, read_capped, safe_yaml
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_yaml(path, read_capped(path, MAX_VARS_BYTES, "vars file"))
+    except LocalInputError as exc:  # too big, or an alias bomb: refused with file:line
+        raise RunControlError(f"--vars-file {exc}") from None
     except (OSError, yaml.YAMLError) as exc:
         raise RunControlError(f"--vars-file {path}: {exc}") from None
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from imgconf.checks.base import CheckContext, describe, short
-from imgconf.fhirpath import evaluate, evaluate_in_bundle
-from imgconf.results import CheckResult
+from imgconf.fhirpath import EvaluationLimitExceeded, evaluate, evaluate_in_bundle
+from imgconf.results import CheckResult, Verdict
 from imgconf.suite.model import FhirPathExpectation
 
 
@@ -38,6 +39,10 @@ def check_fhirpath(specs: tuple[FhirPathExpectation, ...], ctx: CheckContext) ->
                 values = evaluate_in_bundle(spec.expr, body, body, env)  # resolve() finds the document's entries
             else:
                 values = evaluate(spec.expr, body, env)
+        except EvaluationLimitExceeded as exc:  # the expression ran away, not the server: an error, no accusation
+            failed = ctx.result("fhirpath", False, f"{label}: {exc}", detail=spec.expr, requirement=spec.requirement, level=spec.level)
+            results.append(dataclasses.replace(failed, verdict=Verdict.ERROR))
+            continue
         except Exception as exc:  # an evaluation error on server data is the server's data problem, not a crash
             ok, why = False, f"evaluation failed: {exc}"
             values = []

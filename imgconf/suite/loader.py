@@ -36,6 +36,7 @@ from imgconf.suite.model import (
     XmlExpectation,
 )
 from imgconf.suite.levels import case_violations
+from imgconf.localinput import MAX_SUITE_BYTES, LocalInputError, check_aliases, read_capped
 from imgconf.suite.template import variables_in
 
 Path_ = tuple[str | int, ...]
@@ -94,6 +95,7 @@ def parse_yaml(path: Path, text: str) -> tuple[Any, dict[Path_, int]]:
         node = loader.get_single_node()
         if node is None:
             raise SuiteError(path, 1, "the file is empty")
+        check_aliases(path, node)  # an alias bomb is refused before it is expanded
         positions: dict[Path_, int] = {}
         _positions(node, (), positions)
         data = loader.construct_document(node)
@@ -102,6 +104,10 @@ def parse_yaml(path: Path, text: str) -> tuple[Any, dict[Path_, int]]:
         line = mark.line + 1 if mark else None
         problem = " ".join(p for p in (exc.context, exc.problem) if p)
         raise SuiteError(path, line, f"YAML syntax error: {problem}") from None
+    except LocalInputError as exc:
+        raise SuiteError(path, exc.line, exc.message) from None
+    except RecursionError:
+        raise SuiteError(path, None, "YAML nested too deep to read") from None
     finally:
         loader.dispose()
     return data, positions
@@ -394,7 +400,9 @@ def load_suite(path: Path, *, fixture_library: Mapping[str, Any] | None = None) 
     """Load and fully validate one suite file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_capped(path, MAX_SUITE_BYTES, "suite file")
+    except LocalInputError as exc:
+        raise SuiteError(path, None, exc.message) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SuiteError(path, None, f"cannot read suite: {exc}") from None
     data, positions = parse_yaml(path, text)
@@ -501,7 +509,8 @@ def looks_like_suite(path: Path) -> bool:
     if path.suffix not in (".yaml", ".yml"):
         return False
     try:
-        head = path.read_text(encoding="utf-8", errors="replace")[:65536]
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            head = fh.read(65536)  # never the whole of a huge file
     except OSError:
         return False
     return bool(SUITE_MARKER.search(head))
