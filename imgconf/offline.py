@@ -2,25 +2,34 @@
 
 NDJSON is streamed line by line and the JSON report is written as it goes, so memory stays flat
 however large the input. A line or file that cannot be read becomes a finding, not an exception.
+Every Bundle is judged as a Bundle (REST-103, whatever its type), then entry by entry with
+locations starting at ``Bundle.entry[i].resource``. One ``UidIndex`` spans every input, so a
+series UID under two studies is found across entries, lines and files (DICOM-012/013).
 """
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import sys
+import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterator
+from xml.sax.saxutils import escape
 
 from rich.console import Console
 from rich.text import Text
 
-from imgconf.validators import rule_findings, validate_resource
+from imgconf.validators import bundle_own_findings, relocate, validate_resource
+from imgconf.validators.crossref import UidIndex
 from imgconf.validators.findings import MANDATORY, Finding
 
 INPUT_READ = "INPUT-READ"  # pseudo requirement id: the input itself could not be read
-DOCUMENT_BUNDLE_TYPES = ("document", "collection")
 _NDJSON_SUFFIXES = (".ndjson", ".jsonl")
+FORMATS = ("text", "json", "junit")
 
 
 @dataclass(frozen=True)
@@ -30,41 +39,50 @@ class ReadError:
     message: str
 
 
+_Item = tuple[str, "dict[str, Any] | ReadError", str]  # label, resource, location root inside the input
+
+
 def iter_resources(path: Path) -> Iterator[tuple[str, dict[str, Any] | ReadError]]:
     """Yield ``(source label, resource)``; unreadable input yields ``(label, ReadError)``.
 
     Labels: ``file.json``, ``bundle.json#entry[3]``, ``file.ndjson:17`` (1-based line).
-    A folder is walked recursively for ``*.json`` and ``*.ndjson`` in sorted order.
+    A Bundle is yielded itself, then its entries' resources. A folder is walked recursively for
+    ``*.json`` and ``*.ndjson`` in sorted order.
     """
+    for label, item, _ in _iter_items(path):
+        yield label, item
+
+
+def _iter_items(path: Path) -> Iterator[_Item]:
     path = Path(path)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".json", *_NDJSON_SUFFIXES))
         for file in files:
-            yield from iter_resources(file)
+            yield from _iter_items(file)
     elif not path.exists():
-        yield str(path), ReadError("no such file or directory")
+        yield str(path), ReadError("no such file or directory"), ""
     elif path.suffix in _NDJSON_SUFFIXES:
         yield from _iter_ndjson(path)
     else:
         yield from _iter_json(path)
 
 
-def _iter_json(path: Path) -> Iterator[tuple[str, dict[str, Any] | ReadError]]:
+def _iter_json(path: Path) -> Iterator[_Item]:
     label = str(path)
     try:
         with path.open(encoding="utf-8") as fh:
             data = json.load(fh)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        yield label, ReadError(f"cannot read JSON: {exc}")
+        yield label, ReadError(f"cannot read JSON: {exc}"), ""
         return
     yield from _expand(label, data)
 
 
-def _iter_ndjson(path: Path) -> Iterator[tuple[str, dict[str, Any] | ReadError]]:
+def _iter_ndjson(path: Path) -> Iterator[_Item]:
     try:
         fh = path.open(encoding="utf-8", errors="strict")
     except OSError as exc:
-        yield str(path), ReadError(f"cannot open: {exc}")
+        yield str(path), ReadError(f"cannot open: {exc}"), ""
         return
     with fh:
         lineno = 0
@@ -74,7 +92,7 @@ def _iter_ndjson(path: Path) -> Iterator[tuple[str, dict[str, Any] | ReadError]]
             try:
                 line = fh.readline()
             except UnicodeDecodeError as exc:  # the rest of the file is unreadable too
-                yield label, ReadError(f"not UTF-8: {exc}")
+                yield label, ReadError(f"not UTF-8: {exc}"), ""
                 return
             if not line:
                 return
@@ -83,37 +101,49 @@ def _iter_ndjson(path: Path) -> Iterator[tuple[str, dict[str, Any] | ReadError]]
             try:
                 data = json.loads(line)
             except json.JSONDecodeError as exc:
-                yield label, ReadError(f"line is not JSON: {exc.msg} (column {exc.colno})")
+                yield label, ReadError(f"line is not JSON: {exc.msg} (column {exc.colno})"), ""
                 continue
             yield from _expand(label, data)
 
 
-def _expand(label: str, data: Any) -> Iterator[tuple[str, dict[str, Any] | ReadError]]:
-    """A Bundle stands for its entries; anything else must be one resource object."""
+def _expand(label: str, data: Any) -> Iterator[_Item]:
+    """A Bundle is itself, then its entries; anything else must be one resource object."""
     if not isinstance(data, dict):
-        yield label, ReadError(f"expected a JSON object, got {type(data).__name__}")
-    elif data.get("resourceType") == "Bundle" and isinstance(data.get("entry"), list):
-        if data.get("type") in DOCUMENT_BUNDLE_TYPES:  # the document itself has rules (EU imaging report)
-            yield label, data
+        yield label, ReadError(f"expected a JSON object, got {type(data).__name__}"), ""
+        return
+    yield label, data, ""
+    if data.get("resourceType") == "Bundle" and isinstance(data.get("entry"), list):
         for i, entry in enumerate(data["entry"]):
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if resource is not None:
-                yield f"{label}#entry[{i}]", resource if isinstance(resource, dict) else ReadError(
-                    "entry.resource is not a JSON object")
-    else:
-        yield label, data
+                # a non-object resource is already a finding of the Bundle (REST-102 / structure)
+                if isinstance(resource, dict):
+                    yield f"{label}#entry[{i}]", resource, f"Bundle.entry[{i}].resource"
 
 
-def validate_paths(paths: list[Path]) -> Iterator[tuple[str, dict[str, Any] | None, list[Finding]]]:
-    """``(label, resource or None when unreadable, findings)`` for every resource in ``paths``."""
+def validate_paths(paths: list[Path], *, profile: str | None = None,
+                   index: UidIndex | None = None) -> Iterator[tuple[str, dict[str, Any] | None, list[Finding]]]:
+    """``(label, resource or None when unreadable, findings)`` for every resource in ``paths``.
+
+    ``profile`` ("mhd" | "eu-imaging-report"): judge DocumentReferences by that profile even
+    without a ``meta.profile`` claim. ``index``: the cross-resource UID index (one per call
+    unless given)."""
+    index = index if index is not None else UidIndex()
     for path in paths:
-        for label, item in iter_resources(Path(path)):
+        for label, item, root in _iter_items(Path(path)):
             if isinstance(item, ReadError):
                 yield label, None, [Finding(INPUT_READ, "SHALL", "", item.message)]
+                continue
+            if item.get("resourceType") == "Bundle" and not root:
+                # the Bundle as a Bundle; its entries follow as items of their own
+                findings = bundle_own_findings(item)
             else:
-                whole_document = item.get("resourceType") == "Bundle" and item.get("type") in DOCUMENT_BUNDLE_TYPES
-                # A document Bundle gets its own rules here; its entries are validated one by one.
-                yield label, item, rule_findings(item) if whole_document else validate_resource(item)
+                findings = validate_resource(item, profile=profile)
+                if root:
+                    findings = [relocate(f, root) for f in findings]
+            source = label.split("#entry[", 1)[0]
+            findings += index.add(item, source, root or "ImagingStudy")
+            yield label, item, findings
 
 
 def _resource_name(resource: dict[str, Any] | None) -> str:
@@ -146,36 +176,101 @@ class _JsonReport:
         self.fh.write('\n],\n"summary": ' + json.dumps(summary) + "}\n")
 
 
-def run_validate(paths: list[Path], *, json_out: Path | None, console: Console | None) -> int:
-    """Print findings per resource, optionally write a JSON report; 1 on any SHALL / SHALL NOT
-    finding or unreadable input, else 0."""
+class _JunitReport:
+    """JUnit XML: one testcase per resource; a SHALL finding is a failure, the rest system-out.
+    Testcases are spooled to a temporary file so the header can carry the counts (flat memory)."""
+
+    def __init__(self, fh: IO[str]) -> None:
+        self.fh = fh
+        self.spool = tempfile.TemporaryFile("w+", encoding="utf-8")
+
+    def add(self, label: str, resource: dict[str, Any] | None, findings: list[Finding]) -> None:
+        name = _xml(f"{label} {_resource_name(resource)}")
+        lines = "\n".join(_finding_line(f) for f in findings)
+        mandatory = [f for f in findings if f.level in MANDATORY]
+        self.spool.write(f'<testcase classname="imgconf.validate" name="{name}">')
+        if mandatory:
+            first = _xml(_finding_line(mandatory[0]))
+            self.spool.write(f'<failure message="{first}" type="{_xml(mandatory[0].requirement)}">'
+                             f"{_xml(lines)}</failure>")
+        elif findings:
+            self.spool.write(f"<system-out>{_xml(lines)}</system-out>")
+        self.spool.write("</testcase>\n")
+
+    def close(self, summary: dict[str, Any]) -> None:
+        self.fh.write('<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n'
+                      f'<testsuite name="imgconf validate" tests="{summary["resources"]}" '
+                      f'failures="{summary["failing_resources"]}" errors="0" skipped="0">\n')
+        self.spool.seek(0)
+        shutil.copyfileobj(self.spool, self.fh)
+        self.spool.close()
+        self.fh.write("</testsuite>\n</testsuites>\n")
+
+
+def run_validate(paths: list[Path], *, json_out: Path | None, console: Console | None, quiet: bool = False,
+                 fmt: str = "text", output: Path | None = None, profile: str | None = None) -> int:
+    """Validate ``paths``; 1 on any SHALL / SHALL NOT finding or unreadable input, else 0.
+
+    ``fmt`` text: findings per resource on the console (``quiet``: the summary line only);
+    json / junit: the report on ``output`` or stdout. ``json_out``: also a JSON report there."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format is one of {', '.join(FORMATS)}")
     console = console or Console()
     resources = failing = 0
     levels: Counter[str] = Counter()
-    report_fh = json_out.open("w", encoding="utf-8") if json_out is not None else None
-    report = _JsonReport(report_fh) if report_fh is not None else None
+    handles: list[IO[str]] = []
+    reports: list[_JsonReport | _JunitReport] = []
+    if json_out is not None:
+        handles.append(json_out.open("w", encoding="utf-8"))
+        reports.append(_JsonReport(handles[-1]))
+    if fmt != "text":
+        fh = output.open("w", encoding="utf-8") if output is not None else sys.stdout
+        if output is not None:
+            handles.append(fh)
+        reports.append(_JsonReport(fh) if fmt == "json" else _JunitReport(fh))
+    junit = next((r for r in reports if isinstance(r, _JunitReport)), None)
     try:
-        for label, resource, findings in validate_paths(paths):
+        for label, resource, findings in validate_paths(paths, profile=profile):
             resources += 1
+            if junit is not None:
+                junit.add(label, resource, findings)  # JUnit lists passing resources too
             if not findings:
                 continue
             levels.update(f.level for f in findings)
             if any(f.level in MANDATORY for f in findings):
                 failing += 1
-            _print_resource(console, label, resource, findings)
-            if report is not None:
-                report.add(label, resource, findings)
+            if fmt == "text" and not quiet:
+                _print_resource(console, label, resource, findings)
+            for report in reports:
+                if isinstance(report, _JsonReport):
+                    report.add(label, resource, findings)
         summary = {"resources": resources, "failing_resources": failing, "findings_by_level": dict(levels)}
-        if report is not None:
+        for report in reports:
             report.close(summary)
     finally:
-        if report_fh is not None:
-            report_fh.close()
+        for handle in handles:
+            handle.close()
     counts = ", ".join(f"{n} {level}" for level, n in sorted(levels.items())) or "no findings"
-    console.print(Text(f"{resources} resource(s) checked, {failing} failing; {counts}"))
-    if json_out is not None:
-        console.print(Text(f"JSON report: {json_out}"))
+    if fmt == "text" or output is not None:  # keep stdout pure JSON / XML when the report goes there
+        console.print(Text(f"{resources} resource(s) checked, {failing} failing; {counts}"))
+        if json_out is not None:
+            console.print(Text(f"JSON report: {json_out}"))
+    else:
+        print(f"{resources} resource(s) checked, {failing} failing; {counts}", file=sys.stderr)
     return 1 if failing else 0
+
+
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _xml(text: str) -> str:
+    """Escaped for an XML attribute or text node; control characters XML 1.0 forbids are dropped."""
+    return escape(_XML_ILLEGAL.sub("", text), {'"': "&quot;"})
+
+
+def _finding_line(f: Finding) -> str:
+    line = f"{f.requirement} {f.level} {f.location}  {f.message}" if f.location else f"{f.requirement} {f.level} {f.message}"
+    return line + (f"  [value: {f.value}]" if f.value is not None else "")
 
 
 _STYLE = {"SHALL": "red", "SHALL NOT": "red", "SHOULD": "yellow"}
