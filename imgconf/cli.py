@@ -458,11 +458,23 @@ def list_suites(
 def validate(
     paths: Annotated[list[Path], typer.Argument(help="JSON resources, Bundles, NDJSON files or folders.")],
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the findings as JSON here.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="text (default), json or junit.")] = "text",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the json/junit report here "
+                                                   "instead of stdout.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print the summary line only.")] = False,
+    profile: Annotated[Optional[str], typer.Option(
+        "--profile", help="Judge DocumentReferences as mhd or eu-imaging-report even without a meta.profile "
+        "claim (default: R4 alone unless the resource claims the profile).")] = None,
 ) -> None:
     """Validate imaging resources offline with the same rules the live checks use."""
-    from imgconf.offline import run_validate
+    from imgconf.offline import FORMATS, run_validate
 
-    raise typer.Exit(run_validate(list(paths), json_out=json_out, console=console))
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"--format is one of {', '.join(FORMATS)}")
+    if profile not in (None, "r4", "mhd", "eu-imaging-report"):
+        raise typer.BadParameter("--profile is one of r4, mhd, eu-imaging-report")
+    raise typer.Exit(run_validate(list(paths), json_out=json_out, console=console, quiet=quiet, fmt=fmt,
+                                  output=output, profile=None if profile == "r4" else profile))
 
 
 if __name__ == "__main__":
