@@ -26,7 +26,8 @@ app = typer.Typer(
 )
 console = Console()
 
-VERDICT_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "info": "cyan", "skip": "dim", "error": "magenta"}
+CONSOLE_VERDICTS = ("pass", "fail", "warn", "info", "skip", "not-judged", "error")  # not-judged: needed a response that already failed
+VERDICT_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "info": "cyan", "skip": "dim", "not-judged": "dim", "error": "magenta"}
 
 
 def _version(value: bool) -> None:
@@ -200,12 +201,12 @@ def _print_summary(reports_dir: Path, progress: Any, code: int = 0) -> None:
     # Server text (software name, version) is shown as text: never markup, never control sequences.
     table = Table(title=plain(f"{run['server_software']} {run['server_version']} at {run['target_url']}"))
     table.add_column("level")
-    for verdict in ("pass", "fail", "warn", "info", "skip", "error"):
+    for verdict in CONSOLE_VERDICTS:
         table.add_column(verdict, justify="right", style=VERDICT_STYLE[verdict])
     by_level = summary["totals"].get("checks_by_level", {})
     for level, counts in by_level.items():
         if any(counts.values()):
-            table.add_row(level, *(str(counts.get(v, 0)) for v in ("pass", "fail", "warn", "info", "skip", "error")))
+            table.add_row(level, *(str(counts.get(v, 0)) for v in CONSOLE_VERDICTS))
     console.print(table)
     cases = summary["totals"].get("cases", {})
     console.print(
