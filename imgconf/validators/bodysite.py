@@ -19,6 +19,9 @@ SNOMED = "http://snomed.info/sct"
 _SCTID = re.compile(r"[1-9][0-9]{5,17}")
 _SNOMED_RT = re.compile(r"[A-Z]-[0-9A-Z]{4,5}")  # legacy SNOMED RT / DICOM SRT ids, e.g. T-D3000
 _BODY_PART_TERM = re.compile(r"[A-Z][A-Z ]*")  # Body Part Examined defined terms are upper-case words
+# DICOM Laterality (0020,0060) -> the SNOMED CT codes of the R4 laterality example binding
+_DICOM_LATERALITY = {"L": "419161000 (Unilateral left)", "R": "419465000 (Unilateral right)",
+                     "B": "51440002 (Right and left)"}
 
 
 def check_body_site_coding(loc: str, coding: dict[str, Any], element: str, out: list[Finding]) -> None:
@@ -26,7 +29,10 @@ def check_body_site_coding(loc: str, coding: dict[str, Any], element: str, out: 
     system, code = coding.get("system"), coding.get("code")
     if not isinstance(system, str) or not system:
         hint = ""
-        if isinstance(code, str) and _BODY_PART_TERM.fullmatch(code):
+        if element == "laterality" and code in _DICOM_LATERALITY:
+            hint = (f" '{code}' is the DICOM Laterality value; use SNOMED CT {_DICOM_LATERALITY[code]} with system "
+                    + SNOMED)
+        elif isinstance(code, str) and _BODY_PART_TERM.fullmatch(code):
             hint = (f" '{code}' looks like a DICOM Body Part Examined term; map it to SNOMED CT "
                     "(DICOM PS3.16 Annex L) and set system " + SNOMED)
         out.append(Finding("IS-059", "SHOULD", f"{loc}.system",

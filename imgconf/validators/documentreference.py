@@ -343,8 +343,12 @@ def validate_document_reference(doc: dict[str, Any], *, profile: str | None = No
     out = validate_mhd_minimal(doc)
     if is_manifest(doc):
         out += validate_manifest(doc)
-    elif context == "eu-imaging-report" or is_imaging_report(doc):
+    elif is_imaging_report(doc):
         out += validate_imaging_report_docref(doc)
+    elif context == "eu-imaging-report":  # claimed or asked for, but not typed as an imaging report
+        out.append(Finding("EUIMG-052", "SHALL", f"{_R}.type",
+                           f"an EU imaging report DocumentReference has type {LOINC}#{REPORT_TYPE}",
+                           short(",".join(sorted(_codes(doc.get("type")))) or None)))
     return out
 
 

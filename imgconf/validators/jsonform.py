@@ -90,6 +90,10 @@ def elements(model: type) -> dict[str, Element]:
             out[name] = Element(name, many, kind[0], kind[1], None)
         elif name == "resourceType":
             continue
+        elif inner is bool:  # fhir.resources types boolean elements as plain bool
+            out[name] = Element(name, many, "boolean", "boolean", None)
+        elif inner is str:
+            out[name] = Element(name, many, "string", "string", None)
         else:
             type_name = getattr(inner, "__name__", "")
             twin = name.startswith("_")

@@ -117,6 +117,8 @@ def _message(loc: tuple[Any, ...], kind: str, err: Any) -> str:
         return f"`{name}` does not match the format of its R4 datatype ({ctx.get('pattern', '')})"
     if kind in ("string_too_long", "too_long"):
         return f"`{name}` is longer than its R4 datatype allows"
+    if kind.startswith("base64"):
+        return f"`{name}` is not valid base64 (R4 base64Binary)"
     if kind == "model_validation_format":
         model = ctx.get("model_class", "an object")
         return f"`{name}` is one {model} object in R4 (0..1), not {_kind_name(ctx.get('type'))}"
