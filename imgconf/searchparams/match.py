@@ -34,6 +34,22 @@ def resource_matches(
     return all(matches(resource, c, resolver=resolver, base_url=base_url) for c in query.criteria)
 
 
+def left_open(resource: dict[str, Any], criterion: Criterion) -> bool:
+    """R4 leaves this resource's match open: a date ``ne`` criterion on a resource without a value.
+
+    ``ne`` is defined on the target's range ("does not fully contain the range of the target
+    value"); a resource with no value has no range, so a server may return it or not. The oracle
+    judges such a resource neither way (the reference server leaves it out)."""
+    if criterion.modifier or criterion.chain:
+        return False
+    param = criterion.param or get_param(resource.get("resourceType", ""), criterion.name)
+    if param is None or param.type != "date" or not criterion.values:
+        return False
+    if any(dates.split_prefix(v)[0] != "ne" for v in criterion.values):
+        return False
+    return not any(dates.target_range(v) is not None for v in extract_values(resource, param))
+
+
 def matches(
     resource: dict[str, Any], criterion: Criterion, *, resolver: Resolver | None = None,
     base_url: str | None = None,
