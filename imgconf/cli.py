@@ -111,7 +111,9 @@ def run(
     if insecure:
         args.append("--insecure")
         console.print("[bold yellow]TLS certificate verification is OFF for this run (--insecure).[/]")
-    shown_target = target or (chosen.url if chosen else None) or "embedded reference server (SMART auth on)"
+    from imgconf.credentials import shown  # a URL's userinfo is never printed
+
+    shown_target = shown(target or (chosen.url if chosen else None)) or "embedded reference server (SMART auth on)"
     shown_edition = edition or (chosen.edition if chosen else None) or DEFAULT_EDITION
     via = f" [preset {chosen.name}{', SMART client ' + chosen.auth.client_id if chosen and chosen.auth else ''}]" if chosen else ""
     console.print(f"imgconf {__version__} → {plain(shown_target)} (edition {shown_edition}){via}")
@@ -308,6 +310,7 @@ def mutate(
     """Inject every catalogued fault through a proxy; report which checks catch each (mutation score)."""
     from imgconf.faults import FAULTS
     from imgconf.mutate import MutationError, mutate as run_mutation, select_faults, write_json
+    from imgconf.credentials import shown  # a URL's userinfo is never printed
 
     if list_faults:
         table = Table(title=f"{len(FAULTS)} faults")
@@ -326,7 +329,7 @@ def mutate(
     if config:  # the user's credentials for a remote target (the embedded one gets an ephemeral client)
         extra += ["--config", str(config.resolve())] + (["--preset", preset] if preset else [])
     paths = [p.resolve() for p in (suites_path or [suites_dir()])]
-    console.print(f"imgconf mutate: {len(chosen)} faults → {target or 'embedded reference server'}")
+    console.print(f"imgconf mutate: {len(chosen)} faults → {shown(target) or 'embedded reference server'}")
 
     def progress(name: str, result: Any) -> None:
         if result is None:

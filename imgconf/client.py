@@ -15,7 +15,8 @@ from urllib.parse import urljoin
 
 import httpx
 
-from imgconf import __version__
+from imgconf import __version__, secret_registry
+from imgconf.credentials import OriginGuard, split_userinfo
 from imgconf.jsonsafe import JsonTooDeep, loads_bounded
 from imgconf.report.redact import redact_headers, redact_text
 from imgconf.results import Exchange
@@ -123,12 +124,19 @@ class TargetClient:
         read_only: bool = False,
         extra_headers: Iterable[tuple[str, str]] = (),
     ) -> None:
+        base_url, basic = split_userinfo(base_url)  # URL credentials: Basic auth to the target only
         self.base_url = base_url.rstrip("/")
         self.verify = verify
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
         self.read_only = read_only
         self.extra_headers = list(extra_headers)  # e.g. Authorization from --header; redacted in evidence
+        if basic is not None and not any(k.lower() == "authorization" for k, _ in self.extra_headers):
+            self.extra_headers.append(basic)
+        for name, value in self.extra_headers:
+            secret_registry.register_header(name, value)
+        # Called by httpx for every request and every redirect hop: credentials go to the target's origin only.
+        self.origin_guard = OriginGuard(self.base_url, self.extra_headers)
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout),
             verify=verify,
@@ -137,6 +145,7 @@ class TargetClient:
             follow_redirects=True,
             max_redirects=5,
             headers={"Accept": FHIR_JSON, "User-Agent": f"imgconf/{__version__}"},
+            event_hooks={"request": [self.origin_guard]},
         )
 
     def close(self) -> None:
@@ -189,20 +198,21 @@ class TargetClient:
         except httpx.HTTPError as exc:
             exchange = Exchange(
                 method=method,
-                url=str(request.url),
+                url=secret_registry.scrub(str(request.url)),
                 request_headers=redact_headers(dict(request.headers)),
                 request_body=_evidence(request_text),
                 status=getattr(exc, "status", None),
                 response_headers=redact_headers(getattr(exc, "headers", {})),
                 response_body=_evidence(getattr(exc, "head", None)),  # the start of a body cut short
                 elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
-                error=f"{type(exc).__name__}: {exc}",
+                error=secret_registry.scrub(f"{type(exc).__name__}: {exc}"),
             )
-            raise TargetUnreachable(f"{method} {request.url}: {type(exc).__name__}: {exc}", exchange) from None
+            message = secret_registry.scrub(f"{method} {request.url}: {type(exc).__name__}: {exc}")
+            raise TargetUnreachable(message, exchange) from None
         elapsed = round((time.perf_counter() - started) * 1000, 1)
         exchange = Exchange(
             method=method,
-            url=str(response.request.url),
+            url=secret_registry.scrub(str(response.request.url)),
             request_headers=redact_headers(dict(response.request.headers)),
             request_body=_evidence(request_text),
             status=response.status_code,

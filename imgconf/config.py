@@ -22,12 +22,15 @@ scopes = "system/Patient.rs system/DocumentReference.rs system/Binary.r system/B
 ```
 
 Secrets come from files and environment variables the config names, never from suites; the
-config file itself holds no key material. Every error names the file and the key to fix.
+config file itself holds no key material. Every error names the file and the key to fix, never a
+value that may be a secret (a PEM pasted where a file name or variable name belongs, a URL with a
+password); key material is registered as a secret as soon as it is read.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,10 +39,12 @@ from typing import Any
 
 import yaml
 
+from imgconf import secret_registry
 from imgconf.auth.keys import KeyFileError, SigningKey, load_key_file, load_keys
 from imgconf.auth.settings import WORKFLOW_SCOPES, AuthSettings
 
 PRESET_KEYS = {"url", "edition", "read_only", "timeout", "verify_tls", "auth", "description"}
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 AUTH_KEYS = {"client_id", "client_id_env", "key_file", "key_file_env", "key_env", "kid", "alg", "token_url", "scopes"}
 
 
@@ -48,7 +53,8 @@ class ConfigError(ValueError):
 
     def __init__(self, path: Path, key: str, message: str) -> None:
         self.path, self.key = path, key
-        super().__init__(f"{path}: {key}: {message}" if key else f"{path}: {message}")
+        text = f"{path}: {key}: {message}" if key else f"{path}: {message}"
+        super().__init__(secret_registry.scrub(text))  # last net: no registered secret in a config error line
 
 
 @dataclass(frozen=True)
@@ -105,13 +111,13 @@ def load_preset(path: Path, name: str | None = None, env: Mapping[str, str] | No
             raise ConfigError(path, f"{at}.{key}", f"unknown key (allowed: {', '.join(sorted(PRESET_KEYS))})")
     url = _typed(path, f"{at}.url", raw.get("url"), str)
     if url is not None and not url.startswith(("http://", "https://")):
-        raise ConfigError(path, f"{at}.url", f"{url!r} is not an http(s) URL")
+        raise ConfigError(path, f"{at}.url", "is not an http(s) URL (the value is not shown)")
     edition = _typed(path, f"{at}.edition", raw.get("edition"), str)
     if edition is not None:
         from imgconf.session import EDITIONS
 
         if edition not in EDITIONS:
-            raise ConfigError(path, f"{at}.edition", f"{edition!r} is not an edition (known: {', '.join(sorted(EDITIONS))})")
+            raise ConfigError(path, f"{at}.edition", f"not an edition (known: {', '.join(sorted(EDITIONS))})")
     timeout = _typed(path, f"{at}.timeout", raw.get("timeout"), (int, float))
     if timeout is not None and timeout <= 0:
         raise ConfigError(path, f"{at}.timeout", "must be a positive number of seconds")
@@ -145,12 +151,22 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 
 
 def _from_env(path: Path, key: str, env: Mapping[str, str], var: Any) -> str:
-    if not isinstance(var, str) or not var:
-        raise ConfigError(path, key, "expected the name of an environment variable")
+    if not isinstance(var, str) or not _ENV_NAME.fullmatch(var):
+        if isinstance(var, str):
+            secret_registry.register_pem(var)
+        raise ConfigError(path, key, "expected the name of an environment variable (letters, digits, _), "
+                          "not its value; the value given is not shown")
     value = env.get(var)
     if not value:
         raise ConfigError(path, key, f"environment variable {var} is not set")
+    if key.endswith(".key_env"):
+        secret_registry.register(value)
     return value
+
+
+def _looks_like_secret(value: str) -> bool:
+    """Key material or a token pasted where a name or path belongs."""
+    return "-----BEGIN" in value or "\n" in value or "{" in value or len(value) > 1024
 
 
 def _auth(path: Path, at: str, raw: dict[str, Any], env: Mapping[str, str], source: str) -> AuthSettings:
@@ -166,7 +182,7 @@ def _auth(path: Path, at: str, raw: dict[str, Any], env: Mapping[str, str], sour
     kid = _typed(path, f"{at}.kid", raw.get("kid"), str)
     alg = _typed(path, f"{at}.alg", raw.get("alg"), str)
     if alg is not None and alg not in ("RS384", "ES384"):
-        raise ConfigError(path, f"{at}.alg", f"{alg!r} is not supported (RS384 or ES384)")
+        raise ConfigError(path, f"{at}.alg", "is not supported (RS384 or ES384)")
     keys = _keys(path, at, raw, env, kid, alg)
     scopes = raw.get("scopes", list(WORKFLOW_SCOPES))
     if isinstance(scopes, str):
@@ -175,7 +191,7 @@ def _auth(path: Path, at: str, raw: dict[str, Any], env: Mapping[str, str], sour
         raise ConfigError(path, f"{at}.scopes", "expected a space-separated string or a list of scopes")
     token_url = _typed(path, f"{at}.token_url", raw.get("token_url"), str)
     if token_url is not None and not token_url.startswith(("http://", "https://")):
-        raise ConfigError(path, f"{at}.token_url", f"{token_url!r} is not an absolute http(s) URL")
+        raise ConfigError(path, f"{at}.token_url", "is not an absolute http(s) URL (the value is not shown)")
     return AuthSettings(client_id=client_id, keys=tuple(keys), scopes=tuple(scopes), token_url=token_url, source=source)
 
 
@@ -192,6 +208,10 @@ def _keys(path: Path, at: str, raw: dict[str, Any], env: Mapping[str, str], kid:
         file = raw["key_file"] if given[0] == "key_file" else _from_env(path, where, env, raw["key_file_env"])
         if not isinstance(file, str):
             raise ConfigError(path, where, "expected a file path")
+        if _looks_like_secret(file):
+            secret_registry.register_pem(file)
+            raise ConfigError(path, where, "expected a file path, got what looks like key material (not shown); "
+                              "put the key in a file (chmod 600) or use key_env")
         key_path = Path(os.path.expanduser(file))
         if not key_path.is_absolute():
             key_path = path.parent / key_path

@@ -187,7 +187,7 @@ class CaseItem(pytest.Item):
         from imgconf.engine import run_case
 
         session = _session(self.config)
-        result = run_case(self.case, self.suite, session, self.nodeid)
+        result = _without_secrets(run_case(self.case, self.suite, session, self.nodeid))
         self.case_result = result
         _allure_annotate(self, result)
         if result.verdict is Verdict.ERROR:
@@ -213,6 +213,21 @@ class CaseItem(pytest.Item):
         if isinstance(excinfo.value, (CheckFailure, TargetError)):
             return str(excinfo.value)
         return str(super().repr_failure(excinfo))
+
+
+def _without_secrets(result: CaseResult) -> CaseResult:
+    """The one place a case result is redacted by value, before anything shows or sends it."""
+    from imgconf.report.redact import scrub_strings
+    from imgconf.secret_registry import known
+
+    if not known():
+        return result
+    data = result.to_dict()
+    for key in ("exchanges", "skipped_reason", "error"):  # what came from the server; names and ids stay
+        data[key] = scrub_strings(data[key])
+    for check in data["checks"]:
+        check["reason"], check["detail"] = scrub_strings(check["reason"]), scrub_strings(check["detail"])
+    return CaseResult.from_dict(data)
 
 
 def _failure_text(result: CaseResult, failing: list[Any]) -> str:

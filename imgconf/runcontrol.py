@@ -20,6 +20,9 @@ from typing import Any
 import pytest
 import yaml
 
+from imgconf import secret_registry
+from imgconf.credentials import split_userinfo
+
 WATCHDOG_GRACE_S = 10.0
 _STATE = pytest.StashKey[dict[str, Any]]()
 
@@ -53,13 +56,35 @@ def load_vars_file(path: Path) -> dict[str, str]:
 
 
 def parse_headers(values: list[str]) -> list[tuple[str, str]]:
+    """``Name: value`` pairs; every value is registered as a secret the moment it is read.
+
+    A malformed one is named by its position only: it may well be a token without its header name.
+    """
     out = []
-    for raw in values:
+    for number, raw in enumerate(values, 1):
         name, sep, value = raw.partition(":")
         if not sep or not name.strip() or " " in name.strip():
-            raise RunControlError(f"--header {raw!r}: expected 'Name: value', e.g. 'Authorization: Bearer …'")
+            secret_registry.register(raw)
+            raise RunControlError(f"--header number {number} of {len(values)}: expected 'Name: value', "
+                                  "e.g. 'Authorization: Bearer …' (its text is not shown: it may hold a credential)")
+        secret_registry.register_header(name, value)
         out.append((name.strip(), value.strip()))
     return out
+
+
+def strip_target_credentials(config: pytest.Config, headers: list[tuple[str, str]]) -> None:
+    """``--target http://user:pw@host/fhir``: the URL everyone sees loses its userinfo; the userinfo
+    becomes a Basic Authorization header (unless one was given), bound to the target's origin."""
+    target = getattr(config.option, "target", None)
+    if not target:
+        return
+    try:
+        clean, basic = split_userinfo(target)
+    except ValueError:  # httpx.InvalidURL; the session reports the unusable URL itself
+        return
+    config.option.target = clean
+    if basic is not None and not any(k.lower() == "authorization" for k, _ in headers):
+        headers.append(basic)
 
 
 def session_options(config: pytest.Config) -> dict[str, Any]:
@@ -78,7 +103,7 @@ def report_options(config: pytest.Config) -> dict[str, Any]:
     state = config.stash[_STATE]
     return {
         "read_only": state["read_only"],
-        "extra_headers": sorted({name for name, _ in state["headers"]}),
+        "extra_headers": sorted({name for name, _ in state["headers"]}),  # the target's origin only, never elsewhere
         "run_timeout_s": state["run_timeout"],
         "run_timeout_reached": state.get("timed_out", False),
         "max_response_bytes": state["max_response_bytes"],
@@ -96,6 +121,7 @@ def configure(config: pytest.Config) -> None:
         headers = parse_headers(config.getoption("header") or [])
     except RunControlError as exc:
         raise pytest.UsageError(str(exc)) from None
+    strip_target_credentials(config, headers)
     config.stash[_STATE] = {
         "read_only": bool(config.getoption("read_only")),
         "variables": variables,

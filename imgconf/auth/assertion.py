@@ -13,6 +13,7 @@ from typing import Any
 
 import jwt
 
+from imgconf import secret_registry
 from imgconf.auth.keys import SigningKey
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -51,7 +52,9 @@ def sign(payload: dict[str, Any], key: SigningKey, *, kid: str | None = None, wi
     headers: dict[str, Any] = {"typ": "JWT"}
     if with_kid:
         headers["kid"] = kid if kid is not None else key.kid
-    return jwt.encode(payload, key.private_key, algorithm=key.alg, headers=headers)
+    signed = jwt.encode(payload, key.private_key, algorithm=key.alg, headers=headers)
+    secret_registry.register(signed)  # a signed assertion buys a token: redacted wherever it shows up
+    return signed
 
 
 def build(client_id: str, audience: str, key: SigningKey, *, now: float | None = None) -> str:

@@ -9,6 +9,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +20,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from imgconf import secret_registry
+
 SUPPORTED_ALGS = ("RS384", "ES384")
 _KTY = {"RS384": "RSA", "ES384": "EC"}
+_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi")  # RFC 7518 §6.2.2, §6.3.2
+_warned_permissions: set[str] = set()
 
 
 class KeyFileError(ValueError):
@@ -30,6 +37,16 @@ class SigningKey:
     kid: str
     alg: str  # RS384 | ES384
     private_key: Any  # a cryptography private key object
+
+    def __post_init__(self) -> None:
+        # The private numbers, as a JWK spells them, are secrets of this run wherever they appear.
+        algorithm = RSAAlgorithm if isinstance(self.private_key, rsa.RSAPrivateKey) else ECAlgorithm
+        try:
+            private = json.loads(algorithm.to_jwk(self.private_key))
+        except Exception:  # not a key this module can sign with; _alg_for reports that
+            return
+        for member in _PRIVATE_MEMBERS:
+            secret_registry.register(private.get(member))
 
     @classmethod
     def generate(cls, alg: str = "ES384", kid: str | None = None) -> SigningKey:
@@ -116,6 +133,7 @@ def keys_from_jwks(data: bytes, *, source: str, kid: str | None = None, alg: str
 def load_keys(data: bytes, *, source: str, kid: str | None = None, alg: str | None = None) -> list[SigningKey]:
     """Keys from PEM or (private) JWKS bytes; ``source`` names the file or variable in messages."""
     if b"-----BEGIN" in data:
+        secret_registry.register_pem(data.decode("utf-8", errors="replace"))
         return keys_from_pem(data, source=source, kid=kid, alg=alg)
     return keys_from_jwks(data, source=source, kid=kid, alg=alg)
 
@@ -125,7 +143,22 @@ def load_key_file(path: Path, *, kid: str | None = None, alg: str | None = None)
         data = Path(path).read_bytes()
     except OSError as exc:
         raise KeyFileError(f"{path}: cannot read key file ({exc.strerror})") from None
+    warn_if_readable_by_others(Path(path))
     return load_keys(data, source=str(path), kid=kid, alg=alg)
+
+
+def warn_if_readable_by_others(path: Path) -> None:
+    """Once per file and process tree, on stderr: a private key that group or others can read."""
+    if os.name != "posix" or os.environ.get("PYTEST_XDIST_WORKER") or str(path) in _warned_permissions:
+        return
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        _warned_permissions.add(str(path))
+        print(f"imgconf: warning: private key file {path} is readable by group or others "
+              f"(mode {stat.filemode(mode)}); chmod 600 it", file=sys.stderr)
 
 
 def private_pem(key: SigningKey) -> bytes:

@@ -16,7 +16,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from imgconf import __version__
+from imgconf import __version__, secret_registry
 from imgconf.auth import assertion
 from imgconf.auth.keys import SigningKey
 from imgconf.auth.settings import AuthSettings
@@ -189,6 +189,9 @@ class SmartClient:
                 f"token request to {url} for client {self.settings.client_id!r} answered {response.status_code}"
                 + (f" ({error})" if error else "")
             )
+        secret_registry.register(body["access_token"])  # redacted by value from here on, wherever it is echoed
+        if isinstance(body.get("refresh_token"), str):
+            secret_registry.register(body["refresh_token"])
         expires = body.get("expires_in")
         lifetime = float(expires) if isinstance(expires, (int, float)) and expires > 0 else DEFAULT_EXPIRES_S
         margin = min(RENEW_MARGIN_S, lifetime / 10)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from imgconf import secret_registry
 from imgconf.auth import assertion
 from imgconf.auth.smart import SmartClient, TokenError
 from imgconf.client import HttpResult
@@ -71,3 +72,13 @@ def _send_token_form(client: TargetClient, request_auth: RequestAuth, url: str, 
                 out.problem = (f"the first use of the assertion was refused (status {first.status}), "
                                "so refusing the replay proves nothing")
         out.result = client.send("POST", url, form=out.form, headers={"Accept": "application/json"})
+        _register_issued(out.result)
+
+
+def _register_issued(result: HttpResult) -> None:
+    """A token the server issued to a suite step is a live credential too: redact it by value."""
+    body = result.json if result.status == 200 else None
+    if isinstance(body, dict):
+        for name in ("access_token", "refresh_token", "id_token"):
+            if isinstance(body.get(name), str):
+                secret_registry.register(body[name])

@@ -1,5 +1,8 @@
 """Last line of defence against secrets in written reports.
 
+Two nets: by shape (credential header names, OAuth/JWK member names, PEM blocks, bearer values)
+and by value (:mod:`imgconf.secret_registry`: every secret the run holds, whatever carries it).
+
 The HTTP client redacts exchanges before they are recorded; this module repeats the job on
 everything a report writer puts on disk, because a report gets emailed to customers and a single
 missed token or private key there is a real leak.
@@ -12,8 +15,7 @@ import re
 from typing import Any
 
 from imgconf.jsonsafe import loads_bounded
-
-REDACTED = "[redacted]"
+from imgconf.secret_registry import REDACTED, scrub
 
 _SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
 # Vendor headers carrying credentials under other names (X-Auth-Token, X-Client-Secret, …).
@@ -64,7 +66,8 @@ def redact_text(body: str | None) -> str:
     text = _JSON_PAIR_RE.sub(rf'\1"{REDACTED}"', text)
     text = _JSON_SCALAR_RE.sub(rf'\1"{REDACTED}"', text)
     text = _KV_RE.sub(rf"\1{REDACTED}", text)
-    return _BEARER_RE.sub(_bearer, text)
+    text = _BEARER_RE.sub(_bearer, text)
+    return scrub(text)  # by value: every secret the run holds, whatever the field or header carrying it
 
 
 def _bearer(m: re.Match[str]) -> str:
@@ -113,3 +116,18 @@ def _redact_form(body: str) -> str:
     if not _FORM_RE.match(body.strip()):
         return body
     return _FORM_PAIR_RE.sub(rf"\1\2={REDACTED}", body)
+
+
+def scrub_strings(node: Any) -> Any:
+    """Every string in a JSON-like structure with the run's registered secrets replaced (by value).
+
+    The plugin applies it to each case result where it is made (each xdist worker included), so the
+    console, junit, allure and the controller's reports never receive a secret only a worker knew.
+    """
+    if isinstance(node, str):
+        return scrub(node)
+    if isinstance(node, dict):
+        return {k: scrub_strings(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [scrub_strings(v) for v in node]
+    return node
