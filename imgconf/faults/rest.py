@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
 from imgconf.searchparams import get_param, parse_query
@@ -168,6 +168,114 @@ def _no_search_mode(bundle: dict[str, Any]) -> None:
     for entry in bundle.get("entry") or []:
         entry.pop("search", None)
 
+# -- formats (REST-001/002/003, MHD-008, PDQ-009) --------------------------------------------
+
+_XML_FORMATS = {"xml", "text/xml", "application/xml", "application/fhir+xml"}
+_XML_SUITES = ("imagingstudy-rest-semantics", "mhd-iti67", "pdqm-iti78")  # the suites that send XML requests
+_ASKED_XML = "x-imgconf-fault-asked-xml"  # marks a rewritten request for the response hook
+
+
+def _form(call: ProxyCall) -> list[tuple[str, str]] | None:
+    ctype = call.headers.get("content-type", "").split(";")[0].strip().lower()
+    if call.method == "POST" and ctype == "application/x-www-form-urlencoded":
+        return parse_qsl(call.body.decode("utf-8", errors="replace"), keep_blank_values=True)
+    return None
+
+
+def _asks_xml(call: ProxyCall) -> bool:
+    """`_format` (query or POST _search form) names XML, or else the first Accept type is XML."""
+    pairs = list(call.query) + (_form(call) or [])
+    fmt = next((v for k, v in pairs if k == "_format"), None)
+    if fmt is not None:
+        return fmt.split(";")[0].strip().lower() in _XML_FORMATS
+    first = call.headers.get("accept", "").split(",")[0].split(";")[0].strip().lower()
+    return first in _XML_FORMATS - {"xml"}
+
+
+def _ask_json_instead(call: ProxyCall) -> None:
+    """A server without XML that answers JSON anyway: the XML request goes upstream as a JSON one."""
+    if not _asks_xml(call):
+        return
+    call.query = [(k, "json" if k == "_format" else v) for k, v in call.query]
+    form = _form(call)
+    if form is not None:
+        call.body = urlencode([(k, "json" if k == "_format" else v) for k, v in form]).encode()
+    call.headers["accept"] = "application/fhir+json"
+    call.headers[_ASKED_XML] = "1"
+
+
+def _json_labelled_xml(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    if call.headers.get(_ASKED_XML) and response.headers.get("content-type", "").startswith("application/fhir+json"):
+        response.headers["content-type"] = "application/fhir+xml; charset=utf-8"
+    return response
+
+
+def _refuse_xml(call: ProxyCall) -> ProxyResponse | None:
+    if not _asks_xml(call):
+        return None
+    outcome = {"resourceType": "OperationOutcome",
+               "issue": [{"severity": "error", "code": "not-supported", "diagnostics": "XML is not supported"}]}
+    response = ProxyResponse(406, {"content-type": "application/fhir+json; charset=utf-8"}, b"")
+    response.set_json(outcome)
+    return response
+
+
+# -- instance history (REST-104) --------------------------------------------------------------
+
+_HISTORY_SUITES = ("rest-history",)
+
+
+def _is_instance_history(call: ProxyCall) -> bool:
+    parts = _parts(call)
+    return call.method == "GET" and len(parts) == 3 and parts[2] == "_history"
+
+
+def _history(fn: Callable[[ProxyCall, dict[str, Any]], None]) -> Hook:
+    def hook(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+        body = response.json()
+        if _is_instance_history(call) and isinstance(body, dict) and body.get("type") == "history":
+            fn(call, body)
+            response.set_json(body)
+        return response
+    return hook
+
+
+def _oldest_first(call: ProxyCall, bundle: dict[str, Any]) -> None:
+    bundle["entry"] = list(reversed(bundle.get("entry") or []))
+
+
+def _drop_entry_part(part: str) -> Callable[[ProxyCall, dict[str, Any]], None]:
+    def fn(call: ProxyCall, bundle: dict[str, Any]) -> None:
+        for entry in bundle.get("entry") or []:
+            entry.pop(part, None)
+    return fn
+
+
+def _without_deletions(call: ProxyCall, bundle: dict[str, Any]) -> None:
+    bundle["entry"] = [e for e in bundle.get("entry") or [] if (e.get("request") or {}).get("method") != "DELETE"]
+    bundle["total"] = len(bundle["entry"])
+
+
+def _history_not_supported(call: ProxyCall) -> ProxyResponse | None:
+    """A server without the history interaction (R4 makes it optional): 405 + OperationOutcome."""
+    if not _is_instance_history(call):
+        return None
+    response = ProxyResponse(405, {"content-type": "application/fhir+json; charset=utf-8"}, b"")
+    response.set_json({"resourceType": "OperationOutcome",
+                       "issue": [{"severity": "error", "code": "not-supported", "diagnostics": "history is not supported"}]})
+    return response
+
+
+def _unstable_order() -> Callable[[ProxyCall, dict[str, Any]], None]:
+    """Every second read of the same history comes back oldest first (an unordered store query)."""
+    reads: dict[str, int] = {}
+
+    def fn(call: ProxyCall, bundle: dict[str, Any]) -> None:
+        reads[call.path] = reads.get(call.path, 0) + 1
+        if reads[call.path] % 2 == 0:
+            _oldest_first(call, bundle)
+    return fn
+
 
 REST_FAULTS: tuple[Fault, ...] = (
     Fault("update-create-returns-200", "update-as-create answers 200 instead of 201", ("REST-024",),
@@ -199,4 +307,24 @@ REST_FAULTS: tuple[Fault, ...] = (
           on_response=_searchset(_total_is_page_size)),
     Fault("no-bundle-type", "the search Bundle has no type", ("REST-040",), on_response=_searchset(_no_bundle_type)),
     Fault("no-search-mode", "entries carry no search.mode", ("REST-045",), on_response=_searchset(_no_search_mode)),
+    Fault("xml-answered-with-json", "an XML request is answered with a JSON body labelled application/fhir+xml",
+          ("REST-001", "MHD-008", "PDQ-009"), on_request=_ask_json_instead, on_response=_json_labelled_xml),
+    Fault("xml-ignored", "an XML request is answered with FHIR JSON (application/fhir+json)", ("REST-002", "REST-003", "MHD-008", "PDQ-009"),
+          on_request=_ask_json_instead),
+    # Legal in core R4 (REST-003: XML is optional, 406 is the refusal); MHD-008 and PDQ-009 make XML
+    # mandatory for the Document Responder and the Patient Demographics Supplier.
+    Fault("xml-refused", "every XML request is refused with 406 + OperationOutcome", ("MHD-008", "PDQ-009"),
+          on_request=_refuse_xml),
+    Fault("history-oldest-first", "instance history lists the oldest version first", ("REST-104",),
+          on_response=_history(_oldest_first)),
+    Fault("history-unstable-order", "instance history order changes between two identical reads", ("REST-104",),
+          on_response=_history(_unstable_order())),
+    Fault("history-missing-request", "history entries carry no entry.request (bdl-3)", ("REST-104",),
+          on_response=_history(_drop_entry_part("request"))),
+    Fault("history-missing-response", "history entries carry no entry.response (bdl-4)", ("REST-104",),
+          on_response=_history(_drop_entry_part("response"))),
+    Fault("history-omits-deletions", "instance history leaves out the deletion", ("REST-104",),
+          on_response=_history(_without_deletions)),
+    Fault("history-not-supported", "instance history answers 405 + OperationOutcome: legal, R4 makes history optional",
+          ("REST-104",), on_request=_history_not_supported, benign=True),
 )
