@@ -123,11 +123,24 @@ def run(
     console.print(f"run tag: {RUN_TAG_SYSTEM}|{shown_tag} (noted in {reports_dir / '.imgconf-runs.json'}; "
                   f"after a hard stop: imgconf cleanup --run-tag {shown_tag})", markup=False, soft_wrap=True)
     progress = ProgressPlugin(console)
+    _sigterm_interrupts()
     code = pytest.main(args, plugins=[progress])
     progress.close()
     _print_summary(reports_dir, progress, int(code))
     _print_baseline(reports_dir, baseline, write_baseline)
     raise typer.Exit(int(code))
+
+
+def _sigterm_interrupts() -> None:
+    """SIGTERM from the start of the run is Ctrl-C: the run ends INTERRUPTED, with teardown (the plugin
+    installs the same once a target session exists; this covers the time before)."""
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, handler)
 
 
 def _run_control_args(

@@ -17,6 +17,7 @@ import httpx
 
 from imgconf import __version__, secret_registry
 from imgconf.credentials import OriginGuard, split_userinfo
+from imgconf.bounded import bounded_transport, deadline
 from imgconf.jsonsafe import JsonTooDeep, loads_bounded
 from imgconf.report.redact import redact_headers, redact_text
 from imgconf.results import Exchange
@@ -141,7 +142,7 @@ class TargetClient:
             timeout=httpx.Timeout(timeout),
             verify=verify,
             auth=auth,
-            transport=transport,
+            transport=transport or bounded_transport(verify),  # --request-timeout bounds the whole exchange, headers too
             follow_redirects=True,
             max_redirects=5,
             headers={"Accept": FHIR_JSON, "User-Agent": f"imgconf/{__version__}"},
@@ -190,11 +191,12 @@ class TargetClient:
         try:
             if self.read_only and is_write(method, request.url.path):
                 raise ReadOnlyViolation(f"read-only run: {method} was not sent")
-            response = self._http.send(request, stream=True)
-            try:
-                content = self._read_capped(response, started)
-            finally:
-                response.close()
+            with deadline(self.timeout):
+                response = self._http.send(request, stream=True)
+                try:
+                    content = self._read_capped(response, started)
+                finally:
+                    response.close()
         except httpx.HTTPError as exc:
             exchange = Exchange(
                 method=method,

@@ -87,7 +87,8 @@ class TargetSession:
             self.embedded = EmbeddedServer(auth=server_auth)
             self.embedded.start()
             base_url = self.embedded.base_url
-        self.smart = (SmartClient(options.auth, base_url, verify=options.verify_tls, timeout=options.timeout)
+        self.smart = (SmartClient(options.auth, base_url, verify=options.verify_tls, timeout=options.timeout,
+                                  max_response_bytes=options.max_response_bytes)
                       if options.auth is not None else None)
         self.request_auth = RequestAuth(self.smart)  # bearer token on every request; per-request overrides
         self.run_tag = options.run_id + (f"-{options.worker}" if options.worker else "")

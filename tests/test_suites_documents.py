@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -67,8 +68,8 @@ def test_document_suites_are_green_in_both_editions(pytester: pytest.Pytester, e
         ("report-type-18782-3", ITI67, "imaging reports by type and status", {"search"}),
         ("ignores-setting", ITI67, "setting filters to radiology", {"search", "fhirpath"}),
         ("ignores-patient-identifier-chain", ITI67, "patient.identifier chain instead of a patient lookup", {"search"}),
-        ("mhd-returns-entered-in-error", ITI67, "entered-in-error is not returned by an MHD query without status",
-         {"search", "fhirpath", "rule"}),
+        # legal (benign): an ITI-67 consumer always sends status, so the case sends it and passes
+        ("mhd-returns-entered-in-error", ITI67, "the MHD statuses current and superseded leave out entered-in-error", set()),
         ("ignores-status", ITI67, "status superseded finds the replaced version", {"search"}),
         ("echoes-ignored-params", ITI67, "the dotted name context.practiceSetting is rejected or visibly ignored", {"fhirpath"}),
         ("attachment-hash-hex", ITI68, "the PDF report is retrieved as application/pdf", {"attachment"}),
@@ -157,3 +158,128 @@ def test_ignored_modality_parameter_warns_on_the_should_case(pytester: pytest.Py
     data = summary(pytester)
     assert verdict(data, "modality (EU Imaging IG / MADO extension parameter)") == "warn"  # EUIMG-055 is SHOULD
     assert "search" in failed_kinds(data, "modality (EU Imaging IG / MADO extension parameter)")
+
+
+NO_STATUS_SUITE = """\
+suite: a DocumentReference query without status
+area: mhd
+requirements: [MHD-003]
+fixtures: [documentreference/ct-chest-report, documentreference/ct-chest-report-eie]
+cases:
+  - name: reports of the patient, no status sent
+    request: {path: DocumentReference, params: {patient: "${fixture.patient/jones.id}", type: "http://loinc.org|${edition.report_type}"}}
+    expect:
+      status: 200
+      search: {includes: [documentreference/ct-chest-report]}
+"""
+
+
+def test_an_entered_in_error_document_for_a_query_without_status_is_neither_required_nor_forbidden(
+    tmp_path: Path, server: EmbeddedServer
+) -> None:
+    """MHD-033 is a content rule and MHD-002 makes consumers send status: either answer is legal."""
+    from imgconf.engine import run_case
+    from imgconf.fixtures import library
+    from imgconf.paths import fixtures_dir
+    from imgconf.results import Verdict
+    from imgconf.session import SessionOptions, TargetSession
+    from imgconf.suite import load_suite
+
+    path = tmp_path / "no-status.yaml"
+    path.write_text(NO_STATUS_SUITE, encoding="utf-8")
+    suite = load_suite(path, fixture_library=library(fixtures_dir()))
+    for faults in ([], [BY_NAME["mhd-returns-entered-in-error"]]):
+        with FaultProxy(server.base_url, faults) as proxy:
+            session = TargetSession(SessionOptions(target=proxy.base_url))
+            try:
+                result = run_case(suite.cases[0], suite, session)
+                eie = session.fixtures.loaded["documentreference/ct-chest-report-eie"]["id"]
+            finally:
+                session.close()
+        returned = eie in (result.exchanges[0].response_body or "")
+        assert returned == bool(faults)  # the reference server leaves it out, the plain-R4 variant returns it
+        assert result.verdict is Verdict.PASS, [c.reason for c in result.checks if c.verdict is not Verdict.PASS]
+
+
+# -- string and token matching, related:identifier, type:text (in process, like `imgconf run`) -----
+
+def _run_case(server: EmbeddedServer, suite_path: str, case_name: str, faults: list[Fault]) -> Any:
+    from imgconf.engine import run_case
+    from imgconf.fixtures import library
+    from imgconf.paths import fixtures_dir
+    from imgconf.session import SessionOptions, TargetSession
+    from imgconf.suite import load_suite
+
+    suite = load_suite(Path(suite_path), fixture_library=library(fixtures_dir()))
+    case = next(c for c in suite.cases if c.name == case_name)
+    with FaultProxy(server.base_url, faults) as proxy:
+        session = TargetSession(SessionOptions(target=proxy.base_url))
+        try:
+            return run_case(case, suite, session)
+        finally:
+            session.close()
+
+
+MATCHING = [
+    # (fault, suite, case, verdict with the fault: fail for SHALL, warn for SHOULD, info for MAY cases)
+    ("string-matches-anywhere", PDQM, "family matches from the start of the name, not inside it", "fail"),
+    ("exact-ignores-case", PDQM, "family exact does not match a name that differs only in case", "fail"),
+    ("patient-identifier-ignores-case", PDQM, "an identifier value that differs only in case does not match", "warn"),
+    ("related-identifier-as-reference", ITI67, "related:identifier finds the documents of a study by its Study Instance UID", "info"),
+    ("ignores-type-text", ITI67, "type:text finds documents by the text of their type", "info"),
+]
+
+
+@pytest.mark.parametrize(("fault", "suite", "case", "expected"), MATCHING, ids=[m[0] for m in MATCHING])
+def test_a_matching_defect_is_caught_by_its_case_and_the_reference_server_passes(
+    server: EmbeddedServer, fault: str, suite: str, case: str, expected: str
+) -> None:
+    from imgconf.results import Verdict
+
+    clean = _run_case(server, suite, case, [])
+    assert clean.verdict is Verdict.PASS, [c.reason for c in clean.checks if c.verdict is not Verdict.PASS]
+    faulty = _run_case(server, suite, case, [BY_NAME[fault]])
+    assert faulty.verdict.value == expected, [c.reason for c in faulty.checks]
+    assert any(c.check == "search" and c.verdict.value == expected for c in faulty.checks)
+
+
+@pytest.mark.parametrize("case", [
+    "related:identifier finds the documents of a study by its Study Instance UID",
+    "type:text finds documents by the text of their type",
+])
+def test_an_mhd_responder_may_refuse_the_optional_modifiers(server: EmbeddedServer, case: str) -> None:
+    from imgconf.results import Verdict
+
+    result = _run_case(server, ITI67, case, [BY_NAME["refuses-optional-modifiers"]])
+    assert result.exchanges[-1].status == 400
+    assert result.verdict is Verdict.PASS, [c.reason for c in result.checks if c.verdict is not Verdict.PASS]
+
+
+def _unknown_domain_as_200(diagnostics: str) -> Fault:
+    """PDQm Case 4 answered 200: an empty searchset whose OperationOutcome is an entry (search.mode = outcome)."""
+    from imgconf.faults.model import ProxyResponse
+
+    def hook(call: ProxyCall) -> Any:
+        if call.is_search and call.resource_type == "Patient" and any(v.startswith("urn:oid:1.2.3.999.") for _, v in call.query):
+            outcome = {"resourceType": "OperationOutcome", "issue": [
+                {"severity": "warning", "code": "not-found", "diagnostics": diagnostics}]}
+            bundle = {"resourceType": "Bundle", "type": "searchset", "total": 0,
+                      "entry": [{"resource": outcome, "search": {"mode": "outcome"}}]}
+            return ProxyResponse(200, {"content-type": "application/fhir+json"}, json.dumps(bundle).encode())
+        return None
+
+    return Fault("unknown-domain-200", "Case 4 answered 200 with an outcome entry", ("PDQ-007",), on_request=hook)
+
+
+def test_pdq_007_finds_the_operationoutcome_in_a_searchset_outcome_entry(server: EmbeddedServer) -> None:
+    from imgconf.results import Verdict
+
+    case = "unknown domain answers targetSystem not found"
+    accepted = _run_case(server, PDQM, case, [_unknown_domain_as_200("targetSystem not found")])
+    assert accepted.verdict is Verdict.PASS, [c.reason for c in accepted.checks]
+    looked = [c for c in accepted.checks if c.check == "fhirpath" and "targetSystem" in c.reason]
+    assert looked and looked[0].verdict is Verdict.PASS
+    wrong = _run_case(server, PDQM, case, [_unknown_domain_as_200("no such domain")])
+    assert [c.check for c in wrong.checks if c.verdict is Verdict.WARN] == ["fhirpath"]  # found in the entry, and wrong
+    clean = _run_case(server, PDQM, case, [])
+    assert clean.verdict is Verdict.PASS, [c.reason for c in clean.checks]

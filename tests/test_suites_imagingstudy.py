@@ -98,6 +98,8 @@ CAUGHT = [
     ("total-counts-includes", "search-results", "_include=ImagingStudy:subject adds the patient as an include", "search"),
     ("ignores-summary", "search-results", "_summary=count returns the total and no entries", "fhirpath"),
     ("subset-without-subsetted-tag", "search-results", "_elements keeps only the asked elements and tags SUBSETTED", "search"),
+    ("study-identifier-ignores-case", "identifiers", "an accession number that differs only in case does not match", "search"),
+    ("study-identifier-ignores-case", "identifiers", "an identifier system that differs only in case does not match", "search"),
     ("ignores-if-match", "rest-semantics", "update with a stale If-Match gives 412", "status"),
     ("ignores-if-none-exist", "rest-semantics", "conditional create with one match returns it (200) and creates nothing", "status"),
     ("ignores-unsupported-accept", "rest-semantics", "an unsupported Accept gives 406", "status"),

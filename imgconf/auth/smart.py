@@ -20,6 +20,8 @@ from imgconf import __version__, secret_registry
 from imgconf.auth import assertion
 from imgconf.auth.keys import SigningKey
 from imgconf.auth.settings import AuthSettings
+from imgconf.bounded import bounded_transport, deadline, read_capped
+from imgconf.jsonsafe import loads_bounded
 from imgconf.validators.smart import to_v1
 
 WELL_KNOWN = ".well-known/smart-configuration"
@@ -76,8 +78,10 @@ class SmartClient:
     verify: bool = True
     timeout: float = 30.0
     transport: httpx.BaseTransport | None = None
+    max_response_bytes: int = 20 * 1024 * 1024  # --max-response-mb: discovery and token answers are capped too
     _http: httpx.Client | None = field(default=None, init=False, repr=False)
     _config: SmartConfiguration | None = field(default=None, init=False, repr=False)
+    _config_error: str | None = field(default=None, init=False, repr=False)  # discovery failed: not asked again
     _tokens: dict[str, Token] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
     token_requests: int = field(default=0, init=False)  # how many tokens were fetched (tests, report)
@@ -89,7 +93,7 @@ class SmartClient:
     def http(self) -> httpx.Client:
         if self._http is None:
             self._http = httpx.Client(
-                timeout=httpx.Timeout(self.timeout), verify=self.verify, transport=self.transport,
+                timeout=httpx.Timeout(self.timeout), verify=self.verify, transport=self.transport or bounded_transport(self.verify),
                 headers={"User-Agent": f"imgconf/{__version__}"},
             )
         return self._http
@@ -102,20 +106,33 @@ class SmartClient:
     # -- discovery -------------------------------------------------------------------------
     def configuration(self) -> SmartConfiguration:
         with self._lock:
+            if self._config_error is not None:
+                # One failed discovery per run: teardown after a failure (or a SIGTERM) never waits on it again.
+                raise TokenError(self._config_error)
             if self._config is None:
                 url = f"{self.base_url}/{WELL_KNOWN}"
                 try:
-                    response = self.http.get(url, headers={"Accept": "application/json"})
+                    status, document = self._get_json("GET", url)
                 except httpx.HTTPError as exc:
-                    raise TokenError(f"SMART discovery {url}: {type(exc).__name__}: {exc}") from None
-                try:
-                    document = response.json()
-                except ValueError:
-                    document = None
-                if response.status_code != 200 or not isinstance(document, dict):
-                    raise TokenError(f"SMART discovery {url} answered {response.status_code} without a JSON object")
+                    self._config_error = f"SMART discovery {url}: {type(exc).__name__}: {exc}"
+                    raise TokenError(self._config_error) from None
+                except KeyboardInterrupt:  # Ctrl-C/SIGTERM inside discovery: teardown must not wait on it again
+                    self._config_error = f"SMART discovery {url} was interrupted"
+                    raise
+                if status != 200 or not isinstance(document, dict):
+                    self._config_error = f"SMART discovery {url} answered {status} without a JSON object"
+                    raise TokenError(self._config_error)
                 self._config = SmartConfiguration(document, url)
             return self._config
+
+    def _get_json(self, method: str, url: str, **kwargs: Any) -> tuple[int, Any]:
+        """(status, JSON or None), bounded: --request-timeout for the whole exchange, --max-response-mb for the body."""
+        with deadline(self.timeout), self.http.stream(method, url, headers={"Accept": "application/json"}, **kwargs) as response:
+            body = read_capped(response, self.max_response_bytes)
+        try:
+            return response.status_code, loads_bounded(body)
+        except ValueError:
+            return response.status_code, None
 
     def token_endpoint(self) -> str:
         if self.settings.token_url:
@@ -175,18 +192,14 @@ class SmartClient:
         url = self.token_endpoint()
         form = self.token_form(scope, self.new_assertion())
         try:
-            response = self.http.post(url, data=dict(form), headers={"Accept": "application/json"})
+            status, body = self._get_json("POST", url, data=dict(form))
         except httpx.HTTPError as exc:
             raise TokenError(f"token request to {url}: {type(exc).__name__}: {exc}") from None
         self.token_requests += 1
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.status_code != 200 or not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
+        if status != 200 or not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
             error = body.get("error") if isinstance(body, dict) else None
             raise TokenError(
-                f"token request to {url} for client {self.settings.client_id!r} answered {response.status_code}"
+                f"token request to {url} for client {self.settings.client_id!r} answered {status}"
                 + (f" ({error})" if error else "")
             )
         secret_registry.register(body["access_token"])  # redacted by value from here on, wherever it is echoed

@@ -68,6 +68,9 @@ def parse_search_request(base_url: str, url: str, form: list[tuple[str, str]]) -
     return None
 
 
+PAGING_BYTES_FACTOR = 3
+
+
 def _entries(bundle: dict[str, Any], rtype: str) -> list[dict[str, Any]]:
     found = []
     for entry in bundle.get("entry") or []:
@@ -119,6 +122,9 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
     duplicates: list[str] = []
     seen_urls = {ctx.response.url}
     page, complete, paging_problem = bundle, True, None
+    # Memory stays bounded whatever the server pages: at most PAGING_BYTES_FACTOR x --max-response-mb per case.
+    budget = PAGING_BYTES_FACTOR * session.client.max_response_bytes
+    read_bytes, bounded_by = len(ctx.response.content), None
     for _ in range(spec.pages):
         pages_read.append(page)
         for resource in _entries(page, target.resource_type):
@@ -130,6 +136,11 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
             matched[key] = resource
         url = _next_link(page)
         if url is None:
+            break
+        if read_bytes >= budget:
+            bounded_by = (f"stopped following next after {len(pages_read)} pages / {read_bytes / 1048576:.1f} MB "
+                          f"(the harness reads at most {PAGING_BYTES_FACTOR} x --max-response-mb of pages per case)")
+            complete = False
             break
         if url in seen_urls:
             paging_problem = f"the next link loops back to a page already read ({url})"
@@ -143,6 +154,7 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
             complete = False
             break
         ctx.extra_exchanges.append(nxt.exchange)
+        read_bytes += len(nxt.content)
         if nxt.status != 200 or not nxt.resource or nxt.resource.get("resourceType") != "Bundle":
             paging_problem = f"the next page answered {nxt.status} without a Bundle"
             complete = False
@@ -150,6 +162,8 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
         page = nxt.resource
     else:
         complete = _next_link(page) is None
+    if bounded_by:  # the harness's own bound, not the server's fault: said, never judged
+        results.append(ctx.result("search", True, bounded_by, detail="paging", level=Level.INFO))
     if paging_problem or duplicates:
         problem = paging_problem or f"the same match appears on more than one page: {', '.join(duplicates[:5])}"
         results.append(ctx.result("search", False, problem, requirement=("REST-043",), level=Level.SHOULD))

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from imgconf.faults.documents import DOCUMENT_FAULTS
+from imgconf.faults.matching import MATCHING_FAULTS
 from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
 from imgconf.faults.rest import REST_FAULTS
 from imgconf.faults.smart import SMART_FAULTS
@@ -432,4 +433,5 @@ FAULTS: tuple[Fault, ...] = (
 FAULTS = FAULTS + SMART_FAULTS  # catalogue §D, in imgconf/faults/smart.py
 FAULTS = FAULTS + DOCUMENT_FAULTS  # catalogue §C/§E/§F, in imgconf/faults/documents.py
 FAULTS = FAULTS + REST_FAULTS  # REST interactions and result parameters, in imgconf/faults/rest.py
+FAULTS = FAULTS + MATCHING_FAULTS  # string and token matching rules, in imgconf/faults/matching.py
 BY_NAME = {fault.name: fault for fault in FAULTS}

@@ -1,8 +1,10 @@
 """IHE profile rules layered on R4 search, shared by the reference server and the search oracle.
 
 - MHD ITI-67 (MHD-033, FIND-21): a Document Responder's DocumentReference status is only
-  ``current`` or ``superseded``; an ``entered-in-error`` DocumentReference is not a document an
-  MHD query finds. It is still returned when the query asks for that status explicitly (plain R4).
+  ``current`` or ``superseded``; the reference server does not return an ``entered-in-error``
+  DocumentReference to a query without status (it does when the query asks for that status, plain
+  R4). MHD does not make that filtering a responder rule (an ITI-67 consumer always sends status,
+  MHD-002), so the oracle neither requires nor forbids such a document in the answer.
 - PDQm ITI-78 (PDQ-006, PDQ-007): ``identifier=<domain>|`` with an empty value is a domain filter:
   the Patients returned carry only identifiers of the requested domains.
 """
