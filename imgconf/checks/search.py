@@ -38,8 +38,11 @@ class SearchTarget:
                 if crit is not None:
                     self.compartment_criteria.append(crit)
 
-    def failing_criterion(self, resource: dict[str, Any], resolver: Any, base: str) -> str | None:
-        """The first criterion a resource does not meet, as ``name=value``; None when it matches."""
+    def failing_criterion(self, resource: dict[str, Any], resolver: Any, base: str, *, open_matches: bool = True) -> str | None:
+        """The first criterion a resource does not meet, as ``name=value``; None when it matches.
+
+        What R4 or a profile leaves open counts as met when judging what the server returned
+        (``open_matches``) and as not met when deciding what it must return."""
         if resource.get("resourceType") != self.resource_type:
             return f"resourceType {resource.get('resourceType')!r} is not {self.resource_type}"
         if self.compartment and not any(
@@ -49,7 +52,9 @@ class SearchTarget:
         for crit in self.query.criteria:
             if not matches(resource, crit, resolver=resolver, base_url=base):
                 return f"{crit.raw_name or crit.name}={crit.raw_value or ','.join(crit.values)}"
-        return hidden_by_profile(resource, self.query)
+        # MHD: an entered-in-error document need not come back to a query without status, and coming
+        # back is no error either (MHD-002: a consumer always sends status; MHD-033 is a content rule).
+        return None if open_matches else hidden_by_profile(resource, self.query)
 
 
 def parse_search_request(base_url: str, url: str, form: list[tuple[str, str]]) -> SearchTarget | None:
@@ -211,7 +216,7 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
     expected: dict[str, str] = {}
     if spec.recall:
         for key, resource in loaded.items():
-            if resource.get("resourceType") == target.resource_type and target.failing_criterion(resource, resolver, base) is None:
+            if resource.get("resourceType") == target.resource_type and target.failing_criterion(resource, resolver, base, open_matches=False) is None:
                 expected[key] = resource["id"]
     for key in spec.includes:
         if key in loaded:
