@@ -150,15 +150,35 @@ def test_json_labelled_xml_fails_everywhere(pytester: pytest.Pytester, server: E
     assert any(c["requirement"] == ["REST-001"] and c["level"] == "SHALL" and "is JSON" in c["reason"] for c in failed)
 
 
+def _json_only_capability(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    """The CapabilityStatement of a JSON-only server: no XML in CapabilityStatement.format."""
+    body = response.json()
+    if isinstance(body, dict) and body.get("resourceType") == "CapabilityStatement":
+        body["format"] = [f for f in body.get("format") or [] if "xml" not in f]
+        response.set_json(body)
+    return response
+
+
 @pytest.mark.slow
 def test_json_for_xml_warns_in_core_and_fails_mhd_pdqm(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
-    verdicts, data = _xml_run(pytester, server, [BY_NAME["xml-ignored"]])
+    json_only = Fault("json-only-capability", "declares JSON only", (), on_response=_json_only_capability)
+    verdicts, data = _xml_run(pytester, server, [BY_NAME["xml-ignored"], json_only])
     assert all(verdicts[c] == "warn" for c in CORE_XML), verdicts  # REST-003 SHOULD: a server without XML answers 406
     assert all(verdicts[c] == "fail" for c in MANDATORY_XML), verdicts
     core = _failed(data, CORE_XML[1])
     assert [(c["requirement"], c["level"]) for c in core] == [(["REST-003"], "SHOULD")]
     mhd = _failed(data, MANDATORY_XML[0])
     assert mhd and all("MHD-008" in c["requirement"] and c["level"] == "SHALL" for c in mhd)
+
+
+@pytest.mark.slow
+def test_json_for_format_xml_fails_core_when_xml_is_declared(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
+    verdicts, data = _xml_run(pytester, server, [BY_NAME["xml-ignored"]])  # the reference CapabilityStatement lists xml
+    assert verdicts[CORE_XML[0]] == "warn", verdicts  # Accept only: still the REST-003 SHOULD
+    assert all(verdicts[c] == "fail" for c in CORE_XML[1:]), verdicts  # _format names a format it declares
+    core = _failed(data, CORE_XML[1])
+    assert [(c["requirement"], c["level"]) for c in core] == [(["REST-002"], "SHALL")]
+    assert "declares XML" in core[0]["reason"]
 
 
 @pytest.mark.slow

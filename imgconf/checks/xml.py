@@ -5,7 +5,9 @@ expected resource in the FHIR namespace (a search: a Bundle of the expected type
 same id). Levels follow what the actor owes:
 
 - core R4 (``may_refuse``): XML is optional; 406 + OperationOutcome is the legal refusal (REST-003,
-  SHOULD). Answering JSON instead of refusing falls short of that SHOULD only.
+  SHOULD). Answering JSON instead of refusing falls short of that SHOULD only, unless the server's
+  CapabilityStatement declares XML and the request used ``_format``: then it ignored a format it
+  has (REST-002, SHALL).
 - MHD Document Responder (MHD-008) and PDQm Supplier (PDQ-009): XML is mandatory; a 406 or a
   JSON answer fails at the case level.
 
@@ -77,10 +79,27 @@ def _parse(content: bytes) -> Any:
         return None
 
 
+def _format_param(ctx: CheckContext) -> str | None:
+    """The `_format` the request sent (query or POST _search form), if any."""
+    pairs = list(ctx.request.params) + list(ctx.sent_form)
+    return next((str(v) for k, v in pairs if k == "_format"), None)
+
+
+def _declares_xml(ctx: CheckContext) -> bool:
+    """The target's CapabilityStatement lists an XML format (CapabilityStatement.format)."""
+    statement = ctx.session.capability.statement if ctx.session is not None else None
+    formats = statement.get("format") if isinstance(statement, dict) else None
+    return isinstance(formats, list) and any(_media_type(str(f)) in XML_TYPES | {"xml"} for f in formats)
+
+
 def _not_xml(spec: XmlExpectation, ctx: CheckContext, media_type: str) -> CheckResult:
     """2xx in another format: JSON served to an XML request, or something that is not FHIR at all."""
     if media_type in JSON_TYPES or _looks_like_json(ctx.response.content):
         reason = f"an XML request was answered with JSON ({media_type or 'no Content-Type'})"
+        if spec.may_refuse and _format_param(ctx) and _declares_xml(ctx):
+            # The server says it supports XML, so `_format` names a format it has: REST-002 (SHALL).
+            return ctx.result(CHECK, False, reason + f"; the CapabilityStatement declares XML, so _format={_format_param(ctx)} "
+                              "must be honoured", detail="FHIR XML", requirement=("REST-002",), level=Level.SHALL)
         if spec.may_refuse:  # XML optional here: the deviation is not refusing with 406 (REST-003 SHOULD)
             return ctx.result(CHECK, False, reason + "; a server without XML should answer 406",
                               detail="FHIR XML or 406", requirement=("REST-003",), level=Level.SHOULD)
