@@ -18,6 +18,7 @@ from imgconf.client import TargetUnreachable
 from imgconf.results import CheckResult, Level
 from imgconf.searchparams import SearchQuery, matches, parse_query
 from imgconf.searchparams.compartments import compartment_params
+from imgconf.searchparams.match import left_open
 from imgconf.searchparams.profiles import hidden_by_profile
 from imgconf.searchparams.query import parse_criterion
 from imgconf.suite.model import SearchExpectation
@@ -50,6 +51,10 @@ class SearchTarget:
         ):
             return f"not in the {self.compartment[0]}/{self.compartment[1]} compartment"
         for crit in self.query.criteria:
+            if left_open(resource, crit):
+                if open_matches:
+                    continue
+                return f"{crit.raw_name or crit.name}={crit.raw_value or ','.join(crit.values)} (left open by R4)"
             if not matches(resource, crit, resolver=resolver, base_url=base):
                 return f"{crit.raw_name or crit.name}={crit.raw_value or ','.join(crit.values)}"
         # MHD: an entered-in-error document need not come back to a query without status, and coming

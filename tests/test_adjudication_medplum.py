@@ -1,0 +1,299 @@
+"""Harness errors found by adjudicating the Medplum run (issue 8 §6), each fixed with both sides shown.
+
+Every fix here is a verdict the harness gave for behaviour R4 or an IHE profile allows (or under a
+requirement the case does not judge). For each: a server with the legal variation (the reference
+server behind a benign fault that imitates what Medplum 5.2.13 does) passes, and a server with the
+real defect still fails. Cases run in-process through the engine, as in test_suites_imagingstudy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from imgconf.checks.search import SearchTarget
+from imgconf.engine import run_case
+from imgconf.faults import BY_NAME, Fault, FaultProxy, ProxyCall, ProxyResponse
+from imgconf.fixtures import library
+from imgconf.paths import fixtures_dir, suites_dir
+from imgconf.reference.server import EmbeddedServer
+from imgconf.results import CaseResult, Verdict
+from imgconf.searchparams import dates
+from imgconf.session import SessionOptions, TargetSession
+from imgconf.suite.loader import load_suite
+from imgconf.suite.model import Suite
+
+SUITES = suites_dir()
+
+
+def _suite(rel: str) -> Suite:
+    return load_suite(SUITES / f"{rel}.yaml", fixture_library=library(fixtures_dir()))
+
+
+def run(session: TargetSession, rel: str, name: str) -> CaseResult:
+    """The case, after every earlier case of its suite when one of them saves variables or writes."""
+    suite = _suite(rel)
+    target = next(c for c in suite.cases if c.name == name)
+    index = suite.cases.index(target)
+    needed = suite.cases[: index + 1] if any(c.saves() or c.writes for c in suite.cases[:index]) else [target]
+    result = None
+    for case in needed:
+        result = run_case(case, suite, session)
+    assert result is not None
+    return result
+
+
+def bad(result: CaseResult) -> list[str]:
+    return [f"{c.check}: {c.reason}" for c in result.checks if c.verdict not in (Verdict.PASS, Verdict.INFO)]
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[tuple[FaultProxy, TargetSession]]:
+    with EmbeddedServer() as server, FaultProxy(server.base_url, []) as proxy:
+        session = TargetSession(SessionOptions(target=proxy.base_url))
+        try:
+            yield proxy, session
+        finally:
+            session.close()
+
+
+def with_faults(shared: tuple[FaultProxy, TargetSession], faults: list[Fault], rel: str, name: str) -> CaseResult:
+    proxy, session = shared
+    proxy.set_faults(faults)
+    try:
+        return run(session, rel, name)
+    finally:
+        proxy.set_faults([])
+
+
+def _outcome(status: int) -> ProxyResponse:
+    body = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found", "diagnostics": "Not found"}]}
+    return ProxyResponse(status, {"content-type": "application/fhir+json"}, json.dumps(body).encode())
+
+
+# -- ne on a resource without a value: R4 leaves it open ----------------------------------------
+
+_NE_PENDING: dict[int, str] = {}
+
+
+def _ne_drop(call: ProxyCall) -> None:
+    """Medplum's ne: drop started=neX upstream, then keep what ne matches plus what has no started."""
+    kept = []
+    for key, value in call.query:
+        if call.is_search and key == "started" and value.startswith("ne"):
+            _NE_PENDING[id(call)] = value
+        else:
+            kept.append((key, value))
+    call.query = kept
+
+
+def _ne_filter(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    value = _NE_PENDING.pop(id(call), None)
+    body = response.json()
+    if value is None or not isinstance(body, dict):
+        return response
+    prefix, search = dates.parse_search(value)
+
+    def keep(entry: dict) -> bool:
+        started = (entry.get("resource") or {}).get("started")
+        target = dates.target_range(started) if started else None
+        return target is None or dates.compare(prefix, search, target)
+
+    body["entry"] = [e for e in body.get("entry") or [] if keep(e)]
+    body["total"] = len(body["entry"])
+    body["link"] = [lk for lk in body.get("link") or [] if lk.get("relation") != "next"]
+    response.set_json(body)
+    return response
+
+
+NE_INCLUDES_MISSING = Fault("ne-includes-missing", "started=ne… also returns studies without started (Medplum)",
+                            ("REST-072",), on_request=_ne_drop, on_response=_ne_filter, benign=True)
+
+
+def _ne_as_eq(call: ProxyCall) -> None:
+    if call.is_search:
+        call.query = [(k, "eq" + v[2:] if k == "started" and v.startswith("ne") else v) for k, v in call.query]
+
+
+NE_AS_EQ = Fault("ne-as-eq", "started=ne… is searched as eq", ("REST-070",), on_request=_ne_as_eq)
+
+NE_CASES = ["ne a day excludes the target in that day", "ne a year excludes the year-precision target"]
+
+
+@pytest.mark.parametrize("name", NE_CASES)
+def test_ne_returning_studies_without_started_passes(shared: tuple[FaultProxy, TargetSession], name: str) -> None:
+    result = with_faults(shared, [NE_INCLUDES_MISSING], "imagingstudy/search-dates", name)
+    assert result.verdict is Verdict.PASS, bad(result)
+
+
+@pytest.mark.parametrize("name", NE_CASES)
+def test_ne_searched_as_eq_still_fails(shared: tuple[FaultProxy, TargetSession], name: str) -> None:
+    result = with_faults(shared, [NE_AS_EQ], "imagingstudy/search-dates", name)
+    assert result.verdict is Verdict.FAIL
+    assert any(c.check == "search" and "do not satisfy" in c.reason for c in result.checks if c.verdict is Verdict.FAIL)
+
+
+def test_a_study_without_started_is_neither_an_offender_nor_expected_under_ne() -> None:
+    target = SearchTarget("ImagingStudy", [("started", "ne2024-03-14")], None)
+    undated = {"resourceType": "ImagingStudy", "id": "x", "status": "available"}
+    dated_in = {"resourceType": "ImagingStudy", "id": "y", "status": "available", "started": "2024-03-14T09:30:00Z"}
+    assert target.failing_criterion(undated, None, "http://x/fhir") is None  # returned: not an offender
+    assert target.failing_criterion(undated, None, "http://x/fhir", open_matches=False) is not None  # not expected
+    assert target.failing_criterion(dated_in, None, "http://x/fhir") == "started=ne2024-03-14"
+    eq = SearchTarget("ImagingStudy", [("started", "2024-03-14")], None)
+    assert eq.failing_criterion(undated, None, "http://x/fhir") is not None  # only ne is left open
+
+
+# -- Patient compartment search is optional: 404/400 + OperationOutcome is the refusal --------------
+
+def _no_compartments(call: ProxyCall) -> ProxyResponse | None:
+    parts = [p for p in call.path.split("/") if p]
+    return _outcome(404) if call.method == "GET" and len(parts) == 3 and parts[0] == "Patient" else None
+
+
+NO_COMPARTMENTS = Fault("compartment-search-unsupported", "Patient/[id]/[type] answers 404 + OperationOutcome (Medplum)",
+                        ("REST-100",), on_request=_no_compartments, benign=True)
+
+
+def _bare_404_for_compartments(call: ProxyCall) -> ProxyResponse | None:
+    parts = [p for p in call.path.split("/") if p]
+    if call.method == "GET" and len(parts) == 3 and parts[0] == "Patient":
+        return ProxyResponse(404, {"content-type": "text/html"}, b"<h1>Not Found</h1>")
+    return None
+
+
+BARE_404 = Fault("compartment-bare-404", "Patient/[id]/[type] answers an HTML 404", ("REST-030",), on_request=_bare_404_for_compartments)
+
+COMPARTMENT_CASES = [
+    ("imagingstudy/search-basic", "Patient compartment equals the subject search"),
+    ("imagingstudy/search-basic", "Patient compartment with an extra parameter"),
+    ("imagingstudy/search-references", "Patient compartment leaves out Device subjects"),
+]
+
+
+@pytest.mark.parametrize(("rel", "name"), COMPARTMENT_CASES)
+def test_a_server_without_compartment_search_passes(shared: tuple[FaultProxy, TargetSession], rel: str, name: str) -> None:
+    result = with_faults(shared, [NO_COMPARTMENTS], rel, name)
+    assert result.exchanges[-1].status == 404
+    assert result.verdict is Verdict.PASS, bad(result)
+    assert "search" not in {c.check for c in result.checks}  # the 200 branch was not judged
+
+
+@pytest.mark.parametrize(("rel", "name"), COMPARTMENT_CASES)
+def test_a_compartment_search_that_ignores_the_compartment_still_fails(
+    shared: tuple[FaultProxy, TargetSession], rel: str, name: str
+) -> None:
+    result = with_faults(shared, [BY_NAME["compartment-unfiltered"]], rel, name)
+    assert result.verdict is Verdict.FAIL, [c.reason for c in result.checks]
+    assert any(c.check == "search" for c in result.checks if c.verdict is Verdict.FAIL)
+
+
+def test_a_refusal_without_an_operationoutcome_is_not_the_legal_branch(shared: tuple[FaultProxy, TargetSession]) -> None:
+    result = with_faults(shared, [BARE_404], *COMPARTMENT_CASES[0])
+    assert result.verdict is Verdict.FAIL
+    assert [c.check for c in result.checks if c.verdict is Verdict.FAIL] == ["resource"]
+
+
+# -- "unsupported sort key not echoed" is judged only when there is a self link ------------------
+
+def _no_links(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    body = response.json()
+    if call.is_search and isinstance(body, dict) and body.get("resourceType") == "Bundle":
+        body.pop("link", None)
+        response.set_json(body)
+    return response
+
+
+NO_LINKS = Fault("searchset-without-links", "searchset Bundles carry no link at all (Medplum)", ("REST-042",), on_response=_no_links)
+SORT_KEY_CASE = ("imagingstudy/unknown-params", "an unknown _sort key is ignored and left out of the self link")
+
+
+def test_a_missing_self_link_is_reported_once_by_the_self_link_check(shared: tuple[FaultProxy, TargetSession]) -> None:
+    result = with_faults(shared, [NO_LINKS], *SORT_KEY_CASE)
+    failing = [c for c in result.checks if c.verdict in (Verdict.FAIL, Verdict.WARN)]
+    assert [c.check for c in failing] == ["search"], bad(result)
+    assert "self" in failing[0].reason and "REST-042" in failing[0].requirement
+
+
+def test_an_echoed_sort_key_still_fails_the_fhirpath_check(shared: tuple[FaultProxy, TargetSession]) -> None:
+    result = with_faults(shared, [BY_NAME["echoes-ignored-params"]], *SORT_KEY_CASE)
+    assert any(c.check == "fhirpath" and "not echoed" in c.reason for c in result.checks
+               if c.verdict in (Verdict.FAIL, Verdict.WARN)), bad(result)
+
+
+def test_the_sort_key_case_passes_on_the_reference_server(shared: tuple[FaultProxy, TargetSession]) -> None:
+    result = with_faults(shared, [], *SORT_KEY_CASE)
+    assert result.verdict is Verdict.PASS, bad(result)
+
+
+# -- PDQm accent-insensitive matching is judged under REST-081, not PDQ-002 ----------------------
+
+def _accent_sensitive(call: ProxyCall) -> None:
+    """An accent- and case-sensitive string search (family/address-state searched as :exact)."""
+    if call.is_search and call.resource_type == "Patient":
+        call.query = [(f"{k}:exact" if k in ("family", "address-state") else k, v) for k, v in call.query]
+
+
+ACCENT_SENSITIVE = Fault("string-accent-sensitive", "string parameters match accents and case exactly", ("REST-081",),
+                         on_request=_accent_sensitive)
+ACCENT_CASES = ["family is case- and accent-insensitive", "address-state with an accent-insensitive prefix"]
+
+
+@pytest.mark.parametrize("name", ACCENT_CASES)
+def test_accent_insensitivity_cases_cite_the_string_rule(name: str) -> None:
+    case = next(c for c in _suite("pdqm/iti78-patient-query").cases if c.name == name)
+    assert list(case.requirements) == ["REST-081"]
+
+
+@pytest.mark.parametrize("name", ACCENT_CASES)
+def test_an_accent_sensitive_supplier_fails_rest_081(shared: tuple[FaultProxy, TargetSession], name: str) -> None:
+    result = with_faults(shared, [ACCENT_SENSITIVE], "pdqm/iti78-patient-query", name)
+    failing = [c for c in result.checks if c.verdict is Verdict.FAIL]
+    assert failing, [c.reason for c in result.checks]
+    assert all(set(c.requirement) == {"REST-081"} for c in failing)
+
+
+@pytest.mark.parametrize("name", ACCENT_CASES)
+def test_the_accent_cases_pass_on_the_reference_server(shared: tuple[FaultProxy, TargetSession], name: str) -> None:
+    result = with_faults(shared, [], "pdqm/iti78-patient-query", name)
+    assert result.verdict is Verdict.PASS, bad(result)
+
+
+
+# -- _lastupdated: REST-090 is judged against a control, not inferred from an empty answer --------
+
+_UNKNOWN_NAMES = ("x-imgconf-unknown", "_lastupdated")
+
+
+def _unknown_matches_nothing(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    """Medplum: an unknown parameter becomes a filter that matches nothing (still 200)."""
+    body = response.json()
+    if call.is_search and any(k in _UNKNOWN_NAMES for k, _ in call.query) and isinstance(body, dict):
+        body["entry"], body["total"] = [], 0
+        response.set_json(body)
+    return response
+
+
+UNKNOWN_MATCHES_NOTHING = Fault("unknown-parameter-matches-nothing", "an unknown parameter filters out everything (Medplum)",
+                                ("REST-034",), on_response=_unknown_matches_nothing)
+LASTUPDATED_CASE = ("imagingstudy/unknown-params", "_lastupdated (wrong case) is not _lastUpdated")
+
+
+def test_unknown_parameters_matching_nothing_is_not_blamed_on_rest_090(shared: tuple[FaultProxy, TargetSession]) -> None:
+    result = with_faults(shared, [UNKNOWN_MATCHES_NOTHING], *LASTUPDATED_CASE)
+    flagged = [c for c in result.checks if c.verdict in (Verdict.FAIL, Verdict.WARN)]
+    assert flagged and all("REST-090" not in c.requirement for c in flagged), bad(result)
+    assert any(c.check == "search" and "REST-034" in c.requirement for c in flagged)  # still a REST-034 warning
+
+
+def test_reading_lastupdated_as_lastupdated_fails_rest_090(shared: tuple[FaultProxy, TargetSession]) -> None:
+    result = with_faults(shared, [BY_NAME["lastupdated-case-insensitive"]], *LASTUPDATED_CASE)
+    failing = [c for c in result.checks if c.verdict is Verdict.FAIL]
+    assert [c.check for c in failing] == ["fhirpath"] and failing[0].requirement == ["REST-090"], bad(result)
+
+
+def test_the_lastupdated_case_passes_on_the_reference_server(shared: tuple[FaultProxy, TargetSession]) -> None:
+    result = with_faults(shared, [], *LASTUPDATED_CASE)
+    assert result.verdict is Verdict.PASS, bad(result)
