@@ -140,8 +140,10 @@ def test_bad_bodies(client: httpx.Client) -> None:  # REST-023
                                            "series": [{"uid": "1.2", "modality": {"code": "CT"}, "bogus": 1}]})
     assert r.status_code == 400
     assert any(i.get("expression") == ["ImagingStudy.series[0].bogus"] for i in r.json()["issue"])
-    r = client.post("/Patient", content=b"<Patient/>", headers={"Content-Type": "application/fhir+xml"})
+    r = client.post("/Patient", content=b"<Patient/>", headers={"Content-Type": "text/plain"})
     assert r.status_code == 415 and is_outcome(r)
+    r = client.post("/Patient", content=b"<Patient/>", headers={"Content-Type": "application/fhir+xml"})
+    assert r.status_code == 400 and "FHIR namespace" in r.json()["issue"][0]["diagnostics"]  # XML, but not FHIR XML
     r = client.request("PATCH", "/Patient/x")
     assert r.status_code == 405 and is_outcome(r)
 

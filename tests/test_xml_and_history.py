@@ -91,6 +91,26 @@ def test_reference_server_serves_fhir_xml(server: EmbeddedServer) -> None:
         assert {f.get("value") for f in capability.findall(FHIR + "format")} >= {"json", "xml"}
 
 
+def test_reference_server_reads_fhir_xml_bodies(server: EmbeddedServer) -> None:  # optional: XML request bodies
+    study = (b'<ImagingStudy xmlns="http://hl7.org/fhir"><status value="available"/>'
+             b'<subject><reference value="Patient/x"/></subject><description value="sent as XML"/></ImagingStudy>')
+    with httpx.Client(base_url=server.base_url, timeout=10) as c:
+        created = c.post("/ImagingStudy", content=study,
+                         headers={"Content-Type": "application/fhir+xml", "Accept": "application/fhir+json"})
+        assert created.status_code == 201, created.text
+        sid = created.json()["id"]
+        assert c.get(f"/ImagingStudy/{sid}").json()["description"] == "sent as XML"
+        update = study.replace(b"<status", f'<id value="{sid}"/><status'.encode()).replace(b"as XML", b"as XML again")
+        updated = c.put(f"/ImagingStudy/{sid}", content=update,
+                        headers={"Content-Type": "application/fhir+xml; charset=utf-8", "Accept": "application/fhir+xml"})
+        assert updated.status_code == 200 and _value(_root(updated), "description") == "sent as XML again"
+        hostile = b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>' + study.replace(b"sent as XML", b"&e;")
+        refused = c.post("/ImagingStudy", content=hostile, headers={"Content-Type": "application/fhir+xml"})
+        assert refused.status_code == 400 and "root:" not in refused.text  # the entity is never resolved
+        invalid = c.post("/ImagingStudy", content=study.replace(b"available", b"bogus"), headers={"Content-Type": "application/fhir+xml"})
+        assert invalid.status_code == 400
+
+
 # -- suites through the fault proxy ----------------------------------------------------------------
 
 def _run(pytester: pytest.Pytester, target: str, *suites: str, k: str) -> dict[str, Any]:

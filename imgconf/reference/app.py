@@ -4,7 +4,7 @@ Choices where R4 leaves room (also stated in the CapabilityStatement documentati
 DELETE answers 204 and a second DELETE of the same id 204 again; DELETE of an id that never
 existed answers 404. PUT to a new id creates it (201, update-as-create). Structural failures
 answer 400 (REST-023 reserves 422 for profile/business rules). XML is served for every answer
-(MHD-008, PDQ-009: `_format` over Accept); request bodies are JSON only (415 for XML).
+(MHD-008, PDQ-009: `_format` over Accept); request bodies may be FHIR JSON or FHIR XML.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from .fhirhttp import (
     FhirError, check_content_type, error_response, fhir_response, issue, negotiate, outcome, parse_etag,
     prefer, requested_format, version_headers, wants_fhir_resource,
 )
-from .xmlformat import XML_CONTENT_TYPE, resource_to_xml
+from .xmlformat import XML_BODY_TYPES, XML_CONTENT_TYPE, resource_from_xml, resource_to_xml
 from .fhirhttp import accepts_media_type
 from .auth import BearerGate, ReferenceAuth, describe_security, routes as smart_routes
 from .store import PreconditionFailed, Store, Version
@@ -115,11 +115,18 @@ class ReferenceServer:
 
     def _parse_body(self, ctx: _Ctx, rtype: str, *, server_owned: bool = False) -> dict[str, Any]:
         """Parse and validate; `server_owned` drops id/versionId/lastUpdated first (create)."""
-        check_content_type(ctx.headers.get("content-type"))
-        try:
-            body = json.loads(ctx.body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise FhirError(400, "invalid", f"body is not valid JSON: {exc}") from None
+        ctype = (ctx.headers.get("content-type") or "").split(";")[0].strip().lower()
+        if ctype in XML_BODY_TYPES:  # FHIR XML bodies, read through the R4B models
+            try:
+                body = resource_from_xml(ctx.body)
+            except ValueError as exc:
+                raise FhirError(400, "invalid", f"body is not valid FHIR XML: {exc}") from None
+        else:
+            check_content_type(ctx.headers.get("content-type"))
+            try:
+                body = json.loads(ctx.body.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise FhirError(400, "invalid", f"body is not valid JSON: {exc}") from None
         if not isinstance(body, dict):
             raise FhirError(400, "invalid", "body must be a JSON object (a FHIR resource)")
         if body.get("resourceType") != rtype:

@@ -55,7 +55,7 @@ def capability_statement(base: str, started: str) -> dict[str, Any]:
         "rest": [{
             "mode": "server",
             "documentation": (
-                "JSON and XML answers (_format over Accept; request bodies JSON only). Search is lenient unless Prefer: handling=strict. "
+                "JSON and XML (answers: _format over Accept; request bodies in either). Search is lenient unless Prefer: handling=strict. "
                 "Dates with a time and no zone are read as UTC. DELETE answers 204; deleting an unknown "
                 "id answers 404. Update-as-create is allowed (201)."
             ),

@@ -137,7 +137,7 @@ def check_content_type(content_type: str | None) -> None:
         return  # tolerated: the body is still parsed as JSON
     base = content_type.split(";")[0].strip().lower()
     if base not in ("application/fhir+json", "application/json"):
-        raise FhirError(415, "not-supported", f"Content-Type {content_type} is not supported; send application/fhir+json")
+        raise FhirError(415, "not-supported", f"Content-Type {content_type} is not supported; send application/fhir+json or application/fhir+xml")
 
 
 def http_date(instant: str) -> str:
