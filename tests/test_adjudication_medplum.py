@@ -297,3 +297,56 @@ def test_reading_lastupdated_as_lastupdated_fails_rest_090(shared: tuple[FaultPr
 def test_the_lastupdated_case_passes_on_the_reference_server(shared: tuple[FaultProxy, TargetSession]) -> None:
     result = with_faults(shared, [], *LASTUPDATED_CASE)
     assert result.verdict is Verdict.PASS, bad(result)
+
+
+# -- starts-with without accents: Medplum's accent-sensitive "contains" must not slip through ------
+
+_FAMILY_PENDING: dict[int, str] = {}
+
+
+def _family_drop(call: ProxyCall) -> None:
+    if call.is_search and call.resource_type == "Patient":
+        for key, value in call.query:
+            if key == "family":
+                _FAMILY_PENDING[id(call)] = value
+        call.query = [(k, v) for k, v in call.query if k != "family"]
+
+
+def _family_contains_accent_sensitive(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    """Medplum's string match: value.toLowerCase().includes(search.toLowerCase()), accents compared."""
+    wanted = _FAMILY_PENDING.pop(id(call), None)
+    body = response.json()
+    if wanted is None or not isinstance(body, dict):
+        return response
+
+    def keep(entry: dict) -> bool:
+        names = (entry.get("resource") or {}).get("name") or []
+        return any(wanted.lower() in (n.get("family") or "").lower() for n in names)
+
+    body["entry"] = [e for e in body.get("entry") or [] if keep(e)]
+    body["total"] = len(body["entry"])
+    response.set_json(body)
+    return response
+
+
+MEDPLUM_STRING = Fault("string-contains-accent-sensitive", "family= matches anywhere, case-insensitively, accents exact (Medplum)",
+                       ("REST-081",), on_request=_family_drop, on_response=_family_contains_accent_sensitive)
+PDQM = "pdqm/iti78-patient-query"
+NO_ACCENT_CASE = "family matches from the start of the name, with no accent involved"
+
+
+def test_an_accent_sensitive_contains_match_slips_past_arcia_but_not_past_ubois(shared: tuple[FaultProxy, TargetSession]) -> None:
+    arcia = with_faults(shared, [MEDPLUM_STRING], PDQM, "family matches from the start of the name, not inside it")
+    assert arcia.verdict is Verdict.PASS  # arcia is not inside "garcía" when accents count: the defect hides
+    ubois = with_faults(shared, [MEDPLUM_STRING], PDQM, NO_ACCENT_CASE)
+    assert ubois.verdict is Verdict.FAIL
+    assert all(c.requirement == ["REST-081"] for c in ubois.checks if c.verdict is Verdict.FAIL)
+
+
+def test_a_contains_match_fails_the_no_accent_case(shared: tuple[FaultProxy, TargetSession]) -> None:
+    assert with_faults(shared, [BY_NAME["string-matches-anywhere"]], PDQM, NO_ACCENT_CASE).verdict is Verdict.FAIL
+
+
+def test_the_no_accent_case_passes_on_the_reference_server(shared: tuple[FaultProxy, TargetSession]) -> None:
+    result = with_faults(shared, [], PDQM, NO_ACCENT_CASE)
+    assert result.verdict is Verdict.PASS, bad(result)
