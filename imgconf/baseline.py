@@ -13,6 +13,7 @@ Entries::
       check: status            # optional: the check kind (status, header, fhirpath, search, error, …)
       requirement: REST-013    # optional: one id or a list; matches a check citing any of them
       reason: the server forgets deleted resources   # mandatory, never empty
+      clause: 'R4 http.html#delete: "…410 Gone…"'    # optional: the spec text that makes it a deviation
 
 ``imgconf run --write-baseline FILE`` writes one from a run with empty reasons, which the loader
 refuses until someone has written down why each failure is acceptable.
@@ -32,7 +33,7 @@ from imgconf.jsonsafe import loads_bounded
 from imgconf.localinput import MAX_BASELINE_BYTES, LocalInputError, read_capped, safe_yaml
 from imgconf.results import CaseResult, Verdict
 
-_KNOWN_KEYS = {"case", "check", "requirement", "reason", "observed"}
+_KNOWN_KEYS = {"case", "check", "requirement", "reason", "clause", "observed"}
 ERROR_CHECK = "error"  # the pseudo check kind of a case that ended in an infrastructure error
 
 
@@ -47,6 +48,7 @@ class Entry:
     check: str | None = None
     requirements: tuple[str, ...] = ()
     index: int = 0  # position in the file, for messages
+    clause: str | None = None  # the spec text that makes the failure a deviation (an adjudication record)
 
     def label(self) -> str:
         parts = [self.case]
@@ -149,7 +151,11 @@ def _entry(path: Path, index: int, raw: Any) -> Entry:
     requirement = raw.get("requirement") or ()
     requirements = (requirement,) if isinstance(requirement, str) else tuple(str(r) for r in requirement)
     check = raw.get("check")
-    return Entry(case=case.strip(), reason=reason.strip(), check=str(check) if check else None, requirements=requirements, index=index)
+    clause = raw.get("clause")
+    if clause is not None and (not isinstance(clause, str) or not clause.strip()):
+        raise BaselineError(f"{where} ({case}): 'clause' is empty — quote the spec text, or leave the key out")
+    return Entry(case=case.strip(), reason=reason.strip(), check=str(check) if check else None, requirements=requirements,
+                 index=index, clause=clause.strip() if clause else None)
 
 
 # -- comparing -------------------------------------------------------------------------------

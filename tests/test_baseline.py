@@ -61,6 +61,19 @@ def test_json_and_known_failures_mapping_are_accepted(tmp_path: Path) -> None:
     assert entry.requirements == ("REST-020", "REST-021") and entry.check is None
 
 
+def test_an_entry_may_quote_the_clause_that_makes_it_a_deviation(tmp_path: Path) -> None:
+    path = write(tmp_path, [{"case": "s::a", "reason": "r", "clause": ' R4 http.html#create: "the server SHALL ignore it" '},
+                            {"case": "s::b", "reason": "r"}])
+    quoted, plain = load_baseline(path)
+    assert quoted.clause == 'R4 http.html#create: "the server SHALL ignore it"' and plain.clause is None
+
+
+@pytest.mark.parametrize("clause", ["", "  ", 3, ["a"]])
+def test_an_empty_or_non_text_clause_is_refused(tmp_path: Path, clause: object) -> None:
+    with pytest.raises(BaselineError, match=r"entry 1 \(s::a\): 'clause' is empty"):
+        load_baseline(write(tmp_path, [{"case": "s::a", "reason": "r", "clause": clause}]))
+
+
 def test_unreadable_baseline(tmp_path: Path) -> None:
     with pytest.raises(BaselineError, match="cannot read"):
         load_baseline(tmp_path / "missing.yaml")
