@@ -13,6 +13,7 @@ from typing import Any
 from imgconf.faults.documents import DOCUMENT_FAULTS
 from imgconf.faults.matching import MATCHING_FAULTS
 from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
+from imgconf.faults.representation import REPRESENTATION_FAULTS
 from imgconf.faults.rest import REST_FAULTS
 from imgconf.faults.smart import SMART_FAULTS
 
@@ -421,7 +422,7 @@ FAULTS: tuple[Fault, ...] = (
     Fault("ignores-summary", "_summary is ignored", ("REST-087",), on_request=_drop_param("_summary")),
     # Legal: R4 search.html "Servers are not obliged to return just the requested elements" (full resources, no tag).
     Fault("ignores-elements", "_elements is ignored (full resources, not tagged SUBSETTED)", ("REST-088",),
-          on_request=_drop_param("_elements"), benign=True),
+          on_request=_drop_param("_elements"), benign=True, suites=("imagingstudy-search-results",)),
     Fault("ignores-unsupported-accept", "an Accept the server cannot serve is answered with JSON instead of 406", ("REST-003",),
           on_request=_drop_request_header("accept", _not_json_accept)),
     Fault("endpoint-trailing-slash", "Endpoint.address gains a trailing slash", ("IS-041",),
@@ -434,4 +435,5 @@ FAULTS = FAULTS + SMART_FAULTS  # catalogue §D, in imgconf/faults/smart.py
 FAULTS = FAULTS + DOCUMENT_FAULTS  # catalogue §C/§E/§F, in imgconf/faults/documents.py
 FAULTS = FAULTS + REST_FAULTS  # REST interactions and result parameters, in imgconf/faults/rest.py
 FAULTS = FAULTS + MATCHING_FAULTS  # string and token matching rules, in imgconf/faults/matching.py
+FAULTS = FAULTS + REPRESENTATION_FAULTS  # JSON representation and Bundle invariants, in imgconf/faults/representation.py
 BY_NAME = {fault.name: fault for fault in FAULTS}
