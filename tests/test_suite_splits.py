@@ -1,0 +1,61 @@
+"""Cases split so that each cites what it tests (issue 8 §2): the plain typed-reference cases that
+were only judged together with a type modifier (REST-061, MAY) pass on the reference server and
+fail when the server drops a match; the _include case no longer depends on a modifier."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from imgconf.engine import run_case
+from imgconf.faults import BY_NAME, FaultProxy
+from imgconf.fixtures import library
+from imgconf.paths import fixtures_dir, suites_dir
+from imgconf.reference.server import EmbeddedServer
+from imgconf.results import CaseResult, Level, Verdict
+from imgconf.session import SessionOptions, TargetSession
+from imgconf.suite.loader import load_suite
+
+SPLIT = [
+    ("search-references", "subject Group"),
+    ("search-references", "performer device by a typed reference"),
+    ("search-results", "_include with a target type"),
+]
+
+
+@pytest.fixture(scope="module")
+def proxied() -> Iterator[tuple[FaultProxy, TargetSession]]:
+    with EmbeddedServer() as server, FaultProxy(server.base_url, []) as proxy:
+        session = TargetSession(SessionOptions(target=proxy.base_url))
+        try:
+            yield proxy, session
+        finally:
+            session.close()
+
+
+def _run(proxied: tuple[FaultProxy, TargetSession], stem: str, name: str, fault: str | None) -> CaseResult:
+    proxy, session = proxied
+    suite = load_suite(suites_dir() / "imagingstudy" / f"{stem}.yaml", fixture_library=library(fixtures_dir()))
+    session.fixtures.ensure(suite.fixtures)
+    proxy.set_faults([BY_NAME[fault]] if fault else [])
+    try:
+        return run_case(next(c for c in suite.cases if c.name == name), suite, session)
+    finally:
+        proxy.set_faults([])
+
+
+@pytest.mark.parametrize(("stem", "name"), SPLIT)
+def test_split_case_is_shall_without_a_modifier_and_passes(proxied, stem: str, name: str) -> None:
+    result = _run(proxied, stem, name, None)
+    assert result.level is Level.SHALL and "REST-061" not in result.requirement
+    exchange = result.exchanges[0].url
+    assert not any(m in exchange for m in (":Group=", ":Device=", "%3AGroup=", "%3ADevice="))
+    assert result.verdict is Verdict.PASS, [(c.check, c.reason) for c in result.checks if c.verdict is not Verdict.PASS]
+
+
+@pytest.mark.parametrize(("stem", "name"), SPLIT)
+def test_split_case_fails_when_the_server_drops_the_match(proxied, stem: str, name: str) -> None:
+    result = _run(proxied, stem, name, "drops-first-match")
+    assert result.verdict is Verdict.FAIL
+    assert any(c.check == "search" and c.verdict is Verdict.FAIL for c in result.checks)
