@@ -1,4 +1,11 @@
-"""What a fault sees and changes: the request on its way out, the response on its way back."""
+"""What a fault sees and changes: the request on its way out, the response on its way back.
+
+Declaring the suites a fault targets: give ``suites=("suite-id", ...)`` (suite ids as ``imgconf
+list`` shows them) naming every suite that exercises the behaviour the fault breaks, not only the
+one that catches it today. ``imgconf mutate`` then runs the fault against those suites only;
+without ``suites`` it runs against all of them. ``imgconf mutate --full`` (the periodic check) runs
+every fault against every suite and fails on a declaration that is too narrow or no longer catches.
+"""
 
 from __future__ import annotations
 
@@ -68,3 +75,6 @@ class Fault:
     # A legal variation (e.g. a SMART v1-only server): the harness must adapt, not fail. The
     # mutation run treats it as a false-positive probe: the run with it must stay green.
     benign: bool = False
+    # The suite ids that exercise what this fault breaks (see the module docstring). None: every
+    # suite. Why: one run per fault against every suite made the mutation run CI's longest step.
+    suites: tuple[str, ...] | None = None
