@@ -422,7 +422,7 @@ FAULTS: tuple[Fault, ...] = (
     Fault("ignores-summary", "_summary is ignored", ("REST-087",), on_request=_drop_param("_summary")),
     # Legal: R4 search.html "Servers are not obliged to return just the requested elements" (full resources, no tag).
     Fault("ignores-elements", "_elements is ignored (full resources, not tagged SUBSETTED)", ("REST-088",),
-          on_request=_drop_param("_elements"), benign=True),
+          on_request=_drop_param("_elements"), benign=True, suites=("imagingstudy-search-results",)),
     Fault("ignores-unsupported-accept", "an Accept the server cannot serve is answered with JSON instead of 406", ("REST-003",),
           on_request=_drop_request_header("accept", _not_json_accept)),
     Fault("endpoint-trailing-slash", "Endpoint.address gains a trailing slash", ("IS-041",),

@@ -168,7 +168,8 @@ DOCUMENT_FAULTS: tuple[Fault, ...] = (
           on_request=_drop_search_param("patient.identifier")),
     # Legal: an ITI-67 consumer always sends status (MHD-002); MHD-033 constrains content, not this filtering.
     Fault("mhd-returns-entered-in-error", "a DocumentReference query without status also returns entered-in-error "
-          "(plain R4)", ("MHD-002", "FIND-21"), on_request=_show_entered_in_error, benign=True),
+          "(plain R4)", ("MHD-002", "FIND-21"), on_request=_show_entered_in_error, benign=True,
+          suites=("mhd-iti67", "manifests-imaging", "workflow-imaging-report", "documents-eu-imaging-report")),
     Fault("attachment-hash-hex", "attachment.hash carries the XDS hex SHA-1", ("MHD-024",),
           on_response=_each("DocumentReference", _hex_hash)),
     Fault("attachment-size-base64", "attachment.size counts base64 characters", ("MHD-024",),

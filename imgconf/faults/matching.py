@@ -92,15 +92,15 @@ def _drop(name: str) -> Callable[[ProxyCall], None]:
 
 MATCHING_FAULTS: tuple[Fault, ...] = (
     Fault("string-matches-anywhere", "family= matches inside the name (contains), not from its start", ("REST-081",),
-          on_request=_rename("family", "family:contains")),
+          on_request=_rename("family", "family:contains"), suites=("pdqm-iti78",)),
     Fault("exact-ignores-case", "family:exact compares without case (accents still count)", ("REST-081", "PDQ-004"),
-          **_post_filtered("family:exact", _exact_ignoring_case("family"))),
+          **_post_filtered("family:exact", _exact_ignoring_case("family")), suites=("pdqm-iti78",)),
     Fault("patient-identifier-ignores-case", "Patient identifier matching ignores case", ("REST-055",),
-          **_post_filtered("identifier", _token_ignoring_case("identifier"))),
+          **_post_filtered("identifier", _token_ignoring_case("identifier")), suites=("pdqm-iti78",)),
     Fault("study-identifier-ignores-case", "ImagingStudy identifier matching ignores case", ("REST-055",),
-          **_post_filtered("identifier", _token_ignoring_case("identifier"))),
+          **_post_filtered("identifier", _token_ignoring_case("identifier")), suites=("imagingstudy-identifiers",)),
     Fault("related-identifier-as-reference", "related:identifier is searched as a literal reference: finds nothing",
-          ("REST-063", "MHD-003"), on_request=_rename("related:identifier", "related")),
+          ("REST-063", "MHD-003"), on_request=_rename("related:identifier", "related"), suites=("mhd-iti67",)),
     Fault("ignores-type-text", "type:text is ignored: every type comes back", ("REST-056", "MHD-003"),
-          on_request=_drop("type:text")),
+          on_request=_drop("type:text"), suites=("mhd-iti67",)),
 )
