@@ -10,9 +10,11 @@ The registry is per process: pytest-xdist workers register what they read or rec
 (each parses the same options and config), and their case results are redacted before they are
 sent to the controller.
 
-Short values: a value shorter than ``MIN_SUBSTRING`` characters is replaced only where it stands
-alone (not inside a longer word or number), so a 3-character password does not shred every word
-that contains it; longer values are replaced wherever they occur. Empty values are never registered.
+Short values: a value shorter than ``MIN_SUBSTRING`` (6) characters is replaced only where it
+stands alone — not next to a letter, digit or one of ``. _ ~ -`` — so a 4-character password does
+not shred every word, number or IP address that contains it; longer values are replaced wherever
+they occur. Values shorter than ``MIN_LENGTH`` (3) are not registered: they are no credential and
+cannot be found safely (``X-Tenant: 1`` would redact every standalone 1). Empty values neither.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from urllib.parse import quote, quote_plus
 
 REDACTED = "[redacted]"
 MIN_SUBSTRING = 6
+MIN_LENGTH = 3
 # Values of these headers describe the request, they do not authenticate it: not secrets.
 _DESCRIPTIVE_HEADERS = frozenset({"accept", "accept-language", "accept-encoding", "content-type", "prefer",
                                   "cache-control", "user-agent"})
@@ -41,14 +44,14 @@ _log_factory_installed = False
 def _forms(value: str) -> set[str]:
     """The value and the spellings it takes on the way: URL-encoded, JSON-escaped."""
     forms = {value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1], value.replace("/", "\\/")}
-    return {f for f in forms if f}
+    return {f for f in forms if len(f) >= MIN_LENGTH}
 
 
 def register(value: str | bytes | None) -> None:
     """Remember a secret (and its encoded spellings) for redaction; empty values are ignored."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
-    if not value or not value.strip():
+    if not value or len(value.strip()) < MIN_LENGTH:
         return
     value = value.strip()
     global _short
@@ -65,7 +68,7 @@ def register(value: str | bytes | None) -> None:
         _long.sort(key=len, reverse=True)
         if _short_values:
             alternatives = "|".join(re.escape(v) for v in sorted(_short_values, key=len, reverse=True))
-            _short = re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])")
+            _short = re.compile(rf"(?<![A-Za-z0-9._~-])(?:{alternatives})(?![A-Za-z0-9._~-])")
     _install_log_redaction()
 
 

@@ -273,11 +273,12 @@ def test_redaction_is_by_value_whatever_the_header_name() -> None:
 
 def test_short_values_are_redacted_only_where_they_stand_alone() -> None:
     secret_registry.register("pw1")
-    assert secret_registry.scrub("user pw1 here") == "user [redacted] here"
-    assert secret_registry.scrub("pw12 apw1 pw1x") == "pw12 apw1 pw1x"
-    secret_registry.register("")
-    secret_registry.register("   ")
-    assert "" not in secret_registry.known()
+    assert secret_registry.scrub("user pw1 here, alice:pw1@host") == "user [redacted] here, alice:[redacted]@host"
+    assert secret_registry.scrub("pw12 apw1 pw1x 10.0.pw1") == "pw12 apw1 pw1x 10.0.pw1"
+    for too_short in ("", "   ", "1", "ab"):
+        secret_registry.register(too_short)
+    assert secret_registry.known() == {"pw1"}
+    assert secret_registry.scrub("127.0.0.1 total 1 ab") == "127.0.0.1 total 1 ab"
 
 
 def test_descriptive_headers_are_not_secrets() -> None:
@@ -414,3 +415,16 @@ def test_tokens_echoed_by_the_server_are_redacted_under_xdist(pytester: pytest.P
     found = leaks(pytester.path, tokens, console)
     print(f"tokens echoed: {len(tokens)}; written: {sum(found.values())} times: {by_output(found)}")
     assert found == {}
+
+
+def test_the_key_file_warning_is_printed_once_on_stderr_under_xdist(pytester: pytest.Pytester, tmp_path: Path,
+                                                                    pem_text: str) -> None:
+    key = tmp_path / "client.pem"
+    key.write_text(pem_text)
+    os.chmod(key, 0o644)
+    config = tmp_path / "imgconf.toml"
+    config.write_text(f'[presets.x]\nurl = "http://127.0.0.1:9/fhir"\n[presets.x.auth]\nclient_id = "c"\nkey_file = "{key}"\n')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--config", str(config), "-n", "2",
+                                           str(SUITES / "rest" / "capability-declarations.yaml"), "--collect-only")
+    assert result.stderr.str().count(f"private key file {key} is readable by group or others") == 1, result.stderr.str()
+    assert not any(line in result.stdout.str() + result.stderr.str() for line in pem_lines(pem_text))
