@@ -168,6 +168,7 @@ def _no_search_mode(bundle: dict[str, Any]) -> None:
     for entry in bundle.get("entry") or []:
         entry.pop("search", None)
 
+
 # -- formats (REST-001/002/003, MHD-008, PDQ-009) --------------------------------------------
 
 _XML_FORMATS = {"xml", "text/xml", "application/xml", "application/fhir+xml"}
@@ -310,23 +311,23 @@ REST_FAULTS: tuple[Fault, ...] = (
     Fault("no-bundle-type", "the search Bundle has no type", ("REST-040",), on_response=_searchset(_no_bundle_type)),
     Fault("no-search-mode", "entries carry no search.mode", ("REST-045",), on_response=_searchset(_no_search_mode)),
     Fault("xml-answered-with-json", "an XML request is answered with a JSON body labelled application/fhir+xml",
-          ("REST-001", "MHD-008", "PDQ-009"), on_request=_ask_json_instead, on_response=_json_labelled_xml),
+          ("REST-001", "MHD-008", "PDQ-009"), on_request=_ask_json_instead, on_response=_json_labelled_xml, suites=_XML_SUITES),
     Fault("xml-ignored", "an XML request is answered with FHIR JSON (application/fhir+json)", ("REST-002", "REST-003", "MHD-008", "PDQ-009"),
-          on_request=_ask_json_instead),
+          on_request=_ask_json_instead, suites=_XML_SUITES),
     # Legal in core R4 (REST-003: XML is optional, 406 is the refusal); MHD-008 and PDQ-009 make XML
     # mandatory for the Document Responder and the Patient Demographics Supplier.
     Fault("xml-refused", "every XML request is refused with 406 + OperationOutcome", ("MHD-008", "PDQ-009"),
-          on_request=_refuse_xml),
+          on_request=_refuse_xml, suites=_XML_SUITES),
     Fault("history-oldest-first", "instance history lists the oldest version first", ("REST-104",),
-          on_response=_history(_oldest_first)),
+          on_response=_history(_oldest_first), suites=_HISTORY_SUITES),
     Fault("history-unstable-order", "instance history order changes between two identical reads", ("REST-104",),
-          on_response=_history(_unstable_order())),
+          on_response=_history(_unstable_order()), suites=_HISTORY_SUITES),
     Fault("history-missing-request", "history entries carry no entry.request (bdl-3)", ("REST-104",),
-          on_response=_history(_drop_entry_part("request"))),
+          on_response=_history(_drop_entry_part("request")), suites=_HISTORY_SUITES),
     Fault("history-missing-response", "history entries carry no entry.response (bdl-4)", ("REST-104",),
-          on_response=_history(_drop_entry_part("response"))),
+          on_response=_history(_drop_entry_part("response")), suites=_HISTORY_SUITES),
     Fault("history-omits-deletions", "instance history leaves out the deletion", ("REST-104",),
-          on_response=_history(_without_deletions)),
+          on_response=_history(_without_deletions), suites=_HISTORY_SUITES),
     Fault("history-not-supported", "instance history answers 405 + OperationOutcome: legal, R4 makes history optional",
-          ("REST-104",), on_request=_history_not_supported, benign=True),
+          ("REST-104",), on_request=_history_not_supported, benign=True, suites=_HISTORY_SUITES),
 )
