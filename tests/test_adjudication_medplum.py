@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from imgconf.checks.search import SearchTarget
@@ -349,4 +350,67 @@ def test_a_contains_match_fails_the_no_accent_case(shared: tuple[FaultProxy, Tar
 
 def test_the_no_accent_case_passes_on_the_reference_server(shared: tuple[FaultProxy, TargetSession]) -> None:
     result = with_faults(shared, [], PDQM, NO_ACCENT_CASE)
+    assert result.verdict is Verdict.PASS, bad(result)
+
+
+# -- _sort=-started: the "most recent first" check places only studies that have a start time -----
+
+DESCENDING = ("imagingstudy/search-results", "_sort=-started descending across pages")
+
+
+_COUNT_PENDING: dict[int, int] = {}
+
+
+def _one_big_page(call: ProxyCall) -> None:
+    if call.is_search and any(k == "_sort" for k, _ in call.query):
+        counts = [int(v) for k, v in call.query if k == "_count" and v.isdigit()]
+        if counts:
+            _COUNT_PENDING[id(call)] = counts[0]
+            call.query = [(k, "100" if k == "_count" else v) for k, v in call.query]
+
+
+def _undated_first_one_page(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    """Medplum: studies without started sort first under -started, and there is only one page."""
+    count = _COUNT_PENDING.pop(id(call), None)
+    body = response.json()
+    if count is None or not isinstance(body, dict):
+        return response
+    entries = body.get("entry") or []
+    undated = [e for e in entries if not (e.get("resource") or {}).get("started")]
+    body["entry"] = (undated + [e for e in entries if e not in undated])[:count]
+    body["link"] = [lk for lk in body.get("link") or [] if lk.get("relation") != "next"]
+    response.set_json(body)
+    return response
+
+
+UNDATED_FIRST = Fault("sort-undated-first-one-page", "-started puts undated studies first; no next link (Medplum)",
+                      ("REST-086", "REST-043"), on_request=_one_big_page, on_response=_undated_first_one_page)
+
+
+def test_undated_studies_first_in_a_descending_sort_are_not_blamed(shared: tuple[FaultProxy, TargetSession]) -> None:
+    """Like Medplum: the patient also has undated studies, the server puts them first (R4 leaves their
+    place open) and does not page. Only the missing next link is reported (REST-043)."""
+    proxy, session = shared
+    session.fixtures.ensure(_suite(DESCENDING[0]).fixtures)
+    jones = session.fixtures.value("patient/jones", "id")
+    undated = {"resourceType": "ImagingStudy", "status": "registered", "subject": {"reference": f"Patient/{jones}"}}
+    created = [httpx.post(f"{proxy.base_url}/ImagingStudy", json=undated, headers={"Content-Type": "application/fhir+json"})
+               for _ in range(3)]
+    try:
+        assert all(r.status_code == 201 for r in created)
+        result = with_faults(shared, [UNDATED_FIRST], *DESCENDING)
+        flagged = [c for c in result.checks if c.verdict in (Verdict.FAIL, Verdict.WARN)]
+        assert flagged and all(c.requirement == ["REST-043"] for c in flagged), bad(result)
+    finally:
+        for r in created:
+            httpx.delete(f"{proxy.base_url}/ImagingStudy/{r.json()['id']}")
+
+
+def test_a_server_that_ignores_sort_still_fails_the_descending_case(shared: tuple[FaultProxy, TargetSession]) -> None:
+    result = with_faults(shared, [BY_NAME["ignores-sort"]], *DESCENDING)
+    assert result.verdict in (Verdict.FAIL, Verdict.WARN) and bad(result)
+
+
+def test_the_descending_case_passes_on_the_reference_server(shared: tuple[FaultProxy, TargetSession]) -> None:
+    result = with_faults(shared, [], *DESCENDING)
     assert result.verdict is Verdict.PASS, bad(result)
