@@ -319,18 +319,22 @@ def mutate(
     list_faults: Annotated[bool, typer.Option("--list", help="List the fault catalogue and exit.")] = False,
     config: Annotated[Optional[Path], typer.Option("--config", help="Config file with target presets (SMART auth for a --target).")] = None,
     preset: Annotated[Optional[str], typer.Option("--preset", help="Preset name in --config.")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Every fault against every suite (the periodic check); also reports fault declarations that are too narrow or no longer catch.")] = False,
 ) -> None:
-    """Inject every catalogued fault through a proxy; report which checks catch each (mutation score)."""
+    """Inject every catalogued fault through a proxy; report which checks catch each (mutation score).
+
+    Each fault runs against the suites it declares (Fault.suites; all suites if it declares none);
+    --full runs every fault against every suite."""
     from imgconf.faults import FAULTS
     from imgconf.mutate import MutationError, mutate as run_mutation, select_faults, write_json
     from imgconf.credentials import shown  # a URL's userinfo is never printed
 
     if list_faults:
         table = Table(title=f"{len(FAULTS)} faults")
-        for col in ("fault", "requirements", "description"):
+        for col in ("fault", "requirements", "suites", "description"):
             table.add_column(col)
         for f in FAULTS:
-            table.add_row(f.name, ", ".join(f.requirements), f.description)
+            table.add_row(f.name, ", ".join(f.requirements), "(all)" if f.suites is None else ", ".join(f.suites), f.description)
         console.print(table)
         return
     try:
@@ -338,11 +342,12 @@ def mutate(
     except KeyError as exc:
         console.print(f"[bold red]{exc.args[0]}[/]")
         raise typer.Exit(2) from None
-    extra: list[str] = [arg for s in suite or [] for arg in ("--suite", s)]
+    extra: list[str] = []  # --suite ids go to mutate(): it intersects them with each fault's suites
     if config:  # the user's credentials for a remote target (the embedded one gets an ephemeral client)
         extra += ["--config", str(config.resolve())] + (["--preset", preset] if preset else [])
     paths = [p.resolve() for p in (suites_path or [suites_dir()])]
-    console.print(f"imgconf mutate: {len(chosen)} faults → {shown(target) or 'embedded reference server'}")
+    console.print(f"imgconf mutate: {len(chosen)} faults → {shown(target) or 'embedded reference server'}"
+                  + (" (full: every fault × every suite)" if full else " (each fault × its declared suites)"))
 
     def progress(name: str, result: Any) -> None:
         if result is None:
@@ -352,10 +357,11 @@ def mutate(
                 mark = "[bold red]FAILED ON A LEGAL VARIATION[/]" if result.caught else "[green]legal variation, stayed green[/]"
             else:
                 mark = "[green]caught[/]" if result.caught else f"[bold red]NOT CAUGHT[/]{' — ' + result.incomplete if result.incomplete else ''}"
-            console.print(f"  {name}: {mark} ({len(result.caught_by)} check(s), {result.duration_s:.1f} s)")
+            console.print(f"  {name}: {mark} ({len(result.caught_by)} check(s), {len(result.suites_run)} suite(s), {result.duration_s:.1f} s)")
 
     try:
-        report = run_mutation(paths, target=target, faults=chosen, extra_args=extra, progress=progress)
+        report = run_mutation(paths, target=target, faults=chosen, extra_args=extra, progress=progress,
+                              only_suites=suite or [], full=full)
     except MutationError as exc:
         console.print(f"[bold red]{exc}[/]")
         raise typer.Exit(2) from None
@@ -378,6 +384,8 @@ def mutate(
         console.print(f"  [red]FALSE POSITIVE[/] {case} · {check} {verdict} [{', '.join(reqs)}]")
     for r in report.benign_failures:
         console.print(f"  [red]FALSE POSITIVE[/] with legal variation {r.fault.name}: " + "; ".join(c for c, *_ in r.caught_by[:3]))
+    for problem in report.declaration_problems:  # only a --full run sees them
+        console.print(f"  [red]{problem}[/] (Fault.suites in imgconf/faults/)")
     write_json(report, json_out.resolve())
     console.print(f"score {report.score:.1%} in {report.duration_s:.0f} s → {json_out}")
     raise typer.Exit(0 if report.ok else 1)

@@ -6,6 +6,14 @@ fault. A fault is caught when some check fails (or warns for SHOULD, or notes in
 that did not in the no-fault run. Score = caught / injected. The report says, per fault, which cases and requirement
 ids caught it, and whether one of them is a requirement the fault is tied to. Faults marked
 ``benign`` are legal variations: not scored, and the run with one must stay green as well.
+
+Selection (why: every fault against every suite took ~14 min of CI). A fault that declares
+``Fault.suites`` runs only against those suites (of the ones selected for the run); an undeclared
+fault, or one none of whose declared suites is selected, runs against all of them. The no-fault run
+always covers every selected suite: it is the false-positive probe. ``full=True`` (``imgconf mutate
+--full``, the periodic check) runs every fault against every suite and reports declarations that
+rotted: a suite outside the declaration that catches the fault (too narrow), or declared suites that
+no longer catch it.
 """
 
 from __future__ import annotations
@@ -33,6 +41,11 @@ class RunOutcome:
     cases: list[CaseResult]
     exit_code: int
     duration_s: float
+    args: list[str] = field(default_factory=list)  # the pytest arguments of this run
+
+    @property
+    def suite_ids(self) -> list[str]:
+        return sorted({case.suite_id for case in self.cases})
 
     def signals(self) -> set[Signal]:
         found: set[Signal] = set()
@@ -54,6 +67,23 @@ class FaultResult:
     errors: list[str] = field(default_factory=list)  # cases that only errored (infrastructure)
     duration_s: float = 0.0
     incomplete: str | None = None  # why the run with this fault gave no verdict
+    suites_run: list[str] = field(default_factory=list)  # the suite ids whose cases ran with this fault
+    selection: str = "all"  # why those suites: "declared", or "all" and the reason
+
+    @property
+    def catching_suites(self) -> list[str]:
+        return sorted({case.split("::", 1)[0] for case, _, verdict, _ in self.caught_by if verdict != "error"})
+
+    def declaration_problems(self) -> list[str]:
+        """Where the fault's declared suites disagree with what a run against every suite saw."""
+        declared = self.fault.suites
+        if declared is None or self.incomplete:
+            return []
+        problems = [f"declaration too narrow: fault {self.fault.name} also caught by suite {suite}"
+                    for suite in self.catching_suites if suite not in declared]
+        if not self.fault.benign and not set(self.catching_suites) & set(declared):
+            problems.append(f"declared suites no longer catch fault {self.fault.name}: {', '.join(declared)}")
+        return problems
 
     @property
     def caught(self) -> bool:
@@ -71,6 +101,10 @@ class FaultResult:
             "description": self.fault.description,
             "requirements": list(self.fault.requirements),
             "benign": self.fault.benign,
+            "declared_suites": None if self.fault.suites is None else list(self.fault.suites),
+            "suites_run": self.suites_run,
+            "selection": self.selection,
+            "catching_suites": self.catching_suites,
             "caught": self.caught,
             "incomplete": self.incomplete,
             "caught_by_own_requirement": self.on_target,
@@ -89,6 +123,12 @@ class MutationReport:
     baseline: RunOutcome
     results: list[FaultResult]
     duration_s: float
+    full: bool = False  # every fault ran against every suite (the periodic check)
+
+    @property
+    def declaration_problems(self) -> list[str]:
+        """Only a full run can see a suite outside a declaration catching its fault."""
+        return [p for r in self.results for p in r.declaration_problems()] if self.full else []
 
     @property
     def false_positives(self) -> list[Signal]:
@@ -114,16 +154,20 @@ class MutationReport:
 
     @property
     def ok(self) -> bool:
-        return not self.false_positives and not self.benign_failures and self.caught == len(self.scored)
+        return (not self.false_positives and not self.benign_failures and self.caught == len(self.scored)
+                and not self.declaration_problems)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
+            "mode": "full" if self.full else "selected",
+            "declaration_problems": self.declaration_problems,
             "injected": len(self.scored),
             "caught": self.caught,
             "score": round(self.score, 4),
             "no_fault_run": {
                 "cases": len(self.baseline.cases),
+                "suites": self.baseline.suite_ids,
                 "green": not self.false_positives,
                 "false_positives": [
                     {"case": c, "check": k, "verdict": v, "requirements": list(r)} for c, k, v, r in self.false_positives
@@ -152,7 +196,7 @@ class _Collector:
             self.cases.append(CaseResult.from_dict(case))
 
 
-def run_suites(target: str, suites: list[Path], extra_args: Iterable[str] = ()) -> RunOutcome:
+def run_suites(target: str, suites: list[Path], extra_args: Iterable[str] = (), rootdir: Path | None = None) -> RunOutcome:
     """The suites against one target, in this process (no reports, no terminal output)."""
     import pytest
 
@@ -164,13 +208,44 @@ def run_suites(target: str, suites: list[Path], extra_args: Iterable[str] = ()) 
         "-p", "no:cacheprovider",
         "-p", "no:terminal",
         "-p", "no:randomly",
-        "--rootdir", str(first if first.is_dir() else first.parent),
+        "--rootdir", str(rootdir or (first if first.is_dir() else first.parent)),
         "-W", "ignore::pytest.PytestAssertRewriteWarning",
         *extra_args,
     ]
     started = time.perf_counter()
     code = pytest.main(args, plugins=[collector])
-    return RunOutcome(collector.cases, int(code), time.perf_counter() - started)
+    return RunOutcome(collector.cases, int(code), time.perf_counter() - started, args)
+
+
+def index_suites(paths: list[Path]) -> dict[str, Path]:
+    """Suite id -> suite file, for the files pytest would collect under ``paths``."""
+    from imgconf.fixtures import library
+    from imgconf.paths import fixtures_dir
+    from imgconf.suite.loader import discover, load_suite
+
+    fixture_library = library(fixtures_dir())
+    return {load_suite(path, fixture_library=fixture_library).id: path for path in discover(paths)}
+
+
+@dataclass(frozen=True)
+class SuiteSelection:
+    """Which suite files one fault's run collects, and why."""
+
+    files: list[Path]  # empty: the run's own paths (every selected suite)
+    reason: str
+
+
+def select_suites(fault: Fault, available: dict[str, Path], *, full: bool) -> SuiteSelection:
+    if full:
+        return SuiteSelection([], "all: full run")
+    if fault.suites is None:
+        return SuiteSelection([], "all: no declared suites")
+    chosen = [suite for suite in fault.suites if suite in available]
+    if not chosen:  # e.g. `--suites` narrowed to a suite the fault does not name: judge that suite anyway
+        return SuiteSelection([], "all: none of its declared suites selected")
+    if set(chosen) == set(available):
+        return SuiteSelection([], "declared")
+    return SuiteSelection([available[suite] for suite in chosen], "declared")
 
 
 def mutate(
@@ -180,12 +255,18 @@ def mutate(
     faults: Iterable[Fault] = FAULTS,
     extra_args: Iterable[str] = (),
     progress: Callable[[str, FaultResult | None], None] | None = None,
+    only_suites: Iterable[str] = (),
+    full: bool = False,
 ) -> MutationReport:
-    """Run the no-fault baseline, then every fault through one proxy."""
+    """Run the no-fault baseline on every suite, then each fault through one proxy against its
+    declared suites (``full``: against every suite). ``only_suites`` narrows the run to these ids."""
     from contextlib import ExitStack
 
     started = time.perf_counter()
-    extra = list(extra_args)
+    only = list(only_suites)
+    extra = list(extra_args) + [arg for suite in only for arg in ("--suite", suite)]
+    first = suites[0].resolve()
+    rootdir = first if first.is_dir() else first.parent  # the same node ids whatever files a run collects
     with ExitStack() as stack:
         server_auth = None
         if target is None:
@@ -203,7 +284,7 @@ def mutate(
             server_auth.accept_audience(proxy.base_url + "/auth/token")  # the token URL as the harness sees it
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="imgconf-mutate-")))
             extra += ["--config", str(write_auth_config(workdir, proxy.base_url, settings)), "--preset", "mutate"]
-        baseline = run_suites(proxy.base_url, suites, extra)
+        baseline = run_suites(proxy.base_url, suites, extra, rootdir)
         if baseline.exit_code not in (0, 1) or not baseline.cases:
             raise MutationError(
                 f"the no-fault run did not complete (pytest exit code {baseline.exit_code}, {len(baseline.cases)} cases): "
@@ -212,16 +293,20 @@ def mutate(
         if progress:
             progress("no fault", None)
         quiet = baseline.signals()
+        available = {suite: path for suite, path in index_suites(suites).items() if not only or suite in only}
         results = []
         for fault in faults:
+            selection = select_suites(fault, available, full=full)
             proxy.set_faults([fault])
-            outcome = run_suites(proxy.base_url, suites, extra)
+            outcome = run_suites(proxy.base_url, selection.files or suites, extra, rootdir)
             new = sorted(outcome.signals() - quiet)
             result = FaultResult(
                 fault,
                 caught_by=[s for s in new if s[2] != "error"],
                 errors=[s[0] for s in new if s[2] == "error"],
                 duration_s=outcome.duration_s,
+                suites_run=outcome.suite_ids,
+                selection=selection.reason,
             )
             if outcome.exit_code not in (0, 1):  # collection error or interruption: no verdict for this fault
                 result.caught_by = []
@@ -230,7 +315,7 @@ def mutate(
             if progress:
                 progress(fault.name, result)
         proxy.set_faults([])
-    return MutationReport(label, baseline, results, time.perf_counter() - started)
+    return MutationReport(label, baseline, results, time.perf_counter() - started, full=full)
 
 
 def write_auth_config(workdir: Path, url: str, settings: Any) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 
 from imgconf.catalogue import is_known
 from imgconf.faults import BY_NAME, FAULTS, FaultProxy
+from imgconf.mutate import index_suites, select_suites
 from imgconf.paths import suites_dir
 from imgconf.reference.server import EmbeddedServer
 
@@ -80,3 +82,84 @@ def test_a_legal_variation_is_not_scored_and_must_stay_green(tmp_path: Path) -> 
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert report["benign_variations"] == {"run": ["discovery-v1-only"], "failed_on": []}
     assert report["injected"] == 0 and "legal variation, stayed green" in proc.stdout
+
+
+# -- suite selection: each fault against the suites it declares (Fault.suites) -------------------
+
+CAPABILITY = str(suites_dir() / "rest" / "capability-declarations.yaml")
+
+# mutate() in a child process (it runs pytest in-process), with faults whose declarations the test sets
+_SELECTION_RUN = """
+import dataclasses, json, sys
+from pathlib import Path
+from imgconf.faults import BY_NAME
+from imgconf.mutate import mutate
+spec = json.loads(sys.argv[1])
+faults = [dataclasses.replace(BY_NAME[name], suites=None if suites is None else tuple(suites))
+          for name, suites in spec["faults"]]
+report = mutate([Path(p) for p in spec["suites"]], faults=faults, full=spec["full"])
+print(json.dumps({**report.to_dict(), "ok": report.ok}))
+"""
+
+
+def mutate_with_declarations(tmp_path: Path, faults: list[tuple[str, list[str] | None]], *, full: bool) -> dict:
+    spec = {"suites": [CRUD, CAPABILITY], "faults": faults, "full": full}
+    proc = subprocess.run([sys.executable, "-c", _SELECTION_RUN, json.dumps(spec)],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_every_declared_suite_is_a_bundled_suite() -> None:
+    known = set(index_suites([suites_dir()]))
+    for fault in FAULTS:
+        assert fault.suites is None or (fault.suites and set(fault.suites) <= known), (fault.name, fault.suites)
+
+
+def test_selection_runs_a_declared_fault_on_its_suites_and_an_undeclared_one_on_all() -> None:
+    available = index_suites([Path(CRUD), Path(CAPABILITY)])
+    fault = BY_NAME["create-returns-200"]
+    declared = select_suites(dataclasses.replace(fault, suites=("imagingstudy-crud", "token")), available, full=False)
+    assert declared.files == [Path(CRUD)] and declared.reason == "declared"  # token: not among the selected suites
+    assert select_suites(dataclasses.replace(fault, suites=None), available, full=False).files == []  # [] = every suite
+    assert select_suites(dataclasses.replace(fault, suites=("token",)), available, full=False).reason == \
+        "all: none of its declared suites selected"
+    assert select_suites(dataclasses.replace(fault, suites=("imagingstudy-crud",)), available, full=True).files == []
+
+
+@pytest.mark.slow
+def test_a_declared_fault_runs_only_its_suites_and_an_undeclared_fault_every_suite(tmp_path: Path) -> None:
+    report = mutate_with_declarations(
+        tmp_path, [("create-returns-200", ["imagingstudy-crud"]), ("no-etag", None)], full=False)
+    assert report["mode"] == "selected" and report["ok"] and report["score"] == 1.0
+    # the false-positive probe still covers both suites
+    assert report["no_fault_run"]["suites"] == ["imagingstudy-crud", "rest-capability-declarations"]
+    declared, undeclared = report["faults"]
+    assert declared["suites_run"] == ["imagingstudy-crud"] and declared["selection"] == "declared"
+    assert declared["caught"] and declared["catching_suites"] == ["imagingstudy-crud"]
+    assert undeclared["suites_run"] == ["imagingstudy-crud", "rest-capability-declarations"]
+    assert undeclared["selection"] == "all: no declared suites"
+    assert report["declaration_problems"] == []  # only a full run can judge declarations
+
+
+@pytest.mark.slow
+def test_full_run_reports_a_declaration_that_is_too_narrow(tmp_path: Path) -> None:
+    # Deliberately wrong: create-returns-200 breaks create (imagingstudy-crud catches it), not the CapabilityStatement.
+    report = mutate_with_declarations(tmp_path, [("create-returns-200", ["rest-capability-declarations"])], full=True)
+    fault = report["faults"][0]
+    assert report["mode"] == "full" and fault["selection"] == "all: full run"
+    assert fault["suites_run"] == ["imagingstudy-crud", "rest-capability-declarations"] and fault["caught"]
+    assert report["declaration_problems"] == [
+        "declaration too narrow: fault create-returns-200 also caught by suite imagingstudy-crud",
+        "declared suites no longer catch fault create-returns-200: rest-capability-declarations",
+    ]
+    assert report["score"] == 1.0 and report["ok"] is False  # a rotted declaration fails the periodic check
+
+
+@pytest.mark.slow
+def test_cli_full_flag_runs_every_suite_and_keeps_a_right_declaration_quiet(tmp_path: Path) -> None:
+    proc, report = mutate_cli(tmp_path, "--suites", CAPABILITY, "--full", "--fault", "create-returns-200")
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert report["mode"] == "full" and report["declaration_problems"] == []
+    assert report["faults"][0]["suites_run"] == ["imagingstudy-crud", "rest-capability-declarations"]
+    assert "(full: every fault" in proc.stdout
