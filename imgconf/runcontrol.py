@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -80,7 +81,7 @@ def strip_target_credentials(config: pytest.Config, headers: list[tuple[str, str
         return
     try:
         clean, basic = split_userinfo(target)
-    except ValueError:  # httpx.InvalidURL; the session reports the unusable URL itself
+    except (httpx.InvalidURL, ValueError):  # the session reports the unusable URL itself
         return
     config.option.target = clean
     if basic is not None and not any(k.lower() == "authorization" for k, _ in headers):
