@@ -98,8 +98,6 @@ def check_order(ctx: CheckContext, target: SearchTarget, ordered: list[dict[str,
     )]
 
 
-
-
 def _outcome_mentions(bundle: dict[str, Any], name: str) -> bool:
     for entry in bundle.get("entry") or []:
         resource = entry.get("resource") if isinstance(entry, dict) else None
