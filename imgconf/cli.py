@@ -234,7 +234,15 @@ def _print_summary(reports_dir: Path, progress: Any, code: int = 0) -> None:
         outcome = "interrupted"
     detail = (f" ({plain(stopped['reason'])}: {stopped['cases_run']} of {stopped['cases_total']} cases ran)"
               if stopped else "")
-    console.print(f"outcome: [{'green' if outcome == 'pass' else 'bold red'}]{outcome.upper()}[/]{detail}")
+    if (selection := summary.get("selection")):
+        from imgconf.report.outcome import describe_selection
+
+        console.print(f"selection: {plain(describe_selection(selection))} (not every case ran: at best PARTIAL)")
+    if (incomplete := summary.get("incomplete")):
+        console.print(f"[bold red]infrastructure errors[/]: {incomplete['errors']} case(s), "
+                      f"{incomplete['not_run_unreachable']} not run; cause: {plain(incomplete['cause'])}")
+    style = {"pass": "green", "partial": "yellow"}.get(outcome, "bold red")
+    console.print(f"outcome: [{style}]{outcome.upper()}[/]{detail}")
     for name in ("report.html", "summary.json", "junit.xml", "allure-results"):
         console.print(f"  {reports_dir / name}")
 

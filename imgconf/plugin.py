@@ -187,7 +187,15 @@ class CaseItem(pytest.Item):
         from imgconf.engine import run_case
 
         session = _session(self.config)
-        result = _without_secrets(run_case(self.case, self.suite, session, self.nodeid))
+        guard = _unreachable_guard(self.config)
+        if guard.tripped:  # a dead target: say so once per case instead of waiting out every connect
+            result = CaseResult(suite_id=self.suite.id, suite=self.suite.title, case=self.case.name,
+                                nodeid=self.nodeid, area=self.suite.area, requirement=list(self.case.requirements),
+                                level=self.case.level, skipped_reason=guard.not_run_reason(),
+                                level_reason=self.case.level_reason)
+        else:
+            result = _without_secrets(run_case(self.case, self.suite, session, self.nodeid))
+            guard.observe(result)
         self.case_result = result
         _allure_annotate(self, result)
         if result.verdict is Verdict.ERROR:
@@ -213,6 +221,17 @@ class CaseItem(pytest.Item):
         if isinstance(excinfo.value, (CheckFailure, TargetError)):
             return str(excinfo.value)
         return str(super().repr_failure(excinfo))
+
+
+UNREACHABLE_KEY = pytest.StashKey[Any]()  # imgconf.report.outcome.UnreachableGuard, one per process
+
+
+def _unreachable_guard(config: pytest.Config) -> Any:
+    from imgconf.report.outcome import UnreachableGuard
+
+    if UNREACHABLE_KEY not in config.stash:
+        config.stash[UNREACHABLE_KEY] = UnreachableGuard()
+    return config.stash[UNREACHABLE_KEY]
 
 
 def _without_secrets(result: CaseResult) -> CaseResult:
@@ -350,6 +369,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     info.duration_s = round(time.time() - started, 2)
     info.finished_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     info.options.update({"strict_should": config.getoption("strict_should")})
+    from imgconf.report.outcome import selection_of
+
+    info.options["selection"] = selection_of(config)
     from imgconf import runcontrol
 
     info.options.update(runcontrol.report_options(config))

@@ -58,7 +58,7 @@ def verdicts(reports: Path) -> dict[str, str]:
 def test_run_embedded_then_against_imgconf_serve_gives_the_same_verdicts(tmp_path: Path, served: str) -> None:
     embedded = run(["run", "--suite", "imagingstudy-search-basic", "--reports-dir", str(tmp_path / "a")], tmp_path)
     assert embedded.returncode == 0, embedded.stdout + embedded.stderr
-    assert "outcome: PASS" in embedded.stdout
+    assert "outcome: PARTIAL" in embedded.stdout  # one suite of many: a selection, never PASS (issue 12)
     for name in ("report.html", "summary.json", "junit.xml"):
         assert (tmp_path / "a" / name).stat().st_size > 0
     remote = run(["run", "--target", served, "--suite", "imagingstudy-search-basic", "--reports-dir", str(tmp_path / "b")], tmp_path)

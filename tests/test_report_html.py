@@ -146,17 +146,31 @@ def test_grouped_by_requirement_in_catalogue_order(report: str) -> None:
     assert "group v-fail" in report.split('id="req-SMART-015"')[0].rsplit("<article", 1)[1]
     assert "Success → 200 JSON with access_token" in group  # catalogue text
     assert "token success response" in group and "refresh_token issued" in group
-    # Two checks judged exchange #1: shown once, with the failing one, and referred to by the other.
-    assert group.count("<details") == 1 and "exchange #1, shown with another check" in group
-    fail_row = group.split('<tr class="item v-fail">')[1].split("</tr>")[0]
-    assert "<details" in fail_row
+    # Evidence is not inline: both checks of exchange #1 link to the one copy in the Evidence section.
+    assert group.count("<details") == 0
+    links = re.findall(r'href="#(ev-[0-9]+-1)"', group)
+    assert len(links) == 2 and len(set(links)) == 1
+    evidence = report.split('id="evidence"')[1]
+    assert evidence.count(f'id="{links[0]}"') == 1
+
+
+def test_evidence_stored_once_however_many_requirements_cite_it(report: str) -> None:
+    evidence = report.split('<section id="evidence">')[1].split("</section>")[0]
+    ids = re.findall(r'<div class="evi" id="(ev-[0-9]+-[0-9]+)"', evidence)
+    assert ids and len(ids) == len(set(ids))
+    # every link in the report resolves to a stored exchange
+    assert set(re.findall(r'href="#(ev-[0-9]+-[0-9]+)"', report)) <= set(ids)
 
 
 def test_evidence_is_pretty_printed_in_details(report: str) -> None:
     group = report.split('id="req-IS-051"')[1].split("</article>")[0]
-    assert group.count('<details class="ex">') == 2
-    assert "&#34;resourceType&#34;: &#34;Bundle&#34;," in group  # indented JSON, escaped quotes
-    assert "Authorization: [redacted]" in group
+    targets = re.findall(r'href="#(ev-[0-9]+-[0-9]+)"', group)
+    assert len(set(targets)) == 2
+    for target in set(targets):
+        stored = report.split(f'<div class="evi" id="{target}">')[1].split('<div class="evi"')[0]
+        assert '<details class="ex">' in stored and "Authorization: [redacted]" in stored
+    # indented JSON, quotes left as they are inside <pre> (escaping them grew the report by a third)
+    assert '"resourceType": "Bundle",' in report
 
 
 def test_large_body_truncated_with_note(tmp_path: Path) -> None:
@@ -170,9 +184,32 @@ def test_large_body_truncated_with_note(tmp_path: Path) -> None:
     path = tmp_path / "r.html"
     write_html(path, demo_run(), [case])
     html = path.read_text(encoding="utf-8")
-    assert "Truncated: showing the first 65,536 of" in html
+    # evidence no check found wanting is shortened further
+    assert "Truncated: showing the first 2,048 of" in html and "passing checks only" in html
     assert "urn:uuid:00003999" not in html
+    assert len(html) < 100_000
+    case.checks[0] = CheckResult("status", ["REST-040"], Level.SHALL, Verdict.FAIL, "bad", "", 0)
+    write_html(path, demo_run(), [case])
+    html = path.read_text(encoding="utf-8")
+    assert "Truncated: showing the first 65,536 of" in html and "urn:uuid:00003999" not in html
     assert len(html) < 200_000
+
+
+def test_binary_body_is_summarised_not_pasted(tmp_path: Path) -> None:
+    dicom = "\x00" * 128 + "DICM" + "\x02\x00\x10\x00UI\ufffd\ufffd"
+    case = CaseResult(
+        suite_id="s", suite="S", case="wado", nodeid="s::wado", area="a", requirement=["REST-040"],
+        level=Level.SHALL,
+        checks=[CheckResult("status", ["REST-040"], Level.SHALL, Verdict.FAIL, "bad", "", 0)],
+        exchanges=[Exchange("GET", "https://h/wado", {}, None, 200, {"Content-Type": "application/dicom"}, dicom, 1.0)],
+    )
+    path = tmp_path / "r.html"
+    write_html(path, demo_run(), [case])
+    html = path.read_text(encoding="utf-8")
+    assert "Binary body: application/dicom, " in html and "SHA-256 " in html
+    assert "first bytes: 00 00 00" in html
+    assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", html)  # no control bytes in the HTML
+    assert "DICM" not in html
 
 
 def test_findings_and_coverage_sections(report: str) -> None:

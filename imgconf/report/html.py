@@ -6,23 +6,31 @@ Autoescaping is on: response bodies and headers come from the server under test 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from imgconf import catalogue
 from imgconf.jsonsafe import loads_bounded
 from imgconf.report.redact import redact_headers, redact_text
+from imgconf.report.outcome import describe_selection
 from imgconf.report.summary import (
-    LEVELS, VERDICTS, Entry, Group, build_summary, group_by_id, sort_cases,
+    LEVELS, VERDICTS, Entry, Group, build_summary, count_verdicts, group_by_id, sort_cases,
 )
-from imgconf.results import VERDICT_SEVERITY, CaseResult, Exchange, RunInfo
+from imgconf.results import CaseResult, Exchange, RunInfo, Verdict, worst
 
 MAX_BODY_CHARS = 64 * 1024
+# Evidence no check found wanting is shortened: the report of a clean full run stays under 3 MB
+# (issue 12), while every failure, warning and error keeps its body up to MAX_BODY_CHARS.
+MAX_PASSING_BODY_CHARS = 2 * 1024
 
 
 @dataclass
@@ -33,32 +41,64 @@ class ExchangeView:
     elapsed_ms: float
     error: str
     request_headers: dict[str, str]
-    request_body: str
+    request_body: Markup
     request_note: str
     response_headers: dict[str, str]
-    response_body: str
+    response_body: Markup
     response_note: str
 
 
-def _body(text: str | None) -> tuple[str, str]:
+_TEXTUAL = ("json", "xml", "text/", "x-www-form-urlencoded", "javascript", "html", "csv")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
+
+
+def _content_type(headers: dict[str, str]) -> str:
+    return next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+
+
+def binary_summary(text: str, content_type: str) -> str | None:
+    """"type, N bytes, SHA-256, first bytes in hex" for a body that is not text; None for text.
+
+    The client keeps bodies as UTF-8 text with undecodable bytes replaced, so the size and hash are of
+    the body as recorded, which the summary says.
+    """
+    ctype = content_type.split(";", 1)[0].strip().lower()
+    declared_binary = bool(ctype) and not any(t in ctype for t in _TEXTUAL)
+    if not declared_binary and not _CONTROL.search(text[:4096]):
+        return None
+    data = text.encode("utf-8", errors="surrogatepass")
+    return (f"{ctype or 'no content type'}, {len(data):,} bytes as recorded, "
+            f"SHA-256 {hashlib.sha256(data).hexdigest()}, first bytes: {data[:32].hex(' ')}")
+
+
+def pre_text(text: str) -> Markup:
+    """Escape for element content only (& < >): quotes need no escaping there, and escaping every \"
+    of a JSON body made the report a third larger. Never use this inside an attribute."""
+    return Markup(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+
+
+def _body(text: str | None, content_type: str = "", limit: int = MAX_BODY_CHARS) -> tuple[str, str]:
     """Redact, pretty-print JSON, truncate; returns (body, note about truncation)."""
     if not text:
         return "", ""
+    if (summary := binary_summary(text, content_type)) is not None:
+        return "", f"Binary body: {summary}."
     body = redact_text(text)
     if body.lstrip()[:1] in ("{", "["):
         try:
             body = json.dumps(loads_bounded(body), indent=2, ensure_ascii=False)
         except ValueError:
             pass
-    if len(body) > MAX_BODY_CHARS:
-        note = f"Truncated: showing the first {MAX_BODY_CHARS:,} of {len(body):,} characters."
-        return body[:MAX_BODY_CHARS], note
+    if len(body) > limit:
+        why = "" if limit == MAX_BODY_CHARS else " (evidence of passing checks only is shortened)"
+        note = f"Truncated: showing the first {limit:,} of {len(body):,} characters{why}."
+        return body[:limit], note
     return body, ""
 
 
-def _exchange_view(ex: Exchange) -> ExchangeView:
-    req_body, req_note = _body(ex.request_body)
-    resp_body, resp_note = _body(ex.response_body)
+def _exchange_view(ex: Exchange, limit: int = MAX_BODY_CHARS) -> ExchangeView:
+    req_body, req_note = _body(ex.request_body, _content_type(ex.request_headers), limit)
+    resp_body, resp_note = _body(ex.response_body, _content_type(ex.response_headers), limit)
     return ExchangeView(
         method=ex.method,
         url=redact_text(ex.url),
@@ -66,57 +106,79 @@ def _exchange_view(ex: Exchange) -> ExchangeView:
         elapsed_ms=ex.elapsed_ms,
         error=redact_text(ex.error),
         request_headers=redact_headers(ex.request_headers),
-        request_body=req_body,
+        request_body=pre_text(req_body),
         request_note=req_note,
         response_headers=redact_headers(ex.response_headers),
-        response_body=resp_body,
+        response_body=pre_text(resp_body),
         response_note=resp_note,
     )
 
 
 def _exchange_index(e: Entry) -> int | None:
-    idx = e.check.exchange if e.check else None
+    if e.check is None:  # a case that errored: its last exchange is the evidence of the error
+        return len(e.case.exchanges) - 1 if e.case.exchanges else None
+    idx = e.check.exchange
     return idx if idx is not None and 0 <= idx < len(e.case.exchanges) else None
 
 
-def _group_view(group: Group, case_index: dict[int, int]) -> dict[str, Any]:
+class EvidenceStore:
+    """Each exchange rendered once, in the Evidence section, and linked from every row citing it.
+
+    A case citing five requirements used to repeat its exchanges five times (half of the report's size).
+    """
+
+    def __init__(self, case_index: dict[int, int]) -> None:
+        self.case_index = case_index
+        self.items: dict[tuple[int, int], dict[str, Any]] = {}
+
+    def cite(self, e: Entry, idx: int, group_id: str) -> str:
+        key = (self.case_index[id(e.case)], idx)
+        item = self.items.get(key)
+        if item is None:
+            item = self.items[key] = {
+                "id": f"ev-{key[0]}-{idx + 1}", "no": idx + 1, "case": e.case.case, "nodeid": e.case.nodeid,
+                "exchange": e.case.exchanges[idx], "cited_by": [], "all_pass": True,
+            }
+        if group_id not in item["cited_by"]:
+            item["cited_by"].append(group_id)
+        item["all_pass"] = item["all_pass"] and e.verdict is Verdict.PASS
+        return str(item["id"])
+
+    def ordered(self) -> list[dict[str, Any]]:
+        out = []
+        for k in sorted(self.items):
+            item = dict(self.items[k])
+            limit = MAX_PASSING_BODY_CHARS if item.pop("all_pass") else MAX_BODY_CHARS
+            item["view"] = _exchange_view(item.pop("exchange"), limit)
+            out.append(item)
+        return out
+
+
+def _group_view(group: Group, evidence: EvidenceStore) -> dict[str, Any]:
     req = catalogue.get(group.id)
     finding = catalogue.get_finding(group.id)
-
-    # An exchange judged by several checks is printed once, with the worst of them, so that
-    # filtering the report to failures still shows the evidence of every failure.
-    owner: dict[tuple[int, int], int] = {}
-    for i, e in enumerate(group.entries):
-        idx = _exchange_index(e)
-        if idx is None:
-            continue
-        key = (case_index[id(e.case)], idx)
-        best = owner.get(key)
-        if best is None or VERDICT_SEVERITY[e.verdict] > VERDICT_SEVERITY[group.entries[best].verdict]:
-            owner[key] = i
-
     rows = []
-    for i, e in enumerate(group.entries):
+    for e in group.entries:
         idx = _exchange_index(e)
-        mine = idx is not None and owner[(case_index[id(e.case)], idx)] == i
         rows.append({
             "case": e.case.case,
             "nodeid": e.case.nodeid,
+            "suite": e.case.suite_id,
             "check": e.check.check if e.check else "(case)",
             "level": e.level.value,
             "level_reason": e.case.level_reason or "",
             "verdict": e.verdict.value,
             "reason": redact_text(e.reason),
             "detail": redact_text(e.check.detail) if e.check else "",
-            "exchange": _exchange_view(e.case.exchanges[idx]) if idx is not None and mine else None,
+            "ev": evidence.cite(e, idx, group.id) if idx is not None else None,
             "exchange_no": idx + 1 if idx is not None else None,
-            "exchange_ref": idx + 1 if idx is not None and not mine else None,
         })
     return {
         "id": group.id,
         "known": req is not None or finding is not None,
         "level_text": req.level_text if req else "",
         "level": req.level.value if req else "",
+        "title": req.title if req else (finding.title if finding else ""),
         "section": req.section if req else "",
         "text": req.text if req else (finding.text if finding else ""),
         "check_text": req.check if req else "",
@@ -126,6 +188,59 @@ def _group_view(group: Group, case_index: dict[int, int]) -> dict[str, Any]:
         "counts": group.counts(),
         "rows": rows,
     }
+
+
+_FIRST = ("fail", "warn")  # what the failures table lists; errors are the INCOMPLETE banner's
+
+
+def failures_table(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Requirements failed (FAIL) then warned (WARN), catalogue order within each, with the first reason."""
+    out = []
+    for verdict in _FIRST:
+        for g in groups:
+            if g["verdict"] != verdict:
+                continue
+            bad = [r for r in g["rows"] if r["verdict"] == verdict]
+            out.append({
+                "id": g["id"], "level": g["level_text"] or bad[0]["level"], "title": g["title"],
+                "verdict": verdict, "cases": sorted({r["case"] for r in bad}),
+                "reason": bad[0]["reason"], "ev": bad[0]["ev"],
+            })
+    return out
+
+
+def shared_causes(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Failures of one case and one exchange cited under several requirements: one cause, named once."""
+    clusters: dict[tuple[str, str], dict[str, Any]] = {}
+    for g in groups:
+        for r in g["rows"]:
+            if r["verdict"] not in _FIRST:
+                continue
+            key = (r["nodeid"], r["ev"] or r["reason"])
+            c = clusters.setdefault(key, {"case": r["case"], "nodeid": r["nodeid"], "ev": r["ev"],
+                                          "exchange_no": r["exchange_no"], "requirements": [], "reasons": Counter()})
+            if g["id"] not in c["requirements"]:
+                c["requirements"].append(g["id"])
+            c["reasons"][r["reason"]] += 1
+    out = []
+    for c in clusters.values():
+        if len(c["requirements"]) > 1:
+            c["reason"] = c.pop("reasons").most_common(1)[0][0]
+            out.append(c)
+    return sorted(out, key=lambda c: -len(c["requirements"]))
+
+
+def by_suite(cases: list[CaseResult]) -> list[dict[str, Any]]:
+    """Cases grouped by area, then suite, with their verdicts and cited requirements."""
+    suites: dict[str, dict[str, Any]] = {}
+    for c in cases:
+        s = suites.setdefault(c.suite_id, {"id": c.suite_id, "title": c.suite, "area": c.area, "cases": []})
+        s["cases"].append({"case": c.case, "verdict": c.verdict.value, "requirement": list(c.requirement)})
+    out = sorted(suites.values(), key=lambda s: (s["area"], s["id"]))
+    for s in out:
+        s["counts"] = count_verdicts(Verdict(c["verdict"]) for c in s["cases"])
+        s["verdict"] = worst([Verdict(c["verdict"]) for c in s["cases"]]).value
+    return out
 
 
 def _fmt_time(iso: str) -> str:
@@ -168,24 +283,34 @@ def render_html(run: RunInfo, cases: list[CaseResult]) -> str:
         lvl.value for lvl in LEVELS
         if lvl.value in ("SHALL", "SHOULD", "MAY") or sum(summary["totals"]["checks_by_level"][lvl.value].values())
     ]
+    evidence = EvidenceStore(case_index)
+    groups = [_group_view(g, evidence) for g in req_groups]
     findings = []
     for g in find_groups:
         f = catalogue.get_finding(g.id)
         assert f is not None
         # The catalogue text opens with the bold title; do not print it twice.
         body = f.text[len(f.title):].lstrip(". ") if f.text.startswith(f.title) else f.text
-        findings.append({"finding": f, "body": body, "group": _group_view(g, case_index)})
+        findings.append({"finding": f, "body": body, "group": _group_view(g, evidence)})
+    filter_counts = {v: sum(1 for g in groups if g["counts"].get(v)) for v in (x.value for x in VERDICTS)}
     return _environment().get_template("report.html.j2").render(
         run=summary["run"],
         outcome=summary["outcome"],
         interrupted=summary.get("interrupted"),
+        selection=describe_selection(summary.get("selection") or {}),
+        incomplete=summary.get("incomplete"),
         totals=summary["totals"],
         level_rows=level_rows,
         verdicts=[v.value for v in VERDICTS],
         started=_fmt_time(run.started_at),
         finished=_fmt_time(run.finished_at),
         duration=_fmt_duration(run.duration_s),
-        groups=[_group_view(g, case_index) for g in req_groups],
+        groups=groups,
+        failures=failures_table(groups),
+        shared=shared_causes(groups),
+        suites=by_suite(ordered),
+        filter_counts=filter_counts,
+        evidence=evidence.ordered(),
         findings=findings,
         gaps=gaps,
         catalogue_sha=summary["catalogue"]["sha256"][:12],

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from imgconf import catalogue
+from imgconf.report import outcome as outcomes
 from imgconf.report.redact import redact_text
 from imgconf.results import CaseResult, CheckResult, Level, RunInfo, Verdict, worst
 
@@ -113,11 +114,9 @@ def coverage_gaps(cases: list[CaseResult]) -> tuple[list[str], int]:
     return [r.id for r in scope if r.id not in cited], len(scope)
 
 
-def outcome(cases: list[CaseResult]) -> str:
-    bad = any(c.verdict in FAILING for c in cases) or any(
-        ch.verdict in FAILING for c in cases for ch in c.checks
-    )
-    return "fail" if bad else "pass"
+def outcome(cases: list[CaseResult], selection: dict[str, Any] | None = None, interrupted: bool = False) -> str:
+    """pass, fail, partial, incomplete or interrupted (imgconf.report.outcome says when)."""
+    return outcomes.decide(cases, selection=selection or {}, interrupted=interrupted)
 
 
 def totals(cases: list[CaseResult], req_groups: list[Group]) -> dict[str, Any]:
@@ -226,11 +225,16 @@ def build_summary(run: RunInfo, cases: list[CaseResult]) -> dict[str, Any]:
     gaps, scope = coverage_gaps(ordered)
     tot = totals(ordered, req_groups)
     tot["coverage"] = {"in_scope": scope, "cited": scope - len(gaps), "not_cited": len(gaps)}
+    selection = dict(run.options.get("selection") or {})
+    incomplete = outcomes.incomplete_record(ordered)
     return {
         "summary_version": SUMMARY_VERSION,
         # An interrupted run is no verdict: never "pass", whatever the cases that ran said.
-        "outcome": "interrupted" if run.options.get("interrupted") else outcome(ordered),
+        "outcome": outcome(ordered, selection, bool(run.options.get("interrupted"))),
         **({"interrupted": run.options["interrupted"]} if run.options.get("interrupted") else {}),
+        # Empty when every case was eligible; otherwise the run is at best PARTIAL.
+        "selection": selection,
+        **({"incomplete": {**incomplete, "cause": redact_text(incomplete["cause"])}} if incomplete else {}),
         "run": _redacted_run(run),
         "catalogue": {
             "sha256": catalogue.source_sha256(),
