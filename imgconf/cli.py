@@ -83,7 +83,6 @@ def run(
         "-p", "no:cacheprovider",
         "-p", "no:terminal",
         "--reports-dir", str(reports_dir),
-        "--junitxml", str(reports_dir / "junit.xml"),
         "--alluredir", str(reports_dir / "allure-results"),
         "--clean-alluredir",
         "-W", "ignore::pytest.PytestAssertRewriteWarning",

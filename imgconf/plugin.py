@@ -454,6 +454,22 @@ def _write_reports(config: pytest.Config, info: RunInfo, cases: list[CaseResult]
     write_summary(out / "summary.json", info, cases)
     write_html(out / "report.html", info, cases)
     config.stash[RUNINFO_KEY]["written"] = [str(out / "summary.json"), str(out / "report.html")]
+    _write_ci_reports(config, out)
+
+
+def _write_ci_reports(config: pytest.Config, out: Path) -> None:
+    """junit.xml from summary.json (the same counts as the report), unless pytest's own --junitxml
+    writes that very file; allure's environment and categories when allure results are written."""
+    from imgconf.report.allure_files import write_allure_files
+    from imgconf.report.junit import write_junit
+
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    xmlpath = getattr(config.option, "xmlpath", None)
+    if not xmlpath or Path(config.invocation_params.dir, xmlpath).resolve() != (out / "junit.xml").resolve():
+        write_junit(out / "junit.xml", summary)
+        config.stash[RUNINFO_KEY]["written"].append(str(out / "junit.xml"))
+    if (allure_dir := config.getoption("allure_report_dir", None)):
+        write_allure_files(Path(config.invocation_params.dir, allure_dir), summary)
 
 
 def _apply_baseline(session: pytest.Session, cases: list[CaseResult]) -> None:
@@ -511,15 +527,13 @@ def _allure_annotate(item: CaseItem, result: CaseResult) -> None:
         else allure.severity_level.NORMAL if item.case.level.is_recommended
         else allure.severity_level.MINOR
     )
+    from imgconf.report.allure_files import WARNING_TAG, exchange_text
+
     for req in item.case.requirements:
         allure.dynamic.label("requirement", req)
+        allure.dynamic.link(f"report.html#req-{req}", link_type="requirement", name=req)
+    if any(c.verdict is Verdict.WARN for c in result.checks):
+        allure.dynamic.tag(WARNING_TAG)
     for i, ex in enumerate(result.exchanges):
-        text = (
-            f"{ex.method} {ex.url}\n"
-            + "".join(f"{k}: {v}\n" for k, v in ex.request_headers.items())
-            + (f"\n{ex.request_body}\n" if ex.request_body else "")
-            + f"\n--- {ex.status if ex.status is not None else ex.error} ({ex.elapsed_ms} ms)\n"
-            + "".join(f"{k}: {v}\n" for k, v in ex.response_headers.items())
-            + (f"\n{ex.response_body}" if ex.response_body else "")
-        )
+        text = exchange_text(ex)  # pretty-printed JSON, binary bodies summarised, redacted
         allure.attach(text, name=f"exchange {i + 1}: {ex.method} {ex.status}", attachment_type=allure.attachment_type.TEXT)
