@@ -509,5 +509,43 @@ def validate(
                                   output=output, profile=None if profile == "r4" else profile))
 
 
+@app.command("compare")
+def compare_command(
+    old: Annotated[Path, typer.Argument(help="The earlier run: its summary.json or reports folder.")],
+    new: Annotated[Path, typer.Argument(help="The later run: its summary.json or reports folder.")],
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the comparison as JSON here.")] = None,
+) -> None:
+    """Regressions, progressions, new and removed cases between two runs; exit 1 on a regression."""
+    from imgconf.compare import CompareError, compare, load_summary
+
+    try:
+        result = compare(load_summary(old), load_summary(new))
+    except CompareError as exc:
+        console.print(f"compare: {exc}", style="bold red", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    for line in result.lines():
+        console.print(plain(line), markup=False, soft_wrap=True)
+    if json_out:
+        json_out.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command("matrix")
+def matrix_command(
+    runs: Annotated[list[Path], typer.Argument(help="Reports folders (or summary.json files), one per target.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML page to write.")] = Path("reports/matrix.html"),
+) -> None:
+    """Several runs side by side: rows requirements, columns servers, cells linking to each run's evidence."""
+    from imgconf.compare import CompareError
+    from imgconf.matrix import write_matrix
+
+    try:
+        count = write_matrix(list(runs), output)
+    except CompareError as exc:
+        console.print(f"matrix: {exc}", style="bold red", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    console.print(f"{output}: {count} requirements × {len(runs)} runs", markup=False, soft_wrap=True)
+
+
 if __name__ == "__main__":
     app()
