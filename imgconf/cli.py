@@ -66,6 +66,7 @@ def run(
     run_timeout: Annotated[Optional[float], typer.Option(help="Seconds for the whole run; then it stops cleanly (teardown still runs).")] = None,
     max_response_mb: Annotated[float, typer.Option(help="Largest response body read, in MB (default 20).")] = 20.0,
     suites_path: Annotated[Optional[list[Path]], typer.Option("--suites", help="Suite files or folders (default: the bundled suites).")] = None,
+    with_target: Annotated[Optional[str], typer.Option("--with-target", help="Build if needed, start, test and stop a named server (imgconf targets list).")] = None,
 ) -> None:
     """Run the conformance suites and write summary.json, report.html, junit.xml and allure results."""
     import pytest
@@ -94,6 +95,9 @@ def run(
     chosen = _preset_or_exit(config, preset)
     if config:
         args += ["--config", str(config.resolve())] + (["--preset", chosen.name] if chosen else [])
+    managed = _start_managed_target(with_target, target or config) if with_target else None
+    if managed is not None:
+        target = managed.base_url
     if target:
         args += ["--target", target]
     for s in suite or []:
@@ -123,11 +127,47 @@ def run(
                   f"after a hard stop: imgconf cleanup --run-tag {shown_tag})", markup=False, soft_wrap=True)
     progress = ProgressPlugin(console)
     _sigterm_interrupts()
-    code = pytest.main(args, plugins=[progress])
+    code = _run_pytest(args, progress, managed)
     progress.close()
     _print_summary(reports_dir, progress, int(code))
     _print_baseline(reports_dir, baseline, write_baseline)
     raise typer.Exit(int(code))
+
+
+def _start_managed_target(name: str, conflicting: object) -> Any:
+    """Build (if needed) and start a named target; exit 2 with the reason when it cannot start."""
+    from imgconf.targets import TargetUnavailable, get_target
+
+    if conflicting:
+        console.print("[bold red]--with-target starts its own server: give it without --target/--config[/]")
+        raise typer.Exit(2)
+    _sigterm_interrupts()  # SIGTERM while the server starts must still stop it
+    try:
+        managed = get_target(name)
+        if managed.needs_build() and managed.unavailable() is None:
+            console.print(f"building target {name} (once) …")
+        console.print(f"starting target {name}: {managed.description}", markup=False)
+        managed.start()
+    except TargetUnavailable as exc:
+        console.print(f"[bold red]{plain(str(exc))}[/]")
+        raise typer.Exit(2) from None
+    console.print(f"target {name} ready at {managed.base_url} after {managed.started_in:.1f} s", markup=False)
+    return managed
+
+
+def _run_pytest(args: list[str], progress: Any, managed: Any) -> int:
+    """pytest.main; a managed target is stopped afterwards whatever happens (Ctrl-C and SIGTERM included)."""
+    import pytest
+
+    if managed is None:
+        return int(pytest.main(args, plugins=[progress]))
+    from imgconf.targets.skips import AreaSkips
+
+    try:
+        return int(pytest.main(args, plugins=[progress, AreaSkips(managed.skip_areas)]))
+    finally:
+        managed.stop()
+        console.print(f"target {managed.name} stopped", markup=False)
 
 
 def _sigterm_interrupts() -> None:
@@ -439,6 +479,25 @@ def _server_auth(enabled: bool, registrations: list[str]) -> Any:
     if not server_auth.clients:
         console.print("[yellow]SMART auth is on but no client is registered: every token request will fail (use --register-client ID=JWKS_FILE)[/]")
     return server_auth
+
+
+targets_app = typer.Typer(help="FHIR servers imgconf can build, start and stop itself (imgconf run --with-target NAME).",
+                          no_args_is_help=True)
+app.add_typer(targets_app, name="targets")
+
+
+@targets_app.command("list")
+def targets_list() -> None:
+    """The named targets, what each is, and whether it can start here."""
+    from imgconf.targets import REGISTRY
+
+    table = Table(title="imgconf targets (imgconf run --with-target NAME)")
+    for column in ("name", "server", "status"):
+        table.add_column(column)
+    for name, factory in sorted(REGISTRY.items()):
+        managed = factory()
+        table.add_row(name, managed.description, managed.status())
+    console.print(table)
 
 
 @app.command("list")

@@ -188,10 +188,11 @@ class CaseItem(pytest.Item):
 
         session = _session(self.config)
         guard = _unreachable_guard(self.config)
-        if guard.tripped:  # a dead target: say so once per case instead of waiting out every connect
+        target_skip = getattr(self, "target_skip_reason", None)  # a managed target's skip_areas (imgconf.targets.skips)
+        if guard.tripped or target_skip:  # a dead target: say so once per case instead of waiting out every connect
             result = CaseResult(suite_id=self.suite.id, suite=self.suite.title, case=self.case.name,
                                 nodeid=self.nodeid, area=self.suite.area, requirement=list(self.case.requirements),
-                                level=self.case.level, skipped_reason=guard.not_run_reason(),
+                                level=self.case.level, skipped_reason=target_skip or guard.not_run_reason(),
                                 level_reason=self.case.level_reason)
         else:
             result = _without_secrets(run_case(self.case, self.suite, session, self.nodeid))
