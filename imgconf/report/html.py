@@ -175,6 +175,7 @@ def _group_view(group: Group, evidence: EvidenceStore) -> dict[str, Any]:
         })
     return {
         "id": group.id,
+        "rows": _merge_passing(rows),
         "known": req is not None or finding is not None,
         "level_text": req.level_text if req else "",
         "level": req.level.value if req else "",
@@ -186,8 +187,30 @@ def _group_view(group: Group, evidence: EvidenceStore) -> dict[str, Any]:
         "basis": req.basis if req else "",
         "verdict": group.verdict.value,
         "counts": group.counts(),
-        "rows": rows,
     }
+
+
+def _merge_passing(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The passing checks of one case under one requirement become one row naming them (the rows were
+    most of a clean run's report and of its load time); every other verdict keeps its own row."""
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        r["evs"] = [(r["ev"], r["exchange_no"])] if r["ev"] else []
+        prev = out[-1] if out else None
+        if (r["verdict"] == "pass" and prev is not None and prev["verdict"] == "pass"
+                and prev["nodeid"] == r["nodeid"] and prev["level"] == r["level"]):
+            prev["checks"][r["check"]] = prev["checks"].get(r["check"], 0) + 1
+            prev["evs"] += [e for e in r["evs"] if e not in prev["evs"]]
+            prev["merged"] += 1
+            continue
+        r["checks"] = {r["check"]: 1}
+        r["merged"] = 1
+        out.append(r)
+    for r in out:
+        if r["merged"] > 1:
+            r["check"] = ", ".join(f"{name} ×{n}" if n > 1 else name for name, n in r["checks"].items())
+            r["reason"], r["detail"] = f"{r['merged']} checks passed", ""
+    return out
 
 
 _FIRST = ("fail", "warn")  # what the failures table lists; errors are the INCOMPLETE banner's
