@@ -9,6 +9,7 @@ from imgconf.checks.base import CheckContext, describe, short
 from imgconf.fhirpath import EvaluationLimitExceeded, evaluate, evaluate_in_bundle
 from imgconf.results import CheckResult, Verdict
 from imgconf.suite.model import FhirPathExpectation
+from imgconf.suite.template import MissingVariable
 
 
 def _verdict(spec: FhirPathExpectation, values: list[Any]) -> tuple[bool, str]:
@@ -39,6 +40,11 @@ def check_fhirpath(specs: tuple[FhirPathExpectation, ...], ctx: CheckContext) ->
                 values = evaluate_in_bundle(spec.expr, body, body, env)  # resolve() finds the document's entries
             else:
                 values = evaluate(spec.expr, body, env)
+        except MissingVariable as exc:  # an earlier step saved nothing (its answer was already judged): no basis here
+            failed = ctx.result("fhirpath", False, f"{label}: not judged: {exc} was not saved by an earlier step",
+                                detail=spec.expr, requirement=spec.requirement, level=spec.level)
+            results.append(dataclasses.replace(failed, verdict=Verdict.NOT_JUDGED))
+            continue
         except EvaluationLimitExceeded as exc:  # the expression ran away, not the server: an error, no accusation
             failed = ctx.result("fhirpath", False, f"{label}: {exc}", detail=spec.expr, requirement=spec.requirement, level=spec.level)
             results.append(dataclasses.replace(failed, verdict=Verdict.ERROR))
