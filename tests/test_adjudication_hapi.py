@@ -39,3 +39,38 @@ def test_reading_lastupdated_as_lastupdated_still_fails_rest_090(shared) -> None
     result = with_faults(shared, [BY_NAME["lastupdated-case-insensitive"]], *LASTUPDATED_CASE)
     failing = [c for c in result.checks if c.verdict is Verdict.FAIL]
     assert [c.check for c in failing] == ["fhirpath"] and failing[0].requirement == ["REST-090"], bad(result)
+
+
+# -- _elements: a SUBSETTED match is judged for precision on the stored resource ---------------------
+
+ELEMENTS_CASE = ("imagingstudy/search-results", "_elements returns the asked elements and tags a subset SUBSETTED")
+_SUBSET_TAG = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
+
+
+def _strict_elements(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    """HAPI 8.8.0: _elements=identifier,status returns only those (and id/meta), tagged SUBSETTED, even the
+    mandatory subject (R4: servers SHOULD return mandatory elements — not what the precision check judges)."""
+    body = response.json()
+    if call.is_search and any(k == "_elements" for k, _ in call.query) and isinstance(body, dict):
+        for entry in body.get("entry") or []:
+            resource = entry.get("resource") or {}
+            kept = {k: v for k, v in resource.items() if k in ("resourceType", "id", "identifier", "status")}
+            kept["meta"] = {"tag": [_SUBSET_TAG]}
+            entry["resource"] = kept
+        response.set_json(body)
+    return response
+
+
+STRICT_ELEMENTS = Fault("elements-drop-mandatory", "_elements returns only the listed elements (HAPI)", ("REST-088",),
+                        on_response=_strict_elements)
+
+
+def test_a_subset_without_the_searched_element_is_not_a_precision_failure(shared) -> None:  # noqa: F811
+    result = with_faults(shared, [STRICT_ELEMENTS], *ELEMENTS_CASE)
+    assert not [c for c in result.checks if c.verdict is Verdict.FAIL], bad(result)
+
+
+def test_a_subset_that_does_not_match_still_fails_precision(shared) -> None:  # noqa: F811
+    result = with_faults(shared, [STRICT_ELEMENTS, BY_NAME["ignores-patient"]], *ELEMENTS_CASE)
+    failing = [c for c in result.checks if c.verdict is Verdict.FAIL and c.check == "search"]
+    assert failing and "do not satisfy the search" in failing[0].reason, bad(result)

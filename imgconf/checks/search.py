@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from imgconf.checks.base import CheckContext, describe
-from imgconf.checks.search_results import judge_shape
+from imgconf.checks.search_results import _tagged_subsetted, judge_shape
 from imgconf.client import TargetUnreachable
 from imgconf.results import CheckResult, Level
 from imgconf.searchparams import SearchQuery, matches, parse_query
@@ -202,6 +202,8 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
     if spec.precision:
         offenders = []
         for (rtype, rid), resource in matched.items():
+            if _tagged_subsetted(resource):  # a subset may leave out what the criteria test: judge the stored resource
+                resource = resolver(f"{rtype}/{rid}") or resource
             failed = target.failing_criterion(resource, resolver, base)
             if failed:
                 offenders.append(f"{rtype}/{rid} fails {failed}")
