@@ -29,8 +29,9 @@ def _label(summary: dict[str, Any], fallback: str) -> str:
     software = (run.get("server_software") or "").strip()
     if run.get("embedded"):
         software = f"{software or 'reference server'} (embedded)"
-    name = f"{software} {run.get('server_version') or ''}".strip()
-    return name if name and software != "unknown" else fallback
+    if not software or software.lower().startswith("unknown"):  # no CapabilityStatement: name the run's folder
+        return f"{fallback} ({software})" if software else fallback
+    return f"{software} {run.get('server_version') or ''}".strip()
 
 
 def load_columns(runs: list[Path], out: Path) -> list[Column]:
