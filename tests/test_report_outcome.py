@@ -116,3 +116,13 @@ def test_unreachable_target_stops_early_and_is_incomplete(tmp_path: Path) -> Non
     assert inc["not_run_unreachable"] == len(summary["cases"]) - UNREACHABLE_AFTER > 20
     assert "outcome: INCOMPLETE" in out and "cause: ConnectError" in out
     assert elapsed < 120
+
+
+def test_cases_that_never_ran_report_no_finding() -> None:
+    never = _refused("r")
+    never.requirement = ["IS-001", "FIND-14"]
+    skipped = _case("s", skipped_reason="not run: target unreachable (…)")
+    skipped.requirement = ["FIND-05"]
+    summary = build_summary(demo_run(), [never, skipped])
+    assert summary["findings"] == []
+    assert "No check reported a specification finding." in render_html(demo_run(), [never, skipped])

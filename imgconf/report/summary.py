@@ -100,7 +100,8 @@ def group_by_id(cases: list[CaseResult]) -> tuple[list[Group], list[Group]]:
                 groups.setdefault(ref, Group(ref)).entries.append(Entry(case, check))
     ordered = [groups[k] for k in sorted(groups, key=_sort_key)]
     reqs = [g for g in ordered if not catalogue.is_finding(g.id)]
-    finds = [g for g in ordered if catalogue.is_finding(g.id)]
+    # A finding is reported by a check that ran, not by a case that was skipped or could not connect.
+    finds = [g for g in ordered if catalogue.is_finding(g.id) and any(e.check is not None for e in g.entries)]
     return reqs, finds
 
 
