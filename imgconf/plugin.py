@@ -213,6 +213,8 @@ class CaseItem(pytest.Item):
             failing += warn
         if failing:
             raise CheckFailure(_failure_text(result, failing))
+        if warn:
+            _allure_describe_warnings(self, warn)
         for check in warn:
             warnings.warn(ConformanceWarning(f"{self.suite.id} :: {self.case.name}: [{', '.join(check.requirement)} SHOULD] {check.reason}"))
         if result.skipped_reason:
@@ -513,6 +515,18 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 _SEVERITY = {True: "critical", False: "normal"}
 
 
+def _allure_describe_warnings(item: CaseItem, warned: list[Any]) -> None:
+    """In the call phase: allure-pytest sets the description from the docstring after setup."""
+    if not item.config.pluginmanager.hasplugin("allure_pytest") or not item.config.getoption("allure_report_dir", None):
+        return
+    import allure
+
+    from imgconf.report.allure_files import WARNING_TAG
+
+    allure.dynamic.description("\n\n".join(
+        f"**{WARNING_TAG}** [{', '.join(c.requirement)} {c.level.value}] {c.check}: {c.reason}" for c in warned))
+
+
 def _allure_annotate(item: CaseItem, result: CaseResult) -> None:
     """Labels, links and evidence for allure; a no-op when allure-pytest is not reporting."""
     if not item.config.pluginmanager.hasplugin("allure_pytest") or not item.config.getoption("allure_report_dir", None):
@@ -533,7 +547,7 @@ def _allure_annotate(item: CaseItem, result: CaseResult) -> None:
     for req in item.case.requirements:
         allure.dynamic.label("requirement", req)
         allure.dynamic.link(f"report.html#req-{req}", link_type="requirement", name=req)
-    if any(c.verdict is Verdict.WARN for c in result.checks):
+    if any(c.verdict is Verdict.WARN for c in result.checks):  # a pass, but not a clean one
         allure.dynamic.tag(WARNING_TAG)
     for i, ex in enumerate(result.exchanges):
         text = exchange_text(ex)  # pretty-printed JSON, binary bodies summarised, redacted

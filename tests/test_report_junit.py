@@ -101,3 +101,27 @@ def test_imgconf_run_writes_junit_and_allure_files_from_the_summary(tmp_path: Pa
     assert names[:3] == ["SHALL failure", "Infrastructure error (not a conformance verdict)", "SHOULD warning"]
     result = json.loads(next(allure.glob("*-result.json")).read_text())
     assert any(l["type"] == "requirement" for l in result.get("links", []))
+
+
+@pytest.mark.slow
+def test_should_warning_from_a_real_server_is_visible_in_junit_and_allure(tmp_path: Path) -> None:
+    """The reference server behind the no-etag fault: REST-011 (SHOULD) warns; CI must see it."""
+    from imgconf.faults import BY_NAME, FaultProxy
+    from imgconf.reference.server import EmbeddedServer
+
+    reports = tmp_path / "r"
+    with EmbeddedServer() as server, FaultProxy(server.base_url, [BY_NAME["no-etag"]]) as proxy:
+        proc = subprocess.run([*IMGCONF, "run", "--target", proxy.base_url, "--suites",
+                               str(suites_dir() / "imagingstudy" / "rest-crud.yaml"), "--reports-dir", str(reports)],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    summary = json.loads((reports / "summary.json").read_text())
+    warned = [c for c in summary["checks"] if c["verdict"] == "warn" and "REST-011" in c["requirement"]]
+    assert warned, (proc.stdout + proc.stderr)[-2000:]
+    root = ET.parse(reports / "junit.xml").getroot()
+    tc = _cases(root)[warned[0]["case"]]
+    assert any(k == "warning" and "REST-011" in v for k, v in _props(tc))
+    assert "SHOULD warning [REST-011" in tc.find("system-out").text
+    results = [json.loads(p.read_text()) for p in (reports / "allure-results").glob("*-result.json")]
+    mine = next(r for r in results if r["name"] == warned[0]["case"])
+    assert {"name": "tag", "value": "SHOULD warning"} in mine["labels"]
+    assert "REST-011" in mine.get("description", "")
