@@ -51,6 +51,7 @@ def test_selection_makes_a_passing_run_partial_never_pass() -> None:
     # a SHOULD warning alone does not fail the run, and a selection still says PARTIAL
     warned = ok + [_case("c", [CheckResult("header", ["REST-011"], Level.SHOULD, Verdict.WARN, "no ETag")])]
     assert decide(warned, selection={"suites": ["x"]}, interrupted=False) == "partial"
+    assert decide(warned, selection={}, interrupted=False, strict_should=True) == "fail"  # as the exit status says
 
 
 def test_guard_trips_only_on_consecutive_connection_failures() -> None:

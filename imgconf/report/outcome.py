@@ -114,10 +114,11 @@ def incomplete_record(cases: list[CaseResult]) -> dict[str, Any] | None:
     }
 
 
-def decide(cases: list[CaseResult], *, selection: dict[str, Any], interrupted: bool) -> str:
+def decide(cases: list[CaseResult], *, selection: dict[str, Any], interrupted: bool, strict_should: bool = False) -> str:
     if interrupted:
         return INTERRUPTED
-    if any(ch.verdict is Verdict.FAIL for c in cases for ch in c.checks):
+    failing = {Verdict.FAIL, Verdict.WARN} if strict_should else {Verdict.FAIL}  # as the exit status counts
+    if any(ch.verdict in failing for c in cases for ch in c.checks):
         return FAIL
     if incomplete_record(cases) is not None:
         return INCOMPLETE

@@ -115,9 +115,10 @@ def coverage_gaps(cases: list[CaseResult]) -> tuple[list[str], int]:
     return [r.id for r in scope if r.id not in cited], len(scope)
 
 
-def outcome(cases: list[CaseResult], selection: dict[str, Any] | None = None, interrupted: bool = False) -> str:
+def outcome(cases: list[CaseResult], selection: dict[str, Any] | None = None, interrupted: bool = False,
+            strict_should: bool = False) -> str:
     """pass, fail, partial, incomplete or interrupted (imgconf.report.outcome says when)."""
-    return outcomes.decide(cases, selection=selection or {}, interrupted=interrupted)
+    return outcomes.decide(cases, selection=selection or {}, interrupted=interrupted, strict_should=strict_should)
 
 
 def totals(cases: list[CaseResult], req_groups: list[Group]) -> dict[str, Any]:
@@ -231,7 +232,7 @@ def build_summary(run: RunInfo, cases: list[CaseResult]) -> dict[str, Any]:
     return {
         "summary_version": SUMMARY_VERSION,
         # An interrupted run is no verdict: never "pass", whatever the cases that ran said.
-        "outcome": outcome(ordered, selection, bool(run.options.get("interrupted"))),
+        "outcome": outcome(ordered, selection, bool(run.options.get("interrupted")), bool(run.options.get("strict_should"))),
         **({"interrupted": run.options["interrupted"]} if run.options.get("interrupted") else {}),
         # Empty when every case was eligible; otherwise the run is at best PARTIAL.
         "selection": selection,
