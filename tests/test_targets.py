@@ -144,3 +144,16 @@ def test_hapi_starts_and_names_itself_in_its_capability_statement() -> None:
         assert created.status_code == 201
         url = target.base_url
     assert not target.running and not _answers(url)
+
+
+def test_hapi_expectations_are_adjudicated_deviations_with_a_clause() -> None:
+    from imgconf.baseline import load_baseline
+    from imgconf.catalogue import is_known
+
+    entries = load_baseline(ROOT / "expectations" / "hapi.yaml")
+    assert len(entries) >= 20
+    for entry in entries:
+        assert entry.clause and len(entry.reason) > 30, entry.case
+        assert entry.reason.startswith(("[SHALL", "[SHOULD", "[MAY")), entry.case  # the level it was judged at
+        assert entry.requirements and all(is_known(r) for r in entry.requirements), entry.case
+        assert "::" in entry.case and not entry.case.startswith(("smart-", "discovery", "token", "scopes", "enforcement"))
