@@ -22,6 +22,7 @@ from imgconf.fixtures import library
 from imgconf.paths import fixtures_dir
 from imgconf.plugin import _failure_text
 from imgconf.reference.server import EmbeddedServer
+from imgconf.report.junit import build_junit
 from imgconf.report.summary import build_summary
 from imgconf.results import CaseResult, RunInfo, Verdict
 from imgconf.session import SessionOptions, TargetSession
@@ -136,7 +137,7 @@ def test_400_for_a_search_is_one_failure_and_the_rest_not_judged(proxied, suite)
     assert next(c for c in not_judged if c.check == "fhirpath").requirement == ["REST-040"]
 
 
-def test_not_judged_is_shown_as_such_in_summary_and_failure_text(proxied, suite) -> None:
+def test_not_judged_is_shown_as_such_in_summary_junit_and_failure_text(proxied, suite) -> None:
     result = _run(proxied, suite, "modality search", [REJECTS_SEARCH])
     info = RunInfo(target_url="http://x", embedded=True, server_software="", server_version="", fhir_version="4.0.1",
                    harness_version="", edition="", started_at="2026-01-01T00:00:00Z")
@@ -144,6 +145,11 @@ def test_not_judged_is_shown_as_such_in_summary_and_failure_text(proxied, suite)
     assert summary["totals"]["checks"]["fail"] == 1
     assert summary["totals"]["checks"]["not-judged"] == 3
     assert summary["totals"]["checks"]["pass"] == 1
+    suite_xml = build_junit(summary).find("testsuite")
+    case_xml = suite_xml.find("testcase")
+    assert len(case_xml.findall("failure")) == 1 and "status 400" in case_xml.find("failure").get("message")
+    shown = [p.get("value") for p in case_xml.iter("property") if p.get("name") == "not-judged"]
+    assert len(shown) == 3 and all("not judged: status check failed" in v for v in shown)
     text = _failure_text(result, [c for c in result.checks if c.verdict is Verdict.FAIL])
     assert "not judged (3): status check failed: expected 200, got 400" in text
     assert "REST-040" not in text.split("not judged")[0]  # the only accusation is the status

@@ -97,6 +97,9 @@ def _testcase(suite: ET.Element, case: dict[str, Any], checks: list[dict[str, An
     warnings = [c for c in checks if c["verdict"] == "warn"]
     for w in warnings:
         _prop(props, "warning", f"[{', '.join(w['requirement'])} {w['level']}] {w['reason']}")
+    for c in checks:  # needed a response the step did not get: shown, never a failure (issue 8 §2)
+        if c["verdict"] == "not-judged":
+            _prop(props, "not-judged", f"[{', '.join(c['requirement'])} {c['level']}] {c['check']}: {c['reason']}")
     failing = [c for c in checks if c["verdict"] == "fail" or (strict and c["verdict"] == "warn")]
     kind: str | None = None
     if case["verdict"] == "error":
