@@ -19,7 +19,7 @@ import pytest
 
 from hostile_support import IMGCONF
 from imgconf.faults import FaultProxy
-from imgconf.faults.transport import RELIABILITY_BY_NAME
+from imgconf.faults.model import Fault, ProxyCall
 from imgconf.paths import suites_dir
 from imgconf.reference.server import EmbeddedServer
 
@@ -64,11 +64,20 @@ def test_sigint_after_a_few_cases_says_interrupted(tmp_path: Path) -> None:
     assert summary["run"]["options"]["teardown_remaining"] == 0  # the interrupted run still tore down
 
 
+def _delay_every_request(call: ProxyCall) -> None:
+    time.sleep(0.3)  # answers stay correct, only late: the run is interrupted, not failed
+
+
+EVERY_REQUEST_SLOW = Fault("every-request-slow", "every request is answered 0.3 s late", ("REST-040",),
+                           on_request=_delay_every_request)
+
+
 def test_run_timeout_says_interrupted_even_when_every_case_that_ran_passed(pytester: pytest.Pytester) -> None:
-    with EmbeddedServer() as server, FaultProxy(server.base_url, [RELIABILITY_BY_NAME["slow-response"]]) as proxy:
-        # Cases run until the timeout; slow responses later make sure not all of them get to run.
+    with EmbeddedServer() as server, FaultProxy(server.base_url, [EVERY_REQUEST_SLOW]) as proxy:
+        # Every exchange takes 0.3 s, so the 15 cases cannot all start within the 2 s --run-timeout
+        # (each case sends at least one request), whatever the machine's speed.
         result = pytester.runpytest_subprocess(str(SUITES / "rest-crud.yaml"), "--target", proxy.base_url,
-                                               "--request-timeout", "1", "--run-timeout", "2", "-p", "no:cacheprovider",
+                                               "--request-timeout", "10", "--run-timeout", "2", "-p", "no:cacheprovider",
                                                "--junitxml", "reports/junit.xml", timeout=240)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     summary = json.loads((pytester.path / "reports" / "summary.json").read_text())
