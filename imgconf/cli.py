@@ -98,6 +98,7 @@ def run(
     managed = _start_managed_target(with_target, target or config) if with_target else None
     if managed is not None:
         target = managed.base_url
+        header = [*(header or []), *managed.request_headers]
     if target:
         args += ["--target", target]
     for s in suite or []:

@@ -140,8 +140,14 @@ def test_hapi_starts_and_names_itself_in_its_capability_statement() -> None:
     with get_target("hapi") as target:
         metadata = httpx.get(target.base_url + "/metadata", headers={"Accept": "application/fhir+json"}, timeout=60).json()
         assert metadata["software"] == {"name": "HAPI FHIR Server", "version": "8.8.0"} and metadata["fhirVersion"] == "4.0.1"
-        created = httpx.post(target.base_url + "/Patient", json={"resourceType": "Patient"}, timeout=60)
+        fresh = dict(h.split(": ", 1) for h in target.request_headers)
+        search = target.base_url + "/Patient?family=Imgconfcachetest"
+        assert httpx.get(search, headers=fresh, timeout=60).json().get("total") == 0
+        created = httpx.post(target.base_url + "/Patient", json={"resourceType": "Patient", "name": [{"family": "Imgconfcachetest"}]},
+                             timeout=60)
         assert created.status_code == 201
+        # why the target sends Cache-Control: no-cache: without it HAPI may answer the repeated search from its cache
+        assert httpx.get(search, headers=fresh, timeout=60).json().get("total") == 1
         url = target.base_url
     assert not target.running and not _answers(url)
 

@@ -58,6 +58,7 @@ class ManagedTarget:
     description = ""
     ready_timeout = 120.0
     skip_areas: dict[str, str] = {}
+    request_headers: tuple[str, ...] = ()  # 'Name: value' sent on every request of a run against this target
 
     def __init__(self) -> None:
         self.base_url = ""

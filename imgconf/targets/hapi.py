@@ -27,6 +27,11 @@ class HapiTarget(ManagedTarget):
     description = "HAPI FHIR JPA server 8.8.0 (R4, H2 in memory), Java 17; prerequisites: java and mvn (builds once)"
     ready_timeout = 420.0  # Spring + Hibernate start-up: ~25 s on an idle machine, minutes on a busy one
     skip_areas = {"smart": "HAPI JPA has no SMART authorization server"}
+    # HAPI reuses the result of an identical search for 60 s by default (reuseCachedSearchResultsForMillis), so a
+    # search repeated after a write can answer from before it, depending on timing: verdicts would flap. The
+    # server keeps its default; the harness asks per request, with the standard header HAPI honours, for a
+    # fresh search (the stale-cache behaviour itself is reported in the HAPI adjudication, not judged per run).
+    request_headers = ("Cache-Control: no-cache",)
 
     def __init__(self, target_dir: Path = HAPI_DIR) -> None:
         super().__init__()
