@@ -36,6 +36,15 @@ def test_expectations_are_a_valid_baseline_with_reasons() -> None:
         assert "::" in entry.case
 
 
+def test_every_expectation_is_an_adjudicated_deviation() -> None:
+    """Issue 8 §6: each entry names the deviation (reason, with the level and verdict it was judged at),
+    the requirement it breaks, the check that found it and the spec clause that makes it one."""
+    for entry in load_baseline(EXPECTATIONS):
+        assert entry.check and entry.requirements, entry.case
+        assert entry.reason.startswith(("[SHALL, fail]", "[SHOULD, warn]")), entry.case
+        assert entry.clause and len(entry.clause) > 20, entry.case
+
+
 def test_launcher_reports_a_missing_install_clearly(tmp_path: Path) -> None:
     with pytest.raises(MedplumUnavailable, match="npm ci|node"):
         MedplumServer(target_dir=tmp_path).start()
