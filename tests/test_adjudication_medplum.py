@@ -414,3 +414,35 @@ def test_a_server_that_ignores_sort_still_fails_the_descending_case(shared: tupl
 def test_the_descending_case_passes_on_the_reference_server(shared: tuple[FaultProxy, TargetSession]) -> None:
     result = with_faults(shared, [], *DESCENDING)
     assert result.verdict is Verdict.PASS, bad(result)
+
+
+# -- "the self link carries the status criterion": judged on a self link, under REST-042 only --------
+
+APPLIED_CASE = ("imagingstudy/unknown-params", "the self link shows the parameters that were applied")
+
+
+def _bare_self_link(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    body = response.json()
+    if call.is_search and isinstance(body, dict) and body.get("resourceType") == "Bundle":
+        body["link"] = [{"relation": "self", "url": f"{call.base}/{call.path}"}]
+        response.set_json(body)
+    return response
+
+
+BARE_SELF_LINK = Fault("self-link-without-parameters", "the self link shows no parameters at all", ("REST-042",),
+                       on_response=_bare_self_link)
+
+
+def test_a_missing_self_link_is_one_rest_042_failure_not_a_rest_046_one(shared: tuple[FaultProxy, TargetSession]) -> None:
+    result = with_faults(shared, [NO_LINKS], *APPLIED_CASE)
+    failing = [c for c in result.checks if c.verdict is Verdict.FAIL]
+    assert [c.check for c in failing] == ["search"] and failing[0].requirement == ["REST-042"], bad(result)
+
+
+def test_a_self_link_without_the_applied_criterion_still_fails(shared: tuple[FaultProxy, TargetSession]) -> None:
+    result = with_faults(shared, [BARE_SELF_LINK], *APPLIED_CASE)
+    assert any(c.check == "fhirpath" and c.requirement == ["REST-042"] for c in result.checks if c.verdict is Verdict.FAIL), bad(result)
+
+
+def test_the_applied_parameters_case_passes_on_the_reference_server(shared: tuple[FaultProxy, TargetSession]) -> None:
+    assert with_faults(shared, [], *APPLIED_CASE).verdict is Verdict.PASS
