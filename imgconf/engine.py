@@ -165,12 +165,17 @@ def _judge(step: Step, ctx: CheckContext) -> list[CheckResult]:
     if e.status and got not in e.status and _status_class(got) not in {_status_class(s) for s in e.status}:
         wanted = " or ".join(str(s) for s in e.status)
         why = f"status check failed: expected {wanted}, got {got}"
-        return results + _not_judged(([("resource", (), None, f"resourceType = {e.resource}", True)] if e.resource else []) + dependents, ctx, why)
+        blocked = [d for d in dependents if not (d[0] == "fhirpath" and any(s.any_status and s.expr == d[3] for s in e.fhirpath))]
+        always = [s for s in e.fhirpath if s.any_status]  # judged on any answer: a leak is its own accusation
+        return results + check_fhirpath(always, ctx) + _not_judged(
+            ([("resource", (), None, f"resourceType = {e.resource}", True)] if e.resource else []) + blocked, ctx, why)
     resource = check_resource_type(e.resource, ctx)
     results += resource
     if (wrong := _failed(resource)) is not None:
         return results + _not_judged(dependents, ctx, f"the body is not the expected resource ({wrong.reason})")
-    if ctx.response.json_error and dependents and all(reads_json for *_, reads_json in dependents):
+    # An OAuth endpoint is not FHIR: its checks say themselves that an error body is not JSON (RFC 6749 §5.2).
+    oauth = bool(e.oauth_error or e.token_response)
+    if ctx.response.json_error and dependents and not oauth and all(reads_json for *_, reads_json in dependents):
         problem = ctx.result("resource", False, f"expected a FHIR JSON body: {ctx.response.json_error}", detail="JSON body")
         return results + [problem] + _not_judged(dependents, ctx, "the body is not JSON")
     if e.structure:

@@ -8,6 +8,7 @@ refused or stopped with a clear message (file:line for YAML), quickly; legal inp
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -64,8 +65,9 @@ def test_imgconf_list_refuses_an_alias_bomb_and_an_oversized_suite(tmp_path: Pat
     (tmp_path / "bomb.yaml").write_text(SUITE_HEAD + BOMB)
     big = tmp_path / "big.yaml"
     big.write_text(SUITE_HEAD + "description: |\n" + ("  " + "x" * 1000 + "\n") * (MAX_SUITE_BYTES // 1000 + 10))
-    done = subprocess.run([*IMGCONF, "list", "--suites", str(tmp_path)], capture_output=True, text=True, timeout=120)
-    out = " ".join(done.stdout.split())  # rich wraps long lines
+    done = subprocess.run([*IMGCONF, "list", "--suites", str(tmp_path)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "400"})
+    out = " ".join(done.stdout.split())  # rich wraps long lines (inside a word, too, on a narrow terminal)
     assert done.returncode == 2
     assert "alias bomb" in out and "bomb.yaml:" in out
     assert "more than the 2 MB" in out and "big.yaml" in out

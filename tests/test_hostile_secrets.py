@@ -351,8 +351,12 @@ def test_a_url_with_a_password_in_a_config_error_is_not_echoed(tmp_path: Path) -
 
 
 def test_a_key_file_readable_by_others_is_warned_about_once(tmp_path: Path, pem_text: str,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+                                                             capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from imgconf.auth.keys import load_key_file
+
+    # imgconf's xdist workers leave the warning to their controller; this test may itself run in one
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
 
     key = tmp_path / "client.pem"
     key.write_text(pem_text)
@@ -418,7 +422,8 @@ def test_tokens_echoed_by_the_server_are_redacted_under_xdist(pytester: pytest.P
 
 
 def test_the_key_file_warning_is_printed_once_on_stderr_under_xdist(pytester: pytest.Pytester, tmp_path: Path,
-                                                                    pem_text: str) -> None:
+                                                                    pem_text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)  # the run below is the controller, not a worker
     key = tmp_path / "client.pem"
     key.write_text(pem_text)
     os.chmod(key, 0o644)

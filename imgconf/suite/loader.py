@@ -243,6 +243,7 @@ def _expect(
                 message=spec.get("message"),
                 requirement=tuple(spec.get("requirement", ())),
                 level=Level(spec["level"]) if spec.get("level") else None,
+                any_status=bool(spec.get("any_status", False)),
             )
         )
 
