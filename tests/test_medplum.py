@@ -18,7 +18,9 @@ import pytest
 
 from imgconf.baseline import load_baseline
 from imgconf.catalogue import is_known
-from imgconf.medplum import MedplumServer, MedplumUnavailable, available
+from imgconf.targets.base import TargetUnavailable as MedplumUnavailable
+from imgconf.targets.medplum import MedplumTarget as MedplumServer
+from imgconf.targets.medplum import medplum_unavailable as available
 from imgconf.paths import suites_dir
 
 ROOT = Path(__file__).resolve().parent.parent
