@@ -42,3 +42,18 @@ def client(server: Any) -> Iterator[httpx.Client]:
     """A keep-alive client on the module's reference server, asking for FHIR JSON."""
     with httpx.Client(base_url=server.base_url, headers={"Accept": "application/fhir+json"}, timeout=10) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def proxied() -> Iterator[tuple[Any, Any]]:
+    """(FaultProxy, TargetSession) on a module's own reference server: set faults on the proxy per test."""
+    from imgconf.faults import FaultProxy
+    from imgconf.reference.server import EmbeddedServer
+    from imgconf.session import SessionOptions, TargetSession
+
+    with EmbeddedServer() as srv, FaultProxy(srv.base_url, []) as proxy:
+        session = TargetSession(SessionOptions(target=proxy.base_url))
+        try:
+            yield proxy, session
+        finally:
+            session.close()

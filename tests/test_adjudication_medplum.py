@@ -9,7 +9,6 @@ real defect still fails. Cases run in-process through the engine, as in test_sui
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -19,10 +18,9 @@ from imgconf.engine import run_case
 from imgconf.faults import BY_NAME, Fault, FaultProxy, ProxyCall, ProxyResponse
 from imgconf.fixtures import library
 from imgconf.paths import fixtures_dir, suites_dir
-from imgconf.reference.server import EmbeddedServer
 from imgconf.results import CaseResult, Verdict
 from imgconf.searchparams import dates
-from imgconf.session import SessionOptions, TargetSession
+from imgconf.session import TargetSession
 from imgconf.suite.loader import load_suite
 from imgconf.suite.model import Suite
 
@@ -51,13 +49,8 @@ def bad(result: CaseResult) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def shared() -> Iterator[tuple[FaultProxy, TargetSession]]:
-    with EmbeddedServer() as server, FaultProxy(server.base_url, []) as proxy:
-        session = TargetSession(SessionOptions(target=proxy.base_url))
-        try:
-            yield proxy, session
-        finally:
-            session.close()
+def shared(proxied: tuple[FaultProxy, TargetSession]) -> tuple[FaultProxy, TargetSession]:
+    return proxied  # tests/conftest.py
 
 
 def with_faults(shared: tuple[FaultProxy, TargetSession], faults: list[Fault], rel: str, name: str) -> CaseResult:

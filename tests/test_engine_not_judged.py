@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,11 +20,10 @@ from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
 from imgconf.fixtures import library
 from imgconf.paths import fixtures_dir
 from imgconf.plugin import _failure_text
-from imgconf.reference.server import EmbeddedServer
 from imgconf.report.junit import build_junit
 from imgconf.report.summary import build_summary
 from imgconf.results import CaseResult, RunInfo, Verdict
-from imgconf.session import SessionOptions, TargetSession
+from imgconf.session import TargetSession
 from imgconf.suite.loader import load_suite
 from imgconf.suite.model import Suite
 
@@ -93,15 +91,6 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Suite:
     path.write_text(textwrap.dedent(SUITE), encoding="utf-8")
     return load_suite(path, fixture_library=library(fixtures_dir()))
 
-
-@pytest.fixture(scope="module")
-def proxied() -> Iterator[tuple[FaultProxy, TargetSession]]:
-    with EmbeddedServer() as server, FaultProxy(server.base_url, []) as proxy:
-        session = TargetSession(SessionOptions(target=proxy.base_url))
-        try:
-            yield proxy, session
-        finally:
-            session.close()
 
 
 def _run(proxied: tuple[FaultProxy, TargetSession], suite: Suite, name: str, faults: list[Fault]) -> CaseResult:

@@ -4,7 +4,6 @@ failure. Real suite cases against the reference server, with and without the tru
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 
@@ -12,22 +11,12 @@ from imgconf.engine import run_case
 from imgconf.faults import BY_NAME, FaultProxy
 from imgconf.fixtures import library
 from imgconf.paths import fixtures_dir, suites_dir
-from imgconf.reference.server import EmbeddedServer
 from imgconf.results import CaseResult, Verdict
-from imgconf.session import SessionOptions, TargetSession
+from imgconf.session import TargetSession
 from imgconf.suite.loader import load_suite
 
 PAGING_CASES = ["_count=2 pages through every match", "POST _search with paging"]
 
-
-@pytest.fixture(scope="module")
-def proxied() -> Iterator[tuple[FaultProxy, TargetSession]]:
-    with EmbeddedServer() as server, FaultProxy(server.base_url, []) as proxy:
-        session = TargetSession(SessionOptions(target=proxy.base_url))
-        try:
-            yield proxy, session
-        finally:
-            session.close()
 
 
 def _run(proxied: tuple[FaultProxy, TargetSession], name: str, fault: str | None) -> CaseResult:

@@ -4,7 +4,6 @@ fail when the server drops a match; the _include case no longer depends on a mod
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 
@@ -12,9 +11,8 @@ from imgconf.engine import run_case
 from imgconf.faults import BY_NAME, FaultProxy
 from imgconf.fixtures import library
 from imgconf.paths import fixtures_dir, suites_dir
-from imgconf.reference.server import EmbeddedServer
 from imgconf.results import CaseResult, Level, Verdict
-from imgconf.session import SessionOptions, TargetSession
+from imgconf.session import TargetSession
 from imgconf.suite.loader import load_suite
 
 SPLIT = [
@@ -23,15 +21,6 @@ SPLIT = [
     ("search-results", "_include with a target type"),
 ]
 
-
-@pytest.fixture(scope="module")
-def proxied() -> Iterator[tuple[FaultProxy, TargetSession]]:
-    with EmbeddedServer() as server, FaultProxy(server.base_url, []) as proxy:
-        session = TargetSession(SessionOptions(target=proxy.base_url))
-        try:
-            yield proxy, session
-        finally:
-            session.close()
 
 
 def _run(proxied: tuple[FaultProxy, TargetSession], stem: str, name: str, fault: str | None) -> CaseResult:
