@@ -92,6 +92,9 @@ class CheckResult:
     reason: str
     detail: str = ""  # the expression, the expected value, a location
     exchange: int | None = None  # index into CaseResult.exchanges
+    # FHIRPath-style paths into that exchange's response body the check found wanting (validator
+    # findings know them); the HTML report marks them in the evidence. Empty when the check cannot say.
+    locations: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -29,6 +29,7 @@ def findings_to_results(check: str, findings: list[tuple[str, Any]], ctx: CheckC
     if not findings:
         return [ctx.result(check, True, f"no findings on {scope}")]
     groups: dict[tuple[str, str, tuple[str, ...]], list[str]] = defaultdict(list)
+    located: dict[tuple[str, str, tuple[str, ...]], list[str]] = defaultdict(list)
     for prefix, finding in findings:
         if prefix:  # "Bundle.entry[3].resource." + "ImagingStudy.series[0].uid" → one path, type replaced
             rtype = finding.location.split(".", 1)[0].split("[", 1)[0]
@@ -36,6 +37,8 @@ def findings_to_results(check: str, findings: list[tuple[str, Any]], ctx: CheckC
         value = f" (value {finding.value!r})" if getattr(finding, "value", None) else ""
         also = tuple(getattr(finding, "findings", ()) or ())  # §H FIND ids cited next to the rule
         groups[(finding.requirement, finding.level, also)].append(f"{finding.location}: {finding.message}{value}")
+        if finding.location not in located[(finding.requirement, finding.level, also)]:
+            located[(finding.requirement, finding.level, also)].append(finding.location)
     results = []
     for (requirement, level_text, also), lines in sorted(groups.items()):
         level = Level(level_text)
@@ -47,6 +50,7 @@ def findings_to_results(check: str, findings: list[tuple[str, Any]], ctx: CheckC
             level=level,
             detail=scope,
         )
+        result.locations = located[(requirement, level_text, also)]
         if level is Level.INFO or level is Level.MAY:
             result.verdict = Verdict.INFO
         results.append(result)

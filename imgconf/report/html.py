@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from imgconf import catalogue
 from imgconf.jsonsafe import loads_bounded
+from imgconf.report.locate import Path as JsonPath
+from imgconf.report.locate import pretty_lines, resolve
 from imgconf.report.redact import redact_headers, redact_text
 from imgconf.report.outcome import describe_selection
 from imgconf.report.summary import (
@@ -46,6 +48,7 @@ class ExchangeView:
     response_headers: dict[str, str]
     response_body: Markup
     response_note: str
+    marked: bool = False  # the response body carries <mark>s of failing locations: shown open
 
 
 _TEXTUAL = ("json", "xml", "text/", "x-www-form-urlencoded", "javascript", "html", "csv")
@@ -96,8 +99,72 @@ def _body(text: str | None, content_type: str = "", limit: int = MAX_BODY_CHARS)
     return body, ""
 
 
-def _exchange_view(ex: Exchange, limit: int = MAX_BODY_CHARS) -> ExchangeView:
+@dataclass
+class LocationMark:
+    """A location some failing checks named in one exchange's response body, and the rows to link to it."""
+
+    location: str
+    titles: list[str]
+    sinks: list[list[tuple[str, str]]]  # each citing row's "marks": (anchor, location) added once resolved
+
+
+def _marked_body(text: str | None, content_type: str, limit: int,
+                 marks: list[LocationMark], ev_id: str) -> tuple[Markup, str] | None:
+    """The redacted JSON body pretty-printed with the lines of each resolvable location in a <mark>;
+    None when there is nothing to mark (not JSON, binary, or no location resolves)."""
+    if not text or binary_summary(text, content_type) is not None:
+        return None
+    body = redact_text(text)  # highlight after redaction: the marks never see an unredacted byte
+    try:
+        document = loads_bounded(body)
+    except ValueError:
+        return None
+    pretty, spans = pretty_lines(document)
+    note = ""
+    if len(pretty) > limit:
+        note = f"Truncated: showing the first {limit:,} of {len(pretty):,} characters."
+        pretty = pretty[:limit]
+    lines = pretty.split("\n")
+    whole = len(lines) - 1 if note else len(lines)  # a cut last line cannot close a mark
+    by_path: dict[JsonPath, list[LocationMark]] = {}
+    for m in marks:
+        path = resolve(document, m.location)
+        if path is not None and path in spans and spans[path][1] < whole:
+            by_path.setdefault(path, []).append(m)
+    if not by_path:
+        return None
+    # Spans of a tree nest or are disjoint: open outer first, close inner first.
+    ordered = sorted(by_path, key=lambda p: (spans[p][0], -spans[p][1]))
+    opens: dict[int, list[str]] = {}
+    closes: dict[int, list[str]] = {}
+    for n, path in enumerate(ordered):
+        anchor = f"{ev_id}-at{n + 1}"
+        first, last = spans[path]
+        title = "; ".join(dict.fromkeys(t for m in by_path[path] for t in m.titles))
+        opens.setdefault(first, []).append(f'<mark id="{anchor}" title="{escape(title)}">')
+        closes.setdefault(last, []).insert(0, "</mark>")
+        for m in by_path[path]:
+            for sink in m.sinks:
+                if (anchor, m.location) not in sink:
+                    sink.append((anchor, m.location))
+    out = []
+    for i, line in enumerate(lines):
+        out.append("".join(opens.get(i, ())) + str(pre_text(line)) + "".join(closes.get(i, ())))
+    return Markup("\n".join(out)), note
+
+
+def _exchange_view(ex: Exchange, limit: int = MAX_BODY_CHARS,
+                   marks: list[LocationMark] | None = None, ev_id: str = "") -> ExchangeView:
     req_body, req_note = _body(ex.request_body, _content_type(ex.request_headers), limit)
+    marked = _marked_body(ex.response_body, _content_type(ex.response_headers), limit, marks, ev_id) if marks else None
+    if marked is not None:
+        return ExchangeView(
+            method=ex.method, url=redact_text(ex.url), status=ex.status, elapsed_ms=ex.elapsed_ms,
+            error=redact_text(ex.error), request_headers=redact_headers(ex.request_headers),
+            request_body=pre_text(req_body), request_note=req_note,
+            response_headers=redact_headers(ex.response_headers),
+            response_body=marked[0], response_note=marked[1], marked=True,
+        )
     resp_body, resp_note = _body(ex.response_body, _content_type(ex.response_headers), limit)
     return ExchangeView(
         method=ex.method,
@@ -131,16 +198,26 @@ class EvidenceStore:
         self.case_index = case_index
         self.items: dict[tuple[int, int], dict[str, Any]] = {}
 
-    def cite(self, e: Entry, idx: int, group_id: str) -> str:
+    def cite(self, e: Entry, idx: int, group_id: str, row_marks: list[tuple[str, str]] | None = None) -> str:
+        """The evidence id; a failing check's locations are remembered, and ``row_marks`` receives
+        (anchor, location) for each one that is marked when the evidence is rendered."""
         key = (self.case_index[id(e.case)], idx)
         item = self.items.get(key)
         if item is None:
             item = self.items[key] = {
                 "id": f"ev-{key[0]}-{idx + 1}", "no": idx + 1, "case": e.case.case, "nodeid": e.case.nodeid,
-                "exchange": e.case.exchanges[idx], "cited_by": [], "all_pass": True,
+                "exchange": e.case.exchanges[idx], "cited_by": [], "all_pass": True, "marks": {},
             }
         if group_id not in item["cited_by"]:
             item["cited_by"].append(group_id)
+        if e.check is not None and e.verdict is not Verdict.PASS and row_marks is not None:
+            title = f"{e.check.check} check, {e.verdict.value.upper()} ({', '.join(e.check.requirement)})"
+            for loc in e.check.locations:
+                mark = item["marks"].setdefault(loc, LocationMark(loc, [], []))
+                if title not in mark.titles:
+                    mark.titles.append(title)
+                if not any(s is row_marks for s in mark.sinks):
+                    mark.sinks.append(row_marks)
         item["all_pass"] = item["all_pass"] and e.verdict is Verdict.PASS
         return str(item["id"])
 
@@ -149,7 +226,8 @@ class EvidenceStore:
         for k in sorted(self.items):
             item = dict(self.items[k])
             limit = MAX_PASSING_BODY_CHARS if item.pop("all_pass") else MAX_BODY_CHARS
-            item["view"] = _exchange_view(item.pop("exchange"), limit)
+            marks = list(item.pop("marks").values())
+            item["view"] = _exchange_view(item.pop("exchange"), limit, marks, str(item["id"]))
             out.append(item)
         return out
 
@@ -160,6 +238,7 @@ def _group_view(group: Group, evidence: EvidenceStore) -> dict[str, Any]:
     rows = []
     for e in group.entries:
         idx = _exchange_index(e)
+        marks: list[tuple[str, str]] = []  # filled when the evidence is rendered (EvidenceStore.ordered)
         rows.append({
             "case": e.case.case,
             "nodeid": e.case.nodeid,
@@ -170,8 +249,9 @@ def _group_view(group: Group, evidence: EvidenceStore) -> dict[str, Any]:
             "verdict": e.verdict.value,
             "reason": redact_text(e.reason),
             "detail": redact_text(e.check.detail) if e.check else "",
-            "ev": evidence.cite(e, idx, group.id) if idx is not None else None,
+            "ev": evidence.cite(e, idx, group.id, marks) if idx is not None else None,
             "exchange_no": idx + 1 if idx is not None else None,
+            "marks": marks,
         })
     return {
         "id": group.id,
