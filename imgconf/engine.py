@@ -112,8 +112,9 @@ def _status_class(status: int | None) -> str:
     return "error" if status >= 400 else f"{status // 100}xx"
 
 
-def _body_dependents(e: Expect) -> list[tuple[str, tuple[str, ...], Level | None, str, bool]]:
-    """(check, requirement, level, detail, reads JSON) of every expectation that reads the response body."""
+def _body_dependents(e: Expect, any_status: bool = True) -> list[tuple[str, tuple[str, ...], Level | None, str, bool]]:
+    """(check, requirement, level, detail, reads JSON) of every expectation that reads the response body;
+    ``any_status=False`` leaves out the FHIRPath checks judged on any answer."""
     out: list[tuple[str, tuple[str, ...], Level | None, str, bool]] = []
     if e.structure:
         out.append(("structure", (), None, "R4 structure", True))
@@ -121,7 +122,7 @@ def _body_dependents(e: Expect) -> list[tuple[str, tuple[str, ...], Level | None
         out.append(("rule", (), None, "imaging rules", True))
     if e.image_urls:
         out.append(("image-url", (), None, "retrieval URLs", True))
-    out += [("fhirpath", spec.requirement, spec.level, spec.expr, True) for spec in e.fhirpath]
+    out += [("fhirpath", spec.requirement, spec.level, spec.expr, True) for spec in e.fhirpath if any_status or not spec.any_status]
     if e.search is not None:
         out.append(("search", (), None, "search oracle", True))
     if e.attachment is not None:
@@ -165,7 +166,7 @@ def _judge(step: Step, ctx: CheckContext) -> list[CheckResult]:
     if e.status and got not in e.status and _status_class(got) not in {_status_class(s) for s in e.status}:
         wanted = " or ".join(str(s) for s in e.status)
         why = f"status check failed: expected {wanted}, got {got}"
-        blocked = [d for d in dependents if not (d[0] == "fhirpath" and any(s.any_status and s.expr == d[3] for s in e.fhirpath))]
+        blocked = _body_dependents(e, any_status=False)  # no on_status branch: its keys are expected statuses
         always = [s for s in e.fhirpath if s.any_status]  # judged on any answer: a leak is its own accusation
         return results + check_fhirpath(always, ctx) + _not_judged(
             ([("resource", (), None, f"resourceType = {e.resource}", True)] if e.resource else []) + blocked, ctx, why)

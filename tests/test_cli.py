@@ -3,47 +3,24 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from hostile_support import imgconf_serve
 
 pytestmark = pytest.mark.slow
 
 IMGCONF = [sys.executable, "-m", "imgconf.cli"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture()
 def served() -> Iterator[str]:
     """`imgconf serve` started on its own, as a tester would start a second terminal."""
-    port = free_port()
-    proc = subprocess.Popen([*IMGCONF, "serve", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/fhir"
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/metadata", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("imgconf serve did not start")
+    with imgconf_serve() as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:

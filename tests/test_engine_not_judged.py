@@ -13,8 +13,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from case_support import run_named_case
 
-from imgconf.engine import run_case
 from imgconf.faults import FaultProxy
 from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
 from imgconf.fixtures import library
@@ -94,13 +94,7 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Suite:
 
 
 def _run(proxied: tuple[FaultProxy, TargetSession], suite: Suite, name: str, faults: list[Fault]) -> CaseResult:
-    proxy, session = proxied
-    session.fixtures.ensure(suite.fixtures)  # loaded with no fault active
-    proxy.set_faults(faults)
-    try:
-        return run_case(next(c for c in suite.cases if c.name == name), suite, session)
-    finally:
-        proxy.set_faults([])
+    return run_named_case(proxied, suite, name, faults)
 
 
 def _by_verdict(result: CaseResult, verdict: Verdict) -> list[str]:

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from imgconf.engine import run_case
+from case_support import load_bundled, run_named_case
 from imgconf.faults import BY_NAME, FaultProxy
-from imgconf.fixtures import library
-from imgconf.paths import fixtures_dir, suites_dir
+from imgconf.paths import suites_dir
 from imgconf.results import CaseResult, Level, Verdict
 from imgconf.session import TargetSession
-from imgconf.suite.loader import load_suite
 
 SPLIT = [
     ("search-references", "subject Group"),
@@ -24,14 +22,8 @@ SPLIT = [
 
 
 def _run(proxied: tuple[FaultProxy, TargetSession], stem: str, name: str, fault: str | None) -> CaseResult:
-    proxy, session = proxied
-    suite = load_suite(suites_dir() / "imagingstudy" / f"{stem}.yaml", fixture_library=library(fixtures_dir()))
-    session.fixtures.ensure(suite.fixtures)
-    proxy.set_faults([BY_NAME[fault]] if fault else [])
-    try:
-        return run_case(next(c for c in suite.cases if c.name == name), suite, session)
-    finally:
-        proxy.set_faults([])
+    suite = load_bundled(suites_dir() / "imagingstudy" / f"{stem}.yaml")
+    return run_named_case(proxied, suite, name, [BY_NAME[fault]] if fault else [])
 
 
 @pytest.mark.parametrize(("stem", "name"), SPLIT)
