@@ -424,6 +424,7 @@ def load_suite(path: Path, *, fixture_library: Mapping[str, Any] | None = None) 
     variables = dict(data.get("variables", {}))
     defined = set(variables)
     seen_names: dict[str, int] = {}
+    seen_keys: dict[str, int] = {}  # case id, or the name of a case without one
     cases: list[Case] = []
     for i, raw_case in enumerate(data["cases"]):
         at: Path_ = ("cases", i)
@@ -432,6 +433,11 @@ def load_suite(path: Path, *, fixture_library: Mapping[str, Any] | None = None) 
         if name in seen_names:
             raise SuiteError(path, line, f"duplicate case name {name!r} (first at line {seen_names[name]})")
         seen_names[name] = line
+        case_id: str | None = raw_case.get("id")
+        key, key_line = (case_id, _line_for(positions, at + ("id",)) or line) if case_id else (name, line)
+        if key in seen_keys:  # an id is a case's key (baselines, node ids): it may clash with no other key
+            raise SuiteError(path, key_line, f"duplicate case id {key!r} (first at line {seen_keys[key]}); ids are unique in a suite")
+        seen_keys[key] = key_line
         raw_steps = raw_case.get("steps") or [
             {k: raw_case[k] for k in ("request", "expect", "save") if k in raw_case}
         ]
@@ -473,6 +479,7 @@ def load_suite(path: Path, *, fixture_library: Mapping[str, Any] | None = None) 
             steps=tuple(steps),
             line=line,
             level_reason=raw_case.get("level_reason"),
+            id=case_id,
         )
         _check_levels(path, case, raw_case, positions, at)
         cases.append(case)

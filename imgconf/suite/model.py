@@ -168,6 +168,12 @@ class Case:
     steps: tuple[Step, ...]
     line: int
     level_reason: str | None = None  # the clause that makes the case stricter than a requirement it cites
+    id: str | None = None  # stable slug from the suite (``id:``); None in a third-party suite without ids
+
+    @property
+    def key(self) -> str:
+        """What baselines, ``imgconf compare`` and node ids match the case by: its id, else its name."""
+        return self.id or self.name
 
     @property
     def writes(self) -> bool:
