@@ -1,6 +1,8 @@
 """``imgconf compare OLD NEW``: what changed between two runs' summary.json.
 
-Cases are matched by (suite id, case name). A regression is a case judged both times whose verdict got
+Cases are matched by (suite id, case id), so a reworded case name is the same case; a case without an
+id (a suite without ids, or a summary written before ids existed) is matched by (suite id, case name).
+A regression is a case judged both times whose verdict got
 worse (pass/info → warn → fail); a progression the reverse. A case judged once and not judged the other
 time (skip, not-judged, error) is listed as such — an infrastructure hiccup is no regression.
 """
@@ -83,15 +85,43 @@ def load_summary(path: Path) -> dict[str, Any]:
     return data
 
 
-def _cases(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {f"{c['suite_id']} :: {c['case']}": c for c in summary["cases"]}
+def _label(case: dict[str, Any]) -> str:
+    return f"{case['suite_id']} :: {case['case']}"
+
+
+def _pairs(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, dict[str, Any] | None, dict[str, Any] | None]]:
+    """(label, old case, new case) for every case of either run: by id first, then by name."""
+    before: list[dict[str, Any]] = list(old["cases"])
+    after: list[dict[str, Any]] = list(new["cases"])
+    by_id = {(c["suite_id"], c["case_id"]): c for c in before if c.get("case_id")}
+    pairs: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None]] = []
+    matched_old: set[int] = set()
+    unmatched_new: list[dict[str, Any]] = []
+    for n in after:
+        o = by_id.get((n["suite_id"], n.get("case_id")))
+        if o is not None and id(o) not in matched_old:
+            matched_old.add(id(o))
+            label = _label(n) if o["case"] == n["case"] else f"{_label(n)} (was {o['case']!r})"
+            pairs.append((label, o, n))
+        else:
+            unmatched_new.append(n)
+    # Fallback by name: a summary from before case ids, or a suite whose cases have none.
+    by_name = {(c["suite_id"], c["case"]): c for c in before if id(c) not in matched_old}
+    for n in unmatched_new:
+        o = by_name.get((n["suite_id"], n["case"]))
+        if o is not None and o.get("case_id") and n.get("case_id"):
+            o = None  # both carry ids and they differ: two different cases that happen to share a name
+        if o is not None:
+            del by_name[(n["suite_id"], n["case"])]
+            matched_old.add(id(o))
+        pairs.append((_label(n), o, n))
+    pairs += [(_label(o), o, None) for o in before if id(o) not in matched_old]
+    return sorted(pairs, key=lambda p: p[0])
 
 
 def compare(old: dict[str, Any], new: dict[str, Any]) -> Comparison:
-    before, after = _cases(old), _cases(new)
     result = Comparison()
-    for key in sorted(before.keys() | after.keys()):
-        o, n = before.get(key), after.get(key)
+    for key, o, n in _pairs(old, new):
         req = list((n or o or {}).get("requirement", []))
         if o is None:
             result.new_cases.append(Change(key, None, n["verdict"], req))  # type: ignore[index]

@@ -245,6 +245,7 @@ def run_case(case: Case, suite: Suite, session: TargetSession, nodeid: str = "")
         suite_id=suite.id,
         suite=suite.title,
         case=case.name,
+        case_id=case.id,
         nodeid=nodeid,
         area=suite.area,
         requirement=list(case.requirements),

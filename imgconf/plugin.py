@@ -140,7 +140,9 @@ class SuiteFile(pytest.File):
         if selected and suite.id not in selected:
             return
         for case in suite.cases:
-            item = CaseItem.from_parent(self, name=case.name, suite=suite, case=case)
+            # Node id suites/x.yaml::<case id> survives a reworded name; -k still matches the name.
+            item = CaseItem.from_parent(self, name=case.key, suite=suite, case=case)
+            item.extra_keyword_matches.add(case.name)
             item.add_marker(_level_marker(case.level))
             item.add_marker(suite.area)
             item.add_marker(suite_marker)
@@ -193,7 +195,7 @@ class CaseItem(pytest.Item):
             result = CaseResult(suite_id=self.suite.id, suite=self.suite.title, case=self.case.name,
                                 nodeid=self.nodeid, area=self.suite.area, requirement=list(self.case.requirements),
                                 level=self.case.level, skipped_reason=target_skip or guard.not_run_reason(),
-                                level_reason=self.case.level_reason)
+                                level_reason=self.case.level_reason, case_id=self.case.id)
         else:
             result = _without_secrets(run_case(self.case, self.suite, session, self.nodeid))
             guard.observe(result)

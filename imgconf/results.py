@@ -124,6 +124,12 @@ class CaseResult:
     error: str | None = None
     duration_s: float = 0.0
     level_reason: str | None = None  # the clause that makes the case stricter than a requirement it cites
+    case_id: str | None = None  # the suite's stable case id (None: a suite without ids, a summary from before ids)
+
+    @property
+    def key(self) -> str:
+        """What baselines and ``imgconf compare`` match the case by: its id, else its name."""
+        return self.case_id or self.case
 
     @property
     def verdict(self) -> Verdict:
@@ -138,6 +144,7 @@ class CaseResult:
             "suite_id": self.suite_id,
             "suite": self.suite,
             "case": self.case,
+            "case_id": self.case_id,
             "nodeid": self.nodeid,
             "area": self.area,
             "requirement": self.requirement,
@@ -167,6 +174,7 @@ class CaseResult:
             error=d.get("error"),
             duration_s=d.get("duration_s", 0.0),
             level_reason=d.get("level_reason"),
+            case_id=d.get("case_id"),
         )
 
 

@@ -17,6 +17,7 @@ from imgconf.results import CaseResult, CheckResult, Level, Verdict
 
 CRUD = str(suites_dir() / "imagingstudy" / "rest-crud.yaml")
 CREATE = "imagingstudy-crud::create returns 201 with Location and ETag"
+CREATE_ID = "imagingstudy-crud::create-returns-201-with-location-and-etag"
 
 
 def case(name: str, *checks: tuple[str, Verdict, list[str]], error: str | None = None) -> CaseResult:
@@ -41,7 +42,7 @@ def test_an_entry_without_a_reason_is_refused(tmp_path: Path, reason: object) ->
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    ([{"reason": "r"}], "'case' is missing"),
+    ([{"reason": "r"}], "'case_id' is missing"),
     ([{"case": "s::a", "reason": "r", "becuase": "typo"}], "unknown key"),
     ({"not": "a list"}, None),
     ("just text", "expected a list"),
@@ -130,6 +131,53 @@ def test_a_skipped_case_makes_its_entry_not_run_rather_than_stale(tmp_path: Path
     assert result.ok and len(result.not_run) == 1
 
 
+# -- case ids: entries keyed by suite-id::case-id survive a reworded name ----------------------
+
+def case_with_id(case_id: str, name: str, *checks: tuple[str, Verdict, list[str]]) -> CaseResult:
+    result = case(name, *checks)
+    result.case_id, result.nodeid = case_id, f"suites/s.yaml::{case_id}"
+    return result
+
+
+def test_an_entry_keyed_by_case_id_covers_the_case_whatever_its_name(tmp_path: Path) -> None:
+    baseline = entries(tmp_path, {"case_id": "s::status-is-201", "case": "s::create answers 201", "check": "status"})
+    reworded = case_with_id("status-is-201", "a create is answered with 201 Created", ("status", Verdict.FAIL, ["REST-020"]))
+    result = compare(baseline, [reworded])
+    assert result.ok and not result.stale and len(result.known) == 1  # neither a regression nor a stale entry
+    healed = case_with_id("status-is-201", "a create is answered with 201 Created", ("status", Verdict.PASS, ["REST-020"]))
+    assert [e.case_id for e in compare(baseline, [healed]).stale] == ["s::status-is-201"]
+    # The name alone no longer decides: another case that took the old name is not covered.
+    impostor = case_with_id("other", "create answers 201", ("status", Verdict.FAIL, ["REST-020"]))
+    assert [f.case_key for f in compare(baseline, [impostor]).regressions] == ["s::other"]
+
+
+def test_entries_written_before_case_ids_still_match_by_name(tmp_path: Path) -> None:
+    baseline = entries(tmp_path, {"case": "s::create answers 201", "check": "status"},
+                       {"case": "suites/s.yaml::create answers 201", "check": "header"})  # a node id spelled with the name
+    run = [case_with_id("status-is-201", "create answers 201", ("status", Verdict.FAIL, ["REST-020"]),
+                        ("header", Verdict.FAIL, ["REST-021"]))]
+    result = compare(baseline, run)
+    assert result.ok and len(result.known) == 2
+    text = "\n".join(compare([], run).lines())
+    assert "REGRESSION s::status-is-201 (create answers 201) · status" in text  # the id, and the name for the reader
+
+
+@pytest.mark.parametrize("case_id", ["s::Not A Slug", "no-separator", "s::", 7])
+def test_a_case_id_that_is_not_suite_and_case_slug_is_refused(tmp_path: Path, case_id: object) -> None:
+    with pytest.raises(BaselineError, match="is not suite-id::case-id"):
+        load_baseline(write(tmp_path, [{"case_id": case_id, "reason": "r"}]))
+
+
+def test_a_written_baseline_keys_cases_by_id_and_cases_without_one_by_name() -> None:
+    from imgconf.baseline import baseline_from
+
+    run = [case_with_id("status-is-201", "create answers 201", ("status", Verdict.FAIL, ["REST-020"])),
+           case("no id here", ("status", Verdict.FAIL, ["REST-020"]))]
+    written = baseline_from(run)
+    assert [(e.get("case_id"), e["case"]) for e in written] == [
+        ("s::status-is-201", "s::create answers 201"), (None, "s::no id here")]
+
+
 # -- end to end: the plugin and the CLI --------------------------------------------------------
 
 @pytest.fixture()
@@ -146,6 +194,7 @@ def test_write_baseline_then_run_against_it(pytester: pytest.Pytester, faulty_ta
     assert first.ret == 1
     data = yaml.safe_load(written.read_text())
     assert data and {e["case"] for e in data} >= {CREATE} and all(e["reason"] == "" for e in data)
+    assert {e["case_id"] for e in data} >= {CREATE_ID}  # written keyed by the case id, the name kept for the reader
     assert all(e["observed"] for e in data)
 
     refused = pytester.runpytest_subprocess(*common, f"--baseline={written}")
@@ -171,7 +220,7 @@ def test_regression_and_stale_entry_fail_the_run(pytester: pytest.Pytester, faul
     result = pytester.runpytest_subprocess(CRUD, "--target", faulty_target, "-p", "no:cacheprovider", f"--baseline={baseline}")
     assert result.ret == 1
     out = result.stdout.str()
-    assert f"REGRESSION {CREATE} · status" in out
+    assert f"REGRESSION {CREATE_ID} (create returns 201 with Location and ETag) · status" in out
     assert "STALE (entry 1) imagingstudy-crud::read after delete gives 410 Gone" in out
     report = json.loads((pytester.path / "reports" / "baseline.json").read_text())
     assert report["outcome"] == "fail" and report["stale"][0]["message"].startswith("stale")

@@ -61,3 +61,31 @@ def test_cli_refuses_a_file_that_is_not_a_summary(tmp_path: Path) -> None:
     bogus.write_text("[1, 2]")
     proc = subprocess.run([*IMGCONF, "compare", str(bogus), str(bogus)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "not an imgconf summary.json" in proc.stdout
+
+
+def _with_id(case: CaseResult, case_id: str) -> CaseResult:
+    case.case_id = case_id
+    return case
+
+
+def test_a_reworded_case_is_matched_by_its_id() -> None:
+    old = [_with_id(_case("uid search finds the study", Verdict.PASS), "uid-search"),
+           _with_id(_case("modality search", Verdict.PASS), "modality")]
+    new = [_with_id(_case("a search by study UID finds the study", Verdict.FAIL), "uid-search"),
+           _with_id(_case("modality search", Verdict.PASS), "modality-by-code")]  # a new id is a new case
+    result = compare(build_summary(demo_run(), old), build_summary(demo_run(), new))
+    assert [c.key for c in result.regressions] == ["s :: a search by study UID finds the study (was 'uid search finds the study')"]
+    # Same name, different ids: two cases, not one matched by name.
+    assert [c.key for c in result.new_cases] == ["s :: modality search"]
+    assert [c.key for c in result.removed_cases] == ["s :: modality search"]
+
+
+def test_a_summary_written_before_case_ids_is_matched_by_name() -> None:
+    old = build_summary(demo_run(), [_case("steady", Verdict.PASS), _case("breaks", Verdict.PASS)])
+    for entry in old["cases"]:
+        entry.pop("case_id")  # as summary.json was before case ids
+    new = build_summary(demo_run(), [_with_id(_case("steady", Verdict.PASS), "steady-id"),
+                                     _with_id(_case("breaks", Verdict.FAIL), "breaks-id")])
+    result = compare(old, new)
+    assert [c.key for c in result.regressions] == ["s :: breaks"]
+    assert result.unchanged == 1 and not result.new_cases and not result.removed_cases

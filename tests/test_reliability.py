@@ -56,19 +56,19 @@ def tagged_left(base_url: str) -> int:
 
 
 SCENARIOS = [
-    # (fault, suite, case names separated by ' | ', what the selected cases must end as, words the evidence shows)
-    ("malformed-json", SEARCH, "modality by code", {"fail"}, "not JSON"),
-    ("html-error-page", SEARCH, "modality by code", {"fail"}, "not JSON"),
-    ("wrong-content-type", CRUD, "capability statement", {"fail"}, "text/plain"),
-    ("slow-response", SEARCH, "modality by code", {"error"}, "Timeout"),
-    ("connection-reset", SEARCH, "modality by code", {"error"}, "Error"),
-    ("redirect-loop", SEARCH, "modality by code", {"error"}, "TooManyRedirects"),
-    ("next-link-loops", RESULTS, "_count=2 pages through every match", {"warn"}, "loops back"),  # REST-043 is SHOULD
-    ("huge-bundle", SEARCH, "modality by code", {"error"}, "exceeds"),
-    ("wrong-resource-type", CRUD, "create returns 201 with Location and ETag | created resource is readable with the same content", {"fail"}, "Observation"),
-    ("no-bundle-type", SEARCH, "patient by bare id", {"fail"}, "searchset"),
-    ("5xx-storm", SEARCH, "modality by code", {"error"}, "503"),
-    ("gzip-broken", SEARCH, "modality by code", {"error"}, "Decoding"),
+    # (fault, suite, case ids (node ids end in them) separated by ' | ', what the selected cases must end as, words the evidence shows)
+    ("malformed-json", SEARCH, "modality-by-code", {"fail"}, "not JSON"),
+    ("html-error-page", SEARCH, "modality-by-code", {"fail"}, "not JSON"),
+    ("wrong-content-type", CRUD, "capability-statement", {"fail"}, "text/plain"),
+    ("slow-response", SEARCH, "modality-by-code", {"error"}, "Timeout"),
+    ("connection-reset", SEARCH, "modality-by-code", {"error"}, "Error"),
+    ("redirect-loop", SEARCH, "modality-by-code", {"error"}, "TooManyRedirects"),
+    ("next-link-loops", RESULTS, "count-2-pages-through-every-match", {"warn"}, "loops back"),  # REST-043 is SHOULD
+    ("huge-bundle", SEARCH, "modality-by-code", {"error"}, "exceeds"),
+    ("wrong-resource-type", CRUD, "create-returns-201-with-location-and-etag | created-resource-is-readable-with-same-content", {"fail"}, "Observation"),
+    ("no-bundle-type", SEARCH, "patient-by-bare-id", {"fail"}, "searchset"),
+    ("5xx-storm", SEARCH, "modality-by-code", {"error"}, "503"),
+    ("gzip-broken", SEARCH, "modality-by-code", {"error"}, "Decoding"),
 ]
 
 

@@ -49,7 +49,7 @@ def test_flat_checks_and_cases_without_bodies() -> None:
     s = build_summary(demo_run(), demo_cases())
     assert len(s["checks"]) == 6
     first = s["checks"][0]
-    assert set(first) == {"suite_id", "suite", "case", "nodeid", "check", "requirement", "level",
+    assert set(first) == {"suite_id", "suite", "case", "case_id", "nodeid", "check", "requirement", "level",
                           "verdict", "reason", "detail"}
     # Sorted by suite id, then node id.
     assert [c["verdict"] for c in s["cases"]] == ["pass", "fail", "skip", "warn", "error", "info"]
