@@ -524,7 +524,7 @@ def list_suites(
         reqs = sorted({r for c in suite.cases for r in c.requirements} | set(suite.requirements))
         rows.append({
             "id": suite.id, "title": suite.title, "area": suite.area, "file": str(path),
-            "cases": [{"name": c.name, "level": c.level.value, "requirements": list(c.requirements)} for c in suite.cases],
+            "cases": [{"id": c.id, "name": c.name, "level": c.level.value, "requirements": list(c.requirements)} for c in suite.cases],
             "requirements": reqs,
         })
     if as_json:
