@@ -11,17 +11,10 @@ from typing import Any
 
 from imgconf.checks.base import CheckContext
 from imgconf.checks.body import check_resource_type
-from imgconf.checks.fhirpath import check_fhirpath
 from imgconf.checks.headers import check_headers
-from imgconf.checks.retrieve import check_attachment
-from imgconf.checks.image_urls import check_image_urls
-from imgconf.checks.rules import check_rules
-from imgconf.checks.search import check_search
-from imgconf.checks.smart import check_oauth_error, check_scopes, check_token_response
+from imgconf.checks.registry import CheckKind, kinds
 from imgconf.auth.steps import auth_gate, token_step
 from imgconf.checks.status import check_status
-from imgconf.checks.structure import check_structure
-from imgconf.checks.xml import check_xml
 from imgconf.client import HttpResult, TargetUnreachable
 from imgconf.fhirpath import evaluate
 from imgconf.fixtures import FixtureError, add_tag, id_from_response
@@ -112,30 +105,20 @@ def _status_class(status: int | None) -> str:
     return "error" if status >= 400 else f"{status // 100}xx"
 
 
+def _kinds_in(e: Expect) -> list[tuple[CheckKind[Any], Any]]:
+    """The check kinds this expectation asks for, with their specs, in the order they run."""
+    return [(kind, e.checks[kind.key]) for kind in kinds() if kind.key in e.checks]
+
+
 def _body_dependents(e: Expect, any_status: bool = True) -> list[tuple[str, tuple[str, ...], Level | None, str, bool]]:
-    """(check, requirement, level, detail, reads JSON) of every expectation that reads the response body;
-    ``any_status=False`` leaves out the FHIRPath checks judged on any answer."""
-    out: list[tuple[str, tuple[str, ...], Level | None, str, bool]] = []
-    if e.structure:
-        out.append(("structure", (), None, "R4 structure", True))
-    if e.rules:
-        out.append(("rule", (), None, "imaging rules", True))
-    if e.image_urls:
-        out.append(("image-url", (), None, "retrieval URLs", True))
-    out += [("fhirpath", spec.requirement, spec.level, spec.expr, True) for spec in e.fhirpath if any_status or not spec.any_status]
-    if e.search is not None:
-        out.append(("search", (), None, "search oracle", True))
-    if e.attachment is not None:
-        out.append(("attachment", (), None, f"the document of {e.attachment.document}", False))
-    if e.oauth_error:
-        out.append(("oauth-error", (), None, " or ".join(e.oauth_error), True))
-    if e.token_response:
-        out.append(("token-response", (), None, "token response", True))
-    if e.scopes is not None:
-        out.append(("scopes", (), None, e.scopes.source, True))
-    if getattr(e, "xml", None) is not None:
-        out.append(("xml", (), None, "FHIR XML", False))
-    return out
+    """(check, requirement, level, detail, needs JSON) of every check kind that reads the response body;
+    ``any_status=False`` leaves out the judgements made on any answer (FHIRPath ``any_status``)."""
+    return [
+        (wait.check, wait.requirement, wait.level, wait.detail, kind.needs_json)
+        for kind, spec in _kinds_in(e)
+        for wait in kind.awaiting(spec)
+        if any_status or not wait.any_status
+    ]
 
 
 def _not_judged(dependents: list[tuple[str, tuple[str, ...], Level | None, str, bool]], ctx: CheckContext, why: str) -> list[CheckResult]:
@@ -167,33 +150,22 @@ def _judge(step: Step, ctx: CheckContext) -> list[CheckResult]:
         wanted = " or ".join(str(s) for s in e.status)
         why = f"status check failed: expected {wanted}, got {got}"
         blocked = _body_dependents(e, any_status=False)  # no on_status branch: its keys are expected statuses
-        always = [s for s in e.fhirpath if s.any_status]  # judged on any answer: a leak is its own accusation
-        return results + check_fhirpath(always, ctx) + _not_judged(
+        for kind, spec in _kinds_in(e):  # judged on any answer: a leak is its own accusation
+            if kind.any_status is not None and (part := kind.any_status(spec)) is not None:
+                results += kind.run(part, ctx)
+        return results + _not_judged(
             ([("resource", (), None, f"resourceType = {e.resource}", True)] if e.resource else []) + blocked, ctx, why)
     resource = check_resource_type(e.resource, ctx)
     results += resource
     if (wrong := _failed(resource)) is not None:
         return results + _not_judged(dependents, ctx, f"the body is not the expected resource ({wrong.reason})")
-    # An OAuth endpoint is not FHIR: its checks say themselves that an error body is not JSON (RFC 6749 §5.2).
-    oauth = bool(e.oauth_error or e.token_response)
-    if ctx.response.json_error and dependents and not oauth and all(reads_json for *_, reads_json in dependents):
+    # Only when every check needs JSON (an OAuth endpoint is not FHIR: its checks say themselves that
+    # an error body is not JSON, RFC 6749 §5.2; XML and documents are judged as they are).
+    if ctx.response.json_error and dependents and all(needs_json for *_, needs_json in dependents):
         problem = ctx.result("resource", False, f"expected a FHIR JSON body: {ctx.response.json_error}", detail="JSON body")
         return results + [problem] + _not_judged(dependents, ctx, "the body is not JSON")
-    if e.structure:
-        results += check_structure(ctx)
-    if e.rules:
-        results += check_rules(ctx)
-    if e.image_urls:
-        results += check_image_urls(ctx)
-    results += check_fhirpath(e.fhirpath, ctx)
-    if e.search is not None:
-        results += check_search(e.search, ctx)
-    if e.attachment is not None:
-        results += check_attachment(e.attachment, ctx)
-    results += check_oauth_error(e.oauth_error, ctx)
-    results += check_token_response(e.token_response, ctx)
-    results += check_scopes(e.scopes, ctx)
-    results += check_xml(e.xml, ctx)
+    for kind, spec in _kinds_in(e):
+        results += kind.run(spec, ctx)
     if (branch := e.branch(ctx.response.status)) is not None:  # on_status: the alternative the server chose
         results += _judge(Step(name=step.name, request=step.request, expect=branch), ctx)
     return results

@@ -9,14 +9,14 @@ import httpx
 
 from imgconf.checks.base import CheckContext
 from imgconf.checks.body import check_resource_type
-from imgconf.checks.fhirpath import check_fhirpath
+from imgconf.checks.fhirpath import FhirPathExpectation, check_fhirpath
 from imgconf.checks.headers import check_headers
 from imgconf.checks.rules import check_rules
 from imgconf.checks.status import check_status
 from imgconf.checks.structure import check_structure
 from imgconf.client import HttpResult
 from imgconf.results import Exchange, Level, Verdict
-from imgconf.suite.model import FhirPathExpectation, HeaderExpectation, Request
+from imgconf.suite.model import HeaderExpectation, Request
 
 GOOD_STUDY: dict[str, Any] = {
     "resourceType": "ImagingStudy",

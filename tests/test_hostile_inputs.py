@@ -131,7 +131,8 @@ def test_a_runaway_repeat_in_a_check_is_an_error_not_an_accusation() -> None:
 
     from imgconf.client import HttpResult
     from imgconf.results import Exchange, Level
-    from imgconf.suite.model import FhirPathExpectation, Request
+    from imgconf.checks.fhirpath import FhirPathExpectation
+    from imgconf.suite.model import Request
 
     body = json.dumps({"resourceType": "Patient", "id": "p"}).encode()
     response = HttpResult(200, httpx.Headers(), body, "http://x/fhir/Patient/p",

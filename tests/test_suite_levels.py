@@ -104,7 +104,7 @@ def test_a_check_with_its_own_requirement_is_held_to_it(tmp_path: Path) -> None:
     assert info.value.line == 10 and "fhirpath check `link.exists()`" in info.value.message
     assert "REST-043" in info.value.message and "SHOULD" in info.value.message
     fixed = text.replace("requirement: [REST-043]}", "requirement: [REST-043], level: SHOULD}")
-    assert load(write(tmp_path, fixed)).cases[0].steps[0].expect.fhirpath[0].level is Level.SHOULD
+    assert load(write(tmp_path, fixed)).cases[0].steps[0].expect.spec("fhirpath")[0].level is Level.SHOULD
 
 
 def test_checks_in_status_branches_are_held_to_it_too(tmp_path: Path) -> None:

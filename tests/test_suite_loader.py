@@ -58,8 +58,8 @@ def test_good_suite_loads_with_defaults_and_overrides(tmp_path: Path) -> None:
     assert first.requirements == ("IS-053",) and first.level is Level.SHALL
     assert second.level is Level.MAY
     assert first.steps[0].request.params == (("modality", "CT"), ("modality", "MR"))
-    assert first.steps[0].expect.fhirpath[1].level is Level.SHOULD
-    assert first.steps[0].expect.search.includes == ("imagingstudy/ct-chest",)
+    assert first.steps[0].expect.spec("fhirpath")[1].level is Level.SHOULD
+    assert first.steps[0].expect.spec("search").includes == ("imagingstudy/ct-chest",)
     assert first.saves() == {"first_id"}
     assert second.uses_variables() == {"first_id"}
     assert suite.writes is True  # fixtures are written to the target
@@ -152,9 +152,9 @@ def test_search_shape_options_load_and_are_type_checked(tmp_path: Path) -> None:
         "search: {includes: [imagingstudy/ct-chest]}",
         "search: {includes: [imagingstudy/ct-chest], self_link: true, order: true, total: true}",
     )
-    search = load(write(tmp_path, text)).cases[0].steps[0].expect.search
+    search = load(write(tmp_path, text)).cases[0].steps[0].expect.spec("search")
     assert search is not None and (search.self_link, search.order, search.total) == (True, True, True)
-    plain = load(write(tmp_path, GOOD, "plain.yaml")).cases[0].steps[0].expect.search
+    plain = load(write(tmp_path, GOOD, "plain.yaml")).cases[0].steps[0].expect.spec("search")
     assert plain is not None and (plain.self_link, plain.order, plain.total) == (False, False, False)
     err = error_of(tmp_path, GOOD.replace("search: {includes: [imagingstudy/ct-chest]}", "search: {order: sometimes}"))
     assert err.line is not None and "order" in str(err)
@@ -177,10 +177,10 @@ ALTERNATIVES = GOOD.replace(
 
 def test_on_status_branches_load_as_alternatives(tmp_path: Path) -> None:
     expect = load(write(tmp_path, ALTERNATIVES)).cases[0].steps[0].expect
-    assert expect.status == (200, 400) and expect.search is None
+    assert expect.status == (200, 400) and expect.spec("search") is None
     ok, refused = expect.branch(200), expect.branch(400)
-    assert ok is not None and ok.search is not None and ok.search.includes == ("imagingstudy/ct-chest",)
-    assert refused is not None and refused.resource == "OperationOutcome" and refused.search is None
+    assert ok is not None and ok.spec("search") is not None and ok.spec("search").includes == ("imagingstudy/ct-chest",)
+    assert refused is not None and refused.resource == "OperationOutcome" and refused.spec("search") is None
     assert expect.branch(404) is None
 
 

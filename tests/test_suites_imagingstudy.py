@@ -184,7 +184,7 @@ def test_every_r4_search_parameter_has_a_positive_and_a_negative_case() -> None:
         for case in load_suite(path, fixture_library=library(fixtures_dir())).cases:
             for step in case.steps:
                 # the oracle of an on_status branch (200 when a modifier may also be refused) counts too
-                searches = [step.expect.search] + [branch.search for _, branch in step.expect.on_status]
+                searches = [step.expect.spec("search")] + [branch.spec("search") for _, branch in step.expect.on_status]
                 for search in searches:
                     if search is None or not step.request.path.startswith("ImagingStudy"):
                         continue

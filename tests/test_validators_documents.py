@@ -14,12 +14,12 @@ import httpx
 import pytest
 
 from imgconf.checks.base import CheckContext
-from imgconf.checks.retrieve import check_attachment
+from imgconf.checks.retrieve import AttachmentExpectation, check_attachment
 from imgconf.client import HttpResult
 from imgconf.fhirpath import evaluate_in_bundle
 from imgconf.paths import fixtures_dir
 from imgconf.results import Exchange, Level, Verdict
-from imgconf.suite.model import AttachmentExpectation, Request
+from imgconf.suite.model import Request
 from imgconf.validators import rule_findings as _rule_findings
 from imgconf.validators import validate_bundle
 from imgconf.validators.documentreference import KOS_FRENCH_CODE

@@ -6,11 +6,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from imgconf.client import HttpResult
 from imgconf.fhirpath import environment_names
 from imgconf.results import CheckResult, Level, Verdict
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: a kind module stays cheap to import (the loader imports them all)
+    from imgconf.client import HttpResult
     from imgconf.session import TargetSession
     from imgconf.suite.model import Request
 

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from imgconf.checks.base import CheckContext, describe, short
+from imgconf.checks.registry import Awaiting, CheckKind, OwnLevel, ParseContext, compile_fhirpath, register
 from imgconf.fhirpath import EvaluationLimitExceeded, evaluate, evaluate_in_bundle
-from imgconf.results import CheckResult, Verdict
-from imgconf.suite.model import FhirPathExpectation
+from imgconf.results import CheckResult, Level, Verdict
 from imgconf.suite.template import MissingVariable
+
+
+@dataclass(frozen=True)
+class FhirPathExpectation:
+    expr: str
+    equals: Any = None
+    has_equals: bool = False
+    message: str | None = None
+    requirement: tuple[str, ...] = ()
+    level: Level | None = None
+    # Judged on whatever the server answered, also when the status check failed: "no data for an
+    # invalid token" is the accusation itself when a server answers 200 where 401 was expected.
+    any_status: bool = False
 
 
 def _verdict(spec: FhirPathExpectation, values: list[Any]) -> tuple[bool, str]:
@@ -57,3 +71,61 @@ def check_fhirpath(specs: tuple[FhirPathExpectation, ...], ctx: CheckContext) ->
         reason = f"{label}: " + ("holds" if ok else f"{why}; {spec.expr!r} gave {short(values)} on {describe(body)}")
         results.append(ctx.result("fhirpath", ok, reason, detail=spec.expr, requirement=spec.requirement, level=spec.level))
     return results
+
+
+FhirPathSpecs = tuple[FhirPathExpectation, ...]
+
+
+def _parse_spec(raw: list[Any], _ctx: ParseContext) -> FhirPathSpecs | None:
+    checks: list[FhirPathExpectation] = []
+    for i, item in enumerate(raw or []):
+        spec = {"expr": item} if isinstance(item, str) else item
+        compile_fhirpath(spec["expr"], (i,))
+        checks.append(
+            FhirPathExpectation(
+                expr=spec["expr"],
+                equals=spec.get("equals"),
+                has_equals="equals" in spec,
+                message=spec.get("message"),
+                requirement=tuple(spec.get("requirement", ())),
+                level=Level(spec["level"]) if spec.get("level") else None,
+                any_status=bool(spec.get("any_status", False)),
+            )
+        )
+    return tuple(checks) or None
+
+
+_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "minItems": 1,
+    "items": {
+        "oneOf": [
+            {"type": "string", "minLength": 1},
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["expr"],
+                "properties": {
+                    "expr": {"type": "string", "minLength": 1},
+                    "equals": {},
+                    "message": {"type": "string"},
+                    "requirement": {"$ref": "#/$defs/requirements"},
+                    "level": {"$ref": "#/$defs/level"},
+                    "any_status": {"type": "boolean", "description": "Judge the body whatever status came back (e.g. no data "
+                                   "leaked on a 200 where 401 was expected); other body checks are not judged after a failed status."},
+                },
+            },
+        ]
+    },
+}
+
+FHIRPATH = register(CheckKind[FhirPathSpecs](
+    key="fhirpath",
+    schema=_SCHEMA,
+    parse=_parse_spec,
+    run=check_fhirpath,
+    order=40,
+    awaiting=lambda specs: [Awaiting("fhirpath", s.expr, s.requirement, s.level, s.any_status) for s in specs],
+    any_status=lambda specs: tuple(s for s in specs if s.any_status) or None,
+    own_levels=lambda specs: [OwnLevel(f"fhirpath check `{s.expr}`", (i,), s.requirement, s.level) for i, s in enumerate(specs)],
+))

@@ -14,12 +14,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from imgconf.checks.base import CheckContext
+from typing import TYPE_CHECKING
+
+from imgconf.checks.registry import CheckKind, parse_flag, register, waits_for
 from imgconf.results import CheckResult
-from imgconf.validators.endpoint import (
-    connection_type_code, iid_study_url, resolve_endpoint, wado_rs_instance_url, wado_rs_metadata_url, wado_uri_url,
-)
-from imgconf.validators.uid import is_valid_uid, strip_urn_oid
+
+if TYPE_CHECKING:
+    from imgconf.checks.base import CheckContext
 
 WADO_RS, WADO_URI, IID = "dicom-wado-rs", "dicom-wado-uri", "ihe-iid"
 _DICOM_UID = "urn:dicom:uid"
@@ -57,6 +58,8 @@ def _url_problem(raw: str, repaired: str, uids: list[str]) -> str | None:
         return f"{raw}: not an absolute http(s) URL"
     if raw != repaired:
         return f"{raw}: works only after repair (a tolerant client builds {repaired})"
+    from imgconf.validators.uid import is_valid_uid  # imgconf.validators is heavy: only when judged
+
     bad = [u for u in uids if not is_valid_uid(u)]
     if bad:
         return f"{raw}: {', '.join(repr(u) for u in bad)} is not a DICOM UID"
@@ -76,6 +79,11 @@ def _unresolved(study: dict[str, Any], endpoints: dict[str, dict[str, Any]], bas
 
 
 def check_image_urls(ctx: CheckContext) -> list[CheckResult]:
+    from imgconf.validators.endpoint import (  # heavy: only when judged
+        connection_type_code, iid_study_url, resolve_endpoint, wado_rs_instance_url, wado_rs_metadata_url, wado_uri_url,
+    )
+    from imgconf.validators.uid import strip_urn_oid
+
     body = ctx.response.json
     studies, endpoints = _studies_and_endpoints(body)
     if not studies:
@@ -143,3 +151,14 @@ def check_image_urls(ctx: CheckContext) -> list[CheckResult]:
             requirement=(req,), detail=f"{req} retrieval URLs",
         ))
     return results
+
+
+IMAGE_URLS = register(CheckKind[bool](
+    key="image_urls",
+    schema={"type": "boolean", "description": "Build the WADO-RS, WADO-URI and IID retrieval URLs of every ImagingStudy in the "
+            "response (endpoints resolved series-over-study, included Endpoints) and check them (IS-044..048)."},
+    parse=parse_flag,
+    run=lambda _spec, ctx: check_image_urls(ctx),
+    order=30,
+    awaiting=waits_for("image-url", "retrieval URLs"),
+))

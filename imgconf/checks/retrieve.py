@@ -15,12 +15,25 @@ import io
 import json
 import re
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 from imgconf.checks.base import CheckContext, short
+from imgconf.checks.registry import Awaiting, CheckKind, ParseContext, register
 from imgconf.results import CheckResult
-from imgconf.suite.model import AttachmentExpectation
 from imgconf.suite.template import MissingVariable
+
+
+@dataclass(frozen=True)
+class AttachmentExpectation:
+    """ITI-68: compare the retrieved bytes with the Attachment of a saved DocumentReference."""
+
+    document: str  # saved variable holding the DocumentReference (or its Attachment)
+    content_type: bool = True
+    size: bool = True
+    hash: bool = True
+    fhir_document: bool = False  # FHIR content is a native Bundle of type document (MHD-025)
+    kos: bool = False  # DICOM KOS: Part 10, one study, not itself, SOP Instance UID = masterIdentifier
 
 FHIR_TYPES = ("application/fhir+json", "application/fhir+xml", "application/json+fhir")
 _HEX_SHA1 = re.compile(r"^[0-9a-fA-F]{40}$")
@@ -178,3 +191,41 @@ def _fhir_document(data: bytes, expected_type: str, ctx: CheckContext) -> CheckR
     what = f"Bundle of type {body.get('type')!r}" if rtype == "Bundle" else f"{rtype or 'no resource'}"
     return ctx.result("attachment", ok, f"FHIR content is a {what}" + ("" if ok else "; expected a native Bundle of type document"),
                       requirement=("MHD-025",), detail="FHIR document")
+
+
+def _parse_spec(raw: dict[str, Any], _ctx: ParseContext) -> AttachmentExpectation:
+    return AttachmentExpectation(
+        document=raw["document"],
+        content_type=raw.get("content_type", True),
+        size=raw.get("size", True),
+        hash=raw.get("hash", True),
+        fhir_document=raw.get("fhir_document", False),
+        kos=raw.get("kos", False),
+    )
+
+
+_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["document"],
+    "description": "ITI-68: the response is the document a saved DocumentReference describes (MHD-020..025).",
+    "properties": {
+        "document": {"$ref": "#/$defs/varName", "description": "Saved variable holding the DocumentReference (or its Attachment)."},
+        "content_type": {"type": "boolean", "description": "Served media type = attachment.contentType (default true)."},
+        "size": {"type": "boolean", "description": "Byte count = attachment.size when populated (default true)."},
+        "hash": {"type": "boolean", "description": "base64(SHA-1) of the bytes = attachment.hash when populated (default true)."},
+        "fhir_document": {"type": "boolean", "description": "FHIR content is a native Bundle of type document, not a Binary (MHD-025)."},
+        "kos": {"type": "boolean", "description": "DICOM KOS: a Part 10 KOS whose evidence is one study and not itself, its SOP "
+                "Instance UID the masterIdentifier (MAN-001, MAN-015, MAN-009)."},
+    },
+}
+
+ATTACHMENT = register(CheckKind[AttachmentExpectation](
+    key="attachment",
+    schema=_SCHEMA,
+    parse=_parse_spec,
+    run=check_attachment,
+    order=60,
+    awaiting=lambda spec: [Awaiting("attachment", f"the document of {spec.document}")],
+    needs_json=False,  # the document's bytes, whatever their media type
+))

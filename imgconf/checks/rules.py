@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from imgconf.checks.base import CheckContext
 from imgconf.checks.findings import findings_to_results, resources_in
+from imgconf.checks.registry import CheckKind, parse_flag, register, waits_for
 from imgconf.results import CheckResult
-from imgconf.validators import rule_findings, validate_bundle_invariants
+
+if TYPE_CHECKING:
+    from imgconf.checks.base import CheckContext
 
 # An ITI-67 Find Document References request: GET [base]/DocumentReference?… or POST …/_search.
 _ITI67_PATH = re.compile(r"^(?:.*/)?DocumentReference(?:/_search)?/?$")
@@ -28,6 +31,8 @@ def document_profile(ctx: CheckContext) -> str | None:
 
 
 def check_rules(ctx: CheckContext) -> list[CheckResult]:
+    from imgconf.validators import rule_findings, validate_bundle_invariants  # heavy: only when judged
+
     if ctx.response.json_error:
         return [ctx.result("rule", False, f"cannot validate: {ctx.response.json_error}")]
     body = ctx.response.json
@@ -39,3 +44,13 @@ def check_rules(ctx: CheckContext) -> list[CheckResult]:
         # a searchset / history / batch answer is still a Bundle: REST-103 on the Bundle itself
         found += [("", f) for f in validate_bundle_invariants(body)]
     return findings_to_results("rule", found, ctx, scope=f"imaging rules on {len(resources)} resource(s)")
+
+
+RULES = register(CheckKind[bool](
+    key="rules",
+    schema={"type": "boolean", "description": "Run the imaging validators on every resource in the response."},
+    parse=parse_flag,
+    run=lambda _spec, ctx: check_rules(ctx),
+    order=20,
+    awaiting=waits_for("rule", "imaging rules"),
+))

@@ -10,72 +10,12 @@ Other data on a shared server never makes a case fail: only fixtures count for r
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from imgconf.checks.base import CheckContext, describe
+from imgconf.checks.registry import CheckKind, ParseContext, SpecError, register, waits_for
 from imgconf.checks.search_results import _tagged_subsetted, judge_shape
-from imgconf.client import TargetUnreachable
+from imgconf.checks.search_target import SearchExpectation, SearchTarget, parse_search_request
 from imgconf.results import CheckResult, Level
-from imgconf.searchparams import SearchQuery, matches, parse_query
-from imgconf.searchparams.compartments import compartment_params
-from imgconf.searchparams.match import left_open
-from imgconf.searchparams.profiles import hidden_by_profile
-from imgconf.searchparams.query import parse_criterion
-from imgconf.suite.model import SearchExpectation
-
-
-class SearchTarget:
-    """What was searched: the type, the criteria and an optional Patient compartment."""
-
-    def __init__(self, resource_type: str, pairs: list[tuple[str, str]], compartment: tuple[str, str] | None) -> None:
-        self.resource_type = resource_type
-        self.query: SearchQuery = parse_query(resource_type, pairs)
-        self.compartment = compartment
-        self.compartment_criteria = []
-        if compartment:
-            ctype, cid = compartment
-            for name in compartment_params(ctype, resource_type):
-                crit = parse_criterion(resource_type, name, f"{ctype}/{cid}")
-                if crit is not None:
-                    self.compartment_criteria.append(crit)
-
-    def failing_criterion(self, resource: dict[str, Any], resolver: Any, base: str, *, open_matches: bool = True) -> str | None:
-        """The first criterion a resource does not meet, as ``name=value``; None when it matches.
-
-        What R4 or a profile leaves open counts as met when judging what the server returned
-        (``open_matches``) and as not met when deciding what it must return."""
-        if resource.get("resourceType") != self.resource_type:
-            return f"resourceType {resource.get('resourceType')!r} is not {self.resource_type}"
-        if self.compartment and not any(
-            matches(resource, c, resolver=resolver, base_url=base) for c in self.compartment_criteria
-        ):
-            return f"not in the {self.compartment[0]}/{self.compartment[1]} compartment"
-        for crit in self.query.criteria:
-            if left_open(resource, crit):
-                if open_matches:
-                    continue
-                return f"{crit.raw_name or crit.name}={crit.raw_value or ','.join(crit.values)} (left open by R4)"
-            if not matches(resource, crit, resolver=resolver, base_url=base):
-                return f"{crit.raw_name or crit.name}={crit.raw_value or ','.join(crit.values)}"
-        # MHD: an entered-in-error document need not come back to a query without status, and coming
-        # back is no error either (MHD-002: a consumer always sends status; MHD-033 is a content rule).
-        return None if open_matches else hidden_by_profile(resource, self.query)
-
-
-def parse_search_request(base_url: str, url: str, form: list[tuple[str, str]]) -> SearchTarget | None:
-    """Recognise ``[type]``, ``[type]/_search`` and ``Patient/[id]/[type]`` under the base URL."""
-    parts = urlsplit(url)
-    base_path = urlsplit(base_url).path.rstrip("/")
-    path = parts.path[len(base_path):] if parts.path.startswith(base_path) else parts.path
-    segments = [s for s in path.strip("/").split("/") if s]
-    pairs = parse_qsl(parts.query, keep_blank_values=True) + list(form)
-    if len(segments) == 1:
-        return SearchTarget(segments[0], pairs, None)
-    if len(segments) == 2 and segments[1] == "_search":
-        return SearchTarget(segments[0], pairs, None)
-    if len(segments) == 3:
-        return SearchTarget(segments[2], pairs, (segments[0], segments[1]))
-    return None
 
 
 PAGING_BYTES_FACTOR = 3
@@ -111,6 +51,8 @@ def _cut_short(last_page: dict[str, Any], target: SearchTarget) -> str | None:
 
 
 def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult]:
+    from imgconf.client import TargetUnreachable  # httpx: only when judged (kind modules are imported to load suites)
+
     session = ctx.session
     assert session is not None, "the search oracle needs a target session"
     bundle = ctx.response.resource
@@ -263,3 +205,57 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
             )
         )
     return results
+
+
+def _parse_spec(raw: dict[str, Any] | None, ctx: ParseContext) -> SearchExpectation:
+    spec = raw or {}
+    for kind in ("includes", "excludes"):
+        for j, key in enumerate(spec.get(kind, [])):
+            if key not in ctx.fixtures:
+                raise SpecError(
+                    f"search {kind}: {key!r} is not among the suite's fixtures ({', '.join(sorted(ctx.fixtures)) or 'none'})",
+                    (kind, j),
+                )
+    return SearchExpectation(
+        includes=tuple(spec.get("includes", ())),
+        excludes=tuple(spec.get("excludes", ())),
+        precision=spec.get("precision", True),
+        recall=spec.get("recall", True),
+        pages=spec.get("pages", 50),
+        self_link=spec.get("self_link", False),
+        order=spec.get("order", False),
+        total=spec.get("total", False),
+        subsetted=spec.get("subsetted", False),
+    )
+
+
+_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "includes": {"type": "array", "items": {"$ref": "#/$defs/fixtureKey"}},
+        "excludes": {"type": "array", "items": {"$ref": "#/$defs/fixtureKey"}},
+        "precision": {"type": "boolean"},
+        "recall": {"type": "boolean"},
+        "pages": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "self_link": {"type": "boolean", "description": "Judge Bundle.link[self]: every echoed criterion holds for every match, "
+                      "and no parameter the harness cannot see applied (unknown, unsupported) is echoed unless an "
+                      "OperationOutcome reports it ignored (REST-042, REST-034)."},
+        "order": {"type": "boolean", "description": "The matches, read across all pages, are in the order the _sort parameter "
+                  "asks for (REST-086)."},
+        "total": {"type": "boolean", "description": "Bundle.total, when present, equals the number of distinct matches over all "
+                  "pages (REST-041)."},
+        "subsetted": {"type": "boolean", "description": "Every match that leaves out a top-level element its fixture (as stored) "
+                      "has carries meta.tag SUBSETTED (REST-087/088). A full resource is not judged: R4 does not oblige a "
+                      "server to honour _summary/_elements."},
+    },
+}
+
+SEARCH = register(CheckKind[SearchExpectation](
+    key="search",
+    schema=_SCHEMA,
+    parse=_parse_spec,
+    run=check_search,
+    order=50,
+    awaiting=waits_for("search", "search oracle"),
+))

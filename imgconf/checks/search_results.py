@@ -8,18 +8,15 @@ Every judgement reuses ``imgconf.searchparams`` (the module the reference server
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from imgconf.checks.base import CheckContext
+from imgconf.checks.search_target import SearchExpectation, SearchTarget
 from imgconf.results import CheckResult, Level
 from imgconf.searchparams import matches, parse_query
 from imgconf.searchparams.sort import lacks_sort_value, order_violations
 from imgconf.searchparams.query import RESULT_PARAMS
-from imgconf.suite.model import SearchExpectation
-
-if TYPE_CHECKING:
-    from imgconf.checks.search import SearchTarget
 
 Resolver = Any
 

@@ -3,15 +3,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from imgconf.checks.base import CheckContext, short
+from imgconf.checks.registry import Awaiting, CheckKind, ParseContext, compile_fhirpath, parse_flag, register, waits_for
 from imgconf.fhirpath import evaluate
 from imgconf.results import CheckResult, Level
-from imgconf.suite.model import ScopesExpectation
-from imgconf.validators.smart import classify, covered, parse, scopes_in_text, split, why_invalid
 
 MAX_EXPIRES_IN = 300
+
+
+@dataclass(frozen=True)
+class ScopesExpectation:
+    source: str  # FHIRPath giving the scope strings
+    text: bool = False
+    present: bool = True
 
 
 def _json_object(ctx: CheckContext) -> tuple[dict[str, Any] | None, str]:
@@ -85,6 +92,8 @@ def check_token_response(enabled: bool, ctx: CheckContext) -> list[CheckResult]:
     granted = body.get("scope")
     add(isinstance(granted, str) and bool(granted.strip()), f"scope {short(granted)}" if granted else "no scope in the token response")
     requested = next((v for k, v in ctx.sent_form if k == "scope"), None)
+    from imgconf.validators.smart import covered, parse, split  # imgconf.validators is heavy: only when judged
+
     if isinstance(granted, str) and requested is not None:
         asked = [s for s in (parse(t) for t in split(requested)) if s is not None]
         beyond = [t for t in split(granted) if (g := parse(t)) is None or not covered(g, asked)]
@@ -94,6 +103,8 @@ def check_token_response(enabled: bool, ctx: CheckContext) -> list[CheckResult]:
 
 
 def _scope_values(spec: ScopesExpectation, body: Any, ctx: CheckContext) -> list[str]:
+    from imgconf.validators.smart import scopes_in_text, split
+
     env = ctx.fhirpath_env(spec.source)
     values = evaluate(spec.source, body, env)
     found: list[str] = []
@@ -107,6 +118,8 @@ def _scope_values(spec: ScopesExpectation, body: Any, ctx: CheckContext) -> list
 def check_scopes(spec: ScopesExpectation | None, ctx: CheckContext) -> list[CheckResult]:
     if spec is None:
         return []
+    from imgconf.validators.smart import classify, why_invalid
+
     req = ("SMART-020", "SMART-021", "SMART-022")
     body, why = _json_object(ctx)
     if body is None:
@@ -125,3 +138,54 @@ def check_scopes(spec: ScopesExpectation | None, ctx: CheckContext) -> list[Chec
     kinds = sorted({classify(s) for s in scopes})
     return [ctx.result("scopes", True, f"{len(set(scopes))} scope(s), all valid SMART ({', '.join(kinds)})",
                        detail=spec.source, requirement=req)]
+
+
+# OAuth endpoints are not FHIR: these kinds say themselves that a body is not JSON (RFC 6749 §5.2),
+# so they run whatever the body is (needs_json=False).
+OAUTH_ERROR = register(CheckKind[tuple[str, ...]](
+    key="oauth_error",
+    schema={
+        "description": "RFC 6749 §5.2 error response (JSON with error = one of these codes); SMART-014.",
+        "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
+    },
+    parse=lambda raw, _ctx: tuple([raw] if isinstance(raw, str) else raw) or None,
+    run=check_oauth_error,
+    order=70,
+    awaiting=lambda codes: [Awaiting("oauth-error", " or ".join(codes))],
+    needs_json=False,
+))
+
+TOKEN_RESPONSE = register(CheckKind[bool](
+    key="token_response",
+    schema={"type": "boolean", "description": "SMART-015/016: a successful token response (bearer, expires_in, scope within the request)."},
+    parse=parse_flag,
+    run=check_token_response,
+    order=80,
+    awaiting=waits_for("token-response", "token response"),
+    needs_json=False,
+))
+
+
+def _parse_scopes(raw: dict[str, Any], _ctx: ParseContext) -> ScopesExpectation:
+    compile_fhirpath(raw["from"])  # the line of `scopes:`, as before
+    return ScopesExpectation(source=raw["from"], text=raw.get("text", False), present=raw.get("present", True))
+
+
+SCOPES = register(CheckKind[ScopesExpectation](
+    key="scopes",
+    schema={
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["from"],
+        "description": "SMART-020..022: every scope found is valid SMART v1 or v2.",
+        "properties": {
+            "from": {"type": "string", "minLength": 1, "description": "FHIRPath giving scope strings (space-separated lists are split)."},
+            "text": {"type": "boolean", "description": "The values are free text: check every scope-shaped word in them."},
+            "present": {"type": "boolean", "description": "At least one scope must be found (default true)."},
+        },
+    },
+    parse=_parse_scopes,
+    run=check_scopes,
+    order=90,
+    awaiting=lambda spec: [Awaiting("scopes", spec.source)],
+))

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from imgconf.checks.base import CheckContext
+from typing import TYPE_CHECKING
+
 from imgconf.checks.findings import findings_to_results, resources_in
+from imgconf.checks.registry import CheckKind, parse_flag, register, waits_for
 from imgconf.results import CheckResult
-from imgconf.validators.structure import structural_findings
+
+if TYPE_CHECKING:
+    from imgconf.checks.base import CheckContext
 
 
 def check_structure(ctx: CheckContext) -> list[CheckResult]:
+    from imgconf.validators.structure import structural_findings  # fhir.resources: only when judged
+
     if ctx.response.json_error:
         return [ctx.result("structure", False, f"cannot validate: {ctx.response.json_error}")]
     body = ctx.response.json
@@ -19,3 +25,13 @@ def check_structure(ctx: CheckContext) -> list[CheckResult]:
         resources = [("", body)]  # the Bundle model validates its entries as well
     found = [(prefix, f) for prefix, resource in resources for f in structural_findings(resource)]
     return findings_to_results("structure", found, ctx, scope="R4 structure")
+
+
+STRUCTURE = register(CheckKind[bool](
+    key="structure",
+    schema={"type": "boolean", "description": "Validate response resources with the R4 (fhir.resources R4B) models."},
+    parse=parse_flag,
+    run=lambda _spec, ctx: check_structure(ctx),
+    order=10,
+    awaiting=waits_for("structure", "R4 structure"),
+))

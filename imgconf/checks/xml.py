@@ -17,14 +17,25 @@ Whatever the actor, a body that says it is FHIR XML and is not is a REST-001 dev
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
 
 from imgconf.checks.base import CheckContext
+from imgconf.checks.registry import CheckKind, ParseContext, register, waits_for
 from imgconf.results import CheckResult, Level
-from imgconf.suite.model import XmlExpectation
 from imgconf.suite.template import MissingVariable, render
+
+
+@dataclass(frozen=True)
+class XmlExpectation:
+    """An XML request's answer is FHIR XML; MHD-008/PDQ-009 make it mandatory."""
+
+    resource: str  # local name of the root element (the resourceType)
+    id: str | None = None  # ${…} template: the id a read must carry
+    bundle_type: str | None = None  # Bundle <type value=…/>
+    may_refuse: bool = False  # XML optional for this actor: 406 + OperationOutcome is legal (REST-003)
 
 FHIR_NS = "http://hl7.org/fhir"
 FHIR_XML = "application/fhir+xml"
@@ -162,3 +173,35 @@ def check_xml(spec: XmlExpectation | None, ctx: CheckContext) -> list[CheckResul
     if media_type not in XML_TYPES:
         return [_not_xml(spec, ctx, media_type)]
     return _content(spec, ctx, media_type)
+
+
+def _parse_spec(raw: dict[str, Any], _ctx: ParseContext) -> XmlExpectation:
+    return XmlExpectation(**raw)
+
+
+_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["resource"],
+    "description": "The answer to an XML request (Accept/_format) is FHIR XML: application/fhir+xml, well-formed, root element "
+                   "in http://hl7.org/fhir named `resource` (imgconf.checks.xml). The check owns the status: 406 + "
+                   "OperationOutcome is legal only with may_refuse (REST-003: XML optional); MHD-008/PDQ-009 actors must serve XML.",
+    "properties": {
+        "resource": {"type": "string", "pattern": "^[A-Z][A-Za-z]+$"},
+        "id": {"type": "string", "minLength": 1, "description": "The id a read must carry (${variables} allowed)."},
+        "bundle_type": {"type": "string", "enum": ["searchset", "history", "document", "collection", "batch-response",
+                                                   "transaction-response"]},
+        "may_refuse": {"type": "boolean", "description": "XML is optional for this actor: 406 + OperationOutcome passes "
+                       "(REST-003); a JSON answer warns (SHOULD)."},
+    },
+}
+
+XML = register(CheckKind[XmlExpectation](
+    key="xml",
+    schema=_SCHEMA,
+    parse=_parse_spec,
+    run=check_xml,
+    order=100,
+    awaiting=waits_for("xml", "FHIR XML"),
+    needs_json=False,  # the body is XML, or a 406 refusal
+))

@@ -23,7 +23,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from imgconf.checks.registry import kinds
 from imgconf.results import Level
+from imgconf.suite.model import Expect
 
 RANK = {Level.SHALL: 3, Level.SHALL_NOT: 3, Level.SHOULD: 2, Level.SHOULD_NOT: 2, Level.MAY: 1, Level.INFO: 0}
 
@@ -61,16 +63,18 @@ def stricter_than(level: Level, requirement_ids: tuple[str, ...]) -> Iterator[tu
 Path_ = tuple[str | int, ...]
 
 
-def _checks(expect: object, at: Path_) -> Iterator[tuple[str, Path_, object]]:
-    for i, spec in enumerate(getattr(expect, "fhirpath", ())):
-        yield f"fhirpath check `{spec.expr}`", at + ("fhirpath", i), spec
-    for spec in getattr(expect, "headers", ()):
+def _checks(expect: Expect, at: Path_) -> Iterator[tuple[str, Path_, object]]:
+    for kind in kinds():  # judgements of a check kind with their own requirement:/level: (fhirpath)
+        if kind.own_levels is not None and kind.key in expect.checks:
+            for own in kind.own_levels(expect.checks[kind.key]):
+                yield own.what, at + (kind.key, *own.at), own
+    for spec in expect.headers:
         yield f"header check {spec.name}", at + ("headers", spec.name), spec
-    for status, branch in getattr(expect, "on_status", ()):
+    for status, branch in expect.on_status:
         yield from _checks(branch, at + ("on_status", str(status)))
 
 
-def case_violations(level: Level, requirement_ids: tuple[str, ...], expects: list[tuple[Path_, object]]) -> list[LevelViolation]:
+def case_violations(level: Level, requirement_ids: tuple[str, ...], expects: list[tuple[Path_, Expect]]) -> list[LevelViolation]:
     """Every judgement of one case that is too strict; ``expects`` holds (YAML path, Expect) of each step."""
     found = [LevelViolation("case", level, rid, text) for rid, text in stricter_than(level, requirement_ids)]
     for at, expect in expects:

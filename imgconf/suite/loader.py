@@ -19,21 +19,17 @@ import yaml
 
 from imgconf.fhirpath import FhirPathSyntaxError, compile_expression
 from imgconf.results import Level
+from imgconf.checks import registry
 from imgconf.suite.model import (
-    AttachmentExpectation,
     AuthOverride,
     Case,
     Expect,
-    FhirPathExpectation,
     HeaderExpectation,
     Request,
     Save,
-    ScopesExpectation,
-    SearchExpectation,
     Step,
     Suite,
     TokenRequest,
-    XmlExpectation,
 )
 from imgconf.suite.levels import case_violations
 from imgconf.localinput import MAX_SUITE_BYTES, LocalInputError, check_aliases, read_capped
@@ -57,15 +53,23 @@ class SuiteError(Exception):
         super().__init__(f"{where}: {message}")
 
 
-@functools.cache
 def suite_schema() -> dict[str, Any]:
-    text = resources.files("imgconf.suite").joinpath("schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    """schema.json (the suite, the request, the engine's core expectations) with the fragment of every
+    registered check kind added under ``$defs.expect.properties``."""
+    return _assembled_schema(registry.generation())
 
 
 @functools.cache
-def _validator() -> jsonschema.Draft202012Validator:
-    schema = suite_schema()
+def _assembled_schema(_generation: int) -> dict[str, Any]:
+    text = resources.files("imgconf.suite").joinpath("schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    schema["$defs"]["expect"]["properties"].update(registry.expectation_schemas())
+    return schema
+
+
+@functools.cache
+def _validator(_generation: int) -> jsonschema.Draft202012Validator:
+    schema = _assembled_schema(_generation)
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
@@ -128,7 +132,7 @@ def _short(value: Any) -> str:
 
 
 def _schema_errors(path: Path, data: Any, positions: dict[Path_, int]) -> None:
-    errors = sorted(_validator().iter_errors(data), key=lambda e: (_line_for(positions, e.absolute_path) or 0))
+    errors = sorted(_validator(registry.generation()).iter_errors(data), key=lambda e: (_line_for(positions, e.absolute_path) or 0))
     if not errors:
         return
     error = errors[0]
@@ -230,75 +234,31 @@ def _expect(
             )
         )
 
-    checks: list[FhirPathExpectation] = []
-    for i, item in enumerate(raw.get("fhirpath") or []):
-        line = _line_for(positions, at + ("fhirpath", i))
-        spec = {"expr": item} if isinstance(item, str) else item
-        _compile(path, line, spec["expr"])
-        checks.append(
-            FhirPathExpectation(
-                expr=spec["expr"],
-                equals=spec.get("equals"),
-                has_equals="equals" in spec,
-                message=spec.get("message"),
-                requirement=tuple(spec.get("requirement", ())),
-                level=Level(spec["level"]) if spec.get("level") else None,
-                any_status=bool(spec.get("any_status", False)),
-            )
-        )
-
-    search = None
-    if "search" in raw:
-        spec = raw["search"] or {}
-        for kind in ("includes", "excludes"):
-            for j, key in enumerate(spec.get(kind, [])):
-                if key not in fixtures:
-                    raise SuiteError(
-                        path,
-                        _line_for(positions, at + ("search", kind, j)),
-                        f"search {kind}: {key!r} is not among the suite's fixtures ({', '.join(sorted(fixtures)) or 'none'})",
-                    )
-        search = SearchExpectation(
-            includes=tuple(spec.get("includes", ())),
-            excludes=tuple(spec.get("excludes", ())),
-            precision=spec.get("precision", True),
-            recall=spec.get("recall", True),
-            pages=spec.get("pages", 50),
-            self_link=spec.get("self_link", False),
-            order=spec.get("order", False),
-            total=spec.get("total", False),
-            subsetted=spec.get("subsetted", False),
-        )
-
-    attachment = None
-    if "attachment" in raw:
-        spec = raw["attachment"]
-        attachment = AttachmentExpectation(
-            document=spec["document"],
-            content_type=spec.get("content_type", True),
-            size=spec.get("size", True),
-            hash=spec.get("hash", True),
-            fhir_document=spec.get("fhir_document", False),
-            kos=spec.get("kos", False),
-        )
-
+    checks = _check_kinds(path, raw, positions, at, fixtures)
     on_status = _status_branches(path, raw.get("on_status"), statuses, positions, at, fixtures)
     return Expect(
         on_status=on_status,
         status=statuses,
         headers=tuple(headers),
         resource=raw.get("resource"),
-        structure=raw.get("structure", False),
-        rules=raw.get("rules", False),
-        image_urls=raw.get("image_urls", False),
-        fhirpath=tuple(checks),
-        search=search,
-        attachment=attachment,
-        oauth_error=tuple([raw["oauth_error"]] if isinstance(raw.get("oauth_error"), str) else raw.get("oauth_error", ())),
-        token_response=raw.get("token_response", False),
-        scopes=_scopes_expectation(path, raw.get("scopes"), _line_for(positions, at + ("scopes",))),
-        xml=XmlExpectation(**raw["xml"]) if "xml" in raw else None,
+        checks=checks,
     )
+
+
+def _check_kinds(path: Path, raw: dict[str, Any], positions: dict[Path_, int], at: Path_, fixtures: set[str]) -> dict[str, Any]:
+    """Each check kind under ``expect:`` parsed by its own module (imgconf.checks.registry)."""
+    context = registry.ParseContext(fixtures=frozenset(fixtures))
+    checks: dict[str, Any] = {}
+    for kind in registry.kinds():
+        if kind.key not in raw:
+            continue
+        try:
+            spec = kind.parse(raw[kind.key], context)
+        except registry.SpecError as exc:
+            raise SuiteError(path, _line_for(positions, at + (kind.key, *exc.at)), exc.message) from None
+        if spec is not None:
+            checks[kind.key] = spec
+    return checks
 
 
 def _status_branches(
@@ -317,13 +277,6 @@ def _status_branches(
             raise SuiteError(path, line, f"on_status {code}: a branch cannot set {', '.join(nested)} (the branch is its status)")
         branches.append((code, _expect(path, branch, positions, at + ("on_status", str(key)), fixtures)))
     return tuple(branches)
-
-
-def _scopes_expectation(path: Path, raw: dict[str, Any] | None, line: int | None) -> ScopesExpectation | None:
-    if raw is None:
-        return None
-    _compile(path, line, raw["from"])
-    return ScopesExpectation(source=raw["from"], text=raw.get("text", False), present=raw.get("present", True))
 
 
 def _saves(path: Path, raw: dict[str, Any] | None, positions: dict[Path_, int], at: Path_) -> tuple[Save, ...]:

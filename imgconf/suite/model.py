@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,6 @@ class TokenRequest:
     assertion: str = "valid"  # or a defect name from imgconf.auth.assertion.DEFECTS
     alg: str | None = None
     assertion_type: str | None = None
-
-
-@dataclass(frozen=True)
-class ScopesExpectation:
-    source: str  # FHIRPath giving the scope strings
-    text: bool = False
-    present: bool = True
 
 
 @dataclass(frozen=True)
@@ -72,73 +66,23 @@ class HeaderExpectation:
 
 
 @dataclass(frozen=True)
-class FhirPathExpectation:
-    expr: str
-    equals: Any = None
-    has_equals: bool = False
-    message: str | None = None
-    requirement: tuple[str, ...] = ()
-    level: Level | None = None
-    # Judged on whatever the server answered, also when the status check failed: "no data for an
-    # invalid token" is the accusation itself when a server answers 200 where 401 was expected.
-    any_status: bool = False
-
-
-@dataclass(frozen=True)
-class AttachmentExpectation:
-    """ITI-68: compare the retrieved bytes with the Attachment of a saved DocumentReference."""
-
-    document: str  # saved variable holding the DocumentReference (or its Attachment)
-    content_type: bool = True
-    size: bool = True
-    hash: bool = True
-    fhir_document: bool = False  # FHIR content is a native Bundle of type document (MHD-025)
-    kos: bool = False  # DICOM KOS: Part 10, one study, not itself, SOP Instance UID = masterIdentifier
-
-
-@dataclass(frozen=True)
-class XmlExpectation:
-    """An XML request's answer is FHIR XML (imgconf.checks.xml); MHD-008/PDQ-009 make it mandatory."""
-
-    resource: str  # local name of the root element (the resourceType)
-    id: str | None = None  # ${…} template: the id a read must carry
-    bundle_type: str | None = None  # Bundle <type value=…/>
-    may_refuse: bool = False  # XML optional for this actor: 406 + OperationOutcome is legal (REST-003)
-
-
-@dataclass(frozen=True)
-class SearchExpectation:
-    includes: tuple[str, ...] = ()
-    excludes: tuple[str, ...] = ()
-    precision: bool = True
-    recall: bool = True
-    pages: int = 50
-    self_link: bool = False  # judge the criteria echoed in Bundle.link[self]
-    order: bool = False  # matches across pages follow _sort
-    total: bool = False  # Bundle.total equals the distinct matches over all pages
-    subsetted: bool = False  # matches that are subsets of their fixture carry SUBSETTED (REST-087/088)
-
-
-@dataclass(frozen=True)
 class Expect:
+    """The engine's core (status, headers, resourceType, on_status) and the check kinds asked for."""
+
     status: tuple[int, ...] = ()
     headers: tuple[HeaderExpectation, ...] = ()
     resource: str | None = None
-    structure: bool = False
-    rules: bool = False
-    image_urls: bool = False  # build WADO-RS/WADO-URI/IID URLs from the response (IS-044..048)
-    fhirpath: tuple[FhirPathExpectation, ...] = ()
-    search: SearchExpectation | None = None
-    attachment: AttachmentExpectation | None = None
-    oauth_error: tuple[str, ...] = ()
-    token_response: bool = False
-    scopes: ScopesExpectation | None = None
-    xml: XmlExpectation | None = None
+    # Kind key → its parsed spec (imgconf.checks.registry: structure, fhirpath, search, …).
+    checks: Mapping[str, Any] = field(default_factory=dict)
     # Alternatives by the status the server chose: (status, expectations judged only then).
     on_status: tuple[tuple[int, Expect], ...] = ()
 
     def branch(self, status: int) -> Expect | None:
         return dict(self.on_status).get(status)
+
+    def spec(self, key: str) -> Any:
+        """The parsed spec of one check kind (e.g. ``expect.spec("search")``), None when not asked for."""
+        return self.checks.get(key)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,82 @@
+"""What a search check judges against: the suite's ``search:`` expectation and the search the
+request made (type, criteria, compartment). Shared by the oracle (search.py) and the shape checks
+(search_results.py), so neither imports the other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from imgconf.searchparams import SearchQuery, matches, parse_query
+from imgconf.searchparams.compartments import compartment_params
+from imgconf.searchparams.match import left_open
+from imgconf.searchparams.profiles import hidden_by_profile
+from imgconf.searchparams.query import parse_criterion
+
+
+@dataclass(frozen=True)
+class SearchExpectation:
+    includes: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+    precision: bool = True
+    recall: bool = True
+    pages: int = 50
+    self_link: bool = False  # judge the criteria echoed in Bundle.link[self]
+    order: bool = False  # matches across pages follow _sort
+    total: bool = False  # Bundle.total equals the distinct matches over all pages
+    subsetted: bool = False  # matches that are subsets of their fixture carry SUBSETTED (REST-087/088)
+
+
+class SearchTarget:
+    """What was searched: the type, the criteria and an optional Patient compartment."""
+
+    def __init__(self, resource_type: str, pairs: list[tuple[str, str]], compartment: tuple[str, str] | None) -> None:
+        self.resource_type = resource_type
+        self.query: SearchQuery = parse_query(resource_type, pairs)
+        self.compartment = compartment
+        self.compartment_criteria = []
+        if compartment:
+            ctype, cid = compartment
+            for name in compartment_params(ctype, resource_type):
+                crit = parse_criterion(resource_type, name, f"{ctype}/{cid}")
+                if crit is not None:
+                    self.compartment_criteria.append(crit)
+
+    def failing_criterion(self, resource: dict[str, Any], resolver: Any, base: str, *, open_matches: bool = True) -> str | None:
+        """The first criterion a resource does not meet, as ``name=value``; None when it matches.
+
+        What R4 or a profile leaves open counts as met when judging what the server returned
+        (``open_matches``) and as not met when deciding what it must return."""
+        if resource.get("resourceType") != self.resource_type:
+            return f"resourceType {resource.get('resourceType')!r} is not {self.resource_type}"
+        if self.compartment and not any(
+            matches(resource, c, resolver=resolver, base_url=base) for c in self.compartment_criteria
+        ):
+            return f"not in the {self.compartment[0]}/{self.compartment[1]} compartment"
+        for crit in self.query.criteria:
+            if left_open(resource, crit):
+                if open_matches:
+                    continue
+                return f"{crit.raw_name or crit.name}={crit.raw_value or ','.join(crit.values)} (left open by R4)"
+            if not matches(resource, crit, resolver=resolver, base_url=base):
+                return f"{crit.raw_name or crit.name}={crit.raw_value or ','.join(crit.values)}"
+        # MHD: an entered-in-error document need not come back to a query without status, and coming
+        # back is no error either (MHD-002: a consumer always sends status; MHD-033 is a content rule).
+        return None if open_matches else hidden_by_profile(resource, self.query)
+
+
+def parse_search_request(base_url: str, url: str, form: list[tuple[str, str]]) -> SearchTarget | None:
+    """Recognise ``[type]``, ``[type]/_search`` and ``Patient/[id]/[type]`` under the base URL."""
+    parts = urlsplit(url)
+    base_path = urlsplit(base_url).path.rstrip("/")
+    path = parts.path[len(base_path):] if parts.path.startswith(base_path) else parts.path
+    segments = [s for s in path.strip("/").split("/") if s]
+    pairs = parse_qsl(parts.query, keep_blank_values=True) + list(form)
+    if len(segments) == 1:
+        return SearchTarget(segments[0], pairs, None)
+    if len(segments) == 2 and segments[1] == "_search":
+        return SearchTarget(segments[0], pairs, None)
+    if len(segments) == 3:
+        return SearchTarget(segments[2], pairs, (segments[0], segments[1]))
+    return None
