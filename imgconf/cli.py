@@ -373,20 +373,20 @@ def mutate(
 
     Each fault runs against the suites it declares (Fault.suites; all suites if it declares none);
     --full runs every fault against every suite."""
-    from imgconf.faults import FAULTS
+    from imgconf.faults import MUTATION_FAULTS
     from imgconf.mutate import MutationError, mutate as run_mutation, select_faults, write_json
     from imgconf.credentials import shown  # a URL's userinfo is never printed
 
     if list_faults:
-        table = Table(title=f"{len(FAULTS)} faults")
+        table = Table(title=f"{len(MUTATION_FAULTS)} faults")
         for col in ("fault", "requirements", "suites", "description"):
             table.add_column(col)
-        for f in FAULTS:
+        for f in MUTATION_FAULTS:
             table.add_row(f.name, ", ".join(f.requirements), "(all)" if f.suites is None else ", ".join(f.suites), f.description)
         console.print(table)
         return
     try:
-        chosen = select_faults(fault) if fault else list(FAULTS)
+        chosen = select_faults(fault) if fault else list(MUTATION_FAULTS)
     except KeyError as exc:
         console.print(f"[bold red]{exc.args[0]}[/]")
         raise typer.Exit(2) from None

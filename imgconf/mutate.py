@@ -24,10 +24,13 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from imgconf.faults import FAULTS, Fault, FaultProxy
+from imgconf.faults import MUTATION_FAULTS, Fault, FaultProxy, registry
 from imgconf.results import CaseResult, Verdict
+
+if TYPE_CHECKING:
+    from imgconf.auth.settings import AuthSettings
 
 Signal = tuple[str, str, str, tuple[str, ...]]  # (suite-id::case, check kind, verdict, requirement ids)
 
@@ -252,7 +255,7 @@ def mutate(
     suites: list[Path],
     *,
     target: str | None = None,
-    faults: Iterable[Fault] = FAULTS,
+    faults: Iterable[Fault] = MUTATION_FAULTS,
     extra_args: Iterable[str] = (),
     progress: Callable[[str, FaultResult | None], None] | None = None,
     only_suites: Iterable[str] = (),
@@ -268,19 +271,20 @@ def mutate(
     first = suites[0].resolve()
     rootdir = first if first.is_dir() else first.parent  # the same node ids whatever files a run collects
     with ExitStack() as stack:
-        server_auth = None
+        auth = None  # the embedded target's SMART auth: (server side, the harness's client settings)
         if target is None:
             from imgconf.auth.embedded import embedded_auth
             from imgconf.reference.server import EmbeddedServer
 
             # The embedded target runs with SMART on, as `imgconf run` does, so auth faults can be caught.
-            server_auth, settings = embedded_auth()
-            upstream = stack.enter_context(EmbeddedServer(auth=server_auth)).base_url
+            auth = embedded_auth()
+            upstream = stack.enter_context(EmbeddedServer(auth=auth[0])).base_url
             label = "embedded reference server (SMART auth on)"
         else:
             upstream = label = target
         proxy = stack.enter_context(FaultProxy(upstream, []))
-        if server_auth is not None:
+        if auth is not None:
+            server_auth, settings = auth
             server_auth.accept_audience(proxy.base_url + "/auth/token")  # the token URL as the harness sees it
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="imgconf-mutate-")))
             extra += ["--config", str(write_auth_config(workdir, proxy.base_url, settings)), "--preset", "mutate"]
@@ -318,7 +322,7 @@ def mutate(
     return MutationReport(label, baseline, results, time.perf_counter() - started, full=full)
 
 
-def write_auth_config(workdir: Path, url: str, settings: Any) -> Path:
+def write_auth_config(workdir: Path, url: str, settings: AuthSettings) -> Path:
     """A preset for the in-process runs: the ephemeral client's private JWKS in a 0600 file that
     lives only as long as the mutation run (the config format takes keys from files, never inline)."""
     from jwt.algorithms import ECAlgorithm, RSAAlgorithm
@@ -349,15 +353,10 @@ def write_json(report: MutationReport, path: Path) -> None:
 
 
 def select_faults(names: Iterable[str]) -> list[Fault]:
-    from imgconf.faults import BY_NAME
-
-    chosen = []
-    for name in names:
-        if name not in BY_NAME:
-            raise KeyError(f"unknown fault {name!r}; `imgconf mutate --list` shows them")
-        chosen.append(BY_NAME[name])
+    """The mutation faults called ``names``; KeyError for any other name (a transport fault's too)."""
+    chosen = [registry.fault(name) for name in names]
+    mutation_names = {f.name for f in MUTATION_FAULTS}
+    for one in chosen:
+        if one.name not in mutation_names:
+            raise KeyError(f"{one.name!r} is a transport fault (tests/test_reliability.py), not a mutation fault")
     return chosen
-
-
-def scratch_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="imgconf-mutate-"))

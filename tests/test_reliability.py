@@ -2,7 +2,7 @@
 evidence — never a crash, never a hang (issue 5).
 
 The misbehaving servers are the reference server behind FaultProxy with the transport faults of
-imgconf.faults.transport and the conformance faults of the catalogue.
+imgconf.faults.transport and the conformance faults (one registry: imgconf.faults.BY_NAME).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import pytest
 
 from imgconf.client import TargetClient, TargetUnreachable
 from imgconf.faults import BY_NAME, FaultProxy
-from imgconf.faults.transport import RELIABILITY_BY_NAME
 from imgconf.paths import suites_dir
 from imgconf.reference.server import EmbeddedServer
 
@@ -36,7 +35,7 @@ def server() -> Iterator[EmbeddedServer]:
 
 
 def fault(name: str) -> Any:
-    return RELIABILITY_BY_NAME.get(name) or BY_NAME[name]
+    return BY_NAME[name]
 
 
 def run(pytester: pytest.Pytester, target: str, *args: str) -> tuple[pytest.RunResult, dict[str, Any], float]:

@@ -1,7 +1,7 @@
 """The ImagingStudy suites catch the server bugs they are written for.
 
 Each misbehaving server is the reference server behind the fault-injecting proxy with one named
-fault from imgconf/faults/catalogue.py; the suite case meant to catch it must fail (or warn, for a
+fault from imgconf/faults/imagingstudy.py; the suite case meant to catch it must fail (or warn, for a
 SHOULD) with the named check kind. Cases run in-process through the engine (the same code path as
 `imgconf run`) so the whole table stays fast; test_plugin_e2e.py covers the pytest front end.
 """

@@ -25,6 +25,8 @@ class ProxyCall:
     headers: dict[str, str]
     body: bytes
     base: str  # the proxy's own FHIR base URL
+    # What a fault's request hook leaves for its response hook (never sent upstream).
+    notes: dict[str, object] = field(default_factory=dict)
 
     @property
     def resource_type(self) -> str:

@@ -7,7 +7,6 @@ request before it goes out or the response before it comes back.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +58,7 @@ def create_proxy_app(state: ProxyState) -> Starlette:
         upstream_url = upstream_base + "/" + call.path
         try:
             upstream = await client.request(
-                call.method, upstream_url, params=call.query or None, headers=call.headers, content=call.body or None
+                call.method, upstream_url, params=tuple(call.query) or None, headers=call.headers, content=call.body or None
             )
         except httpx.HTTPError as exc:
             return _answer(state, call, ProxyResponse(502, {"content-type": "text/plain"}, f"proxy: {exc}".encode()))
@@ -110,10 +109,3 @@ class FaultProxy:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
-
-
-def json_body(response: ProxyResponse) -> Any:
-    try:
-        return json.loads(response.body)
-    except ValueError:
-        return None

@@ -3,53 +3,37 @@ store converter output as received, or build Bundles by hand, really send."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
-
-
-def _resources(body: Any) -> list[dict[str, Any]]:
-    if not isinstance(body, dict):
-        return []
-    if body.get("resourceType") != "Bundle":
-        return [body]
-    return [e["resource"] for e in body.get("entry") or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+from imgconf.faults.model import Fault
+from imgconf.faults.rewrite import (
+    JsonObject,
+    bundles,
+    edit_json,
+    edit_resources,
+    searches,
+)
 
 
-def _counts_as_strings(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+def _counts_as_strings(study: JsonObject) -> None:
     """Counts stored as the converter's strings: "numberOfSeries": "3" (R4 JSON has numbers)."""
-    body = response.json()
-    changed = False
-    for resource in _resources(body):
-        if resource.get("resourceType") != "ImagingStudy":
-            continue
-        for key in ("numberOfSeries", "numberOfInstances"):
-            if isinstance(resource.get(key), int):
-                resource[key] = str(resource[key])
-                changed = True
-        if "note" not in resource:
-            resource["note"] = []  # and an empty array the converter never filled
-            changed = True
-    if changed:
-        response.set_json(body)
-    return response
+    for key in ("numberOfSeries", "numberOfInstances"):
+        if isinstance(study.get(key), int):
+            study[key] = str(study[key])
+    study.setdefault("note", [])  # and an empty array the converter never filled
 
 
-def _searchset_entry_request(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+def _searchset_entry_request(bundle: JsonObject) -> None:
     """Every search entry carries the request that would read it (bdl-3: only batch/transaction/history)."""
-    body = response.json()
-    if call.is_search and isinstance(body, dict) and body.get("type") == "searchset":
-        for entry in body.get("entry") or []:
-            resource = entry.get("resource") if isinstance(entry, dict) else None
-            if isinstance(resource, dict) and resource.get("id"):
-                entry["request"] = {"method": "GET", "url": f"{resource.get('resourceType')}/{resource['id']}"}
-        response.set_json(body)
-    return response
+    for entry in bundle.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("id"):
+            entry["request"] = {"method": "GET", "url": f"{resource.get('resourceType')}/{resource['id']}"}
 
+
+_searchsets = bundles("searchset")
 
 REPRESENTATION_FAULTS: tuple[Fault, ...] = (
     Fault("counts-as-strings", "ImagingStudy counts served as JSON strings and an empty note array", ("REST-102",),
-          on_response=_counts_as_strings, suites=("imagingstudy-codings", "imagingstudy-crud")),
+          on_response=edit_resources("ImagingStudy", _counts_as_strings), suites=("imagingstudy-codings", "imagingstudy-crud")),
     Fault("searchset-entry-request", "searchset entries carry entry.request (bdl-3)", ("REST-103",),
-          on_response=_searchset_entry_request, suites=("mhd-iti67", "manifests-imaging")),
+          on_response=edit_json(_searchset_entry_request, calls=searches, body=_searchsets), suites=("mhd-iti67", "manifests-imaging")),
 )

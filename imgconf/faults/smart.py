@@ -10,16 +10,27 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
-from urllib.parse import parse_qsl
 
 import jwt
 
 from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
+from imgconf.faults.rewrite import (
+    JsonEdit,
+    JsonObject,
+    RequestAnswer,
+    RequestEdit,
+    ResponseEdit,
+    drop_response_header,
+    edit_json,
+    form_params,
+    path_is,
+)
 
 TOKEN_PATH = "auth/token"
 WELL_KNOWN = ".well-known/smart-configuration"
 _PUBLIC = {"metadata", WELL_KNOWN, TOKEN_PATH}
+_token_calls = path_is(TOKEN_PATH)
+_discovery_calls = path_is(WELL_KNOWN)
 
 
 class _Seen:
@@ -32,7 +43,7 @@ class _Seen:
 
     def record(self, call: ProxyCall, response: ProxyResponse) -> None:
         body = response.json()
-        if call.path.strip("/") == TOKEN_PATH and response.status == 200 and isinstance(body, dict) and isinstance(body.get("access_token"), str):
+        if _token_calls(call) and response.status == 200 and isinstance(body, dict) and isinstance(body.get("access_token"), str):
             with self.lock:
                 self.tokens.setdefault(call.base, {})[body["access_token"]] = str(body.get("scope", ""))
 
@@ -56,10 +67,11 @@ class _Seen:
             return True
 
 
-def _recording(seen: _Seen, then: Callable[[ProxyCall, ProxyResponse], ProxyResponse] | None = None) -> Callable[[ProxyCall, ProxyResponse], ProxyResponse]:
+def _recording(seen: _Seen) -> ResponseEdit:
+    """Remember the tokens the server issues (what the faults that "accept" a request then use)."""
     def hook(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
         seen.record(call, response)
-        return then(call, response) if then else response
+        return response
     return hook
 
 
@@ -75,7 +87,7 @@ def _protected(call: ProxyCall) -> bool:
     return call.path.strip("/") not in _PUBLIC
 
 
-def _fill_missing_token(seen: _Seen) -> Callable[[ProxyCall], None]:
+def _fill_missing_token(seen: _Seen) -> RequestEdit:
     def hook(call: ProxyCall) -> None:
         name, _ = _bearer(call)
         if name is None and _protected(call) and (token := seen.broadest(call.base)):
@@ -83,7 +95,7 @@ def _fill_missing_token(seen: _Seen) -> Callable[[ProxyCall], None]:
     return hook
 
 
-def _swap_token(seen: _Seen, only_unknown: bool) -> Callable[[ProxyCall], None]:
+def _swap_token(seen: _Seen, only_unknown: bool) -> RequestEdit:
     def hook(call: ProxyCall) -> None:
         name, token = _bearer(call)
         if name is None or not _protected(call) or (only_unknown and token and seen.known(call.base, token)):
@@ -102,17 +114,17 @@ def _fake_grant(seen: _Seen, call: ProxyCall) -> ProxyResponse | None:
 
 
 def _assertion_claims(call: ProxyCall) -> dict[str, object]:
-    form = dict(parse_qsl(call.body.decode("utf-8", "replace")))
+    form = dict(form_params(call) or [])
     try:
         return jwt.decode(form.get("client_assertion", ""), options={"verify_signature": False})
     except jwt.PyJWTError:
         return {}
 
 
-def _accept_replay(seen: _Seen) -> Callable[[ProxyCall], ProxyResponse | None]:
+def _accept_replay(seen: _Seen) -> RequestAnswer:
     """No jti bookkeeping: a second use of the same assertion gets a token again."""
     def hook(call: ProxyCall) -> ProxyResponse | None:
-        if call.method != "POST" or call.path.strip("/") != TOKEN_PATH:
+        if call.method != "POST" or not _token_calls(call):
             return None
         jti = str(_assertion_claims(call).get("jti", ""))
         if jti and not seen.first_use(call.base, jti):
@@ -121,53 +133,35 @@ def _accept_replay(seen: _Seen) -> Callable[[ProxyCall], ProxyResponse | None]:
     return hook
 
 
-def _accept_any_assertion(seen: _Seen) -> Callable[[ProxyCall, ProxyResponse], ProxyResponse]:
+def _accept_any_assertion(seen: _Seen) -> ResponseEdit:
     """Client authentication failures turn into grants (no signature, aud, exp, kid or client checks)."""
     def hook(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
         seen.record(call, response)
         body = response.json()
-        if call.path.strip("/") == TOKEN_PATH and isinstance(body, dict) and body.get("error") == "invalid_client":
+        if _token_calls(call) and isinstance(body, dict) and body.get("error") == "invalid_client":
             return _fake_grant(seen, call) or response
         return response
     return hook
 
 
-def _on_token_response(fn: Callable[[dict[str, object]], None]) -> Callable[[ProxyCall, ProxyResponse], ProxyResponse]:
-    def hook(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
-        body = response.json()
-        if call.path.strip("/") == TOKEN_PATH and response.status == 200 and isinstance(body, dict):
-            fn(body)
-            response.set_json(body)
-        return response
-    return hook
+def _on_token_response(edit: JsonEdit) -> ResponseEdit:
+    return edit_json(edit, calls=_token_calls, status=200)
 
 
-def _on_discovery(fn: Callable[[dict[str, object]], None]) -> Callable[[ProxyCall, ProxyResponse], ProxyResponse]:
-    def hook(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
-        body = response.json()
-        if call.path.strip("/") == WELL_KNOWN and isinstance(body, dict):
-            fn(body)
-            response.set_json(body)
-        return response
-    return hook
+def _on_discovery(edit: JsonEdit) -> ResponseEdit:
+    return edit_json(edit, calls=_discovery_calls)
 
 
 def _discovery_content_type(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
-    if call.path.strip("/") == WELL_KNOWN:
+    if _discovery_calls(call):
         response.headers["content-type"] = "application/fhir+json"
     return response
 
 
 def _token_errors_as_html(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
-    if call.path.strip("/") == TOKEN_PATH and response.status >= 400:
+    if _token_calls(call) and response.status >= 400:
         response.headers["content-type"] = "text/html"
         response.body = b"<html><body><h1>Bad Request</h1></body></html>"
-    return response
-
-
-def _drop_challenge(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
-    if response.status == 401:
-        response.headers.pop("www-authenticate", None)
     return response
 
 
@@ -178,25 +172,21 @@ def _insufficient_scope_as_401(call: ProxyCall, response: ProxyResponse) -> Prox
     return response
 
 
-def _add_non_smart_scopes(doc: dict[str, object]) -> None:
-    scopes = list(doc.get("scopes_supported") or [])  # type: ignore[call-overload]
+def _add_non_smart_scopes(doc: JsonObject) -> None:
+    scopes = list(doc.get("scopes_supported") or [])
     doc["scopes_supported"] = scopes + ["system/DocumentReference.search", "system/Patient.search", "system/DocumentReference.create"]
 
 
-def _capability_lists_non_smart_scopes(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+def _non_smart_scope_wording(capability: JsonObject) -> None:
     """The EU CapabilityStatement wording (FIND-05): scopes that "follow SMART v2 conventions" but do not."""
-    body = response.json()
-    if call.path.strip("/") == "metadata" and isinstance(body, dict):
-        for rest in body.get("rest") or []:
-            security = rest.setdefault("security", {})
-            security["description"] = (str(security.get("description", "")) + " Document consumers request "
-                                       "system/DocumentReference.search system/Patient.search system/Binary.read.").strip()
-        response.set_json(body)
-    return response
+    for rest in capability.get("rest") or []:
+        security = rest.setdefault("security", {})
+        security["description"] = (str(security.get("description", "")) + " Document consumers request "
+                                   "system/DocumentReference.search system/Patient.search system/Binary.read.").strip()
 
 
-def _v1_only(doc: dict[str, object]) -> None:
-    doc["capabilities"] = [c for c in doc.get("capabilities") or [] if c != "permission-v2"]  # type: ignore[attr-defined]
+def _v1_only(doc: JsonObject) -> None:
+    doc["capabilities"] = [c for c in doc.get("capabilities") or [] if c != "permission-v2"]
 
 
 def smart_faults() -> tuple[Fault, ...]:
@@ -236,7 +226,7 @@ def smart_faults() -> tuple[Fault, ...]:
         Fault("widens-granted-scope", "the granted scope is wider than the request", ("SMART-016",),
               on_response=_on_token_response(lambda b: b.update(scope="system/*.cruds")),
               suites=("token",)),
-        Fault("missing-www-authenticate", "401 without a WWW-Authenticate challenge", ("SMART-031",), on_response=_drop_challenge,
+        Fault("missing-www-authenticate", "401 without a WWW-Authenticate challenge", ("SMART-031",), on_response=drop_response_header("www-authenticate", status=401),
               suites=("enforcement",)),
         Fault("insufficient-scope-as-401", "insufficient scope answered 401 without insufficient_scope", ("SMART-032",),
               on_response=_insufficient_scope_as_401,
@@ -251,7 +241,7 @@ def smart_faults() -> tuple[Fault, ...]:
               on_response=_on_discovery(_add_non_smart_scopes),
               suites=("scopes", "token")),
         Fault("capability-non-smart-scopes", "the CapabilityStatement names .search scopes (EU API wording, FIND-05)",
-              ("SMART-022", "FIND-05"), on_response=_capability_lists_non_smart_scopes,
+              ("SMART-022", "FIND-05"), on_response=edit_json(_non_smart_scope_wording, calls=path_is("metadata")),
               suites=("scopes", "token")),
         Fault("discovery-relative-token-endpoint", "token_endpoint is a relative URL", ("SMART-005",),
               on_response=_on_discovery(lambda d: d.update(token_endpoint=TOKEN_PATH)),
@@ -261,7 +251,7 @@ def smart_faults() -> tuple[Fault, ...]:
               suites=("discovery",)),
         Fault("discovery-no-asymmetric-auth", "no client-confidential-asymmetric capability nor private_key_jwt", ("SMART-003", "EUAPI-010"),
               on_response=_on_discovery(lambda d: d.update(
-                  capabilities=[c for c in d.get("capabilities") or [] if c != "client-confidential-asymmetric"],  # type: ignore[attr-defined]
+                  capabilities=[c for c in d.get("capabilities") or [] if c != "client-confidential-asymmetric"],
                   token_endpoint_auth_methods_supported=["client_secret_basic"])),
               suites=("discovery", "token")),
         Fault("discovery-as-fhir-json", "smart-configuration served as application/fhir+json", ("SMART-001",),

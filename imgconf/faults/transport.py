@@ -1,8 +1,8 @@
 """Servers that break at the HTTP level: the reliability faults (issue 5, "bad server behaviour").
 
 Each must end as a failed check or an infrastructure error with evidence — never a crash or a
-hang of the harness. They are not in ``FAULTS`` (the mutation run) because they do not test a
-conformance check: they test that the harness survives. tests/test_reliability.py runs them.
+hang of the harness. They are not mutation faults (``registry.MUTATION_FAULTS``): they do not
+test a conformance check, they test that the harness survives. tests/test_reliability.py runs them.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from starlette.responses import StreamingResponse
 
 from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
+from imgconf.faults.rewrite import JsonObject, edit_json, outcome_response
 
 FHIR_JSON = "application/fhir+json"
 HUGE_BUNDLE_BYTES = 50 * 1024 * 1024
@@ -76,17 +77,16 @@ def _huge_bundle(call: ProxyCall) -> ProxyResponse | None:
     return ProxyResponse(200, {}, b"", raw=StreamingResponse(flood(), media_type=FHIR_JSON))
 
 
-def _wrong_resource_type(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
-    body = response.json()
-    if call.method == "GET" and isinstance(body, dict) and body.get("resourceType") == "ImagingStudy":
-        body["resourceType"] = "Observation"
-        response.set_json(body)
-    return response
+def _gets(call: ProxyCall) -> bool:
+    return call.method == "GET"
+
+
+def _is_imaging_study(body: JsonObject) -> bool:
+    return body.get("resourceType") == "ImagingStudy"
 
 
 def _storm(call: ProxyCall) -> ProxyResponse:
-    outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "fatal", "code": "transient", "diagnostics": "overloaded"}]}
-    return ProxyResponse(503, {"content-type": FHIR_JSON, "retry-after": "1"}, json.dumps(outcome).encode())
+    return outcome_response(503, "transient", "overloaded", severity="fatal", headers={"retry-after": "1"})
 
 
 def _bad_gzip(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
@@ -104,9 +104,7 @@ RELIABILITY_FAULTS: tuple[Fault, ...] = (
     Fault("redirect-loop", "searches redirect to themselves forever", ("REST-040",), on_request=_redirect_loop),
     Fault("huge-bundle", "a search answers a 50 MB Bundle", ("REST-040", "REST-085"), on_request=_huge_bundle),
     Fault("wrong-resource-type", "an ImagingStudy read comes back as resourceType Observation", ("REST-010",),
-          on_response=_wrong_resource_type),
+          on_response=edit_json(lambda body: body.update(resourceType="Observation"), calls=_gets, body=_is_imaging_study)),
     Fault("5xx-storm", "every request answers 503", ("REST-030",), on_request=_storm),
     Fault("gzip-broken", "search responses claim gzip but do not decompress", ("REST-040",), on_response=_bad_gzip),
 )
-
-RELIABILITY_BY_NAME = {fault.name: fault for fault in RELIABILITY_FAULTS}
