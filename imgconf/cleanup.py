@@ -18,7 +18,6 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from imgconf.client import TargetClient, TargetUnreachable
 from imgconf.fixtures import RUN_TAG_SYSTEM, run_tags_of
@@ -105,10 +104,10 @@ def _delete(client: TargetClient, item: Tagged) -> bool:
 
 def _parse_time(text: str) -> dt.datetime | None:
     try:
-        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        value = dt.datetime.fromisoformat(text)  # 3.11+ reads a trailing Z
     except ValueError:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def discover_tags(client: TargetClient, types: list[str]) -> dict[str, str]:
@@ -159,7 +158,7 @@ def cleanup(client: TargetClient, *, tags: list[str] | None, all_imgconf: bool, 
         remove(tag)
     # Discovery sees one page per type; removing what it found lets the next round see further.
     for _ in range(MAX_ROUNDS if all_imgconf else 0):
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         fresh = {t: n for t, n in discover_tags(client, types).items() if t not in report.deleted and t not in report.skipped}
         if not fresh:
             break

@@ -16,8 +16,8 @@ from urllib.parse import urljoin
 import httpx
 
 from imgconf import __version__, secret_registry
-from imgconf.credentials import OriginGuard, split_userinfo
 from imgconf.bounded import bounded_transport, deadline
+from imgconf.credentials import OriginGuard, split_userinfo
 from imgconf.jsonsafe import JsonTooDeep, loads_bounded
 from imgconf.report.redact import redact_headers, redact_text
 from imgconf.results import Exchange
@@ -254,7 +254,3 @@ class TargetClient:
             exc.head = head  # type: ignore[attr-defined]
             raise
         return b"".join(chunks)
-
-    def read_json(self, path: str) -> dict[str, Any] | None:
-        """Convenience for harness-internal reads (metadata, fixtures); None when not a resource."""
-        return self.send("GET", path).resource

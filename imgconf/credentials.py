@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 from collections.abc import Iterable
 
 import httpx
@@ -48,10 +49,8 @@ def shown(url: str | None) -> str | None:
     """A URL as it may be printed or written: without userinfo, without any registered secret."""
     if not url:
         return url
-    try:
+    with contextlib.suppress(httpx.InvalidURL, ValueError):  # not a URL: shown as it is, scrubbed
         url = without_userinfo(url)
-    except (httpx.InvalidURL, ValueError):
-        pass
     return secret_registry.scrub(url)
 
 

@@ -39,7 +39,9 @@ class _RaisingListener(ErrorListener):
     def __init__(self, expression: str) -> None:
         self.expression = expression
 
-    def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):  # noqa: N802 (antlr API)
+    def syntaxError(  # noqa: N802 - antlr's ErrorListener API
+        self, recognizer: object, offendingSymbol: object, line: int, column: int, msg: str, e: Exception | None,  # noqa: N803
+    ) -> None:
         raise FhirPathSyntaxError(self.expression, msg, column)
 
 
@@ -195,7 +197,7 @@ def _install_bounds() -> None:
     from fhirpathpy.engine.invocations import invocation_registry
 
     entry = invocation_registry.get("repeat")
-    if entry is not None:  # the pinned fhirpathpy (2.2.4) registers repeat here; tests pin the behaviour
+    if isinstance(entry, dict):  # the pinned fhirpathpy (2.2.4) registers repeat here; tests pin the behaviour
         entry["fn"] = _bounded_repeat
 
 

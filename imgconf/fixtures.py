@@ -62,11 +62,8 @@ def attachment_facts(data_b64: str) -> dict[str, Any]:
 
 
 def fixture_dependencies(template: Any) -> list[str]:
-    deps = []
-    for name in sorted(names_in(template)):
-        if name.startswith("fixture."):
-            deps.append(name.removeprefix("fixture.").rsplit(".", 1)[0])
-    return deps
+    return [name.removeprefix("fixture.").rsplit(".", 1)[0]
+            for name in sorted(names_in(template)) if name.startswith("fixture.")]
 
 
 def add_tag(resource: dict[str, Any], code: str) -> dict[str, Any]:

@@ -15,9 +15,10 @@ import shutil
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any
 from xml.sax.saxutils import escape
 
 from rich.console import Console
@@ -115,10 +116,9 @@ def _expand(label: str, data: Any) -> Iterator[_Item]:
     if data.get("resourceType") == "Bundle" and isinstance(data.get("entry"), list):
         for i, entry in enumerate(data["entry"]):
             resource = entry.get("resource") if isinstance(entry, dict) else None
-            if resource is not None:
-                # a non-object resource is already a finding of the Bundle (REST-102 / structure)
-                if isinstance(resource, dict):
-                    yield f"{label}#entry[{i}]", resource, f"Bundle.entry[{i}].resource"
+            # a non-object resource is already a finding of the Bundle (REST-102 / structure)
+            if isinstance(resource, dict):
+                yield f"{label}#entry[{i}]", resource, f"Bundle.entry[{i}].resource"
 
 
 def validate_paths(paths: list[Path], *, profile: str | None = None,
@@ -182,7 +182,7 @@ class _JunitReport:
 
     def __init__(self, fh: IO[str]) -> None:
         self.fh = fh
-        self.spool = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self.spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - lives until close()
 
     def add(self, label: str, resource: dict[str, Any] | None, findings: list[Finding]) -> None:
         name = _xml(f"{label} {_resource_name(resource)}")

@@ -70,7 +70,7 @@ def record_start(reports_dir: Path, tag: str, target: str, *, read_only: bool, e
     entry = {
         "tag": tag,
         "target": public_url(target),
-        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "read_only": read_only,
         "embedded": embedded,  # the embedded server dies with the run: nothing to clean up there
         "finished": False,

@@ -148,7 +148,7 @@ def _install_log_redaction() -> None:
         if _all:
             try:
                 message = record.getMessage()
-            except Exception:  # a malformed record is the logging module's business, not ours
+            except Exception:  # noqa: BLE001 - a malformed record is the logging module's business, not ours
                 return record
             clean = scrub(message)
             if clean != message:

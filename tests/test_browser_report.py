@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from imgconf.report import write_html, write_summary
-from imgconf.report._demo import demo_cases, demo_run
+from report_demo import demo_cases, demo_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "reports"

@@ -135,7 +135,7 @@ def test_node_ids_are_case_ids_and_k_still_matches_names(pytester: pytest.Pytest
 
 def test_a_case_result_carries_the_case_id_through_summary_json() -> None:
     from imgconf.report import build_summary
-    from imgconf.report._demo import demo_run
+    from report_demo import demo_run
 
     result = CaseResult("s", "S", "a name", "s.yaml::an-id", "a", ["IS-001"], Level.SHALL, case_id="an-id")
     assert CaseResult.from_dict(result.to_dict()).case_id == "an-id"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hostile_support import IMGCONF
 from imgconf.report import build_summary, write_html
-from imgconf.report._demo import demo_run
+from report_demo import demo_run
 from imgconf.results import CaseResult, CheckResult, Level, Verdict
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from imgconf.report import write_html, write_summary
-from imgconf.report._demo import demo_cases, demo_run
+from report_demo import demo_cases, demo_run
 from imgconf.results import CaseResult, CheckResult, Exchange, Level, Verdict
 
 ACCESS = "eyJhbGciOiJSUzM4NCJ9.eyJzdWIiOiJhY2Nlc3MifQ.UExBTlRFRC1BQ0NFU1M"

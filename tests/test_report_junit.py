@@ -13,7 +13,7 @@ import pytest
 from hostile_support import IMGCONF
 from imgconf.paths import suites_dir
 from imgconf.report import build_summary
-from imgconf.report._demo import demo_cases, demo_run
+from report_demo import demo_cases, demo_run
 from imgconf.report.allure_files import environment_properties, exchange_text
 from imgconf.report.junit import build_junit
 from imgconf.results import Exchange

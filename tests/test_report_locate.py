@@ -14,7 +14,7 @@ from imgconf.checks.base import CheckContext
 from imgconf.checks.rules import check_rules
 from imgconf.client import HttpResult
 from imgconf.report import write_html
-from imgconf.report._demo import demo_run
+from report_demo import demo_run
 from imgconf.report.locate import pretty_lines, resolve
 from imgconf.results import CaseResult, Exchange, Level, Verdict
 from imgconf.suite.model import Request

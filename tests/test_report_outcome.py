@@ -14,7 +14,7 @@ import pytest
 from hostile_support import IMGCONF
 from imgconf.paths import suites_dir
 from imgconf.report import build_summary
-from imgconf.report._demo import demo_run
+from report_demo import demo_run
 from imgconf.report.html import render_html
 from imgconf.report.outcome import UNREACHABLE_AFTER, UnreachableGuard, decide
 from imgconf.results import CaseResult, CheckResult, Exchange, Level, Verdict

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from imgconf import catalogue
 from imgconf.report import build_summary, write_summary
-from imgconf.report._demo import demo_cases, demo_run
+from report_demo import demo_cases, demo_run
 from imgconf.results import CaseResult, CheckResult, Exchange, Level, Verdict
 
 

@@ -5,6 +5,14 @@ from imgconf.auth.settings import WORKFLOW_SCOPES, WORKFLOW_SCOPES_V1, AuthSetti
 from imgconf.auth.smart import BearerAuth, SmartClient, StaticBearer, TokenError
 
 __all__ = [
-    "AuthSettings", "BearerAuth", "SigningKey", "SmartClient", "StaticBearer", "TokenError",
-    "WORKFLOW_SCOPES", "WORKFLOW_SCOPES_V1", "jwks", "load_key_file",
+    "WORKFLOW_SCOPES",
+    "WORKFLOW_SCOPES_V1",
+    "AuthSettings",
+    "BearerAuth",
+    "SigningKey",
+    "SmartClient",
+    "StaticBearer",
+    "TokenError",
+    "jwks",
+    "load_key_file",
 ]

@@ -43,7 +43,7 @@ class SigningKey:
         algorithm = RSAAlgorithm if isinstance(self.private_key, rsa.RSAPrivateKey) else ECAlgorithm
         try:
             private = json.loads(algorithm.to_jwk(self.private_key))
-        except Exception:  # not a key this module can sign with; _alg_for reports that
+        except Exception:  # noqa: BLE001 - not a key this module can sign with; _alg_for reports that
             return
         for member in _PRIVATE_MEMBERS:
             secret_registry.register(private.get(member))
@@ -51,6 +51,7 @@ class SigningKey:
     @classmethod
     def generate(cls, alg: str = "ES384", kid: str | None = None) -> SigningKey:
         """An ephemeral key pair (run time or tests only; it is never written to disk)."""
+        private: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
         if alg == "ES384":
             private = ec.generate_private_key(ec.SECP384R1())
         elif alg == "RS384":
@@ -118,7 +119,7 @@ def keys_from_jwks(data: bytes, *, source: str, kid: str | None = None, alg: str
             continue
         try:
             private = (RSAAlgorithm if jwk.get("kty") == "RSA" else ECAlgorithm).from_jwk(json.dumps(jwk))
-        except Exception as exc:  # PyJWT raises InvalidKeyError or ValueError
+        except Exception as exc:  # noqa: BLE001 - PyJWT raises InvalidKeyError, ValueError or a cryptography error
             raise KeyFileError(f"{source}: key {i} is not a usable private JWK ({type(exc).__name__})") from None
         key_alg = _alg_for(private, alg or jwk.get("alg"), f"{source} key {i}")
         if not jwk.get("kid"):

@@ -208,14 +208,15 @@ class SmartClient:
         expires = body.get("expires_in")
         lifetime = float(expires) if isinstance(expires, (int, float)) and expires > 0 else DEFAULT_EXPIRES_S
         margin = min(RENEW_MARGIN_S, lifetime / 10)
-        granted = body.get("scope") if isinstance(body.get("scope"), str) else ""
+        scope_value = body.get("scope")
+        granted = scope_value if isinstance(scope_value, str) else ""
         return Token(body["access_token"], time.monotonic() + lifetime - margin, granted, scope)
 
     # -- request authentication ------------------------------------------------------------
     def serves(self, url: httpx.URL | str) -> bool:
         """SMART-034: the token goes only to the target itself, never to servers it links to."""
         text = str(url)
-        return text == self.base_url or text.startswith(self.base_url + "/") or text.startswith(self.base_url + "?")
+        return text == self.base_url or text.startswith((self.base_url + "/", self.base_url + "?"))
 
     def auth(self, scopes: tuple[str, ...] | list[str] | None = None) -> BearerAuth:
         return BearerAuth(self, tuple(scopes) if scopes else None)

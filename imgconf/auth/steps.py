@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from imgconf.auth.smart import TokenError
 from imgconf.auth.token_request import TokenSend, send_token_request
-from imgconf.validators.smart import v1_exact
 from imgconf.suite.template import render
+from imgconf.validators.smart import v1_exact
 
 if TYPE_CHECKING:
     from imgconf.session import TargetSession

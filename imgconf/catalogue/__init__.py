@@ -17,12 +17,12 @@ from imgconf.results import Level
 __all__ = [
     "Requirement",
     "SpecFinding",
-    "requirements",
     "findings",
     "get",
     "get_finding",
-    "is_known",
     "is_finding",
+    "is_known",
+    "requirements",
     "source_sha256",
 ]
 

@@ -13,7 +13,7 @@ import base64
 import json
 import re
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -28,16 +28,26 @@ from starlette.routing import Route
 
 from ..searchparams.compartments import compartment_params
 from . import search
+from .auth import BearerGate, ReferenceAuth, describe_security, routes as smart_routes
 from .capability import SUPPORTED_TYPES, capability_statement
 from .fhirhttp import (
-    FhirError, check_content_type, error_response, fhir_response, issue, negotiate, outcome, parse_etag,
-    prefer, requested_format, version_headers, wants_fhir_resource,
+    FhirError,
+    accepts_media_type,
+    check_content_type,
+    error_response,
+    fhir_response,
+    issue,
+    negotiate,
+    outcome,
+    parse_etag,
+    prefer,
+    requested_format,
+    version_headers,
+    wants_fhir_resource,
 )
-from .xmlformat import XML_BODY_TYPES, XML_CONTENT_TYPE, resource_from_xml, resource_to_xml
-from .fhirhttp import accepts_media_type
-from .auth import BearerGate, ReferenceAuth, describe_security, routes as smart_routes
 from .store import PreconditionFailed, Store, Version
 from .validate import structure_issues
+from .xmlformat import XML_BODY_TYPES, XML_CONTENT_TYPE, resource_from_xml, resource_to_xml
 
 _ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
@@ -72,7 +82,7 @@ class ReferenceServer:
     def __init__(self, db_path: Path, base_url_override: str | None = None) -> None:
         self.store = Store(db_path)
         self.base_override = base_url_override.rstrip("/") if base_url_override else None
-        self.started = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        self.started = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         self._write_lock = threading.RLock()
         self.auth: ReferenceAuth | None = None  # SMART Backend Services when set (reference/auth.py)
 

@@ -70,9 +70,11 @@ class ReferenceAuth:
     def exchange(self, form: dict[str, str], token_url: str) -> tuple[int, dict[str, Any]]:
         """(status, JSON body) for one token request (SMART-010..016)."""
         if form.get("grant_type") != "client_credentials":
-            return _oauth_error(400, "unsupported_grant_type", f"grant_type {form.get('grant_type')!r} is not supported; use client_credentials")
+            return _oauth_error(400, "unsupported_grant_type",
+                                f"grant_type {form.get('grant_type')!r} is not supported; use client_credentials")
         if form.get("client_assertion_type") != ASSERTION_TYPE or not form.get("client_assertion"):
-            return _oauth_error(401, "invalid_client", f"client authentication requires client_assertion_type {ASSERTION_TYPE} and a client_assertion")
+            return _oauth_error(401, "invalid_client",
+                                f"client authentication requires client_assertion_type {ASSERTION_TYPE} and a client_assertion")
         if not form.get("scope"):
             return _oauth_error(400, "invalid_request", "the scope parameter is required")
         client, problem = self._authenticate(form["client_assertion"], token_url)
@@ -205,7 +207,8 @@ def describe_security(capability: dict[str, Any], base: str) -> None:
     for rest in capability.get("rest") or []:
         rest["security"] = {
             "cors": False,
-            "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}]}],
+            "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                     "code": "SMART-on-FHIR"}]}],
             "extension": [{
                 "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
                 "extension": [{"url": "token", "valueUri": base + TOKEN_PATH}],

@@ -137,11 +137,12 @@ def check_content_type(content_type: str | None) -> None:
         return  # tolerated: the body is still parsed as JSON
     base = content_type.split(";")[0].strip().lower()
     if base not in ("application/fhir+json", "application/json"):
-        raise FhirError(415, "not-supported", f"Content-Type {content_type} is not supported; send application/fhir+json or application/fhir+xml")
+        raise FhirError(415, "not-supported",
+                        f"Content-Type {content_type} is not supported; send application/fhir+json or application/fhir+xml")
 
 
 def http_date(instant: str) -> str:
-    return format_datetime(datetime.fromisoformat(instant.replace("Z", "+00:00")), usegmt=True)
+    return format_datetime(datetime.fromisoformat(instant), usegmt=True)  # 3.11+ reads a trailing Z
 
 
 def version_headers(version_id: int, last_updated: str) -> dict[str, str]:
@@ -150,8 +151,7 @@ def version_headers(version_id: int, last_updated: str) -> dict[str, str]:
 
 def parse_etag(value: str) -> int:
     v = value.strip()
-    if v.startswith("W/"):
-        v = v[2:]
+    v = v.removeprefix("W/")
     v = v.strip('"')
     if not v.isdigit():
         raise FhirError(400, "invalid", f"If-Match must be W/\"<versionId>\", not {value!r}")

@@ -9,7 +9,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ..searchparams import (
-    Include, SearchQuery, get_param, local_references, matches, params_for, parse_query, resource_matches,
+    Include,
+    SearchQuery,
+    get_param,
+    local_references,
+    matches,
+    params_for,
+    parse_query,
+    resource_matches,
     sort_resources,
 )
 from ..searchparams.compartments import compartment_params

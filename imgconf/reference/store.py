@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ def new_id() -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Store:
@@ -75,7 +75,7 @@ class Store:
         # Strictly increasing lastUpdated so that _sort=_lastUpdated is deterministic.
         stamp = _now()
         if stamp <= self._last_stamp:
-            prev = datetime.fromisoformat(self._last_stamp.replace("Z", "+00:00"))
+            prev = datetime.fromisoformat(self._last_stamp)  # 3.11+ reads a trailing Z
             stamp = (prev + timedelta(milliseconds=1)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         self._last_stamp = stamp
         return stamp

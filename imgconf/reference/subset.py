@@ -6,7 +6,7 @@ Subsetting is applied to top-level elements only (nested summary flags are not f
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -16,7 +16,7 @@ from .fhirhttp import SUBSETTED
 _ALWAYS = {"resourceType", "id", "meta"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _fields(rtype: str) -> tuple[frozenset[str], frozenset[str]]:
     """(summary element names, mandatory element names) for a resource type."""
     cls = get_fhir_model_class(rtype)

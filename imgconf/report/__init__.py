@@ -7,4 +7,4 @@ client already did, because these files leave the building.
 from imgconf.report.html import write_html
 from imgconf.report.summary import build_summary, write_summary
 
-__all__ = ["build_summary", "write_summary", "write_html"]
+__all__ = ["build_summary", "write_html", "write_summary"]

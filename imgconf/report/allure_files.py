@@ -3,6 +3,7 @@ sorts problems by (SHALL failure, SHOULD warning, infrastructure error), and rea
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -61,10 +62,8 @@ def _pretty(body: str | None, content_type: str) -> str:
         return f"[binary body: {binary}]"
     text = redact_text(body)
     if text.lstrip()[:1] in ("{", "["):
-        try:
+        with contextlib.suppress(ValueError):  # not JSON after all: shown as sent
             text = json.dumps(loads_bounded(text), indent=2, ensure_ascii=False)
-        except ValueError:
-            pass
     return text[:MAX_BODY_CHARS]
 
 

@@ -6,6 +6,7 @@ Autoescaping is on: response bodies and headers come from the server under test 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -20,12 +21,18 @@ from markupsafe import Markup, escape
 
 from imgconf import catalogue
 from imgconf.jsonsafe import loads_bounded
-from imgconf.report.locate import Path as JsonPath
-from imgconf.report.locate import pretty_lines, resolve
-from imgconf.report.redact import redact_headers, redact_text
+from imgconf.report.locate import Path as JsonPath, pretty_lines, resolve
 from imgconf.report.outcome import describe_selection
+from imgconf.report.redact import redact_headers, redact_text
 from imgconf.report.summary import (
-    LEVELS, VERDICTS, Entry, Group, build_summary, count_verdicts, group_by_id, sort_cases,
+    LEVELS,
+    VERDICTS,
+    Entry,
+    Group,
+    build_summary,
+    count_verdicts,
+    group_by_id,
+    sort_cases,
 )
 from imgconf.results import CaseResult, Exchange, RunInfo, Verdict, worst
 
@@ -88,10 +95,8 @@ def _body(text: str | None, content_type: str = "", limit: int = MAX_BODY_CHARS)
         return "", f"Binary body: {summary}."
     body = redact_text(text)
     if body.lstrip()[:1] in ("{", "["):
-        try:
+        with contextlib.suppress(ValueError):  # not JSON after all: shown as sent
             body = json.dumps(loads_bounded(body), indent=2, ensure_ascii=False)
-        except ValueError:
-            pass
     if len(body) > limit:
         why = "" if limit == MAX_BODY_CHARS else " (evidence of passing checks only is shortened)"
         note = f"Truncated: showing the first {limit:,} of {len(body):,} characters{why}."
@@ -350,7 +355,7 @@ def _fmt_time(iso: str) -> str:
     if not iso:
         return "—"
     try:
-        dt = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(iso)  # 3.11+ reads a trailing Z
     except ValueError:
         return iso
     tz = dt.strftime("%Z") or ""
@@ -360,7 +365,7 @@ def _fmt_time(iso: str) -> str:
 def _fmt_duration(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 

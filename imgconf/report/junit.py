@@ -16,7 +16,7 @@ from typing import Any
 
 from imgconf.report.outcome import describe_selection
 
-_INVALID_XML = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)], None)
+_INVALID_XML = dict.fromkeys([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20)], None)
 
 
 def _clean(text: str) -> str:

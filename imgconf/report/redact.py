@@ -58,7 +58,7 @@ def redact_headers(headers: dict[str, str]) -> dict[str, str]:
 def redact_text(body: str | None) -> str:
     """Redact secrets in a JSON body, a form body or free text; ``None`` becomes ""."""
     if not body:
-        return body or ""
+        return ""
     text = _redact_json(body)
     if text is None:
         text = _redact_form(body)

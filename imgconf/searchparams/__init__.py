@@ -6,6 +6,16 @@ from .registry import SearchParam, get_param, params_for, resource_types
 from .sort import sort_resources
 
 __all__ = [
-    "Criterion", "Include", "local_references", "SearchParam", "SearchQuery", "get_param", "matches", "params_for",
-    "parse_query", "resource_matches", "resource_types", "sort_resources",
+    "Criterion",
+    "Include",
+    "SearchParam",
+    "SearchQuery",
+    "get_param",
+    "local_references",
+    "matches",
+    "params_for",
+    "parse_query",
+    "resource_matches",
+    "resource_types",
+    "sort_resources",
 ]

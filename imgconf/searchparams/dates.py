@@ -8,12 +8,12 @@ REST-073 leaves it to the server). Period ends that are absent are infinite.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 
-NEG_INF = datetime.min.replace(tzinfo=timezone.utc)
-POS_INF = datetime.max.replace(tzinfo=timezone.utc)
+NEG_INF = datetime.min.replace(tzinfo=UTC)
+POS_INF = datetime.max.replace(tzinfo=UTC)
 
 Range = tuple[datetime, datetime]
 
@@ -41,7 +41,7 @@ def parse_range(text: str) -> Range:
         raise DateError(f"not a FHIR date/dateTime: {text!r}{hint}")
     g = m.groupdict()
     try:
-        tz = timezone.utc
+        tz = UTC
         if g["tz"] and g["tz"] != "Z":
             sign = 1 if g["tz"][0] == "+" else -1
             hh, mm = int(g["tz"][1:3]), int(g["tz"][4:6])
@@ -74,8 +74,8 @@ def parse_range(text: str) -> Range:
     else:
         high = low.replace(year=year + 1) if year < 9999 else POS_INF
     if high is not POS_INF:
-        high = high.astimezone(timezone.utc)
-    return low.astimezone(timezone.utc), high
+        high = high.astimezone(UTC)
+    return low.astimezone(UTC), high
 
 
 def target_range(value: object) -> Range | None:
@@ -132,7 +132,7 @@ def compare(prefix: str, s: Range, t: Range, now: datetime | None = None) -> boo
     if prefix == "eb":  # ends before: no overlap and before
         return t[1] <= s[0]
     if prefix == "ap":
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         gap = abs(now - s[0])
         delta = max(gap / 10, timedelta(days=1))
         low = s[0] - delta if s[0] - NEG_INF > delta else NEG_INF

@@ -337,7 +337,7 @@ def _composite(param: SearchParam, element: Any, raw: str, base: str | None) -> 
     pieces = split_unescaped(raw, "$")
     if not isinstance(element, dict) or len(pieces) != len(param.components):
         return False
-    for (ctype, expr), piece in zip(param.components, pieces):
+    for (ctype, expr), piece in zip(param.components, pieces, strict=True):
         vals = evaluate(element, expr, typed=False)
         if ctype == "token" and not _token(vals, [piece], None):
             return False

@@ -151,10 +151,10 @@ def _criterion(resource_type: str, name: str, value: str) -> Criterion | None:
     if chain:
         if param.type != "reference":
             raise _Reject(f"{pname} is not a reference parameter and cannot be chained")
-        if mod not in (None,) and not _is_type_name(mod):
+        if mod is not None and not _is_type_name(mod):
             raise _Reject(f"modifier :{mod} cannot be combined with a chain")
         terminal = _chain_terminal(param, mod, chain)
-        term_name, _, term_mod = chain[-1].partition(":")
+        _, _, term_mod = chain[-1].partition(":")
         _check_modifier(terminal, term_mod or None)
         check_type, check_mod = terminal.type, term_mod or None
     else:
@@ -173,7 +173,7 @@ def _criterion(resource_type: str, name: str, value: str) -> Criterion | None:
 
 
 def _is_type_name(mod: str | None) -> bool:
-    return bool(mod) and mod[0].isupper()
+    return mod is not None and mod[:1].isupper()
 
 
 def _check_modifier(param: SearchParam, mod: str | None) -> None:
@@ -230,9 +230,8 @@ def _check_value(ptype: str, mod: str | None, raw: str) -> None:
             raise _Reject(f"not a number: {raw!r}", invalid=True) from None
         if ptype == "quantity" and len(split_unescaped(raw, "|")) not in (1, 3):
             raise _Reject("quantity takes number or number|system|code", invalid=True)
-    elif ptype == "composite":
-        if "$" not in raw:
-            raise _Reject("composite value needs the form a$b", invalid=True)
+    elif ptype == "composite" and "$" not in raw:
+        raise _Reject("composite value needs the form a$b", invalid=True)
 
 
 def _result_param(q: SearchQuery, name: str, value: str) -> None:

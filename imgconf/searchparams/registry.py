@@ -203,7 +203,8 @@ _TABLE: dict[str, list[_Row]] = {
     "Group": [
         ("code", "token", "Group.code", ()),
         ("identifier", "token", "Group.identifier", ()),
-        ("member", "reference", "Group.member.entity", ("Patient", "Practitioner", "Group", "Device", "Medication", "Substance", "PractitionerRole")),
+        ("member", "reference", "Group.member.entity",
+         ("Patient", "Practitioner", "Group", "Device", "Medication", "Substance", "PractitionerRole")),
         ("type", "token", "Group.type", ()),
     ],
     "Composition": [  # chain target of Bundle?composition.… (not stored by the reference server)

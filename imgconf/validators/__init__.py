@@ -6,8 +6,9 @@ resource type. To add rules for another type, append to ``RULES`` (or call ``reg
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from imgconf.validators.bundle import validate_bundle_invariants
 from imgconf.validators.documentreference import validate_document_reference
@@ -71,7 +72,7 @@ def relocate(finding: Finding, prefix: str) -> Finding:
     return replace(finding, location=prefix + finding.location[_root_length(finding.location):])
 
 
-def validate_bundle(bundle: dict[str, Any], *,
+def validate_bundle(bundle: object, *,
                     profile: str | None = None) -> Iterator[tuple[int | None, Any, list[Finding]]]:
     """Yield ``(entry_index, resource, findings)`` for every entry that has a resource, locations
     prefixed ``Bundle.entry[i].resource``. Problems of the Bundle itself (not of its entries)
@@ -82,7 +83,8 @@ def validate_bundle(bundle: dict[str, Any], *,
     own = bundle_own_findings(bundle)
     if own:
         yield None, bundle, own
-    for i, entry in enumerate(bundle.get("entry") if isinstance(bundle.get("entry"), list) else []):
+    entries = bundle.get("entry")
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if resource is None:
             continue
@@ -108,8 +110,18 @@ def bundle_own_findings(bundle: dict[str, Any]) -> list[Finding]:
 
 
 __all__ = [
-    "Finding", "RULES", "register_rules", "relocate", "rule_findings", "structural_findings", "validate_bundle",
-    "validate_bundle_invariants", "bundle_own_findings",
-    "validate_document_reference", "validate_endpoint", "validate_imaging_report_bundle", "validate_imaging_study",
+    "RULES",
+    "Finding",
+    "bundle_own_findings",
+    "register_rules",
+    "relocate",
+    "rule_findings",
+    "structural_findings",
+    "validate_bundle",
+    "validate_bundle_invariants",
+    "validate_document_reference",
+    "validate_endpoint",
+    "validate_imaging_report_bundle",
+    "validate_imaging_study",
     "validate_resource",
 ]

@@ -24,8 +24,8 @@ _WITH_REQUEST = frozenset({"batch", "transaction", "history"})
 _WITH_RESPONSE = frozenset({"batch-response", "transaction-response", "history"})
 
 
-def validate_bundle_invariants(bundle: dict[str, Any]) -> list[Finding]:
-    """REST-103 findings on one Bundle (its entries' resources are not looked into)."""
+def validate_bundle_invariants(bundle: object) -> list[Finding]:
+    """REST-103 findings on one Bundle (its entries' resources are not looked into); any other JSON value has none."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != B:
         return []
     out: list[Finding] = []

@@ -234,7 +234,8 @@ def validate_manifest(doc: dict[str, Any]) -> list[Finding]:
     if MANIFEST_TYPE not in types:
         legacy = LEGACY_MANIFEST_TYPE in types
         out.append(Finding("MAN-006", "SHALL", f"{_R}.type",
-                           f"manifest type is LOINC {MANIFEST_TYPE}" + (f"; {LEGACY_MANIFEST_TYPE} is a report-section code from the EU API draft" if legacy else ""),
+                           f"manifest type is LOINC {MANIFEST_TYPE}"
+                           + (f"; {LEGACY_MANIFEST_TYPE} is a report-section code from the EU API draft" if legacy else ""),
                            short(",".join(sorted(types)) or None), findings=("FIND-04",) if legacy else ()))
     for where, fmt in _formats(doc):
         code, system = str(fmt.get("code", "")), fmt.get("system")

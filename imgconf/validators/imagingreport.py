@@ -10,7 +10,7 @@ from typing import Any
 
 from imgconf.fhirpath import BundleIndex, evaluate_in_bundle
 from imgconf.validators._shape import codings, items, obj, text
-from imgconf.validators.documentreference import LOINC, PRIORITY_CS, PRIORITY_CS_R5, REPORT_TYPE, LEGACY_REPORT_TYPE
+from imgconf.validators.documentreference import LEGACY_REPORT_TYPE, LOINC, PRIORITY_CS, PRIORITY_CS_R5, REPORT_TYPE
 from imgconf.validators.findings import Finding, short
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -91,7 +91,8 @@ def _references(value: Any, path: str) -> list[tuple[str, str]]:
 def _bundle_shape(bundle: dict[str, Any], out: list[Finding]) -> None:
     document = bundle.get("type") == "document"
     if not isinstance(bundle.get("identifier"), dict):
-        out.append(Finding("EUIMG-042" if document else "EUIMG-040", "SHALL", "Bundle.identifier", "a document Bundle has an identifier (bdl-9)"))
+        out.append(Finding("EUIMG-042" if document else "EUIMG-040", "SHALL", "Bundle.identifier",
+                           "a document Bundle has an identifier (bdl-9)"))
     if document and not text(bundle, "timestamp"):
         out.append(Finding("EUIMG-042", "SHALL", "Bundle.timestamp", "a document Bundle has a timestamp (bdl-10)"))
     if "total" in bundle:
@@ -198,7 +199,8 @@ def _diagnostic_report(bundle: dict[str, Any], out: list[Finding]) -> None:
         _categories(dr, where, "EUIMG-031", out)
         if comp and dr.get("status") != _aligned_status(comp.get("status")):
             out.append(Finding("EUIMG-033", "SHALL", f"{where}.status",
-                               f"DiagnosticReport.status is not aligned with Composition.status {comp.get('status')!r}", short(dr.get("status"))))
+                               f"DiagnosticReport.status is not aligned with Composition.status {comp.get('status')!r}",
+                               short(dr.get("status"))))
         comp_type = {(str(c.get("system")), str(c.get("code"))) for c in codings(comp.get("type"))} if comp else set()
         dr_code = {(str(c.get("system")), str(c.get("code"))) for c in codings(dr.get("code"))}
         if comp_type and not comp_type & dr_code:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from imgconf.validators._shape import codings, contained_types, items, obj, reference_type, text
 from imgconf.validators.bodysite import check_body_site_coding

@@ -11,9 +11,12 @@ repeating elements, and no element the type does not define (reported in the pro
 from __future__ import annotations
 
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Callable
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
 
 from imgconf.validators.findings import Finding, short
 
@@ -67,14 +70,14 @@ def _unwrap(annotation: Any) -> tuple[Any, bool]:
         args = typing.get_args(annotation)
         if origin is typing.Union or (origin is not None and type(None) in args and origin is not list):
             annotation = next(a for a in args if a is not type(None))
-        elif origin in (list, typing.List):
+        elif origin is list:
             many, annotation = True, args[0]
         else:
             return annotation, many
 
 
-@lru_cache(maxsize=None)
-def elements(model: type) -> dict[str, Element]:
+@cache
+def elements(model: type[BaseModel]) -> dict[str, Element]:
     """JSON name -> Element for a fhir.resources model (cached: built once per type)."""
     out: dict[str, Element] = {}
     for field in model.model_fields.values():
@@ -103,7 +106,7 @@ def elements(model: type) -> dict[str, Element]:
     return out
 
 
-def fhir_type_of(model: type, name: str) -> str | None:
+def fhir_type_of(model: type[BaseModel], name: str) -> str | None:
     element = elements(model).get(name)
     if element is None:
         return None
@@ -115,7 +118,7 @@ def fhir_type_of(model: type, name: str) -> str | None:
 
 
 class _Walk:
-    def __init__(self, root_type: str, resolve: Callable[[Any], type | None]) -> None:
+    def __init__(self, root_type: str, resolve: Callable[[Any], type[BaseModel] | None]) -> None:
         self.root_type = root_type
         self.resolve = resolve  # resourceType -> model (contained resources, Bundle entries)
         self.out: list[Finding] = []
@@ -124,12 +127,12 @@ class _Walk:
         level = "SHALL NOT" if req == "IS-011" else "SHALL"
         self.out.append(Finding(req, level, loc, message, short(value)))
 
-    def resource(self, data: dict[str, Any], model: type, loc: str, names: tuple[str, ...], rtype: str) -> None:
+    def resource(self, data: dict[str, Any], model: type[BaseModel], loc: str, names: tuple[str, ...], rtype: str) -> None:
         if not data.keys() - {"resourceType"}:
             self.add(REST_102, loc, "an empty resource (R4 JSON never has empty objects)")
         self.obj(data, model, loc, names, rtype)
 
-    def obj(self, data: dict[str, Any], model: type, loc: str, names: tuple[str, ...], rtype: str) -> None:
+    def obj(self, data: dict[str, Any], model: type[BaseModel], loc: str, names: tuple[str, ...], rtype: str) -> None:
         table = elements(model)
         for key, value in data.items():
             if key == "resourceType" and not names:
@@ -141,7 +144,7 @@ class _Walk:
                 continue
             self.value(element, data, key, value, where, names + (key.lstrip("_"),), rtype)
 
-    def unknown(self, key: str, where: str, names: tuple[str, ...], rtype: str, model: type) -> None:
+    def unknown(self, key: str, where: str, names: tuple[str, ...], rtype: str, model: type[BaseModel]) -> None:
         if key.startswith("_") and key[1:] in elements(model):
             self.add(STRUCTURE, where, f"`{key[1:]}` is not a primitive element: `{key}` (extensions of a "
                      "primitive) does not apply; put extensions inside the element")
@@ -245,8 +248,8 @@ def _json_name(value: Any) -> str:
     return "null"
 
 
-def json_form_findings(resource: dict[str, Any], model: type,
-                       resolve: Callable[[Any], type | None]) -> list[Finding]:
+def json_form_findings(resource: dict[str, Any], model: type[BaseModel],
+                       resolve: Callable[[Any], type[BaseModel] | None]) -> list[Finding]:
     """REST-102 and unknown-element findings for one resource of ``model``."""
     rtype = str(resource.get("resourceType"))
     walk = _Walk(rtype, resolve)

@@ -126,8 +126,8 @@ def _sop_class_problems(system: str | None, code: str, series_modality: str | No
     if code.startswith(URN_OID):
         uid = code[len(URN_OID):]
     elif system == RFC3986 and not code.startswith("urn:"):
-        found.append(("IS-031", "SHALL", "code", "with system urn:ietf:rfc:3986 the code is a URI; a bare OID has "
-                      "no scheme (use urn:oid:<UID>)", code))
+        found.append(("IS-031", "SHALL", "code", ("with system urn:ietf:rfc:3986 the code is a URI; a bare OID has "
+                                                  "no scheme (use urn:oid:<UID>)"), code))
         uid = code if _looks_like_uid(code) else None
     else:
         found.append(("IS-030", "SHALL", "code", "sopClass.code must be urn:oid:<SOP Class UID>", code))
@@ -149,8 +149,8 @@ def _sop_class_problems(system: str | None, code: str, series_modality: str | No
     elif series_modality:
         expected = expected_modalities(uid)
         if expected is not None and series_modality not in expected:
-            found.append(("DICOM-011", "SHOULD", "code", f"{info.name} in a series with modality {series_modality} "
-                          f"(expected {', '.join(sorted(expected))})", code))
+            found.append(("DICOM-011", "SHOULD", "code", (f"{info.name} in a series with modality {series_modality} "
+                                                          f"(expected {', '.join(sorted(expected))})"), code))
     return tuple(found)
 
 

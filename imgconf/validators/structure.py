@@ -149,7 +149,7 @@ def _fhirpath(root: str, loc: tuple[Any, ...]) -> str:
             out += ".resourceType"
         else:
             name = str(part)
-            out += "." + (name[1:] if name.startswith("_") else name)  # _status -> status (its extension)
+            out += "." + (name.removeprefix("_"))  # _status -> status (its extension)
     return out
 
 

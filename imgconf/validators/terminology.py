@@ -49,4 +49,4 @@ def cid33_nonacquisition() -> ModalityTable:
     data = _load("cid33-nonacquisition.yaml")
     meanings = {row["code"]: row["meaning"] for row in data["codes"]}
     version = str(data.get("version", ""))
-    return ModalityTable(version, frozenset(meanings), meanings, {c: (version,) for c in meanings})
+    return ModalityTable(version, frozenset(meanings), meanings, dict.fromkeys(meanings, (version,)))

@@ -1,6 +1,6 @@
 """A small, realistic run used by the report tests and to eyeball the HTML layout.
 
-    python -m imgconf.report._demo OUT_DIR   → OUT_DIR/summary.json and OUT_DIR/report.html
+    .venv/bin/python tests/report_demo.py OUT_DIR   → OUT_DIR/summary.json and OUT_DIR/report.html
 """
 
 from __future__ import annotations
