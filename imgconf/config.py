@@ -87,10 +87,6 @@ def read_config(path: Path) -> dict[str, Any]:
     return data
 
 
-def preset_names(path: Path) -> list[str]:
-    return sorted(read_config(path)["presets"])
-
-
 def load_preset(path: Path, name: str | None = None, env: Mapping[str, str] | None = None) -> Preset:
     """The named preset (or ``default_preset``, or the only one), with its secrets resolved."""
     path = Path(path)
