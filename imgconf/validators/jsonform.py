@@ -106,17 +106,6 @@ def elements(model: type[BaseModel]) -> dict[str, Element]:
     return out
 
 
-def fhir_type_of(model: type[BaseModel], name: str) -> str | None:
-    element = elements(model).get(name)
-    if element is None:
-        return None
-    if element.primitive:
-        return element.primitive
-    if element.model is None:
-        return "Resource"
-    return element.model().__name__
-
-
 class _Walk:
     def __init__(self, root_type: str, resolve: Callable[[Any], type[BaseModel] | None]) -> None:
         self.root_type = root_type
