@@ -309,7 +309,6 @@ def _mado_metadata(doc: dict[str, Any], out: list[Finding]) -> None:
 
 # -- which rules apply: R4 alone, MHD, or the EU imaging report ----------------------------------
 
-PROFILES = ("r4", "mhd", "eu-imaging-report")
 # meta.profile canonicals (by their tail) that put a DocumentReference under MHD / the EU report.
 _MHD_CLAIMS = ("/ITI/MHD/StructureDefinition/", "IHE.MHD.", "EehrxfMhdDocumentReference", "/RAD/MADO/",
                "DocumentReferenceKeyImageEuImaging")

@@ -15,7 +15,6 @@ from imgconf.validators.findings import Finding, short
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 DR_COMPOSITION_EXT = "http://hl7.org/fhir/5.0/StructureDefinition/extension-DiagnosticReport.composition"
-ATTESTATION = "http://hl7.org/fhir/composition-attestation-mode"
 # EUIMG-025: section slices by LOINC code -> (name, minimum, maximum)
 SECTIONS = {
     "18726-0": ("imagingstudy", 1, 1), "55115-0": ("order", 1, 1), "11329-0": ("history", 1, 1),

@@ -59,7 +59,6 @@ class Element:
     json_kind: str | None  # "integer" | "number" | "boolean" | "string" for primitives
     model: Callable[[], Any] | None  # complex: returns the model class; None for a Resource slot
     is_resource: bool = False
-    is_extension_twin: bool = False  # the ``_name`` element of a primitive
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -99,10 +98,8 @@ def elements(model: type[BaseModel]) -> dict[str, Element]:
             out[name] = Element(name, many, "string", "string", None)
         else:
             type_name = getattr(inner, "__name__", "")
-            twin = name.startswith("_")
             getter = getattr(inner, "get_model_klass", None)
-            out[name] = Element(name, many, None, None, getter, is_resource=type_name == "ResourceType",
-                                is_extension_twin=twin)
+            out[name] = Element(name, many, None, None, getter, is_resource=type_name == "ResourceType")
     return out
 
 

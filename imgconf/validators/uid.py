@@ -10,7 +10,6 @@ MAX_UID_LEN = 64
 _COMPONENT = re.compile(r"0|[1-9][0-9]*")  # used with fullmatch
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # IS-024
 _VALID_UID = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))+")  # fast path; details below
-UUID_ROOT = "2.25."  # PS3.5 Annex B.2, IS-026
 
 
 def strip_urn_oid(value: object) -> object:
