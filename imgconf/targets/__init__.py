@@ -12,11 +12,17 @@ from imgconf.targets.base import ManagedTarget, TargetUnavailable
 from imgconf.targets.embedded import EmbeddedTarget
 from imgconf.targets.hapi import HapiTarget
 from imgconf.targets.medplum import MedplumTarget
+from imgconf.targets.orthanc import OrthancServer
 
 REGISTRY: dict[str, Callable[[], ManagedTarget]] = {
     "embedded": EmbeddedTarget,
     "hapi": HapiTarget,
     "medplum": MedplumTarget,
+}
+
+# Servers that are not FHIR servers (never a --with-target of a FHIR run): the PACS a cross-check reads.
+PACS_REGISTRY: dict[str, Callable[[], ManagedTarget]] = {
+    "orthanc": OrthancServer,
 }
 
 
@@ -27,4 +33,4 @@ def get_target(name: str) -> ManagedTarget:
         raise TargetUnavailable(f"unknown target {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
 
 
-__all__ = ["REGISTRY", "ManagedTarget", "TargetUnavailable", "get_target"]
+__all__ = ["PACS_REGISTRY", "REGISTRY", "ManagedTarget", "OrthancServer", "TargetUnavailable", "get_target"]

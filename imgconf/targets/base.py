@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import ClassVar
 
 import httpx
 
@@ -47,6 +48,8 @@ class Launch:
     env: dict[str, str] = field(default_factory=dict)
     base_url: str = ""  # known in advance (HTTP readiness), or announced on a line starting with `announce`
     announce: str | None = None
+    ready_path: str = "/metadata"  # GET base_url + this answers 200 once ready (a FHIR server's CapabilityStatement)
+    ready_headers: dict[str, str] = field(default_factory=dict)  # e.g. the credentials a PACS target is started with
 
 
 class ManagedTarget:
@@ -57,7 +60,7 @@ class ManagedTarget:
     name = ""
     description = ""
     ready_timeout = 120.0
-    skip_areas: dict[str, str] = {}
+    skip_areas: ClassVar[dict[str, str]] = {}
     request_headers: tuple[str, ...] = ()  # 'Name: value' sent on every request of a run against this target
 
     def __init__(self) -> None:
@@ -137,7 +140,8 @@ class ManagedTarget:
                         return self._announced or ""
                     continue
                 try:
-                    response = client.get(launch.base_url + "/metadata", headers={"Accept": "application/fhir+json"})
+                    response = client.get(launch.base_url + launch.ready_path,
+                                          headers={"Accept": "application/fhir+json", **launch.ready_headers})
                     if response.status_code == 200:
                         return launch.base_url
                     last = f"HTTP {response.status_code}"
@@ -145,7 +149,7 @@ class ManagedTarget:
                     last = type(exc).__name__
                 time.sleep(0.5)
         what = (f"did not print '{launch.announce}<base URL>'" if launch.announce is not None
-                else f"did not answer 200 on GET {launch.base_url}/metadata (last: {last})")
+                else f"did not answer 200 on GET {launch.base_url}{launch.ready_path} (last: {last})")
         raise TargetUnavailable(
             f"target {self.name} was not ready within {timeout:.0f} s: it {what}; last output: {self.output_tail()}")
 
@@ -172,7 +176,7 @@ class ManagedTarget:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def __enter__(self) -> ManagedTarget:  # noqa: PYI034
+    def __enter__(self) -> ManagedTarget:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
