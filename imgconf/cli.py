@@ -12,10 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from imgconf import __version__
-from imgconf.fixtures import RUN_TAG_SYSTEM
+from imgconf import __version__, options
+from imgconf.editions import DEFAULT_EDITION
 from imgconf.paths import suites_dir
-from imgconf.session import DEFAULT_EDITION, EDITIONS
 from imgconf.terminal import plain
 
 app = typer.Typer(
@@ -44,85 +43,59 @@ def main(
 
 
 @app.command()
+@options.with_run_options  # --target, --suite, --edition, … : one parameter per row of imgconf.options
 def run(
-    target: Annotated[Optional[str], typer.Option(help="FHIR base URL. Without it the embedded reference server is used.")] = None,
-    suite: Annotated[Optional[list[str]], typer.Option(help="Run only these suite ids (repeatable).")] = None,
     keyword: Annotated[Optional[str], typer.Option("-k", help="pytest -k expression over case names.")] = None,
     marker: Annotated[Optional[str], typer.Option("-m", help="pytest -m expression, e.g. 'shall and imagingstudy'.")] = None,
-    edition: Annotated[Optional[str], typer.Option(help=f"Document-code edition: {', '.join(sorted(EDITIONS))} (default {DEFAULT_EDITION}, or the preset's).")] = None,
-    reports_dir: Annotated[Path, typer.Option(help="Where the reports are written.")] = Path("reports"),
     workers: Annotated[int, typer.Option("--workers", "-n", help="Parallel workers (pytest-xdist); 0 runs in-process.")] = 0,
-    strict_should: Annotated[bool, typer.Option(help="Fail on SHOULD-level failures too.")] = False,
-    insecure: Annotated[bool, typer.Option(help="Do not verify TLS certificates (stated in the report).")] = False,
-    request_timeout: Annotated[Optional[float], typer.Option(help="Seconds per HTTP request (default 30, or the preset's).")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="Config file (TOML/YAML) with named target presets (URL, SMART auth, edition, timeouts).")] = None,
-    preset: Annotated[Optional[str], typer.Option("--preset", help="Preset name in --config (default: its default_preset).")] = None,
-    baseline: Annotated[Optional[Path], typer.Option(help="Known failures (YAML/JSON, each with a reason): fail only on regressions and stale entries.")] = None,
-    write_baseline: Annotated[Optional[Path], typer.Option(help="Write this run's failures as a baseline file (fill in the reasons).")] = None,
-    read_only: Annotated[bool, typer.Option("--read-only", help="Only cases that write nothing; bind fixtures with --var fixture.<key>.id=ID.")] = False,
-    var: Annotated[Optional[list[str]], typer.Option("--var", help="NAME=VALUE variable binding (repeatable).")] = None,
-    vars_file: Annotated[Optional[Path], typer.Option(help="YAML mapping of variable bindings (existing data for --read-only).")] = None,
-    header: Annotated[Optional[list[str]], typer.Option("--header", help="'Name: value' sent on every request (repeatable; redacted in reports).")] = None,
-    run_timeout: Annotated[Optional[float], typer.Option(help="Seconds for the whole run; then it stops cleanly (teardown still runs).")] = None,
-    max_response_mb: Annotated[float, typer.Option(help="Largest response body read, in MB (default 20).")] = 20.0,
     suites_path: Annotated[Optional[list[Path]], typer.Option("--suites", help="Suite files or folders (default: the bundled suites).")] = None,
     with_target: Annotated[Optional[str], typer.Option("--with-target", help="Build if needed, start, test and stop a named server (imgconf targets list).")] = None,
+    **values: Any,
 ) -> None:
     """Run the conformance suites and write summary.json, report.html, junit.xml and allure results."""
-    import pytest
-
+    from imgconf.fixtures import RUN_TAG_SYSTEM
     from imgconf.progress import ProgressPlugin
 
-    reports_dir = reports_dir.resolve()
+    reports_dir = Path(values["reports_dir"] or options.BY_NAME["reports_dir"].default).resolve()
     reports_dir.mkdir(parents=True, exist_ok=True)
     paths = [p.resolve() for p in (suites_path or [suites_dir()])]
-    args: list[str] = [str(p) for p in paths]
-    args += [
+    values.update(reports_dir=reports_dir, suites=paths)  # the suite paths are the run's suite roots, and all it collects
+    args: list[str] = [
         # The run is configured by these options alone, never by a pytest ini the user happens to be in.
         "-c", os.devnull,
         "--rootdir", str(paths[0].parent),
         "-p", "no:cacheprovider",
         "-p", "no:terminal",
-        "--reports-dir", str(reports_dir),
         "--alluredir", str(reports_dir / "allure-results"),
         "--clean-alluredir",
         "-W", "ignore::pytest.PytestAssertRewriteWarning",
     ]
-    if edition:
-        args += ["--edition", edition]
-    if request_timeout is not None:
-        args += ["--request-timeout", str(request_timeout)]
-    chosen = _preset_or_exit(config, preset)
-    if config:
-        args += ["--config", str(config.resolve())] + (["--preset", chosen.name] if chosen else [])
+    config, target = values["config"], values["target"]
+    chosen = _preset_or_exit(config, values["preset"])
+    if chosen:
+        values["preset"] = chosen.name
     managed = _start_managed_target(with_target, target or config) if with_target else None
     if managed is not None:
-        target = managed.base_url
-        header = [*(header or []), *managed.request_headers]
-    if target:
-        args += ["--target", target]
-    for s in suite or []:
-        args += ["--suite", s]
+        values["target"] = target = managed.base_url
+        values["header"] = [*(values["header"] or []), *managed.request_headers]
     if keyword:
         args += ["-k", keyword]
     if marker:
         args += ["-m", marker]
     if workers:
         args += ["-n", str(workers)]
-    if strict_should:
-        args.append("--strict-should")
-    args += _run_control_args(baseline, write_baseline, read_only, var or [], vars_file, header or [], run_timeout, max_response_mb)
-    if insecure:
-        args.append("--insecure")
+    if values["read_only"]:
+        console.print("[bold]Read-only run: cases that write are not run; nothing is created or deleted.[/]")
+    if values["insecure"]:
         console.print("[bold yellow]TLS certificate verification is OFF for this run (--insecure).[/]")
     from imgconf.credentials import shown  # a URL's userinfo is never printed
 
     shown_target = shown(target or (chosen.url if chosen else None)) or "embedded reference server (SMART auth on)"
-    shown_edition = edition or (chosen.edition if chosen else None) or DEFAULT_EDITION
+    shown_edition = values["edition"] or (chosen.edition if chosen else None) or DEFAULT_EDITION
     via = f" [preset {chosen.name}{', SMART client ' + chosen.auth.client_id if chosen and chosen.auth else ''}]" if chosen else ""
     console.print(f"imgconf {__version__} → {plain(shown_target)} (edition {shown_edition}){via}")
-    run_id = uuid.uuid4().hex[:12]
-    args += ["--run-id", run_id]
+    run_id = values["run_id"] = values["run_id"] or uuid.uuid4().hex[:12]
+    args += options.pytest_argv(values)
     shown_tag = run_id + ("-gw<N>" if workers else "")
     console.print(f"run tag: {RUN_TAG_SYSTEM}|{shown_tag} (noted in {reports_dir / '.imgconf-runs.json'}; "
                   f"after a hard stop: imgconf cleanup --run-tag {shown_tag})", markup=False, soft_wrap=True)
@@ -131,7 +104,7 @@ def run(
     code = _run_pytest(args, progress, managed)
     progress.close()
     _print_summary(reports_dir, progress, int(code))
-    _print_baseline(reports_dir, baseline, write_baseline)
+    _print_baseline(reports_dir, values["baseline"], values["write_baseline"])
     raise typer.Exit(int(code))
 
 
@@ -181,29 +154,6 @@ def _sigterm_interrupts() -> None:
 
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, handler)
-
-
-def _run_control_args(
-    baseline: Path | None, write_baseline: Path | None, read_only: bool, var: list[str], vars_file: Path | None,
-    header: list[str], run_timeout: float | None, max_response_mb: float,
-) -> list[str]:
-    args: list[str] = ["--max-response-mb", str(max_response_mb)]
-    if baseline:
-        args += ["--baseline", str(baseline.resolve())]
-    if write_baseline:
-        args += ["--write-baseline", str(write_baseline.resolve())]
-    if read_only:
-        args.append("--read-only")
-        console.print("[bold]Read-only run: cases that write are not run; nothing is created or deleted.[/]")
-    for v in var:
-        args += ["--var", v]
-    if vars_file:
-        args += ["--vars-file", str(vars_file.resolve())]
-    for h in header:
-        args += ["--header", h]
-    if run_timeout:
-        args += ["--run-timeout", str(run_timeout)]
-    return args
 
 
 def _print_baseline(reports_dir: Path, baseline: Path | None, write_baseline: Path | None) -> None:
@@ -392,7 +342,7 @@ def mutate(
         raise typer.Exit(2) from None
     extra: list[str] = []  # --suite ids go to mutate(): it intersects them with each fault's suites
     if config:  # the user's credentials for a remote target (the embedded one gets an ephemeral client)
-        extra += ["--config", str(config.resolve())] + (["--preset", preset] if preset else [])
+        extra += options.pytest_argv({"config": config, "preset": preset})
     paths = [p.resolve() for p in (suites_path or [suites_dir()])]
     console.print(f"imgconf mutate: {len(chosen)} faults → {shown(target) or 'embedded reference server'}"
                   + (" (full: every fault × every suite)" if full else " (each fault × its declared suites)"))

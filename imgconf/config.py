@@ -219,27 +219,22 @@ def _keys(path: Path, at: str, raw: dict[str, Any], env: Mapping[str, str], kid:
 # -- pytest glue (the plugin calls this from pytest_configure) ----------------------------------
 
 def configure_pytest(config: Any) -> Preset | None:
-    """Apply ``--config/--preset`` to the pytest options a user did not give explicitly."""
-    file = config.getoption("imgconf_config", None)
-    name = config.getoption("imgconf_preset", None)
+    """Apply ``--imgconf-config/--imgconf-preset`` to the run options a user did not give on the command
+    line (a preset wins over the ini file and the defaults)."""
+    from imgconf import options
+
+    file = options.get(config, "config")
+    name = options.get(config, "preset")
     if not file:
         if name:
-            raise ConfigError(Path("(no --config)"), "", f"--preset {name} needs --config FILE")
+            raise ConfigError(Path("(no --imgconf-config)"), "", f"--imgconf-preset {name} needs --imgconf-config FILE")
         return None
     preset = load_preset(Path(file), name)
-    args = [str(a) for a in config.invocation_params.args]
-
-    def given(option: str) -> bool:
-        return any(a == option or a.startswith(option + "=") for a in args)
-
-    if preset.url and not config.option.target:
-        config.option.target = preset.url
-    if preset.edition and not given("--edition"):
-        config.option.edition = preset.edition
-    if preset.timeout and not given("--request-timeout"):
-        config.option.request_timeout = preset.timeout
+    for option, value in (("target", preset.url), ("edition", preset.edition), ("request_timeout", preset.timeout)):
+        if value and not options.given(config, option):
+            options.apply(config, option, value)
     if preset.verify_tls is False:
-        config.option.insecure = True
-    if preset.read_only and hasattr(config.option, "read_only"):
-        config.option.read_only = True
+        options.apply(config, "insecure", True)
+    if preset.read_only:
+        options.apply(config, "read_only", True)
     return preset

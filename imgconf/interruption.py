@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from imgconf import options
+
 INTERRUPTION_KEY = pytest.StashKey[dict[str, Any]]()
 RUN_TIMEOUT_MARK = "--run-timeout"
 
@@ -48,7 +50,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     counts = _counts
     from imgconf import runcontrol
 
-    limit = config.getoption("run_timeout", None)
+    limit = options.get(config, "run_timeout")
     timed_out = counts["timed_out"] or runcontrol.report_options(config).get("run_timeout_reached", False)
     if timed_out:
         reason = f"--run-timeout {limit:g} s reached" if limit else "run timeout reached"

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from imgconf import options
 from imgconf.faults import MUTATION_FAULTS, Fault, FaultProxy, registry
 from imgconf.results import CaseResult, Verdict
 
@@ -205,9 +206,7 @@ def run_suites(target: str, suites: list[Path], extra_args: Iterable[str] = (), 
 
     collector = _Collector()
     first = suites[0].resolve()
-    args = [str(p) for p in suites] + [
-        "--target", target,
-        "--no-reports",
+    args = [str(p) for p in suites] + options.pytest_argv({"target": target, "no_reports": True, "suites": suites}) + [
         "-p", "no:cacheprovider",
         "-p", "no:terminal",
         "-p", "no:randomly",
@@ -267,7 +266,7 @@ def mutate(
 
     started = time.perf_counter()
     only = list(only_suites)
-    extra = list(extra_args) + [arg for suite in only for arg in ("--suite", suite)]
+    extra = list(extra_args) + options.pytest_argv({"suite": only})
     first = suites[0].resolve()
     rootdir = first if first.is_dir() else first.parent  # the same node ids whatever files a run collects
     with ExitStack() as stack:
@@ -287,7 +286,7 @@ def mutate(
             server_auth, settings = auth
             server_auth.accept_audience(proxy.base_url + "/auth/token")  # the token URL as the harness sees it
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="imgconf-mutate-")))
-            extra += ["--config", str(write_auth_config(workdir, proxy.base_url, settings)), "--preset", "mutate"]
+            extra += options.pytest_argv({"config": write_auth_config(workdir, proxy.base_url, settings), "preset": "mutate"})
         baseline = run_suites(proxy.base_url, suites, extra, rootdir)
         if baseline.exit_code not in (0, 1) or not baseline.cases:
             raise MutationError(

@@ -21,14 +21,16 @@ from typing import Any
 
 import pytest
 
+from imgconf import options
 from imgconf.checks.base import CheckFailure
 from imgconf.results import CaseResult, Level, RunInfo, Verdict
-from imgconf.session import DEFAULT_EDITION, EDITIONS, SessionOptions, TargetSession
+from imgconf.session import SessionOptions, TargetSession
 from imgconf.suite.loader import SuiteError, load_suite, looks_like_suite
 from imgconf.suite.model import Case, Suite
 
 SESSION_KEY = pytest.StashKey[TargetSession]()
-RESULTS_KEY = pytest.StashKey[list[CaseResult]]()
+CASE_RESULTS_KEY = pytest.StashKey[list[CaseResult]]()  # every case's result, as the controller received it
+ROOTS_KEY = pytest.StashKey[list[Path]]()  # the configured suite roots (absolute)
 RUNINFO_KEY = pytest.StashKey[dict[str, Any]]()
 PRESET_KEY = pytest.StashKey[Any]()  # imgconf.config.Preset | None
 BASELINE_KEY = pytest.StashKey[list[Any]]()  # imgconf.baseline.Entry, loaded before the run
@@ -45,54 +47,28 @@ class TargetError(Exception):
 # -- options ---------------------------------------------------------------------------------
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("imgconf", "FHIR imaging conformance (imgconf)")
-    group.addoption("--target", metavar="URL", default=None,
-                    help="FHIR base URL to test. Without it the embedded reference server is started on loopback.")
-    group.addoption("--suite", action="append", default=[], metavar="ID",
-                    help="Run only this suite (by id, repeatable).")
-    group.addoption("--edition", choices=sorted(EDITIONS), default=DEFAULT_EDITION,
-                    help=f"Document-code edition (catalogue §H). Default: {DEFAULT_EDITION}.")
-    group.addoption("--request-timeout", type=float, default=30.0, metavar="SECONDS",
-                    help="Timeout for each HTTP request to the target (default 30).")
-    group.addoption("--insecure", action="store_true", default=False,
-                    help="Do not verify the target's TLS certificate (printed in the report).")
-    group.addoption("--config", dest="imgconf_config", default=None, metavar="FILE",
-                    help="Config file (TOML or YAML) with named target presets: URL, SMART auth, edition, timeouts.")
-    group.addoption("--preset", dest="imgconf_preset", default=None, metavar="NAME",
-                    help="The preset of --config to run against (default: its default_preset).")
-    group.addoption("--strict-should", action="store_true", default=False,
-                    help="Fail the run on SHOULD-level failures too.")
-    group.addoption("--reports-dir", default="reports", metavar="DIR",
-                    help="Where summary.json and report.html are written (default ./reports).")
-    group.addoption("--no-reports", action="store_true", default=False,
-                    help="Do not write summary.json and report.html.")
-    group.addoption("--read-only", action="store_true", default=False,
-                    help="Run only cases that write nothing; bind fixtures to existing data with --var fixture.<key>.id=ID.")
-    group.addoption("--var", action="append", default=[], metavar="NAME=VALUE",
-                    help="Bind a variable (repeatable), e.g. fixture.patient/jones.id=123; wins over every other source.")
-    group.addoption("--vars-file", default=None, metavar="FILE",
-                    help="YAML mapping of variable names to values (read-only data descriptions); --var wins.")
-    group.addoption("--header", action="append", default=[], metavar="'NAME: VALUE'",
-                    help="Send this header on every request (repeatable), e.g. 'Authorization: Bearer …' (redacted in reports).")
-    group.addoption("--run-timeout", type=float, default=None, metavar="SECONDS",
-                    help="Stop starting cases after this long; the run ends as interrupted, with teardown.")
-    group.addoption("--max-response-mb", type=float, default=20.0, metavar="MB",
-                    help="Stop reading a response body beyond this size (default 20); the case is an error.")
-    group.addoption("--run-id", default=None, metavar="ID",
-                    help="Run tag to use (imgconf run chooses and prints one); xdist workers add -gwN.")
-    group.addoption("--baseline", default=None, metavar="FILE",
-                    help="Known failures (YAML/JSON, each with a reason): fail only on regressions and on stale entries.")
-    group.addoption("--write-baseline", default=None, metavar="FILE",
-                    help="Write this run's failures as a baseline (reasons left empty for you to fill in).")
+    options.register(parser)  # every option is --imgconf-<name> (imgconf.options)
+
+
+def suite_roots(config: pytest.Config) -> list[Path]:
+    """The configured suite roots; none means imgconf stays out of this pytest run."""
+    return config.stash.get(ROOTS_KEY, [])
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    roots = [path.resolve() for path in options.get(config, "suites")]
+    if not roots:  # installed but not asked: no markers, no run controls, no reports, no scheduling
+        return
+    config.stash[ROOTS_KEY] = roots
+    if options.given(config, "suites") and config.args_source is not pytest.Config.ArgsSource.ARGS:
+        config.args = [str(root) for root in roots]  # `pytest --imgconf-suites DIR` alone runs DIR
     for level in ("shall", "should", "may"):
         config.addinivalue_line("markers", f"{level}: cases at {level.upper()} level (imgconf)")
     for area in ("imagingstudy", "rest", "pdqm", "mhd", "smart", "documents", "manifests", "workflow"):
         config.addinivalue_line("markers", f"{area}: imgconf suites of area {area}")
     config.addinivalue_line("markers", "writes: cases that create, change or delete data on the target")
-    config.stash[RESULTS_KEY] = []
+    config.stash[CASE_RESULTS_KEY] = []
+    config.pluginmanager.register(_CaseResultCollector(config), "imgconf-case-results")
     from imgconf.config import ConfigError, configure_pytest
 
     try:  # before anything reads the options a preset may set (target, edition, read-only, …)
@@ -108,23 +84,32 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if not config.pluginmanager.is_registered(interruption):
         config.pluginmanager.register(interruption, "imgconf-interruption")
-    if config.getoption("baseline", None) and not hasattr(config, "workerinput"):
+    if (baseline := options.get(config, "baseline")) and not hasattr(config, "workerinput"):
         from imgconf.baseline import BaselineError, load_baseline
 
         try:  # a broken baseline stops the run before anything is sent to the target
-            entries = load_baseline(Path(config.invocation_params.dir) / config.getoption("baseline"))
+            entries = load_baseline(baseline)
         except BaselineError as exc:
             raise pytest.UsageError(str(exc)) from None
         config.stash[BASELINE_KEY] = entries
-    # Cases of one suite share saved variables: keep each suite file on one xdist worker.
-    if getattr(config.option, "dist", "no") == "load":
-        config.option.dist = "loadfile"
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Cases of one suite share saved variables: with ``--dist load`` (what ``-n`` means), each suite
+    file goes to one worker while every other test is balanced one by one."""
+    if not suite_roots(config) or config.getvalue("dist") != "load":
+        return None
+    from imgconf.xdist_scheduling import SuiteFileScheduling
+
+    return SuiteFileScheduling(config, log, suite_roots(config))
 
 
 # -- collection ------------------------------------------------------------------------------
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
-    if looks_like_suite(file_path):
+    roots = suite_roots(parent.config)
+    if roots and any(file_path == root or file_path.is_relative_to(root) for root in roots) and looks_like_suite(file_path):
         return SuiteFile.from_parent(parent, path=file_path)
     return None
 
@@ -136,7 +121,7 @@ class SuiteFile(pytest.File):
         self.config.addinivalue_line("markers", f"{suite_marker}: cases of suite {suite.id} (imgconf)")
         for tag in {t for c in suite.cases for t in c.tags}:
             self.config.addinivalue_line("markers", f"{tag.replace('-', '_')}: imgconf case tag")
-        selected = self.config.getoption("suite")
+        selected = options.get(self.config, "suite")
         if selected and suite.id not in selected:
             return
         for case in suite.cases:
@@ -211,7 +196,7 @@ class CaseItem(pytest.Item):
             pytest.skip(result.skipped_reason or "not run")
         failing = [c for c in result.checks if c.verdict is Verdict.FAIL]
         warn = [c for c in result.checks if c.verdict is Verdict.WARN]
-        if warn and self.config.getoption("strict_should"):
+        if warn and options.get(self.config, "strict_should"):
             failing += warn
         if failing:
             raise CheckFailure(_failure_text(result, failing))
@@ -275,27 +260,26 @@ def _session(config: pytest.Config) -> TargetSession:
 
     if SESSION_KEY not in config.stash:
         workerinput = getattr(config, "workerinput", None)
-        run_id = config.getoption("run_id", None) or (workerinput["testrunuid"][:12] if workerinput else None)
-        options = SessionOptions(
-            target=config.getoption("target"),
-            timeout=config.getoption("request_timeout"),
-            verify_tls=not config.getoption("insecure"),
-            edition=config.getoption("edition"),
+        run_id = options.get(config, "run_id") or (workerinput["testrunuid"][:12] if workerinput else None)
+        settings = SessionOptions(
+            target=options.get(config, "target"),
+            timeout=options.get(config, "request_timeout"),
+            verify_tls=not options.get(config, "insecure"),
+            edition=options.get(config, "edition"),
             worker=workerinput["workerid"] if workerinput else None,
             auth=(preset.auth if (preset := config.stash.get(PRESET_KEY, None)) else None),
             **runcontrol.session_options(config),
         )
         if run_id:
-            options.run_id = run_id
-        config.stash[SESSION_KEY] = session = TargetSession(options)
+            settings.run_id = run_id
+        config.stash[SESSION_KEY] = session = TargetSession(settings)
         _note_run(config, session)
         _install_sigterm()
     return config.stash[SESSION_KEY]
 
 
 def _reports_dir(config: pytest.Config) -> Path:
-    out = Path(config.getoption("reports_dir"))
-    return out if out.is_absolute() else Path(config.invocation_params.dir) / out
+    return Path(options.get(config, "reports_dir"))
 
 
 def _note_run(config: pytest.Config, session: TargetSession) -> None:
@@ -334,17 +318,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    case = getattr(report, "imgconf_case", None)
-    if case is not None:
-        _CONTROLLER_RESULTS.append(CaseResult.from_dict(case))
+class _CaseResultCollector:
+    """Keeps each case's result on the config (reports arrive here from xdist workers too)."""
 
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
 
-_CONTROLLER_RESULTS: list[CaseResult] = []
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        case = getattr(report, "imgconf_case", None)
+        if case is not None:
+            self.config.stash[CASE_RESULTS_KEY].append(CaseResult.from_dict(case))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    _CONTROLLER_RESULTS.clear()
+    if not suite_roots(session.config):
+        return
+    session.config.stash[CASE_RESULTS_KEY] = []
     session.config.stash[RUNINFO_KEY] = {"started": time.time()}
 
 
@@ -357,6 +346,9 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
+    if not suite_roots(config):
+        return
+    results = config.stash[CASE_RESULTS_KEY].copy()
     target = config.stash.get(SESSION_KEY, None)
     info = None
     if target is not None:
@@ -364,8 +356,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if hasattr(config, "workeroutput"):
             config.workeroutput["imgconf_run"] = info.to_dict()
     if not hasattr(config, "workerinput"):
-        _apply_baseline(session, list(_CONTROLLER_RESULTS))
-    if hasattr(config, "workerinput") or config.getoption("no_reports") or not _CONTROLLER_RESULTS:
+        _apply_baseline(session, results)
+    if hasattr(config, "workerinput") or options.get(config, "no_reports") or not results:
         return
     if info is None:
         workers = config.stash[RUNINFO_KEY].get("workers") or []
@@ -373,7 +365,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     started = config.stash[RUNINFO_KEY]["started"]
     info.duration_s = round(time.time() - started, 2)
     info.finished_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    info.options.update({"strict_should": config.getoption("strict_should")})
+    info.options.update({"strict_should": options.get(config, "strict_should")})
     from imgconf.report.outcome import selection_of
 
     info.options["selection"] = selection_of(config)
@@ -384,7 +376,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     if (stopped := interruption(config)) is not None:
         info.options["interrupted"] = stopped
-    _write_reports(config, info, list(_CONTROLLER_RESULTS))
+    _write_reports(config, info, results)
 
 
 def _finish_session(config: pytest.Config, target: TargetSession) -> tuple[RunInfo, int | None]:
@@ -436,15 +428,15 @@ def _fallback_info(config: pytest.Config) -> RunInfo:
     from imgconf import __version__
 
     return RunInfo(
-        target_url=config.getoption("target") or "embedded reference server",
-        embedded=not config.getoption("target"),
+        target_url=options.get(config, "target") or "embedded reference server",
+        embedded=not options.get(config, "target"),
         server_software="unknown",
         server_version="",
         fhir_version="",
         harness_version=__version__,
-        edition=config.getoption("edition"),
+        edition=options.get(config, "edition"),
         started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        tls_verify=not config.getoption("insecure"),
+        tls_verify=not options.get(config, "insecure"),
     )
 
 
@@ -452,9 +444,7 @@ def _write_reports(config: pytest.Config, info: RunInfo, cases: list[CaseResult]
     from imgconf.report.html import write_html
     from imgconf.report.summary import write_summary
 
-    out = Path(config.getoption("reports_dir"))
-    if not out.is_absolute():
-        out = Path(config.invocation_params.dir) / out
+    out = _reports_dir(config)
     out.mkdir(parents=True, exist_ok=True)
     write_summary(out / "summary.json", info, cases)
     write_html(out / "report.html", info, cases)
@@ -482,17 +472,17 @@ def _apply_baseline(session: pytest.Session, cases: list[CaseResult]) -> None:
     from imgconf.baseline import compare, write_baseline
 
     config = session.config
-    strict = config.getoption("strict_should")
-    if (out := config.getoption("write_baseline")):
-        count = write_baseline(Path(config.invocation_params.dir) / out, cases, strict_should=strict)
+    strict = options.get(config, "strict_should")
+    if (out := options.get(config, "write_baseline")):
+        count = write_baseline(out, cases, strict_should=strict)
         config.stash[RUNINFO_KEY]["baseline_written"] = f"{out}: {count} known failure(s) written; fill in every reason"
     entries = config.stash.get(BASELINE_KEY, None)
     if entries is None or session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         return
     comparison = compare(entries, cases, strict_should=strict)
     config.stash[RUNINFO_KEY]["baseline"] = comparison
-    if not config.getoption("no_reports"):
-        out_dir = Path(config.invocation_params.dir) / config.getoption("reports_dir")
+    if not options.get(config, "no_reports"):
+        out_dir = _reports_dir(config)
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "baseline.json").write_text(json.dumps(comparison.to_dict(), indent=2), encoding="utf-8")
     session.exitstatus = pytest.ExitCode.OK if comparison.ok else pytest.ExitCode.TESTS_FAILED
@@ -513,9 +503,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 # -- allure ----------------------------------------------------------------------------------
-
-_SEVERITY = {True: "critical", False: "normal"}
-
 
 def _allure_describe_warnings(item: CaseItem, warned: list[Any]) -> None:
     """In the call phase: allure-pytest sets the description from the docstring after setup."""

@@ -21,7 +21,7 @@ import httpx
 import pytest
 import yaml
 
-from imgconf import secret_registry
+from imgconf import options, secret_registry
 from imgconf.credentials import split_userinfo
 
 WATCHDOG_GRACE_S = 10.0
@@ -76,14 +76,14 @@ def parse_headers(values: list[str]) -> list[tuple[str, str]]:
 def strip_target_credentials(config: pytest.Config, headers: list[tuple[str, str]]) -> None:
     """``--target http://user:pw@host/fhir``: the URL everyone sees loses its userinfo; the userinfo
     becomes a Basic Authorization header (unless one was given), bound to the target's origin."""
-    target = getattr(config.option, "target", None)
+    target = options.get(config, "target")
     if not target:
         return
     try:
         clean, basic = split_userinfo(target)
     except (httpx.InvalidURL, ValueError):  # the session reports the unusable URL itself
         return
-    config.option.target = clean
+    options.apply(config, "target", clean)
     if basic is not None and not any(k.lower() == "authorization" for k, _ in headers):
         headers.append(basic)
 
@@ -116,19 +116,19 @@ def report_options(config: pytest.Config) -> dict[str, Any]:
 def configure(config: pytest.Config) -> None:
     try:
         variables: dict[str, str] = {}
-        if config.getoption("vars_file"):
-            variables.update(load_vars_file(Path(config.invocation_params.dir) / config.getoption("vars_file")))
-        variables.update(parse_assignments(config.getoption("var") or []))
-        headers = parse_headers(config.getoption("header") or [])
+        if (vars_file := options.get(config, "vars_file")):
+            variables.update(load_vars_file(vars_file))
+        variables.update(parse_assignments(options.get(config, "var")))
+        headers = parse_headers(options.get(config, "header"))
     except RunControlError as exc:
         raise pytest.UsageError(str(exc)) from None
     strip_target_credentials(config, headers)
     config.stash[_STATE] = {
-        "read_only": bool(config.getoption("read_only")),
+        "read_only": bool(options.get(config, "read_only")),
         "variables": variables,
         "headers": headers,
-        "run_timeout": config.getoption("run_timeout"),
-        "max_response_bytes": int(config.getoption("max_response_mb") * 1024 * 1024),
+        "run_timeout": options.get(config, "run_timeout"),
+        "max_response_bytes": int(options.get(config, "max_response_mb") * 1024 * 1024),
     }
 
 
@@ -156,7 +156,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     state["started"] = time.monotonic()
     limit = state["run_timeout"]
     if limit and threading.current_thread() is threading.main_thread():
-        grace = float(session.config.getoption("request_timeout")) + WATCHDOG_GRACE_S
+        grace = float(options.get(session.config, "request_timeout")) + WATCHDOG_GRACE_S
         watchdog = threading.Timer(limit + grace, _interrupt, args=(state,))
         watchdog.daemon = True
         watchdog.start()

@@ -20,6 +20,7 @@ from imgconf.auth.request_auth import RequestAuth
 from imgconf.auth.variables import smart_variable
 from imgconf.capabilities import Capabilities
 from imgconf.client import DEFAULT_MAX_RESPONSE_BYTES, TargetClient, TargetUnreachable
+from imgconf.editions import DEFAULT_EDITION, EDITIONS  # re-exported: imgconf.session.EDITIONS
 from imgconf.fixtures import RUN_TAG_SYSTEM, FixtureManager
 from imgconf.paths import fixtures_dir
 from imgconf.results import RunInfo
@@ -27,24 +28,6 @@ from imgconf.suite.template import MissingVariable
 
 log = logging.getLogger(__name__)
 
-EDITIONS: dict[str, dict[str, str]] = {
-    # catalogue §H FIND-01..04: the codes that changed between the EU API draft and its current text
-    "draft-2026-01": {
-        "report_type": "68604-8",
-        "report_category_system": "urn:oid:1.3.6.1.4.1.19376.1.2.6.1",
-        "report_category": "REPORTS",
-        "practice_setting": "394914008",
-        "manifest_type": "18748-4",
-    },
-    "eu-api-current": {
-        "report_type": "85430-7",
-        "report_category_system": "http://hl7.eu/fhir/health-data-api/CodeSystem/eehrxf-document-priority-category-cs",
-        "report_category": "Medical-Imaging",
-        "practice_setting": "394914008",
-        "manifest_type": "18748-4",
-    },
-}
-DEFAULT_EDITION = "draft-2026-01"
 TEARDOWN_BUDGET_S = 120.0  # at least; 4 x the request timeout when that is longer
 
 

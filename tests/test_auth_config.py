@@ -14,6 +14,7 @@ from imgconf.auth.keys import private_pem
 from imgconf.cli import app
 from imgconf.config import ConfigError, load_preset
 from smart_support import SmartTarget, start_smart_target
+from suite_roots import BUNDLED
 
 
 @pytest.fixture()
@@ -135,9 +136,9 @@ def test_preset_selects_target_and_auth_in_pytest(pytester: pytest.Pytester, tar
 
     cfg = target.write_config(pytester.path / "imgconf.toml", target.base_url)
     cfg.write_text(cfg.read_text().replace("[presets.target.auth]", 'edition = "eu-api-current"\n[presets.target.auth]'))
-    result = pytester.runpytest_subprocess(str(suites_dir() / "smart" / "discovery.yaml"), "--config", str(cfg), "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(*BUNDLED, str(suites_dir() / "smart" / "discovery.yaml"), "--imgconf-config", str(cfg), "-p", "no:cacheprovider")
     data = json.loads((pytester.path / "reports" / "summary.json").read_text())
     assert result.ret == 0
     assert data["run"]["target_url"] == target.base_url and data["run"]["edition"] == "eu-api-current"
-    bad = pytester.runpytest_subprocess(str(suites_dir() / "smart" / "discovery.yaml"), "--config", str(cfg), "--preset", "nope")
+    bad = pytester.runpytest_subprocess(*BUNDLED, str(suites_dir() / "smart" / "discovery.yaml"), "--imgconf-config", str(cfg), "--imgconf-preset", "nope")
     assert bad.ret == 4 and "presets.nope: no such preset" in bad.stderr.str()

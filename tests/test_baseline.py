@@ -14,6 +14,7 @@ from imgconf.faults import BY_NAME, FaultProxy
 from imgconf.paths import suites_dir
 from imgconf.reference.server import EmbeddedServer
 from imgconf.results import CaseResult, CheckResult, Level, Verdict
+from suite_roots import BUNDLED
 
 CRUD = str(suites_dir() / "imagingstudy" / "rest-crud.yaml")
 CREATE = "imagingstudy-crud::create returns 201 with Location and ETag"
@@ -188,23 +189,23 @@ def faulty_target() -> Iterator[str]:
 
 @pytest.mark.slow
 def test_write_baseline_then_run_against_it(pytester: pytest.Pytester, faulty_target: str) -> None:
-    common = [CRUD, "--target", faulty_target, "-p", "no:cacheprovider"]
+    common = [CRUD, "--imgconf-target", faulty_target, "-p", "no:cacheprovider"]
     written = pytester.path / "known.yaml"
-    first = pytester.runpytest_subprocess(*common, f"--write-baseline={written}")
+    first = pytester.runpytest_subprocess(*BUNDLED, *common, f"--imgconf-write-baseline={written}")
     assert first.ret == 1
     data = yaml.safe_load(written.read_text())
     assert data and {e["case"] for e in data} >= {CREATE} and all(e["reason"] == "" for e in data)
     assert {e["case_id"] for e in data} >= {CREATE_ID}  # written keyed by the case id, the name kept for the reader
     assert all(e["observed"] for e in data)
 
-    refused = pytester.runpytest_subprocess(*common, f"--baseline={written}")
+    refused = pytester.runpytest_subprocess(*BUNDLED, *common, f"--imgconf-baseline={written}")
     assert refused.ret == pytest.ExitCode.USAGE_ERROR
     refused.stderr.fnmatch_lines(["*'reason' is empty*"])
 
     for entry in data:
         entry["reason"] = "the server answers 200 to a create"
     written.write_text(yaml.safe_dump(data))
-    accepted = pytester.runpytest_subprocess(*common, f"--baseline={written}")
+    accepted = pytester.runpytest_subprocess(*BUNDLED, *common, f"--imgconf-baseline={written}")
     assert accepted.ret == 0, accepted.stdout.str()[-2000:]
     accepted.stdout.fnmatch_lines(["*baseline: * known failure(s), 0 regression(s), 0 stale entries*"])
     report = json.loads((pytester.path / "reports" / "baseline.json").read_text())
@@ -217,7 +218,7 @@ def test_regression_and_stale_entry_fail_the_run(pytester: pytest.Pytester, faul
     baseline.write_text(yaml.safe_dump([
         {"case": "imagingstudy-crud::read after delete gives 410 Gone", "reason": "old server bug, fixed since"},
     ]))
-    result = pytester.runpytest_subprocess(CRUD, "--target", faulty_target, "-p", "no:cacheprovider", f"--baseline={baseline}")
+    result = pytester.runpytest_subprocess(*BUNDLED, CRUD, "--imgconf-target", faulty_target, "-p", "no:cacheprovider", f"--imgconf-baseline={baseline}")
     assert result.ret == 1
     out = result.stdout.str()
     assert f"REGRESSION {CREATE_ID} (create returns 201 with Location and ETag) · status" in out

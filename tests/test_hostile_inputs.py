@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from hostile_support import IMGCONF
+from suite_roots import roots
 from imgconf.baseline import BaselineError, load_baseline
 from imgconf.checks.base import CheckContext
 from imgconf.checks.fhirpath import check_fhirpath
@@ -150,7 +151,7 @@ def test_a_suite_with_a_runaway_expression_runs_to_its_end(pytester: pytest.Pyte
     suite = pytester.path / "runaway.yaml"
     suite.write_text(_suite_case("(1).repeat($this + 1).exists()"))
     started = time.monotonic()
-    result = pytester.runpytest_subprocess(str(suite), "-p", "no:cacheprovider", timeout=240)
+    result = pytester.runpytest_subprocess(*roots(suite), "-p", "no:cacheprovider", timeout=240)
     assert time.monotonic() - started < 120
     summary = json.loads((pytester.path / "reports" / "summary.json").read_text())
     check = next(c for c in summary["checks"] if c["check"] == "fhirpath")

@@ -25,6 +25,7 @@ from imgconf.reference.server import EmbeddedServer
 from imgconf.report.html import _body
 from imgconf.report.redact import redact_text
 from imgconf.results import Exchange
+from suite_roots import BUNDLED
 
 SEARCH = str(suites_dir() / "imagingstudy" / "search-basic.yaml")
 DEEP = b"[" * 50_000 + b"]" * 50_000  # far beyond Python's recursion limit
@@ -103,14 +104,14 @@ HOSTILE = Fault("hostile-json", "nested /metadata and DELETE answers, entry: nul
 
 
 def _run(pytester: pytest.Pytester, target: str, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
-    result = pytester.runpytest_subprocess(SEARCH, "--target", target, "-p", "no:cacheprovider", *args, timeout=300)
+    result = pytester.runpytest_subprocess(*BUNDLED, SEARCH, "--imgconf-target", target, "-p", "no:cacheprovider", *args, timeout=300)
     return result, json.loads((pytester.path / "reports" / "summary.json").read_text())
 
 
 @pytest.mark.slow
 def test_hostile_json_cannot_stop_teardown_or_the_report(pytester: pytest.Pytester, upstream: EmbeddedServer) -> None:
     with FaultProxy(upstream.base_url, [HOSTILE]) as proxy:
-        result, data = _run(pytester, proxy.base_url, "--request-timeout", "5")
+        result, data = _run(pytester, proxy.base_url, "--imgconf-request-timeout", "5")
         deletes = [entry for entry in proxy.state.log if entry[0] == "DELETE"]
     out = result.stdout.str() + result.stderr.str()
     assert "RecursionError" not in out and "INTERNALERROR" not in out, out[-3000:]
@@ -131,6 +132,6 @@ def test_a_server_ignoring_tag_loses_nothing_to_the_sweep(pytester: pytest.Pytes
 
     with FaultProxy(upstream.base_url, [Fault("ignores-_tag", "answers _tag searches with everything", ("REST-040",),
                                               on_request=ignore_tag)]) as proxy:
-        _run(pytester, proxy.base_url, "--request-timeout", "5")
+        _run(pytester, proxy.base_url, "--imgconf-request-timeout", "5")
     assert httpx.get(f"{upstream.base_url}/Patient/{rid}").status_code == 200
     assert tagged_left(upstream.base_url) == {}

@@ -33,6 +33,7 @@ from imgconf.faults import Fault, FaultProxy, ProxyCall, ProxyResponse
 from imgconf.paths import suites_dir
 from imgconf.reference.server import EmbeddedServer
 from imgconf.runcontrol import RunControlError, parse_headers
+from suite_roots import BUNDLED
 
 SUITES = suites_dir()
 PASSWORD = "Pw-9c1e77d0b3"
@@ -175,7 +176,7 @@ def by_output(found: dict[str, int]) -> dict[str, int]:
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess(
-        *args, "-p", "no:cacheprovider", "--junitxml=reports/junit.xml", "--alluredir=reports/allure",
+        *BUNDLED, *args, "-p", "no:cacheprovider", "--junitxml=reports/junit.xml", "--alluredir=reports/allure",
         "--log-file=reports/run.log", "--log-file-level=DEBUG", "-rA", "-vv", timeout=600,
     )
 
@@ -187,9 +188,9 @@ def test_a_hostile_target_gets_no_credential_out_of_the_harness(
     basic = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
     result = run(pytester, str(SUITES / "mhd" / "iti68-retrieve-document.yaml"),
                  str(SUITES / "imagingstudy" / "search-references.yaml"),
-                 "--target", with_userinfo(proxy.base_url),
-                 "--header", f"Ocp-Apim-Subscription-Key: {SUBSCRIPTION_KEY}",
-                 "--header", f"X-Functions-Key: {FUNCTIONS_KEY}")
+                 "--imgconf-target", with_userinfo(proxy.base_url),
+                 "--imgconf-header", f"Ocp-Apim-Subscription-Key: {SUBSCRIPTION_KEY}",
+                 "--imgconf-header", f"X-Functions-Key: {FUNCTIONS_KEY}")
     console = result.stdout.str() + result.stderr.str()
     secrets = {PASSWORD, SUBSCRIPTION_KEY, FUNCTIONS_KEY, basic}
     assert len(elsewhere.seen) >= 10, "the harness never followed a link elsewhere: the test would prove nothing"
@@ -213,8 +214,8 @@ def test_a_hostile_target_gets_no_credential_out_of_the_harness(
 def test_a_static_bearer_header_never_reaches_another_origin(
         pytester: pytest.Pytester, hostile: tuple[FaultProxy, Elsewhere]) -> None:
     proxy, elsewhere = hostile
-    result = run(pytester, str(SUITES / "mhd" / "iti68-retrieve-document.yaml"), "--target", proxy.base_url,
-                 "--header", f"Authorization: Bearer {BEARER}", "--header", f"X-Api-Key: {BEARER}-key")
+    result = run(pytester, str(SUITES / "mhd" / "iti68-retrieve-document.yaml"), "--imgconf-target", proxy.base_url,
+                 "--imgconf-header", f"Authorization: Bearer {BEARER}", "--imgconf-header", f"X-Api-Key: {BEARER}-key")
     console = result.stdout.str() + result.stderr.str()
     assert len(elsewhere.seen) >= 3, "nothing was fetched from the other origin: the test would prove nothing"
     carrying, found = elsewhere.carrying({BEARER}), leaks(pytester.path, {BEARER}, console)
@@ -308,7 +309,7 @@ def test_a_header_without_colon_is_not_echoed() -> None:
 
 
 def test_a_header_without_colon_is_not_echoed_by_the_cli(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--header", "Authorization Bearer sekr1t-4a5b6c7d8e")
+    result = pytester.runpytest_subprocess(*BUNDLED, "-p", "no:cacheprovider", "--imgconf-header", "Authorization Bearer sekr1t-4a5b6c7d8e")
     output = result.stdout.str() + result.stderr.str()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--header number 1 of 1" in output
@@ -409,7 +410,7 @@ def test_tokens_echoed_by_the_server_are_redacted_under_xdist(pytester: pytest.P
         with FaultProxy(smart.base_url, [token_echo_fault(seen)]) as proxy:
             config = smart.write_config(tmp_path / "imgconf.toml", proxy.base_url)
             result = run(pytester, str(SUITES / "smart" / "enforcement.yaml"), str(SUITES / "mhd" / "iti68-retrieve-document.yaml"),
-                         "--config", str(config), "--preset", "target", "-n", "2")
+                         "--imgconf-config", str(config), "--imgconf-preset", "target", "-n", "2")
     finally:
         smart.server.stop()
     tokens = {t for t in seen if len(t) > 20 and not t.startswith("imgconf-invalid-")}
@@ -429,7 +430,7 @@ def test_the_key_file_warning_is_printed_once_on_stderr_under_xdist(pytester: py
     os.chmod(key, 0o644)
     config = tmp_path / "imgconf.toml"
     config.write_text(f'[presets.x]\nurl = "http://127.0.0.1:9/fhir"\n[presets.x.auth]\nclient_id = "c"\nkey_file = "{key}"\n')
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--config", str(config), "-n", "2",
+    result = pytester.runpytest_subprocess(*BUNDLED, "-p", "no:cacheprovider", "--imgconf-config", str(config), "-n", "2",
                                            str(SUITES / "rest" / "capability-declarations.yaml"), "--collect-only")
     assert result.stderr.str().count(f"private key file {key} is readable by group or others") == 1, result.stderr.str()
     assert not any(line in result.stdout.str() + result.stderr.str() for line in pem_lines(pem_text))

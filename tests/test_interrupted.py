@@ -22,6 +22,7 @@ from imgconf.faults import FaultProxy
 from imgconf.faults.model import Fault, ProxyCall
 from imgconf.paths import suites_dir
 from imgconf.reference.server import EmbeddedServer
+from suite_roots import BUNDLED
 
 pytestmark = pytest.mark.slow
 
@@ -76,8 +77,8 @@ def test_run_timeout_says_interrupted_even_when_every_case_that_ran_passed(pytes
     with EmbeddedServer() as server, FaultProxy(server.base_url, [EVERY_REQUEST_SLOW]) as proxy:
         # Every exchange takes 0.3 s, so the 15 cases cannot all start within the 2 s --run-timeout
         # (each case sends at least one request), whatever the machine's speed.
-        result = pytester.runpytest_subprocess(str(SUITES / "rest-crud.yaml"), "--target", proxy.base_url,
-                                               "--request-timeout", "10", "--run-timeout", "2", "-p", "no:cacheprovider",
+        result = pytester.runpytest_subprocess(*BUNDLED, str(SUITES / "rest-crud.yaml"), "--imgconf-target", proxy.base_url,
+                                               "--imgconf-request-timeout", "10", "--imgconf-run-timeout", "2", "-p", "no:cacheprovider",
                                                "--junitxml", "reports/junit.xml", timeout=240)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     summary = json.loads((pytester.path / "reports" / "summary.json").read_text())
@@ -89,7 +90,7 @@ def test_run_timeout_says_interrupted_even_when_every_case_that_ran_passed(pytes
 
 
 def test_a_complete_run_has_no_interruption(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_subprocess(str(SUITES / "rest-crud.yaml"), "-k", "capability", "-p", "no:cacheprovider", timeout=240)
+    result = pytester.runpytest_subprocess(*BUNDLED, str(SUITES / "rest-crud.yaml"), "-k", "capability", "-p", "no:cacheprovider", timeout=240)
     summary = json.loads((pytester.path / "reports" / "summary.json").read_text())
     # -k makes it a selection: PARTIAL, never PASS (issue 12), and still not interrupted
     assert result.ret == 0 and summary["outcome"] == "partial" and "interrupted" not in summary

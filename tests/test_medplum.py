@@ -74,8 +74,8 @@ def test_wrapper_speaks_fhir_http(medplum: MedplumServer) -> None:
 @pytest.mark.slow
 def test_verdicts_match_the_expectations_file(medplum: MedplumServer, tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(suites_dir()), "--target", medplum.base_url, "-p", "no:cacheprovider", "-q",
-         "--reports-dir", str(tmp_path), f"--baseline={EXPECTATIONS}"],
+        [sys.executable, "-m", "pytest", "--imgconf-suites", str(suites_dir()), "--imgconf-target", medplum.base_url, "-p", "no:cacheprovider", "-q",
+         "--imgconf-reports-dir", str(tmp_path), f"--imgconf-baseline={EXPECTATIONS}"],
         capture_output=True, text=True, timeout=900, cwd=ROOT, check=False,
     )
     report = json.loads((tmp_path / "baseline.json").read_text())

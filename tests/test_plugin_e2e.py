@@ -18,6 +18,7 @@ import pytest
 from imgconf.faults import BY_NAME, FaultProxy
 from imgconf.paths import suites_dir
 from imgconf.reference.server import EmbeddedServer
+from suite_roots import BUNDLED, roots
 
 SUITES = suites_dir()
 CRUD = str(SUITES / "imagingstudy" / "rest-crud.yaml")
@@ -55,7 +56,7 @@ def count_all(base_url: str) -> dict[str, int]:
 
 def test_full_run_is_green_with_every_report(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess(
-        str(SUITES), "--junitxml=reports/junit.xml", "--alluredir=reports/allure", "-p", "no:cacheprovider"
+        *BUNDLED, str(SUITES), "--junitxml=reports/junit.xml", "--alluredir=reports/allure", "-p", "no:cacheprovider"
     )
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0 and outcomes["passed"] >= 49
@@ -75,9 +76,9 @@ def test_full_run_is_green_with_every_report(pytester: pytest.Pytester) -> None:
 
 
 def test_same_verdicts_against_a_separately_started_server(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
-    pytester.runpytest_subprocess(SEARCH, "-p", "no:cacheprovider")
+    pytester.runpytest_subprocess(*BUNDLED, SEARCH, "-p", "no:cacheprovider")
     embedded = case_verdicts(summary(pytester))
-    pytester.runpytest_subprocess(SEARCH, "--target", server.base_url, "-p", "no:cacheprovider")
+    pytester.runpytest_subprocess(*BUNDLED, SEARCH, "--imgconf-target", server.base_url, "-p", "no:cacheprovider")
     remote = summary(pytester)
     assert case_verdicts(remote) == embedded
     assert remote["run"]["target_url"] == server.base_url and remote["run"]["embedded"] is False
@@ -101,7 +102,7 @@ def test_a_misbehaving_server_fails_the_right_check(
     pytester: pytest.Pytester, server: EmbeddedServer, fault: str, suite: str, case: str, check: str
 ) -> None:
     with FaultProxy(server.base_url, [BY_NAME[fault]]) as proxy:
-        result = pytester.runpytest_subprocess(suite, "--target", proxy.base_url, "-p", "no:cacheprovider")
+        result = pytester.runpytest_subprocess(*BUNDLED, suite, "--imgconf-target", proxy.base_url, "-p", "no:cacheprovider")
     data = summary(pytester)
     assert case_verdicts(data)[case] == "fail"
     kinds = {c["check"] for c in failed_checks(data, case)}
@@ -114,7 +115,7 @@ def test_a_misbehaving_server_fails_the_right_check(
 
 def test_404_after_delete_is_a_warning_not_a_failure(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
     with FaultProxy(server.base_url, [BY_NAME["deleted-read-404"]]) as proxy:
-        result = pytester.runpytest_subprocess(CRUD, "--target", proxy.base_url, "-p", "no:cacheprovider")
+        result = pytester.runpytest_subprocess(*BUNDLED, CRUD, "--imgconf-target", proxy.base_url, "-p", "no:cacheprovider")
     data = summary(pytester)
     assert case_verdicts(data)["read after delete gives 410 Gone"] == "warn"
     assert "status" in {c["check"] for c in failed_checks(data, "read after delete gives 410 Gone")}
@@ -123,16 +124,16 @@ def test_404_after_delete_is_a_warning_not_a_failure(pytester: pytest.Pytester, 
 
 def test_should_failure_warns_and_strict_should_fails(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
     with FaultProxy(server.base_url, [BY_NAME["no-last-modified"]]) as proxy:
-        relaxed = pytester.runpytest_subprocess(CRUD, "--target", proxy.base_url, "-p", "no:cacheprovider")
+        relaxed = pytester.runpytest_subprocess(*BUNDLED, CRUD, "--imgconf-target", proxy.base_url, "-p", "no:cacheprovider")
         assert relaxed.ret == 0
         relaxed.stdout.fnmatch_lines(["*ConformanceWarning*REST-011 SHOULD*Last-Modified*"])
         assert case_verdicts(summary(pytester))["read carries ETag and Last-Modified"] == "warn"
-        strict = pytester.runpytest_subprocess(CRUD, "--target", proxy.base_url, "--strict-should", "-p", "no:cacheprovider")
+        strict = pytester.runpytest_subprocess(*BUNDLED, CRUD, "--imgconf-target", proxy.base_url, "--imgconf-strict-should", "-p", "no:cacheprovider")
         assert strict.ret == 1
 
 
 def test_unreachable_target_is_an_error_not_a_failure(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_subprocess(CRUD, "--target", "http://127.0.0.1:9/fhir", "--request-timeout", "2", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(*BUNDLED, CRUD, "--imgconf-target", "http://127.0.0.1:9/fhir", "--imgconf-request-timeout", "2", "-p", "no:cacheprovider")
     outcomes = result.parseoutcomes()
     data = summary(pytester)
     # five connection failures in a row, then the rest is not run (issue 12): INCOMPLETE, never FAIL
@@ -156,7 +157,7 @@ def test_malformed_suite_names_file_and_line(pytester: pytest.Pytester) -> None:
             expect:
               fhirpath: ["entry.where("]
     """))
-    result = pytester.runpytest_subprocess(str(suite), "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(*roots(suite), "-p", "no:cacheprovider")
     assert result.ret == 2
     result.stdout.fnmatch_lines([f"*malformed suite: {suite}:8: FHIRPath syntax error*"])
     assert "Traceback" not in result.stdout.str()
@@ -178,14 +179,14 @@ def pytest_runtest_call(item):
 @pytest.mark.parametrize("action", ["raise KeyboardInterrupt", "os.kill(os.getpid(), signal.SIGTERM)"])
 def test_interrupted_run_leaves_nothing_behind(pytester: pytest.Pytester, server: EmbeddedServer, action: str) -> None:
     pytester.makepyfile(interrupt_plugin=INTERRUPT.format(after=5, action=action))
-    result = pytester.runpytest_subprocess(SEARCH, "--target", server.base_url, "-p", "interrupt_plugin", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(*BUNDLED, SEARCH, "--imgconf-target", server.base_url, "-p", "interrupt_plugin", "-p", "no:cacheprovider")
     assert result.ret == 2  # interrupted
     assert "Interrupted" in result.stdout.str() or "KeyboardInterrupt" in result.stdout.str()
     assert sum(count_all(server.base_url).values()) == 0
 
 
 def test_two_xdist_workers(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_subprocess(str(SUITES), "-n", "2", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(*BUNDLED, str(SUITES), "-n", "2", "-p", "no:cacheprovider")
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0
     data = summary(pytester)
@@ -194,7 +195,7 @@ def test_two_xdist_workers(pytester: pytest.Pytester) -> None:
 
 def test_undeclared_parameter_runs_shall_cases_and_skips_optional_ones(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
     with FaultProxy(server.base_url, [BY_NAME["metadata-hides-modality"]]) as proxy:
-        pytester.runpytest_subprocess(SEARCH, "--target", proxy.base_url, "-p", "no:cacheprovider")
+        pytester.runpytest_subprocess(*BUNDLED, SEARCH, "--imgconf-target", proxy.base_url, "-p", "no:cacheprovider")
     data = summary(pytester)
     verdicts = case_verdicts(data)
     assert verdicts["modality by code"] == "pass"  # SHALL: tested although undeclared

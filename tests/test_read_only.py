@@ -16,6 +16,7 @@ from imgconf.paths import fixtures_dir, suites_dir
 from imgconf.reference.server import EmbeddedServer
 from imgconf.session import SessionOptions, TargetSession
 from imgconf.suite.loader import load_suite
+from suite_roots import BUNDLED
 
 pytestmark = pytest.mark.slow
 SEARCH = suites_dir() / "imagingstudy" / "search-basic.yaml"
@@ -48,7 +49,7 @@ def test_read_only_run_sends_no_writes_and_judges_existing_data(
     vars_file.write_text("\n".join(f"{k}: {v}" for k, v in bindings.items()))  # a read-only data description
     with FaultProxy(server.base_url, []) as proxy:
         result = pytester.runpytest_subprocess(
-            str(SEARCH), str(CRUD), "--target", proxy.base_url, "--read-only", f"--vars-file={vars_file}",
+            *BUNDLED, str(SEARCH), str(CRUD), "--imgconf-target", proxy.base_url, "--imgconf-read-only", f"--imgconf-vars-file={vars_file}",
             "-p", "no:cacheprovider",
         )
         log = list(proxy.state.log)
@@ -68,7 +69,7 @@ def test_unbound_fixtures_skip_with_the_var_to_pass_and_still_no_writes(
 ) -> None:
     server, _ = server_with_data
     with FaultProxy(server.base_url, []) as proxy:
-        result = pytester.runpytest_subprocess(str(SEARCH), "--target", proxy.base_url, "--read-only", "-p", "no:cacheprovider", "-rs")
+        result = pytester.runpytest_subprocess(*BUNDLED, str(SEARCH), "--imgconf-target", proxy.base_url, "--imgconf-read-only", "-p", "no:cacheprovider", "-rs")
         log = list(proxy.state.log)
     assert writes_in(log) == []
     assert result.ret == 0
@@ -92,6 +93,6 @@ def test_the_client_refuses_writes_in_read_only_mode(server_with_data: tuple[Emb
 
 
 def test_bad_var_is_a_usage_error(pytester: pytest.Pytester, tmp_path: Path) -> None:
-    result = pytester.runpytest_subprocess(str(SEARCH), "--var", "no-equals-sign", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(*BUNDLED, str(SEARCH), "--imgconf-var", "no-equals-sign", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*expected NAME=VALUE*"])

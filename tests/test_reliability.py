@@ -19,6 +19,7 @@ from imgconf.client import TargetClient, TargetUnreachable
 from imgconf.faults import BY_NAME, FaultProxy
 from imgconf.paths import suites_dir
 from imgconf.reference.server import EmbeddedServer
+from suite_roots import BUNDLED
 
 SUITES = suites_dir()
 CRUD = str(SUITES / "imagingstudy" / "rest-crud.yaml")
@@ -40,7 +41,7 @@ def fault(name: str) -> Any:
 
 def run(pytester: pytest.Pytester, target: str, *args: str) -> tuple[pytest.RunResult, dict[str, Any], float]:
     started = time.monotonic()
-    result = pytester.runpytest_subprocess(*args, "--target", target, "-p", "no:cacheprovider", timeout=240)
+    result = pytester.runpytest_subprocess(*BUNDLED, *args, "--imgconf-target", target, "-p", "no:cacheprovider", timeout=240)
     elapsed = time.monotonic() - started
     return result, json.loads((pytester.path / "reports" / "summary.json").read_text()), elapsed
 
@@ -77,7 +78,7 @@ def test_bad_server_yields_failed_check_or_error_with_evidence(
 ) -> None:
     with FaultProxy(server.base_url, [fault(name)]) as proxy:
         nodeids = [f"{suite}::{case}" for case in select.split(" | ")]
-        result, data, elapsed = run(pytester, proxy.base_url, *nodeids, "--request-timeout", "2", "--max-response-mb", "5")
+        result, data, elapsed = run(pytester, proxy.base_url, *nodeids, "--imgconf-request-timeout", "2", "--imgconf-max-response-mb", "5")
     out = result.stdout.str() + result.stderr.str()
     assert "INTERNALERROR" not in out and "Traceback" not in out, out[-3000:]
     assert result.ret == (0 if verdicts == {"warn"} else 1), out[-2000:]
@@ -137,7 +138,7 @@ def test_a_dripping_response_hits_the_whole_request_deadline(server: EmbeddedSer
 
 def test_run_timeout_stops_cleanly_and_tears_down(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
     with FaultProxy(server.base_url, [fault("slow-response")]) as proxy:
-        result, data, elapsed = run(pytester, proxy.base_url, SEARCH, "--request-timeout", "1", "--run-timeout", "3")
+        result, data, elapsed = run(pytester, proxy.base_url, SEARCH, "--imgconf-request-timeout", "1", "--imgconf-run-timeout", "3")
     out = result.stdout.str()
     assert result.ret == pytest.ExitCode.INTERRUPTED
     assert "--run-timeout 3 s reached" in out

@@ -18,6 +18,7 @@ from smart_support import SmartTarget, start_smart_target
 from imgconf.faults import Fault, FaultProxy, ProxyCall
 from imgconf.paths import suites_dir
 from imgconf.reference.server import EmbeddedServer
+from suite_roots import BUNDLED
 
 pytestmark = pytest.mark.slow
 SUITES = suites_dir()
@@ -66,7 +67,7 @@ def private_key_material(target: SmartTarget) -> set[str]:
 
 def run_and_collect(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess(
-        *args, "-p", "no:cacheprovider", "--junitxml=reports/junit.xml", "--alluredir=reports/allure",
+        *BUNDLED, *args, "-p", "no:cacheprovider", "--junitxml=reports/junit.xml", "--alluredir=reports/allure",
         "--log-file=reports/run.log", "--log-file-level=DEBUG", "-rA", "-vv", timeout=600,
     )
 
@@ -83,7 +84,7 @@ def test_smart_tokens_assertions_and_keys_stay_out_of_every_output(pytester: pyt
     with FaultProxy(smart.base_url, [recorder.fault]) as proxy:
         config = smart.write_config(tmp_path / "imgconf.toml", proxy.base_url)
         result = run_and_collect(pytester, str(SUITES / "smart"), str(SUITES / "imagingstudy" / "rest-crud.yaml"),
-                                 "--config", str(config), "--preset", "target")
+                                 "--imgconf-config", str(config), "--imgconf-preset", "target")
     assert recorder.secrets, "no token or assertion went over the wire: the test would prove nothing"
     assert any(s.count(".") == 2 for s in recorder.secrets)  # JWTs: assertions and/or tokens
     secrets = recorder.secrets | private_key_material(smart)
@@ -94,8 +95,8 @@ def test_smart_tokens_assertions_and_keys_stay_out_of_every_output(pytester: pyt
 def test_a_static_bearer_header_stays_out_of_every_output(pytester: pytest.Pytester) -> None:
     secret = "imgconf-static-bearer-7f3c9a1e5b2d4c6f8a0e"
     with EmbeddedServer() as server:
-        result = run_and_collect(pytester, str(SUITES / "imagingstudy" / "search-basic.yaml"), "--target", server.base_url,
-                                 "--header", f"Authorization: Bearer {secret}", "--header", f"X-Api-Key: {secret}-key")
+        result = run_and_collect(pytester, str(SUITES / "imagingstudy" / "search-basic.yaml"), "--imgconf-target", server.base_url,
+                                 "--imgconf-header", f"Authorization: Bearer {secret}", "--imgconf-header", f"X-Api-Key: {secret}-key")
     console = result.stdout.str() + result.stderr.str()
     summary = json.loads((pytester.path / "reports" / "summary.json").read_text())
     assert summary["run"]["options"]["extra_headers"] == ["Authorization", "X-Api-Key"]

@@ -16,6 +16,7 @@ from imgconf.faults import BY_NAME, Fault, FaultProxy, ProxyCall
 from imgconf.fixtures import attachment_facts
 from imgconf.paths import suites_dir
 from imgconf.reference.server import EmbeddedServer
+from suite_roots import BUNDLED
 
 SUITES = suites_dir()
 PDQM = str(SUITES / "pdqm" / "iti78-patient-query.yaml")
@@ -49,7 +50,7 @@ def server() -> Iterator[EmbeddedServer]:
 
 @pytest.mark.parametrize("edition", ["draft-2026-01", "eu-api-current"])
 def test_document_suites_are_green_in_both_editions(pytester: pytest.Pytester, edition: str) -> None:
-    result = pytester.runpytest_subprocess(*DOCUMENT_SUITES, "--edition", edition, "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(*BUNDLED, *DOCUMENT_SUITES, "--imgconf-edition", edition, "-p", "no:cacheprovider")
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0, result.stdout.str()[-3000:]
     data = summary(pytester)
@@ -93,7 +94,7 @@ def test_a_misbehaving_document_server_fails_the_right_case(
     pytester: pytest.Pytester, server: EmbeddedServer, fault: str, suite: str, case: str, kinds: set[str]
 ) -> None:
     with FaultProxy(server.base_url, [BY_NAME[fault]]) as proxy:
-        pytester.runpytest_subprocess(suite, "--target", proxy.base_url, "-p", "no:cacheprovider")
+        pytester.runpytest_subprocess(*BUNDLED, suite, "--imgconf-target", proxy.base_url, "-p", "no:cacheprovider")
     data = summary(pytester)
     if not kinds:  # a tolerated variant: the case still passes
         assert verdict(data, case) == "pass"
@@ -110,14 +111,14 @@ def _strict(call: ProxyCall) -> None:
 def test_practice_setting_finding_disappears_when_the_server_rejects_the_dotted_name(
     pytester: pytest.Pytester, server: EmbeddedServer
 ) -> None:
-    pytester.runpytest_subprocess(ITI67, "--target", server.base_url, "-p", "no:cacheprovider")
+    pytester.runpytest_subprocess(*BUNDLED, ITI67, "--imgconf-target", server.base_url, "-p", "no:cacheprovider")
     lenient = summary(pytester)
     name = "what a server does with context.practiceSetting (safety finding)"
     assert verdict(lenient, name) == "info"
     assert any("FIND-03" in c["requirement"] and c["verdict"] == "info" for c in lenient["checks"] if c["case"] == name)
     strict = Fault("strict-unknown-parameters", "every search is sent with Prefer: handling=strict", ("MHD-014",), on_request=_strict)
     with FaultProxy(server.base_url, [strict]) as proxy:
-        pytester.runpytest_subprocess(ITI67, "--target", proxy.base_url, "-k", "practiceSetting", "-p", "no:cacheprovider")
+        pytester.runpytest_subprocess(*BUNDLED, ITI67, "--imgconf-target", proxy.base_url, "-k", "practiceSetting", "-p", "no:cacheprovider")
     data = summary(pytester)
     assert verdict(data, name) == "pass"
     assert verdict(data, "the dotted name context.practiceSetting is rejected or visibly ignored") == "pass"
@@ -155,7 +156,7 @@ def test_binary_fixture_attachment_facts() -> None:
 
 def test_ignored_modality_parameter_warns_on_the_should_case(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
     with FaultProxy(server.base_url, [BY_NAME["ignores-modality"]]) as proxy:
-        pytester.runpytest_subprocess(ITI67, "--target", proxy.base_url, "-k", "modality", "-p", "no:cacheprovider")
+        pytester.runpytest_subprocess(*BUNDLED, ITI67, "--imgconf-target", proxy.base_url, "-k", "modality", "-p", "no:cacheprovider")
     data = summary(pytester)
     assert verdict(data, "modality (EU Imaging IG / MADO extension parameter)") == "warn"  # EUIMG-055 is SHOULD
     assert "search" in failed_kinds(data, "modality (EU Imaging IG / MADO extension parameter)")

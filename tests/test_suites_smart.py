@@ -17,6 +17,7 @@ from imgconf.faults import BY_NAME, FaultProxy
 from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
 from imgconf.paths import suites_dir
 from smart_support import SmartTarget, start_smart_target
+from suite_roots import BUNDLED
 
 SMART = suites_dir() / "smart"
 DISCOVERY, TOKEN, SCOPES, ENFORCEMENT = (str(SMART / f"{n}.yaml") for n in ("discovery", "token", "scopes", "enforcement"))
@@ -35,7 +36,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmartTarget]:
 
 def run(pytester: pytest.Pytester, target: SmartTarget, url: str, *suites: str) -> tuple[Any, dict[str, Any]]:
     config = target.write_config(pytester.path / "imgconf.toml", url)
-    result = pytester.runpytest_subprocess(*suites, "--config", str(config), "--preset", "target", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(*BUNDLED, *suites, "--imgconf-config", str(config), "--imgconf-preset", "target", "-p", "no:cacheprovider")
     return result, json.loads((pytester.path / "reports" / "summary.json").read_text())
 
 
@@ -56,7 +57,7 @@ def test_smart_suites_are_green_against_a_configured_target(pytester: pytest.Pyt
 
 
 def test_smart_cases_are_skipped_without_a_client(pytester: pytest.Pytester, target: SmartTarget) -> None:
-    result = pytester.runpytest_subprocess(DISCOVERY, "--target", target.base_url, "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(*BUNDLED, DISCOVERY, "--imgconf-target", target.base_url, "-p", "no:cacheprovider")
     data = json.loads((pytester.path / "reports" / "summary.json").read_text())
     assert result.ret == 0 and set(verdicts(data).values()) == {"skip"}
     assert "no SMART client configured" in data["cases"][0]["skipped_reason"]
@@ -182,7 +183,7 @@ def test_no_secret_reaches_any_output_file(pytester: pytest.Pytester, target: Sm
     with FaultProxy(target.base_url, [BY_NAME["grants-insufficient-scope"]]) as proxy:  # failures print evidence too
         config = target.write_config(pytester.path / "imgconf.toml", proxy.base_url)
         result = pytester.runpytest_subprocess(
-            str(SMART), "--config", str(config), "--junitxml=reports/junit.xml", "--alluredir=reports/allure",
+            *BUNDLED, str(SMART), "--imgconf-config", str(config), "--junitxml=reports/junit.xml", "--alluredir=reports/allure",
             "-p", "no:cacheprovider",
         )
     issued = list(target.auth._tokens)
@@ -223,7 +224,7 @@ def test_manifest_study_retrieval_fails_when_the_scope_is_not_honoured(pytester:
 def test_read_only_preset_still_sends_token_requests(pytester: pytest.Pytester, target: SmartTarget) -> None:
     config = target.write_config(pytester.path / "imgconf.toml", target.base_url)
     config.write_text(config.read_text().replace("[presets.target.auth]", "read_only = true\n[presets.target.auth]"))
-    result = pytester.runpytest_subprocess(TOKEN, "--config", str(config), "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(*BUNDLED, TOKEN, "--imgconf-config", str(config), "-p", "no:cacheprovider")
     data = json.loads((pytester.path / "reports" / "summary.json").read_text())
     assert result.ret == 0, result.stdout.str()[-2000:]
     assert verdicts(data)["ES384 assertion gets a bearer token"] == "pass"

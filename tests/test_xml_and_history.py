@@ -19,6 +19,7 @@ from lxml import etree
 from imgconf.faults import BY_NAME, Fault, FaultProxy, ProxyCall, ProxyResponse
 from imgconf.paths import suites_dir
 from imgconf.reference.server import EmbeddedServer
+from suite_roots import BUNDLED
 
 FHIR = "{http://hl7.org/fhir}"
 SUITES = suites_dir()
@@ -114,7 +115,7 @@ def test_reference_server_reads_fhir_xml_bodies(server: EmbeddedServer) -> None:
 # -- suites through the fault proxy ----------------------------------------------------------------
 
 def _run(pytester: pytest.Pytester, target: str, *suites: str, k: str) -> dict[str, Any]:
-    pytester.runpytest_subprocess(*suites, "--target", target, "-k", k, "-p", "no:cacheprovider")
+    pytester.runpytest_subprocess(*BUNDLED, *suites, "--imgconf-target", target, "-k", k, "-p", "no:cacheprovider")
     return json.loads((pytester.path / "reports" / "summary.json").read_text())
 
 

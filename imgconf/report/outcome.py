@@ -27,13 +27,15 @@ NOT_RUN_UNREACHABLE = "not run: target unreachable"
 def selection_of(config: Any) -> dict[str, Any]:
     """What narrowed this run, from pytest's options; empty when every case was eligible."""
     out: dict[str, Any] = {}
-    if suites := list(config.getoption("suite", None) or []):
+    from imgconf import options
+
+    if suites := list(options.get(config, "suite")):
         out["suites"] = suites
     if marker := config.getoption("markexpr", None):
         out["marker"] = marker
     if keyword := config.getoption("keyword", None):
         out["keyword"] = keyword
-    if config.getoption("read_only", None):
+    if options.get(config, "read_only"):
         out["read_only"] = True
     return out
 
