@@ -7,6 +7,7 @@ of the document suites catches it, with which check kind.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 
@@ -52,10 +53,8 @@ def _hex_hash(doc: JsonObject) -> None:
     """The XDS hex form of the SHA-1 copied into the FHIR Attachment (MHD-024)."""
     for attachment in _attachments(doc):
         if isinstance(attachment.get("hash"), str):
-            try:
+            with contextlib.suppress(ValueError):
                 attachment["hash"] = base64.b64decode(attachment["hash"]).hex()
-            except ValueError:
-                pass
 
 
 def _base64_length_size(doc: JsonObject) -> None:
@@ -148,7 +147,8 @@ DOCUMENT_FAULTS: tuple[Fault, ...] = (
           suites=("enforcement", "manifests-imaging", "mhd-iti68", "workflow-imaging-report")),
     Fault("binary-truncated", "the retrieved document misses its last bytes", ("MHD-020", "MHD-024"), on_response=_truncated_binary,
           suites=("manifests-imaging", "mhd-iti68", "workflow-imaging-report")),
-    Fault("document-wrapped-in-binary", "a FHIR document is answered as a Binary wrapper", ("MHD-025",), on_response=edit_json(_wrap_in_binary, calls=_bundle_reads, body=_documents),
+    Fault("document-wrapped-in-binary", "a FHIR document is answered as a Binary wrapper", ("MHD-025",),
+          on_response=edit_json(_wrap_in_binary, calls=_bundle_reads, body=_documents),
           suites=("documents-eu-imaging-report", "mhd-iti68", "workflow-imaging-report")),
     Fault("kos-french-format-code", "the KOS format is the deprecated urn:ihe:rad French code", ("MAN-004", "FIND-06"),
           on_response=edit_resources("DocumentReference", _french_kos_code),

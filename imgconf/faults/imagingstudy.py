@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
+from imgconf.faults.model import Fault, ProxyCall, ProxyResponse, ResponseHook
 from imgconf.faults.rewrite import (
     JsonEdit,
     JsonObject,
-    ResponseEdit,
     bundles,
     creates,
     drop_params,
@@ -23,6 +22,7 @@ from imgconf.faults.rewrite import (
     edit_json,
     edit_json_with_call,
     edit_resources,
+    ignore_params,
     match_by_own_rule,
     modified_by,
     named,
@@ -32,11 +32,10 @@ from imgconf.faults.rewrite import (
     rewrite_values,
     searches,
     set_status,
-    with_any_modifier,
 )
 
 
-def _search_bundles(edit: JsonEdit) -> ResponseEdit:
+def _search_bundles(edit: JsonEdit) -> ResponseHook:
     """``edit`` the Bundle answered to a search."""
     return edit_json(edit, calls=searches, body=bundles())
 
@@ -133,14 +132,14 @@ def _drop_first_match(bundle: JsonObject) -> None:
 
 def _next_loops(bundle: JsonObject) -> None:
     links = bundle.setdefault("link", [])
-    self_url = next((l["url"] for l in links if l.get("relation") == "self"), None)
+    self_url = next((link["url"] for link in links if link.get("relation") == "self"), None)
     if self_url:
-        links[:] = [l for l in links if l.get("relation") != "next"] + [{"relation": "next", "url": self_url}]
+        links[:] = [link for link in links if link.get("relation") != "next"] + [{"relation": "next", "url": self_url}]
 
 
 def _without_links(relation: str) -> JsonEdit:
     def edit(bundle: JsonObject) -> None:
-        bundle["link"] = [l for l in bundle.get("link") or [] if l.get("relation") != relation]
+        bundle["link"] = [link for link in bundle.get("link") or [] if link.get("relation") != relation]
     return edit
 
 
@@ -224,7 +223,7 @@ def _echo_sent_params(call: ProxyCall, bundle: JsonObject) -> None:
     """Lenient but dishonest: every sent parameter is echoed in the self link, no OperationOutcome."""
     self_url = f"{call.base}/{call.path}" + (f"?{urlencode(call.query)}" if call.query else "")
     bundle["link"] = [{"relation": "self", "url": self_url}] + [
-        l for l in bundle.get("link") or [] if l.get("relation") != "self"]
+        link for link in bundle.get("link") or [] if link.get("relation") != "self"]
     bundle["entry"] = [e for e in bundle.get("entry") or [] if (e.get("search") or {}).get("mode") != "outcome"]
 
 
@@ -307,21 +306,22 @@ IMAGINGSTUDY_FAULTS: tuple[Fault, ...] = (
                   "imagingstudy-search-results", "imagingstudy-search-tokens", "imagingstudy-unknown-params",
                   "manifests-imaging", "mhd-iti67", "pdqm-iti78", "rest-capability-declarations", "scopes",
                   "workflow-imaging-report")),
-    Fault("ignores-modality", "the modality parameter is ignored", ("IS-053",), on_request=drop_params(with_any_modifier("modality")),
+    Fault("ignores-modality", "the modality parameter is ignored", ("IS-053",), on_request=ignore_params("modality"),
           suites=("imagingstudy-search-basic", "imagingstudy-search-modifiers", "imagingstudy-search-results",
                   "imagingstudy-search-tokens", "imagingstudy-unknown-params", "mhd-iti67")),
-    Fault("ignores-status", "the status parameter is ignored", ("IS-002", "REST-050"), on_request=drop_params(with_any_modifier("status")),
+    Fault("ignores-status", "the status parameter is ignored", ("IS-002", "REST-050"), on_request=ignore_params("status"),
           suites=("imagingstudy-codings", "imagingstudy-crud", "imagingstudy-identifiers",
                   "imagingstudy-search-basic", "imagingstudy-search-modifiers", "imagingstudy-search-references",
                   "imagingstudy-search-results", "imagingstudy-search-tokens", "imagingstudy-unknown-params",
                   "mhd-iti67", "workflow-imaging-report")),
-    Fault("ignores-patient", "the patient parameter is ignored", ("IS-055", "REST-060"), on_request=drop_params(with_any_modifier("patient")),
+    Fault("ignores-patient", "the patient parameter is ignored", ("IS-055", "REST-060"), on_request=ignore_params("patient"),
           suites=("imagingstudy-search-basic", "imagingstudy-search-dates", "imagingstudy-search-modifiers",
                   "imagingstudy-search-references", "imagingstudy-search-results", "imagingstudy-unknown-params",
                   "mhd-iti67", "workflow-imaging-report")),
-    Fault("ignores-started", "the started parameter is ignored", ("REST-072",), on_request=drop_params(with_any_modifier("started")),
+    Fault("ignores-started", "the started parameter is ignored", ("REST-072",), on_request=ignore_params("started"),
           suites=("imagingstudy-search-basic", "imagingstudy-search-dates", "imagingstudy-search-modifiers")),
-    Fault("tokens-case-insensitive", "token values are matched case-insensitively", ("REST-055",), on_request=rewrite_values(named("modality", "status"), str.upper),
+    Fault("tokens-case-insensitive", "token values are matched case-insensitively", ("REST-055",),
+          on_request=rewrite_values(named("modality", "status"), str.upper),
           suites=("imagingstudy-search-basic", "imagingstudy-search-modifiers", "imagingstudy-search-references",
                   "imagingstudy-search-results", "imagingstudy-search-tokens", "imagingstudy-unknown-params",
                   "manifests-imaging", "mhd-iti67", "workflow-imaging-report")),
@@ -383,9 +383,9 @@ IMAGINGSTUDY_FAULTS: tuple[Fault, ...] = (
     Fault("ignores-strict-handling", "Prefer: handling=strict is ignored (unknown parameters never rejected)", ("REST-034",),
           on_request=drop_request_header("prefer", values=lambda v: "handling" in v),
           suites=("imagingstudy-search-modifiers", "imagingstudy-unknown-params", "mhd-iti67")),
-    Fault("ignores-sort", "_sort is ignored", ("REST-086",), on_request=drop_params(with_any_modifier("_sort")),
+    Fault("ignores-sort", "_sort is ignored", ("REST-086",), on_request=ignore_params("_sort"),
           suites=("imagingstudy-search-results", "imagingstudy-unknown-params")),
-    Fault("ignores-count", "_count is ignored (all matches on one page)", ("REST-085",), on_request=drop_params(with_any_modifier("_count")),
+    Fault("ignores-count", "_count is ignored (all matches on one page)", ("REST-085",), on_request=ignore_params("_count"),
           suites=("imagingstudy-search-results", "pdqm-iti78")),
     Fault("includes-as-matches", "_include results are marked search.mode = match", ("REST-045", "REST-083"),
           on_response=_search_bundles(_includes_as_matches),
@@ -414,11 +414,11 @@ IMAGINGSTUDY_FAULTS: tuple[Fault, ...] = (
           **match_by_own_rule("endpoint", _has_study_endpoint, resource_type="ImagingStudy", recount_total=True),
           suites=("imagingstudy-codings", "imagingstudy-search-basic", "imagingstudy-search-references",
                   "imagingstudy-search-results")),
-    Fault("ignores-summary", "_summary is ignored", ("REST-087",), on_request=drop_params(with_any_modifier("_summary")),
+    Fault("ignores-summary", "_summary is ignored", ("REST-087",), on_request=ignore_params("_summary"),
           suites=("imagingstudy-search-results",)),
     # Legal: R4 search.html "Servers are not obliged to return just the requested elements" (full resources, no tag).
     Fault("ignores-elements", "_elements is ignored (full resources, not tagged SUBSETTED)", ("REST-088",),
-          on_request=drop_params(with_any_modifier("_elements")), benign=True, suites=("imagingstudy-search-results",)),
+          on_request=ignore_params("_elements"), benign=True, suites=("imagingstudy-search-results",)),
     Fault("ignores-unsupported-accept", "an Accept the server cannot serve is answered with JSON instead of 406", ("REST-003",),
           on_request=drop_request_header("accept", values=_not_json_accept),
           suites=("imagingstudy-rest-semantics", "mhd-iti68")),

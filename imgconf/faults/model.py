@@ -35,7 +35,7 @@ class ProxyCall:
     @property
     def is_search(self) -> bool:
         parts = [p for p in self.path.split("/") if p]
-        return self.method == "GET" and (len(parts) == 1 or len(parts) == 3) or (
+        return (self.method == "GET" and len(parts) in (1, 3)) or (
             self.method == "POST" and parts[-1:] == ["_search"]
         )
 

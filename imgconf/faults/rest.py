@@ -7,17 +7,16 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
+from imgconf.faults.model import Fault, ProxyCall, ProxyResponse, ResponseHook
 from imgconf.faults.rewrite import (
     CallJsonEdit,
     JsonEdit,
     JsonObject,
-    ResponseEdit,
     bundles,
-    drop_params,
     edit_json,
     edit_json_with_call,
     form_params,
+    ignore_params,
     instance_history,
     modified_by,
     outcome_response,
@@ -32,7 +31,7 @@ from imgconf.searchparams import get_param, parse_query
 from imgconf.searchparams.sort import lacks_sort_value
 
 
-def _searchsets(edit: JsonEdit) -> ResponseEdit:
+def _searchsets(edit: JsonEdit) -> ResponseHook:
     """``edit`` every searchset Bundle (a page of any search, POST _search pages included)."""
     return edit_json(edit, body=bundles("searchset"))
 
@@ -183,7 +182,7 @@ def _refuse_xml(call: ProxyCall) -> ProxyResponse | None:
 _HISTORY_SUITES = ("rest-history",)
 
 
-def _history(edit: JsonEdit) -> ResponseEdit:
+def _history(edit: JsonEdit) -> ResponseHook:
     return edit_json(edit, calls=instance_history, body=bundles("history"))
 
 
@@ -232,22 +231,23 @@ REST_FAULTS: tuple[Fault, ...] = (
     Fault("post-search-ignores-body", "POST _search ignores the form body (returns everything)", ("REST-091",),
           on_request=_post_search_empty_body,
           suites=("imagingstudy-search-results", "imagingstudy-unknown-params", "mhd-iti67", "pdqm-iti78")),
-    Fault("ignores-include", "_include is ignored", ("REST-083",), on_request=drop_params(with_any_modifier("_include")),
+    Fault("ignores-include", "_include is ignored", ("REST-083",), on_request=ignore_params("_include"),
           suites=("imagingstudy-codings", "imagingstudy-search-results")),
-    Fault("ignores-revinclude", "_revinclude is ignored", ("REST-083", "REST-084"), on_request=drop_params(with_any_modifier("_revinclude")),
+    Fault("ignores-revinclude", "_revinclude is ignored", ("REST-083", "REST-084"), on_request=ignore_params("_revinclude"),
           suites=("imagingstudy-search-results",)),
     Fault("identifier-bare-uid", "identifier search strips urn:oid: from the Study UID", ("IS-051",),
           on_request=rewrite_values(with_any_modifier("identifier"), lambda v: v.replace("|urn:oid:", "|")),
           suites=("imagingstudy-identifiers", "imagingstudy-rest-semantics", "imagingstudy-search-results",
                   "mhd-iti67")),
-    Fault("ignores-series", "the series parameter is ignored", ("IS-052",), on_request=drop_params(with_any_modifier("series")),
+    Fault("ignores-series", "the series parameter is ignored", ("IS-052",), on_request=ignore_params("series"),
           suites=("imagingstudy-identifiers",)),
     Fault("comma-is-not-or", "a comma-separated value list searches only its first value", ("REST-057",),
           on_request=rewrite_values(_not_a_result_param, _first_value),
           suites=("imagingstudy-identifiers", "imagingstudy-search-basic", "imagingstudy-search-dates",
                   "imagingstudy-search-modifiers", "imagingstudy-search-references", "imagingstudy-search-results",
                   "imagingstudy-search-tokens", "mhd-iti67", "pdqm-iti78")),
-    Fault("missing-inverted", ":missing=true and :missing=false are swapped", ("REST-080",), on_request=rewrite_values(modified_by("missing"), _flip),
+    Fault("missing-inverted", ":missing=true and :missing=false are swapped", ("REST-080",),
+          on_request=rewrite_values(modified_by("missing"), _flip),
           suites=("imagingstudy-search-modifiers",)),
     Fault("refuses-optional-modifiers", "optional modifiers (:not, :text, :of-type, :identifier, :exact on a token) are "
           "refused with 400 + OperationOutcome: legal (REST-082), the cases must accept it", ("REST-082",),
@@ -256,7 +256,8 @@ REST_FAULTS: tuple[Fault, ...] = (
     Fault("not-modifier-ignored", ":not is dropped and its value searched as equals (200, the opposite result)", ("REST-056",),
           on_request=rename_params(lambda name: name.removesuffix(":not")), suites=("imagingstudy-search-modifiers",)),
     Fault("sort-missing-first", "_sort: matches without a value for the key come first on each page (legal: R4 leaves "
-          "their place open)", ("REST-086",), on_response=edit_json_with_call(_sort_missing_first, calls=searches, body=bundles()), benign=True,
+          "their place open)", ("REST-086",), benign=True,
+          on_response=edit_json_with_call(_sort_missing_first, calls=searches, body=bundles()),
           suites=("imagingstudy-search-results",)),
     Fault("subset-without-subsetted-tag", "_elements/_summary subsets are not tagged SUBSETTED", ("REST-087", "REST-088"),
           on_response=_searchsets(_drop_subsetted_tag), suites=("imagingstudy-search-results",)),
@@ -276,7 +277,8 @@ REST_FAULTS: tuple[Fault, ...] = (
                   "imagingstudy-unknown-params", "pdqm-iti78", "workflow-imaging-report")),
     Fault("xml-answered-with-json", "an XML request is answered with a JSON body labelled application/fhir+xml",
           ("REST-001", "MHD-008", "PDQ-009"), on_request=_ask_json_instead, on_response=_json_labelled_xml, suites=_XML_SUITES),
-    Fault("xml-ignored", "an XML request is answered with FHIR JSON (application/fhir+json)", ("REST-002", "REST-003", "MHD-008", "PDQ-009"),
+    Fault("xml-ignored", "an XML request is answered with FHIR JSON (application/fhir+json)",
+          ("REST-002", "REST-003", "MHD-008", "PDQ-009"),
           on_request=_ask_json_instead, suites=_XML_SUITES),
     # Legal in core R4 (REST-003: XML is optional, 406 is the refusal); MHD-008 and PDQ-009 make XML
     # mandatory for the Document Responder and the Patient Demographics Supplier.

@@ -14,13 +14,12 @@ from collections.abc import Callable
 from typing import Any, TypedDict
 from urllib.parse import parse_qsl
 
-from imgconf.faults.model import ProxyCall, ProxyResponse
+from imgconf.faults.model import ProxyCall, ProxyResponse, ResponseHook
 
 CallTest = Callable[[ProxyCall], bool]
 NameTest = Callable[[str], bool]  # on a search parameter's name as sent, modifier included ("status:not")
 RequestEdit = Callable[[ProxyCall], None]
 RequestAnswer = Callable[[ProxyCall], ProxyResponse | None]  # a request hook that may answer in the server's stead
-ResponseEdit = Callable[[ProxyCall, ProxyResponse], ProxyResponse]
 JsonObject = dict[str, Any]
 JsonEdit = Callable[[JsonObject], object]  # edits in place; a return value (dict.pop's, say) is ignored
 CallJsonEdit = Callable[[ProxyCall, JsonObject], object]
@@ -103,6 +102,11 @@ def drop_params(which: NameTest) -> RequestEdit:
     return hook
 
 
+def ignore_params(*names: str) -> RequestEdit:
+    """The server ignores these search parameters, whatever their modifier."""
+    return drop_params(with_any_modifier(*names))
+
+
 def rename_params(rename: Callable[[str], str]) -> RequestEdit:
     """The server reads every search parameter name as ``rename(name)``."""
     def hook(call: ProxyCall) -> None:
@@ -146,7 +150,7 @@ def drop_request_header(name: str, *, calls: CallTest = every_call,
 
 # -- responses -----------------------------------------------------------------------------------
 
-def set_status(new: int, *, calls: CallTest = every_call, was: int | None = None) -> ResponseEdit:
+def set_status(new: int, *, calls: CallTest = every_call, was: int | None = None) -> ResponseHook:
     """Responses to these calls (that had status ``was``) answer ``new`` instead."""
     def hook(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
         if calls(call) and (was is None or response.status == was):
@@ -155,7 +159,7 @@ def set_status(new: int, *, calls: CallTest = every_call, was: int | None = None
     return hook
 
 
-def drop_response_header(name: str, *, calls: CallTest = every_call, status: int | None = None) -> ResponseEdit:
+def drop_response_header(name: str, *, calls: CallTest = every_call, status: int | None = None) -> ResponseHook:
     """Responses to these calls (with this status) come without header ``name``."""
     def hook(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
         if calls(call) and (status is None or response.status == status):
@@ -184,7 +188,7 @@ def bundles(bundle_type: str | None = None) -> BodyTest:
 
 
 def edit_json_with_call(edit: CallJsonEdit, *, calls: CallTest = every_call, status: int | None = None,
-                        body: BodyTest = any_object) -> ResponseEdit:
+                        body: BodyTest = any_object) -> ResponseHook:
     """``edit(call, body)`` the JSON object answered to these calls (with this status, passing ``body``)."""
     def hook(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
         if not calls(call) or (status is not None and response.status != status):
@@ -198,7 +202,7 @@ def edit_json_with_call(edit: CallJsonEdit, *, calls: CallTest = every_call, sta
 
 
 def edit_json(edit: JsonEdit, *, calls: CallTest = every_call, status: int | None = None,
-              body: BodyTest = any_object) -> ResponseEdit:
+              body: BodyTest = any_object) -> ResponseHook:
     """``edit(body)`` the JSON object answered to these calls (with this status, passing ``body``)."""
     return edit_json_with_call(lambda _call, parsed: edit(parsed), calls=calls, status=status, body=body)
 
@@ -212,7 +216,7 @@ def resources_in(body: object) -> list[JsonObject]:
     return [e["resource"] for e in body.get("entry") or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
 
 
-def edit_resources(resource_type: str, edit: JsonEdit) -> ResponseEdit:
+def edit_resources(resource_type: str, edit: JsonEdit) -> ResponseHook:
     """``edit`` every ``resource_type`` resource a FHIR JSON response carries (itself, or as Bundle entries)."""
     def hook(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
         if not response.headers.get("content-type", "").startswith("application/fhir+json"):
@@ -233,7 +237,7 @@ class Hooks(TypedDict):
     """Both hooks of a fault, for ``Fault(..., **hooks)``."""
 
     on_request: RequestEdit
-    on_response: ResponseEdit
+    on_response: ResponseHook
 
 
 def match_by_own_rule(name: str, keep: Keep, *, resource_type: str | None = None, recount_total: bool = False) -> Hooks:

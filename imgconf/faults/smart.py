@@ -13,13 +13,12 @@ import threading
 
 import jwt
 
-from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
+from imgconf.faults.model import Fault, ProxyCall, ProxyResponse, ResponseHook
 from imgconf.faults.rewrite import (
     JsonEdit,
     JsonObject,
     RequestAnswer,
     RequestEdit,
-    ResponseEdit,
     drop_response_header,
     edit_json,
     form_params,
@@ -67,7 +66,7 @@ class _Seen:
             return True
 
 
-def _recording(seen: _Seen) -> ResponseEdit:
+def _recording(seen: _Seen) -> ResponseHook:
     """Remember the tokens the server issues (what the faults that "accept" a request then use)."""
     def hook(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
         seen.record(call, response)
@@ -133,7 +132,7 @@ def _accept_replay(seen: _Seen) -> RequestAnswer:
     return hook
 
 
-def _accept_any_assertion(seen: _Seen) -> ResponseEdit:
+def _accept_any_assertion(seen: _Seen) -> ResponseHook:
     """Client authentication failures turn into grants (no signature, aud, exp, kid or client checks)."""
     def hook(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
         seen.record(call, response)
@@ -144,11 +143,11 @@ def _accept_any_assertion(seen: _Seen) -> ResponseEdit:
     return hook
 
 
-def _on_token_response(edit: JsonEdit) -> ResponseEdit:
+def _on_token_response(edit: JsonEdit) -> ResponseHook:
     return edit_json(edit, calls=_token_calls, status=200)
 
 
-def _on_discovery(edit: JsonEdit) -> ResponseEdit:
+def _on_discovery(edit: JsonEdit) -> ResponseHook:
     return edit_json(edit, calls=_discovery_calls)
 
 
@@ -206,7 +205,8 @@ def smart_faults() -> tuple[Fault, ...]:
         Fault("token-endpoint-accepts-replay", "the token endpoint does not remember jti values",
               ("SMART-013",), on_request=_accept_replay(replay), on_response=_recording(replay),
               suites=("token",)),
-        Fault("token-endpoint-accepts-any-assertion", "the token endpoint grants tokens whatever the assertion (signature, aud, exp, kid, client)",
+        Fault("token-endpoint-accepts-any-assertion",
+              "the token endpoint grants tokens whatever the assertion (signature, aud, exp, kid, client)",
               ("SMART-011", "SMART-012", "SMART-013"), on_response=_accept_any_assertion(assertion),
               suites=("token",)),
         Fault("token-errors-not-json", "token endpoint errors are an HTML page", ("SMART-014",), on_response=_token_errors_as_html,
@@ -226,7 +226,8 @@ def smart_faults() -> tuple[Fault, ...]:
         Fault("widens-granted-scope", "the granted scope is wider than the request", ("SMART-016",),
               on_response=_on_token_response(lambda b: b.update(scope="system/*.cruds")),
               suites=("token",)),
-        Fault("missing-www-authenticate", "401 without a WWW-Authenticate challenge", ("SMART-031",), on_response=drop_response_header("www-authenticate", status=401),
+        Fault("missing-www-authenticate", "401 without a WWW-Authenticate challenge", ("SMART-031",),
+              on_response=drop_response_header("www-authenticate", status=401),
               suites=("enforcement",)),
         Fault("insufficient-scope-as-401", "insufficient scope answered 401 without insufficient_scope", ("SMART-032",),
               on_response=_insufficient_scope_as_401,
@@ -249,7 +250,8 @@ def smart_faults() -> tuple[Fault, ...]:
         Fault("discovery-no-client-credentials", "grant_types_supported lacks client_credentials", ("SMART-002",),
               on_response=_on_discovery(lambda d: d.update(grant_types_supported=["authorization_code"])),
               suites=("discovery",)),
-        Fault("discovery-no-asymmetric-auth", "no client-confidential-asymmetric capability nor private_key_jwt", ("SMART-003", "EUAPI-010"),
+        Fault("discovery-no-asymmetric-auth", "no client-confidential-asymmetric capability nor private_key_jwt",
+              ("SMART-003", "EUAPI-010"),
               on_response=_on_discovery(lambda d: d.update(
                   capabilities=[c for c in d.get("capabilities") or [] if c != "client-confidential-asymmetric"],
                   token_endpoint_auth_methods_supported=["client_secret_basic"])),
