@@ -458,25 +458,13 @@ def list_suites(
     suites_path: Annotated[Optional[list[Path]], typer.Option("--suites", help="Suite files or folders.")] = None,
 ) -> None:
     """List suites, their cases and the requirement ids they cite."""
-    from imgconf.fixtures import library
-    from imgconf.paths import fixtures_dir
-    from imgconf.suite import SuiteError, discover, load_suite
+    from imgconf.suite.index import list_suites as suite_listing  # rows remembered per suite: see there
 
-    rows = []
-    failed = False
-    for path in discover(list(suites_path or [suites_dir()])):
-        try:
-            suite = load_suite(path, fixture_library=library(fixtures_dir()))
-        except SuiteError as exc:
-            console.print(f"[red]{exc}[/]")
-            failed = True
-            continue
-        reqs = sorted({r for c in suite.cases for r in c.requirements} | set(suite.requirements))
-        rows.append({
-            "id": suite.id, "title": suite.title, "area": suite.area, "file": str(path),
-            "cases": [{"id": c.id, "name": c.name, "level": c.level.value, "requirements": list(c.requirements)} for c in suite.cases],
-            "requirements": reqs,
-        })
+    listing = suite_listing(list(suites_path or [suites_dir()]))
+    for error in listing.errors:
+        console.print(f"[red]{error}[/]")
+    rows = listing.rows
+    failed = bool(listing.errors)
     if as_json:
         console.print_json(json.dumps(rows))
     else:

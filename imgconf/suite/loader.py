@@ -34,6 +34,7 @@ from imgconf.suite.model import (
 from imgconf.suite.levels import case_violations
 from imgconf.localinput import MAX_SUITE_BYTES, LocalInputError, check_aliases, read_capped
 from imgconf.suite.template import variables_in
+from imgconf.suite.discovery import SUITE_MARKER, discover, looks_like_suite  # noqa: F401  (re-exported: discovery is cheap, see there)
 
 Path_ = tuple[str | int, ...]
 
@@ -460,28 +461,3 @@ def _undeclared_fixture(request: Request, fixtures: set[str]) -> str | None:
             if key not in fixtures:
                 return key
     return None
-
-
-SUITE_MARKER = re.compile(r"^suite\s*:", re.MULTILINE)
-
-
-def looks_like_suite(path: Path) -> bool:
-    """Cheap test used at collection: a YAML file with a top-level ``suite:`` key."""
-    if path.suffix not in (".yaml", ".yml"):
-        return False
-    try:
-        with path.open(encoding="utf-8", errors="replace") as fh:
-            head = fh.read(65536)  # never the whole of a huge file
-    except OSError:
-        return False
-    return bool(SUITE_MARKER.search(head))
-
-
-def discover(paths: list[Path]) -> list[Path]:
-    found: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            found.extend(sorted(f for f in p.rglob("*.y*ml") if looks_like_suite(f)))
-        elif looks_like_suite(p):
-            found.append(p)
-    return found
