@@ -183,7 +183,7 @@ def test_endless_big_pages_stop_at_the_paging_bound_and_say_so(pytester: pytest.
     suite = suites_dir() / "imagingstudy" / "search-results.yaml"
     with EmbeddedServer() as upstream, FaultProxy(upstream.base_url, [Fault("endless-pages", "a next link on every page, 0.7 MB each",
                                                                             ("REST-043",), on_response=_endless_big_pages)]) as proxy:
-        result = pytester.runpytest_subprocess(*BUNDLED, f"{suite}::_count=2 pages through every match", "--imgconf-target", proxy.base_url,
+        result = pytester.runpytest_subprocess(*BUNDLED, f"{suite}::count-2-pages-through-every-match", "--imgconf-target", proxy.base_url,
                                                "--imgconf-max-response-mb", "1", "-p", "no:cacheprovider", timeout=300)
         pages_served = len([entry for entry in proxy.state.log if entry[0] == "GET" and "ImagingStudy" in entry[1]])
     summary = json.loads((pytester.path / "reports" / "summary.json").read_text())
