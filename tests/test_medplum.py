@@ -59,6 +59,7 @@ def medplum() -> Iterator[MedplumServer]:
 
 
 @needs_medplum
+@pytest.mark.slow  # starts Medplum (Node.js)
 def test_wrapper_speaks_fhir_http(medplum: MedplumServer) -> None:
     with httpx.Client(base_url=medplum.base_url + "/") as client:
         created = client.post("Patient", json={"resourceType": "Patient", "name": [{"family": "Jones"}]})

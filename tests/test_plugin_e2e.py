@@ -18,6 +18,7 @@ import pytest
 from imgconf.faults import BY_NAME, FaultProxy
 from imgconf.paths import suites_dir
 from imgconf.reference.server import EmbeddedServer
+from full_run import FullRun
 from suite_roots import BUNDLED, roots
 
 SUITES = suites_dir()
@@ -54,22 +55,21 @@ def count_all(base_url: str) -> dict[str, int]:
     return counts
 
 
-def test_full_run_is_green_with_every_report(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_subprocess(
-        *BUNDLED, str(SUITES), "--junitxml=reports/junit.xml", "--alluredir=reports/allure", "-p", "no:cacheprovider"
-    )
-    outcomes = result.parseoutcomes()
+@pytest.mark.timeout(900)
+def test_full_run_under_two_xdist_workers_is_green_with_every_report(bundled_full_run: FullRun) -> None:
+    """Every bundled suite, -n 2 (tests/conftest.py: one run shared with test_browser_report)."""
+    outcomes = bundled_full_run.result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0 and outcomes["passed"] >= 49
-    data = summary(pytester)
+    data = bundled_full_run.summary()
     assert data["outcome"] == "pass"
     assert len(data["cases"]) >= 49
     assert data["run"]["embedded"] is True and data["run"]["server_software"].startswith("imgconf reference server")
     assert data["run"]["options"]["teardown_remaining"] == 0
-    html = (pytester.path / "reports" / "report.html").read_text()
+    html = (bundled_full_run.path / "reports" / "report.html").read_text()
     assert "IS-053" in html and data["run"]["harness_version"] in html
-    junit = ET.parse(pytester.path / "reports" / "junit.xml").getroot()
+    junit = ET.parse(bundled_full_run.path / "reports" / "junit.xml").getroot()
     assert int(junit.find("testsuite").get("tests")) == len(data["cases"])
-    allure_files = list((pytester.path / "reports" / "allure").glob("*-result.json"))
+    allure_files = list((bundled_full_run.path / "reports" / "allure").glob("*-result.json"))
     assert len(allure_files) == len(data["cases"])
     labels = json.loads(allure_files[0].read_text())["labels"]
     assert any(l["name"] == "requirement" for l in labels)
@@ -183,14 +183,6 @@ def test_interrupted_run_leaves_nothing_behind(pytester: pytest.Pytester, server
     assert result.ret == 2  # interrupted
     assert "Interrupted" in result.stdout.str() or "KeyboardInterrupt" in result.stdout.str()
     assert sum(count_all(server.base_url).values()) == 0
-
-
-def test_two_xdist_workers(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_subprocess(*BUNDLED, str(SUITES), "-n", "2", "-p", "no:cacheprovider")
-    outcomes = result.parseoutcomes()
-    assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0
-    data = summary(pytester)
-    assert data["outcome"] == "pass" and len(data["cases"]) >= 49
 
 
 def test_undeclared_parameter_runs_shall_cases_and_skips_optional_ones(pytester: pytest.Pytester, server: EmbeddedServer) -> None:

@@ -71,6 +71,7 @@ def test_embedded_starts_answers_and_stops() -> None:
     assert not target.running and not _answers(url)
 
 
+@pytest.mark.slow  # a Node.js server start
 @pytest.mark.skipif(medplum_unavailable() is not None, reason=f"Medplum not installed: {medplum_unavailable()}")
 def test_medplum_starts_and_stops_through_the_mechanism() -> None:
     with get_target("medplum") as target:
@@ -135,6 +136,7 @@ def test_run_with_target_skips_the_areas_the_target_cannot_judge_with_its_reason
     assert summary["run"]["server_software"] != "unknown"
 
 
+@pytest.mark.slow  # a JVM start (~60 s)
 @pytest.mark.skipif(not hapi_jar_built(), reason="HAPI target not built (cd targets/hapi && mvn -q -B package -DskipTests; .ci/run does it)")
 def test_hapi_starts_and_names_itself_in_its_capability_statement() -> None:
     with get_target("hapi") as target:
