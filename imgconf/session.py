@@ -81,7 +81,7 @@ class TargetSession:
         )
         self.base_url = self.client.base_url
         self.edition = EDITIONS[options.edition]
-        self.started_at = dt.datetime.now(dt.timezone.utc)
+        self.started_at = dt.datetime.now(dt.UTC)
         self.saved: dict[str, dict[str, Any]] = {}  # suite id -> variables saved by its cases
         self.fixtures = FixtureManager(self.client, self.run_tag, options.fixtures_dir, self.lookup,
                                        bind_only=options.read_only, bindings=options.variables)
@@ -146,7 +146,8 @@ class TargetSession:
 
     def run_info(self) -> RunInfo:
         caps = self.capabilities() or {}
-        software = caps.get("software") if isinstance(caps.get("software"), dict) else {}
+        software_raw = caps.get("software")
+        software = software_raw if isinstance(software_raw, dict) else {}
 
         def text(value: Any, default: str = "") -> str:  # server data: any JSON shape may come
             return value if isinstance(value, str) else default

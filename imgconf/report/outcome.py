@@ -58,7 +58,7 @@ def is_connect_failure(case: CaseResult) -> bool:
     if not case.error or not case.exchanges:
         return False
     last = case.exchanges[-1]
-    return last.status is None and bool(last.error) and last.error.split(":", 1)[0] in (
+    return last.status is None and last.error is not None and last.error.split(":", 1)[0] in (
         "ConnectError", "ConnectTimeout", "ProxyError",
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import ClassVar
 
 from imgconf.targets.base import TARGETS_DIR, Launch, ManagedTarget, TargetUnavailable
 
@@ -26,7 +27,7 @@ class HapiTarget(ManagedTarget):
     name = "hapi"
     description = "HAPI FHIR JPA server 8.8.0 (R4, H2 in memory), Java 17; prerequisites: java and mvn (builds once)"
     ready_timeout = 420.0  # Spring + Hibernate start-up: ~25 s on an idle machine, minutes on a busy one
-    skip_areas = {"smart": "HAPI JPA has no SMART authorization server"}
+    skip_areas: ClassVar[dict[str, str]] = {"smart": "HAPI JPA has no SMART authorization server"}
     # HAPI reuses the result of an identical search for 60 s by default (reuseCachedSearchResultsForMillis), so a
     # search repeated after a write can answer from before it, depending on timing: verdicts would flap. The
     # server keeps its default; the harness asks per request, with the standard header HAPI honours, for a
