@@ -9,18 +9,18 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from imgconf.auth.steps import auth_gate, token_step
+from imgconf.capabilities import search_parameter_names
 from imgconf.checks.base import CheckContext
 from imgconf.checks.body import check_resource_type
 from imgconf.checks.headers import check_headers
 from imgconf.checks.registry import CheckKind, kinds
-from imgconf.auth.steps import auth_gate, token_step
 from imgconf.checks.status import check_status
 from imgconf.client import HttpResult, TargetUnreachable
 from imgconf.fhirpath import evaluate
 from imgconf.fixtures import FixtureError, add_tag, id_from_response
-from imgconf.capabilities import search_parameter_names
-from imgconf.searchparams import get_param
 from imgconf.results import CaseResult, CheckResult, Level, Verdict
+from imgconf.searchparams import get_param
 from imgconf.session import TargetSession
 from imgconf.suite.model import Case, Expect, Request, Save, Step, Suite
 from imgconf.suite.template import MissingVariable, render
@@ -110,7 +110,11 @@ def _kinds_in(e: Expect) -> list[tuple[CheckKind[Any], Any]]:
     return [(kind, e.checks[kind.key]) for kind in kinds() if kind.key in e.checks]
 
 
-def _body_dependents(e: Expect, any_status: bool = True) -> list[tuple[str, tuple[str, ...], Level | None, str, bool]]:
+# (check, requirement, level, detail, needs JSON): a judgement that needs the expected response.
+Dependent = tuple[str, tuple[str, ...], Level | None, str, bool]
+
+
+def _body_dependents(e: Expect, any_status: bool = True) -> list[Dependent]:
     """(check, requirement, level, detail, needs JSON) of every check kind that reads the response body;
     ``any_status=False`` leaves out the judgements made on any answer (FHIRPath ``any_status``)."""
     return [
@@ -121,7 +125,7 @@ def _body_dependents(e: Expect, any_status: bool = True) -> list[tuple[str, tupl
     ]
 
 
-def _not_judged(dependents: list[tuple[str, tuple[str, ...], Level | None, str, bool]], ctx: CheckContext, why: str) -> list[CheckResult]:
+def _not_judged(dependents: list[Dependent], ctx: CheckContext, why: str) -> list[CheckResult]:
     """One cause, one verdict: the checks that needed the expected response are recorded, not failed."""
     results = []
     for check, requirement, level, detail, _json in dependents:
@@ -142,7 +146,8 @@ def _judge(step: Step, ctx: CheckContext) -> list[CheckResult]:
     got = ctx.response.status
     dependents = _body_dependents(e)
     if (branch := e.branch(got)) is not None:  # on_status: its checks depend on the body as much
-        dependents += ([("resource", (), None, f"resourceType = {branch.resource}", True)] if branch.resource else []) + _body_dependents(branch)
+        branch_resource: list[Dependent] = [("resource", (), None, f"resourceType = {branch.resource}", True)] if branch.resource else []
+        dependents += branch_resource + _body_dependents(branch)
     # A response of another kind than expected (400 for 200, 200 for 400): the body checks would only
     # repeat the status failure under other requirement ids, so they are not judged. A 410 for a 404
     # still carries an error body, a 200 for a 201 a success body: those are judged.

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from case_support import run_named_case
+
 from imgconf.checks import registry
 from imgconf.fixtures import library
 from imgconf.paths import fixtures_dir
@@ -181,7 +181,7 @@ def test_a_kind_cannot_take_a_core_key_or_another_modules_key() -> None:
     with pytest.raises(ValueError, match="judges status itself"):
         registry.register(registry.CheckKind[bool](key="status", schema={}, parse=registry.parse_flag,
                                                    run=lambda _s, _c: [], order=1, awaiting=registry.waits_for("x", "y")))
-    with pytest.raises(ValueError, match="declared by imgconf.checks.structure"):
+    with pytest.raises(ValueError, match=r"declared by imgconf\.checks\.structure"):
         registry.register(registry.CheckKind[bool](key="structure", schema={}, parse=registry.parse_flag,
                                                    run=lambda _s, _c: [], order=1, awaiting=registry.waits_for("x", "y")))
     assert next(k for k in registry.kinds() if k.key == "structure") is structure

@@ -63,7 +63,7 @@ def check_fhirpath(specs: tuple[FhirPathExpectation, ...], ctx: CheckContext) ->
             failed = ctx.result("fhirpath", False, f"{label}: {exc}", detail=spec.expr, requirement=spec.requirement, level=spec.level)
             results.append(dataclasses.replace(failed, verdict=Verdict.ERROR))
             continue
-        except Exception as exc:  # an evaluation error on server data is the server's data problem, not a crash
+        except Exception as exc:  # noqa: BLE001 - an evaluation error on server data is the server's data problem, not a crash
             ok, why = False, f"evaluation failed: {exc}"
             values = []
         else:

@@ -11,10 +11,8 @@ works after a client repairs the data (trailing slash, prefixed series UID) fail
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-from typing import TYPE_CHECKING
 
 from imgconf.checks.registry import CheckKind, parse_flag, register, waits_for
 from imgconf.results import CheckResult
@@ -67,7 +65,7 @@ def _url_problem(raw: str, repaired: str, uids: list[str]) -> str | None:
 
 
 def _unresolved(study: dict[str, Any], endpoints: dict[str, dict[str, Any]], base: str) -> list[str]:
-    refs = [r for r in study.get("endpoint") or []] + [
+    refs = list(study.get("endpoint") or []) + [
         r for s in study.get("series") or [] if isinstance(s, dict) for r in s.get("endpoint") or []]
     missing = []
     for ref in refs:
@@ -80,7 +78,12 @@ def _unresolved(study: dict[str, Any], endpoints: dict[str, dict[str, Any]], bas
 
 def check_image_urls(ctx: CheckContext) -> list[CheckResult]:
     from imgconf.validators.endpoint import (  # heavy: only when judged
-        connection_type_code, iid_study_url, resolve_endpoint, wado_rs_instance_url, wado_rs_metadata_url, wado_uri_url,
+        connection_type_code,
+        iid_study_url,
+        resolve_endpoint,
+        wado_rs_instance_url,
+        wado_rs_metadata_url,
+        wado_uri_url,
     )
     from imgconf.validators.uid import strip_urn_oid
 

@@ -49,7 +49,8 @@ def _attachment(saved: Any, url: str) -> dict[str, Any] | None:
         return None
     if saved.get("resourceType") != "DocumentReference":
         return saved if ("url" in saved or "contentType" in saved) else None
-    attachments = [c.get("attachment") for c in saved.get("content") or [] if isinstance(c, dict) and isinstance(c.get("attachment"), dict)]
+    attachments: list[dict[str, Any]] = [
+        c["attachment"] for c in saved.get("content") or [] if isinstance(c, dict) and isinstance(c.get("attachment"), dict)]
     for attachment in attachments:
         if attachment.get("url") and url.split("?")[0].rstrip("/") == str(attachment["url"]).split("?")[0].rstrip("/"):
             return attachment

@@ -17,7 +17,6 @@ from imgconf.checks.search_results import _tagged_subsetted, judge_shape
 from imgconf.checks.search_target import SearchExpectation, SearchTarget, parse_search_request
 from imgconf.results import CheckResult, Level
 
-
 PAGING_BYTES_FACTOR = 3
 
 
@@ -164,13 +163,14 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
     loaded = session.fixtures.loaded
     expected: dict[str, str] = {}
     if spec.recall:
-        for key, resource in loaded.items():
-            if resource.get("resourceType") == target.resource_type and target.failing_criterion(resource, resolver, base, open_matches=False) is None:
-                expected[key] = resource["id"]
-    for key in spec.includes:
-        if key in loaded:
-            expected[key] = loaded[key]["id"]
-    missing = sorted(key for key, rid in expected.items() if rid not in returned_ids)
+        for fixture, resource in loaded.items():
+            if (resource.get("resourceType") == target.resource_type
+                    and target.failing_criterion(resource, resolver, base, open_matches=False) is None):
+                expected[fixture] = resource["id"]
+    for fixture in spec.includes:
+        if fixture in loaded:
+            expected[fixture] = loaded[fixture]["id"]
+    missing = sorted(fixture for fixture, rid in expected.items() if rid not in returned_ids)
     if expected or spec.includes:
         if missing and not complete:
             results.append(

@@ -15,8 +15,8 @@ from imgconf.checks.base import CheckContext
 from imgconf.checks.search_target import SearchExpectation, SearchTarget
 from imgconf.results import CheckResult, Level
 from imgconf.searchparams import matches, parse_query
-from imgconf.searchparams.sort import lacks_sort_value, order_violations
 from imgconf.searchparams.query import RESULT_PARAMS
+from imgconf.searchparams.sort import lacks_sort_value, order_violations
 
 Resolver = Any
 
@@ -117,8 +117,8 @@ def check_self_link(
     echoed in the self link with no OperationOutcome saying it was ignored is the silent wrong
     result of FIND-03: the client believes it filtered and it did not.
     """
-    self_url = next((l.get("url") for l in bundle.get("link") or []
-                     if isinstance(l, dict) and l.get("relation") == "self" and l.get("url")), None)
+    self_url = next((link.get("url") for link in bundle.get("link") or []
+                     if isinstance(link, dict) and link.get("relation") == "self" and link.get("url")), None)
     if not self_url:
         return [ctx.result("search", False, "no Bundle.link[self] to judge", detail="self link", requirement=("REST-042",))]
     echoed = parse_qsl(urlsplit(str(self_url)).query, keep_blank_values=True)

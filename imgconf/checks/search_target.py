@@ -70,7 +70,7 @@ def parse_search_request(base_url: str, url: str, form: list[tuple[str, str]]) -
     """Recognise ``[type]``, ``[type]/_search`` and ``Patient/[id]/[type]`` under the base URL."""
     parts = urlsplit(url)
     base_path = urlsplit(base_url).path.rstrip("/")
-    path = parts.path[len(base_path):] if parts.path.startswith(base_path) else parts.path
+    path = parts.path.removeprefix(base_path)
     segments = [s for s in path.strip("/").split("/") if s]
     pairs = parse_qsl(parts.query, keep_blank_values=True) + list(form)
     if len(segments) == 1:

@@ -84,10 +84,11 @@ def check_token_response(enabled: bool, ctx: CheckContext) -> list[CheckResult]:
     expires = body.get("expires_in")
     has_expiry = isinstance(expires, (int, float)) and not isinstance(expires, bool) and expires > 0
     add(has_expiry, f"expires_in {expires!r}" + ("" if has_expiry else ", expected a positive number"))
-    if has_expiry:
-        add(expires <= MAX_EXPIRES_IN, f"expires_in {expires} s" + ("" if expires <= MAX_EXPIRES_IN else f", more than {MAX_EXPIRES_IN}"),
-            level=Level.SHOULD)
-    add("refresh_token" not in body, "no refresh_token" if "refresh_token" not in body else "a refresh_token was issued to a backend client",
+    if has_expiry and isinstance(expires, (int, float)):
+        within = expires <= MAX_EXPIRES_IN
+        add(within, f"expires_in {expires} s" + ("" if within else f", more than {MAX_EXPIRES_IN}"), level=Level.SHOULD)
+    add("refresh_token" not in body,
+        "no refresh_token" if "refresh_token" not in body else "a refresh_token was issued to a backend client",
         level=Level.SHOULD_NOT)
     granted = body.get("scope")
     add(isinstance(granted, str) and bool(granted.strip()), f"scope {short(granted)}" if granted else "no scope in the token response")
@@ -126,7 +127,7 @@ def check_scopes(spec: ScopesExpectation | None, ctx: CheckContext) -> list[Chec
         return [ctx.result("scopes", False, f"no scopes to check: {why}", requirement=req)]
     try:
         scopes = _scope_values(spec, body, ctx)
-    except Exception as exc:  # bad server data must not crash the check
+    except Exception as exc:  # noqa: BLE001 - bad server data must not crash the check
         return [ctx.result("scopes", False, f"{spec.source}: evaluation failed: {exc}", requirement=req)]
     if not scopes:
         return [ctx.result("scopes", not spec.present, f"no scopes found in {spec.source}", detail=spec.source, requirement=req)]
