@@ -117,13 +117,15 @@ class Comparison:
         return {
             "outcome": "pass" if self.ok else "fail",
             "regressions": [vars(f) | {"requirements": list(f.requirements)} for f in self.regressions],
-            "stale": [{"entry": e.label(), "reason": e.reason, "message": "stale: the case now passes — remove this entry"} for e in self.stale],
+            "stale": [{"entry": e.label(), "reason": e.reason, "message": "stale: the case now passes — remove this entry"}
+                      for e in self.stale],
             "known": [{"failure": f.case_key + " · " + f.check, "entry": e.label()} for f, e in self.known],
             "not_run": [e.label() for e in self.not_run],
         }
 
     def lines(self) -> list[str]:
-        out = [f"baseline: {len(self.known)} known failure(s), {len(self.regressions)} regression(s), {len(self.stale)} stale entr{'y' if len(self.stale) == 1 else 'ies'}, {len(self.not_run)} not run"]
+        stale = f"{len(self.stale)} stale entr{'y' if len(self.stale) == 1 else 'ies'}"
+        out = [f"baseline: {len(self.known)} known failure(s), {len(self.regressions)} regression(s), {stale}, {len(self.not_run)} not run"]
         for f in self.regressions:
             out.append(f"  REGRESSION {f.label()} · {f.check} [{', '.join(f.requirements)}]: {f.reason}")
         for e in self.stale:
@@ -232,7 +234,8 @@ def baseline_from(cases: Iterable[CaseResult], *, strict_should: bool = False) -
         for failure in failures_of(case, strict_should=strict_should):
             key = {"case_id": failure.case_key} if case.case_id else {}  # a case without an id: by name
             entry = grouped.setdefault((failure.case_key, failure.check), key | {
-                "case": f"{case.suite_id}::{case.case}", "check": failure.check, "requirement": [], "reason": "", "observed": failure.reason,
+                "case": f"{case.suite_id}::{case.case}", "check": failure.check, "requirement": [], "reason": "",
+                "observed": failure.reason,
             })
             entry["requirement"] = sorted(set(entry["requirement"]) | set(failure.requirements))
     return list(grouped.values())

@@ -310,6 +310,8 @@ def _install_sigterm() -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
     report = yield
+    if isinstance(item, CaseItem) and call.when == "setup":
+        _allure_title(item)
     if isinstance(item, CaseItem) and item.case_result is not None and (
         call.when == "call" or (call.when == "setup" and report.failed)
     ):
@@ -516,13 +518,22 @@ def _allure_describe_warnings(item: CaseItem, warned: list[Any]) -> None:
         f"**{WARNING_TAG}** [{', '.join(c.requirement)} {c.level.value}] {c.check}: {c.reason}" for c in warned))
 
 
+def _allure_title(item: CaseItem) -> None:
+    """The case's name as the allure title. Set once setup is over: allure-pytest names the result
+    after the item (the case id) at the end of setup, which would overwrite a title set during it."""
+    if not item.config.pluginmanager.hasplugin("allure_pytest") or not item.config.getoption("allure_report_dir", None):
+        return
+    import allure
+
+    allure.dynamic.title(item.case.name)
+
+
 def _allure_annotate(item: CaseItem, result: CaseResult) -> None:
     """Labels, links and evidence for allure; a no-op when allure-pytest is not reporting."""
     if not item.config.pluginmanager.hasplugin("allure_pytest") or not item.config.getoption("allure_report_dir", None):
         return
     import allure
 
-    allure.dynamic.title(f"{item.case.name}")
     allure.dynamic.feature(item.suite.area)
     allure.dynamic.story(item.suite.title)
     allure.dynamic.tag(item.case.level.value)

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
+from case_support import run_named_case
+from suite_roots import roots
 
 from imgconf.baseline import compare, load_baseline
 from imgconf.fixtures import library
@@ -18,8 +20,6 @@ from imgconf.paths import fixtures_dir, suites_dir
 from imgconf.results import CaseResult, CheckResult, Level, Verdict
 from imgconf.suite import SuiteError, discover, load_suite
 from imgconf.suite.model import Suite
-from case_support import run_named_case
-from suite_roots import roots
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
@@ -134,8 +134,9 @@ def test_node_ids_are_case_ids_and_k_still_matches_names(pytester: pytest.Pytest
 
 
 def test_a_case_result_carries_the_case_id_through_summary_json() -> None:
-    from imgconf.report import build_summary
     from report_demo import demo_run
+
+    from imgconf.report import build_summary
 
     result = CaseResult("s", "S", "a name", "s.yaml::an-id", "a", ["IS-001"], Level.SHALL, case_id="an-id")
     assert CaseResult.from_dict(result.to_dict()).case_id == "an-id"

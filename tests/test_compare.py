@@ -7,9 +7,10 @@ import subprocess
 from pathlib import Path
 
 from hostile_support import IMGCONF
+from report_demo import demo_run
+
 from imgconf.compare import compare
 from imgconf.report import build_summary
-from report_demo import demo_run
 from imgconf.results import CaseResult, CheckResult, Level, Verdict
 
 

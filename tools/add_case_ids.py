@@ -20,7 +20,8 @@ import yaml
 
 MAX_LEN = 48  # readable in a node id; the schema allows up to 80
 _FILLER = {"a", "an", "the"}
-_TRAILING = {"a", "an", "the", "and", "or", "of", "to", "by", "with", "in", "on", "for", "is", "are", "be", "its", "it", "as", "at", "not", "no"}
+_TRAILING = {"a", "an", "the", "and", "or", "of", "to", "by", "with", "in", "on", "for", "is", "are", "be", "its", "it", "as", "at",
+             "not", "no"}  # a slug cut short does not end on these
 
 
 def slug_words(name: str) -> list[str]:

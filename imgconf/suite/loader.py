@@ -390,7 +390,7 @@ def load_suite(path: Path, *, fixture_library: Mapping[str, Any] | None = None) 
         case_id: str | None = raw_case.get("id")
         key, key_line = (case_id, _line_for(positions, at + ("id",)) or line) if case_id else (name, line)
         if key in seen_keys:  # an id is a case's key (baselines, node ids): it may clash with no other key
-            raise SuiteError(path, key_line, f"duplicate case id {key!r} (first at line {seen_keys[key]}); ids are unique in a suite")
+            raise SuiteError(path, key_line, f"duplicate case id {key!r} (first at line {seen_keys[key]}); ids are unique")
         seen_keys[key] = key_line
         raw_steps = raw_case.get("steps") or [
             {k: raw_case[k] for k in ("request", "expect", "save") if k in raw_case}
