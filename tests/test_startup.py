@@ -1,0 +1,103 @@
+"""Start-up cost of everyday commands (issue 11: `imgconf --help` and `imgconf list` in < 0.3 s).
+
+Nothing here is timed (a shared machine makes timings flaky; benchmarks/startup.py measures them):
+the guard is WHAT the light paths import. The heavy stack (HTTP client, FHIR models, schema and
+FHIRPath engines, the ASGI server, DICOM) is what made `imgconf --help` take 1.4 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from imgconf.paths import suites_dir
+
+HEAVY = ("httpx", "fhir", "fhir_core", "pydantic", "jsonschema", "fhirpathpy", "antlr4", "starlette", "uvicorn",
+         "lxml", "pydicom", "yaml", "pytest", "jinja2")
+
+# Runs one imgconf command in a fresh interpreter and prints, as JSON, which heavy packages it imported.
+PROBE = """
+import json, sys
+from imgconf.cli import app
+heavy = set(json.loads(sys.argv[2]))
+sys.argv = ["imgconf", *json.loads(sys.argv[1])]
+try:
+    app()
+except SystemExit:
+    pass
+print("\\nPROBE" + json.dumps(sorted({m.split(".")[0] for m in sys.modules} & heavy)))
+"""
+
+
+def heavy_imports(args: list[str], cache: Path) -> list[str]:
+    env = {**os.environ, "IMGCONF_CACHE_DIR": str(cache), "COLUMNS": "120"}
+    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args), json.dumps(HEAVY)],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+    marker = done.stdout.rpartition("\nPROBE")[2]
+    assert marker.startswith("["), done.stdout + done.stderr
+    return list(json.loads(marker))
+
+
+def imgconf(args: list[str], cache: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "IMGCONF_CACHE_DIR": str(cache), "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "imgconf.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=300, check=False)
+
+
+def test_importing_the_cli_imports_none_of_the_heavy_stack(tmp_path: Path) -> None:
+    code = f"import json, sys, imgconf.cli; print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({list(HEAVY)!r}))))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(done.stdout) == []
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["run", "--help"], ["list", "--help"]])
+def test_help_and_version_import_none_of_the_heavy_stack(args: list[str], tmp_path: Path) -> None:
+    assert heavy_imports(args, tmp_path) == []
+
+
+def test_list_from_the_cache_imports_none_of_the_heavy_stack_and_lists_the_same(tmp_path: Path) -> None:
+    cold = imgconf(["list", "--json"], tmp_path)  # loads and validates every suite, remembers the rows
+    assert cold.returncode == 0, cold.stdout + cold.stderr
+    index = tmp_path / "suite-index.json"
+    for _ in range(3):  # a listing that found the package changed (someone editing imgconf/) reloads: try again
+        written = index.stat().st_mtime_ns
+        heavy = heavy_imports(["list", "--json"], tmp_path)
+        if index.stat().st_mtime_ns == written:  # answered from the cache
+            break
+    assert heavy == []
+    warm = imgconf(["list", "--json"], tmp_path)
+    assert warm.returncode == 0 and warm.stdout == cold.stdout
+    assert json.loads(warm.stdout)[0]["file"].startswith(str(suites_dir()))
+
+
+def test_a_suite_edited_after_listing_is_validated_again(tmp_path: Path) -> None:
+    """The cache never hides an error: a suite whose bytes changed is loaded by the real loader."""
+    suite = tmp_path / "mine.yaml"
+    good = "suite: Mine\narea: imagingstudy\nrequirements: [IS-053]\ncases:\n  - name: x\n    request: {path: /metadata}\n"
+    suite.write_text(good)
+    cache = tmp_path / "cache"
+    first = imgconf(["list", "--json", "--suites", str(suite)], cache)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert [s["id"] for s in json.loads(first.stdout)] == ["mine"]
+    suite.write_text(good.replace("{path: /metadata}", "{path: [1]}"))  # schema error on line 6
+    second = imgconf(["list", "--suites", str(suite)], cache)
+    assert second.returncode == 2
+    assert f"{suite}:6" in second.stdout.replace("\n", "")
+    suite.write_text(good.replace("name: x", "name: renamed"))
+    third = imgconf(["list", "--json", "--suites", str(suite)], cache)
+    assert [c["name"] for c in json.loads(third.stdout)[0]["cases"]] == ["renamed"]
+
+
+def test_a_suite_that_fails_to_load_is_never_remembered(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("suite: Bad\narea: imagingstudy\nrequirements: [IS-053]\ncases:\n  - name: x\n    request: {path: [1]}\n")
+    cache = tmp_path / "cache"
+    for _ in range(2):  # the second listing shows the error too: it loaded the suite again
+        result = imgconf(["list", "--suites", str(bad)], cache)
+        assert result.returncode == 2 and f"{bad}:6" in result.stdout.replace("\n", "")
+    assert not (cache / "suite-index.json").exists()
