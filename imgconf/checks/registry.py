@@ -22,7 +22,6 @@ import importlib
 import pkgutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from imgconf.results import CheckResult, Level
@@ -160,6 +159,8 @@ def load_plugins() -> None:
     """Load the kinds installed distributions declare under the entry point group ``imgconf.checks``:
     the value names a module that registers its kinds when imported (``my_pkg.kinds``) or a
     ``CheckKind`` object (``my_pkg.kinds:ENTRY_COUNT``). Loading one twice changes nothing."""
+    from importlib.metadata import entry_points  # not cheap to import; pytest has it loaded already
+
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         loaded = entry.load()
         if isinstance(loaded, CheckKind):
