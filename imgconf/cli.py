@@ -290,7 +290,7 @@ def cleanup_command(
     ))
     console.print(f"imgconf cleanup → {plain(session.base_url)}: "
                   + (", ".join(plain(t) for t in tags) if tags else "") + (" every imgconf run" if all_imgconf else ""))
-    fixture_types = {t.get("resourceType") for t in library(fixtures_dir()).values() if isinstance(t.get("resourceType"), str)}
+    fixture_types = {kind for t in library(fixtures_dir()).values() if isinstance(kind := t.get("resourceType"), str)}
     try:
         report = run_cleanup(session.client, tags=tags, all_imgconf=all_imgconf, extra_types=fixture_types,
                              read_only_tags=read_only, min_age=dt.timedelta(minutes=min_age),
