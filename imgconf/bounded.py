@@ -111,7 +111,7 @@ def bounded_transport(verify: typing.Any = True) -> httpx.HTTPTransport:
     """An httpx transport whose connections honour :func:`deadline`."""
     transport = httpx.HTTPTransport(verify=verify)
     pool = transport._pool  # httpx 0.28 builds the httpcore pool without a backend argument
-    pool._network_backend = _DeadlineBackend(pool._network_backend)  # type: ignore[attr-defined]
+    pool._network_backend = _DeadlineBackend(pool._network_backend)
     return transport
 
 

@@ -165,7 +165,7 @@ class FixtureManager:
         stored = result.resource if result.resource and result.resource.get("id") == ident[1] else None
         if stored is None:  # return=minimal or an empty body: read it back
             read = self.client.send("GET", f"{ident[0]}/{ident[1]}")
-            stored = read.resource if read.status == 200 else {**resource, "id": ident[1]}
+            stored = read.resource if read.status == 200 and read.resource is not None else {**resource, "id": ident[1]}
         return stored
 
     def value(self, key: str, attribute: str) -> Any:

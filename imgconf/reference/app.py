@@ -312,7 +312,7 @@ def _as_xml(response: Response) -> Response:
     if not (response.headers.get("content-type") or "").startswith("application/fhir+json") or not response.body:
         return response
     try:
-        content = resource_to_xml(json.loads(response.body))
+        content = resource_to_xml(json.loads(bytes(response.body)))
     except ValueError as exc:  # a stored resource the R4 models reject: a reference-server bug, said so
         return error_response(FhirError(500, "exception", f"cannot serialise the answer as XML: {exc}"))
     headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-type", "content-length")}

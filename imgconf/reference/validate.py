@@ -39,7 +39,8 @@ def _binding_issues(model: BaseModel, path: str) -> Iterator[dict[str, Any]]:
             continue
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
         key = field.alias or name
-        allowed = extra.get("enum_values")
+        enum_values = extra.get("enum_values")
+        allowed = [str(v) for v in enum_values] if isinstance(enum_values, list) else []
         items = value if isinstance(value, list) else [value]
         for i, item in enumerate(items):
             where = f"{path}.{key}" + (f"[{i}]" if isinstance(value, list) else "")

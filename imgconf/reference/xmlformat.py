@@ -28,7 +28,8 @@ def resource_to_xml(resource: dict[str, Any]) -> bytes:
     if not isinstance(rtype, str):
         raise ValueError("the body has no resourceType")
     model = get_fhir_model_class(rtype)
-    return model.model_validate(resource).model_dump_xml()
+    xml: object = model.model_validate(resource).model_dump_xml()  # annotated str; its lxml path returns bytes
+    return xml if isinstance(xml, bytes) else str(xml).encode("utf-8")
 
 
 def resource_from_xml(content: bytes) -> dict[str, Any]:

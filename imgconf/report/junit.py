@@ -63,13 +63,13 @@ def build_junit(summary: dict[str, Any]) -> ET.Element:
         by_suite[case["suite_id"]].append(case)
 
     root = ET.Element("testsuites", name="imgconf")
-    totals = defaultdict(int)
+    totals: defaultdict[str, float] = defaultdict(int)
     for suite_id, cases in by_suite.items():
         suite = ET.SubElement(root, "testsuite", name=suite_id)
         props = ET.SubElement(suite, "properties")
         for name, value in run_properties(summary):
             _prop(props, name, value)
-        counts = defaultdict(int)
+        counts: defaultdict[str, float] = defaultdict(int)
         for case in cases:
             counts["tests"] += 1
             counts["time"] += case["duration_s"]
