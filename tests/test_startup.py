@@ -101,3 +101,19 @@ def test_a_suite_that_fails_to_load_is_never_remembered(tmp_path: Path) -> None:
         result = imgconf(["list", "--suites", str(bad)], cache)
         assert result.returncode == 2 and f"{bad}:6" in result.stdout.replace("\n", "")
     assert not (cache / "suite-index.json").exists()
+
+
+def test_a_damaged_cache_entry_is_loaded_again_not_trusted(tmp_path: Path) -> None:
+    suite = tmp_path / "mine.yaml"
+    suite.write_text("suite: Mine\narea: imagingstudy\nrequirements: [IS-053]\ncases:\n  - name: x\n    request: {path: /metadata}\n")
+    cache = tmp_path / "cache"
+    first = imgconf(["list", "--json", "--suites", str(suite)], cache)
+    assert first.returncode == 0, first.stdout + first.stderr
+    index = cache / "suite-index.json"
+    data = json.loads(index.read_text())
+    for entry in data["suites"].values():
+        entry["row"] = {"id": ["not", "a", "string"]}
+    index.write_text(json.dumps(data))
+    again = imgconf(["list", "--json", "--suites", str(suite)], cache)
+    assert again.returncode == 0 and again.stdout == first.stdout
+    assert all(e["row"]["id"] == "mine" for e in json.loads(index.read_text())["suites"].values())

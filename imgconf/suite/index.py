@@ -131,7 +131,14 @@ def _read_cache(path: Path, fingerprint: str) -> dict[str, dict[str, Any]]:
         return {}
     if not isinstance(data, dict) or data.get("fingerprint") != fingerprint or not isinstance(data.get("suites"), dict):
         return {}
-    return data["suites"]
+    return {key: entry for key, entry in data["suites"].items() if _well_formed(entry)}
+
+
+def _well_formed(entry: Any) -> bool:
+    """A hand-edited or truncated entry is ignored (its suite is loaded again), never trusted."""
+    return (isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and isinstance(row := entry.get("row"), dict)
+            and all(isinstance(row.get(k), str) for k in ("id", "title", "area"))
+            and all(isinstance(row.get(k), list) for k in ("cases", "requirements")))
 
 
 def _write_cache(path: Path, fingerprint: str, suites: dict[str, dict[str, Any]]) -> None:
