@@ -9,17 +9,20 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any
 
 import jsonschema
 import yaml
 
-from imgconf.fhirpath import FhirPathSyntaxError, compile_expression
-from imgconf.results import Level
 from imgconf.checks import registry
+from imgconf.fhirpath import FhirPathSyntaxError, compile_expression
+from imgconf.localinput import MAX_SUITE_BYTES, LocalInputError, check_aliases, read_capped
+from imgconf.results import Level
+from imgconf.suite.discovery import SUITE_MARKER, discover, looks_like_suite  # noqa: F401  (re-exported: discovery is cheap, see there)
+from imgconf.suite.levels import case_violations
 from imgconf.suite.model import (
     AuthOverride,
     Case,
@@ -31,10 +34,7 @@ from imgconf.suite.model import (
     Suite,
     TokenRequest,
 )
-from imgconf.suite.levels import case_violations
-from imgconf.localinput import MAX_SUITE_BYTES, LocalInputError, check_aliases, read_capped
 from imgconf.suite.template import variables_in
-from imgconf.suite.discovery import SUITE_MARKER, discover, looks_like_suite  # noqa: F401  (re-exported: discovery is cheap, see there)
 
 Path_ = tuple[str | int, ...]
 
