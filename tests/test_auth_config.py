@@ -131,6 +131,7 @@ def target(tmp_path: Path) -> Iterator[SmartTarget]:
         t.server.stop()
 
 
+@pytest.mark.slow  # two pytest processes
 def test_preset_selects_target_and_auth_in_pytest(pytester: pytest.Pytester, target: SmartTarget) -> None:
     from imgconf.paths import suites_dir
 

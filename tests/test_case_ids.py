@@ -117,6 +117,7 @@ def test_a_reworded_bundled_case_still_meets_its_expectation() -> None:
 
 # -- the pytest plugin: node ids, -k, results ------------------------------------------------
 
+@pytest.mark.slow  # four pytest processes
 def test_node_ids_are_case_ids_and_k_still_matches_names(pytester: pytest.Pytester, tmp_path: Path) -> None:
     suite = write(pytester.path, SUITE)
     listed = pytester.runpytest_subprocess(*roots(suite), "--collect-only", "-q", "-p", "no:cacheprovider")

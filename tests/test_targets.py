@@ -122,6 +122,7 @@ def test_sigterm_stops_the_managed_server() -> None:
     assert not _answers(url)
 
 
+@pytest.mark.slow  # an imgconf run process
 def test_run_with_target_skips_the_areas_the_target_cannot_judge_with_its_reason(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "imgconf.cli", "run", "--with-target", "embedded", "--suite", "discovery",
