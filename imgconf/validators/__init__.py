@@ -36,7 +36,7 @@ register_rules("Bundle", validate_bundle_invariants)  # REST-103, every Bundle.t
 register_rules("Bundle", validate_imaging_report_bundle)
 
 
-def rule_findings(resource: dict[str, Any], *, profile: str | None = None) -> list[Finding]:
+def rule_findings(resource: object, *, profile: str | None = None) -> list[Finding]:
     """The registered rules of the resource's type only, without the structural check.
     ``profile`` ("mhd" | "eu-imaging-report"): the context a DocumentReference is judged in,
     passed to the rules that take it (see validate_document_reference)."""

@@ -325,7 +325,7 @@ def claimed_profile(doc: dict[str, Any]) -> str | None:
     return None
 
 
-def validate_document_reference(doc: dict[str, Any], *, profile: str | None = None) -> list[Finding]:
+def validate_document_reference(doc: object, *, profile: str | None = None) -> list[Finding]:
     """MHD / EU rules when the DocumentReference claims the profile in ``meta.profile``, or when
     the context says so: ``profile`` = "mhd" (an ITI-67 answer, ``imgconf validate --profile
     mhd``) or "eu-imaging-report". Without either it is an R4 DocumentReference: the structure

@@ -51,8 +51,8 @@ def model_class(resource_type: Any) -> type[_r4b_resource.Resource] | None:
     return klass if issubclass(klass, _r4b_resource.Resource) else None
 
 
-def structural_findings(resource: dict[str, Any]) -> list[Finding]:
-    """Validate ``resource`` against the R4B model of its resourceType."""
+def structural_findings(resource: object) -> list[Finding]:
+    """Validate ``resource`` (any JSON value) against the R4B model of its resourceType."""
     if not isinstance(resource, dict):
         return [Finding(STRUCTURE, "SHALL", "", "a resource is a JSON object", short(resource))]
     rtype = resource.get("resourceType")

@@ -19,8 +19,8 @@ def strip_urn_oid(value: object) -> object:
     return value
 
 
-def uid_problems(uid: str) -> list[str]:
-    """Every PS3.5 §9.1 violation of ``uid`` (an empty list means a valid UID)."""
+def uid_problems(uid: object) -> list[str]:
+    """Every PS3.5 §9.1 violation of ``uid`` (an empty list means a valid UID); any JSON value may come."""
     if not isinstance(uid, str):
         return [f"a UID is a string, got {type(uid).__name__}"]
     if len(uid) <= MAX_UID_LEN and _VALID_UID.fullmatch(uid):
