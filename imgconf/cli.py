@@ -495,6 +495,10 @@ def validate(
     profile: Annotated[Optional[str], typer.Option(
         "--profile", help="Judge DocumentReferences as mhd or eu-imaging-report even without a meta.profile "
         "claim (default: R4 alone unless the resource claims the profile).")] = None,
+    dicomweb: Annotated[Optional[str], typer.Option(  # noqa: UP045  (typer reads the annotation, as the others)
+        "--dicomweb", metavar="URL", help="Also cross-check ImagingStudies (Endpoints contained or among the files) "
+        "and KOS manifests (.dcm files, DocumentReferences with the KOS inline) with this PACS's DICOMweb root "
+        "(read-only: GET only; user:password@ in the URL for Basic auth).")] = None,
 ) -> None:
     """Validate imaging resources offline with the same rules the live checks use."""
     from imgconf.offline import FORMATS, run_validate
@@ -504,7 +508,7 @@ def validate(
     if profile not in (None, "r4", "mhd", "eu-imaging-report"):
         raise typer.BadParameter("--profile is one of r4, mhd, eu-imaging-report")
     raise typer.Exit(run_validate(list(paths), json_out=json_out, console=console, quiet=quiet, fmt=fmt,
-                                  output=output, profile=None if profile == "r4" else profile))
+                                  output=output, profile=None if profile == "r4" else profile, dicomweb=dicomweb))
 
 
 @app.command("compare")

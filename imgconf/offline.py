@@ -15,8 +15,9 @@ import shutil
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import IO, Any
 from xml.sax.saxutils import escape
@@ -121,13 +122,14 @@ def _expand(label: str, data: Any) -> Iterator[_Item]:
                 yield f"{label}#entry[{i}]", resource, f"Bundle.entry[{i}].resource"
 
 
-def validate_paths(paths: list[Path], *, profile: str | None = None,
-                   index: UidIndex | None = None) -> Iterator[tuple[str, dict[str, Any] | None, list[Finding]]]:
+def validate_paths(paths: list[Path], *, profile: str | None = None, index: UidIndex | None = None,
+                   extra: Callable[[dict[str, Any], str], list[Finding]] | None = None,
+                   ) -> Iterator[tuple[str, dict[str, Any] | None, list[Finding]]]:
     """``(label, resource or None when unreadable, findings)`` for every resource in ``paths``.
 
     ``profile`` ("mhd" | "eu-imaging-report"): judge DocumentReferences by that profile even
     without a ``meta.profile`` claim. ``index``: the cross-resource UID index (one per call
-    unless given)."""
+    unless given). ``extra(resource, root)``: more findings per resource (the DICOMweb cross-check)."""
     index = index if index is not None else UidIndex()
     for path in paths:
         for label, item, root in _iter_items(Path(path)):
@@ -143,6 +145,8 @@ def validate_paths(paths: list[Path], *, profile: str | None = None,
                     findings = [relocate(f, root) for f in findings]
             source = label.split("#entry[", 1)[0]
             findings += index.add(item, source, root or "ImagingStudy")
+            if extra is not None and not (item.get("resourceType") == "Bundle" and not root):
+                findings += extra(item, root)
             yield label, item, findings
 
 
@@ -208,11 +212,14 @@ class _JunitReport:
 
 
 def run_validate(paths: list[Path], *, json_out: Path | None, console: Console | None, quiet: bool = False,
-                 fmt: str = "text", output: Path | None = None, profile: str | None = None) -> int:
+                 fmt: str = "text", output: Path | None = None, profile: str | None = None,
+                 dicomweb: str | None = None) -> int:
     """Validate ``paths``; 1 on any SHALL / SHALL NOT finding or unreadable input, else 0.
 
     ``fmt`` text: findings per resource on the console (``quiet``: the summary line only);
-    json / junit: the report on ``output`` or stdout. ``json_out``: also a JSON report there."""
+    json / junit: the report on ``output`` or stdout. ``json_out``: also a JSON report there.
+    ``dicomweb``: a PACS's DICOMweb root; ImagingStudies and KOS manifests are cross-checked with it
+    (imgconf.dicomweb.offline); 2 when the PACS does not answer."""
     if fmt not in FORMATS:
         raise ValueError(f"format is one of {', '.join(FORMATS)}")
     console = console or Console()
@@ -229,8 +236,15 @@ def run_validate(paths: list[Path], *, json_out: Path | None, console: Console |
             handles.append(fh)
         reports.append(_JsonReport(fh) if fmt == "json" else _JunitReport(fh))
     junit = next((r for r in reports if isinstance(r, _JunitReport)), None)
+    pacs = None
+    if dicomweb:
+        from imgconf.dicomweb.offline import open_pacs
+
+        pacs = open_pacs(dicomweb, paths)
     try:
-        for label, resource, findings in validate_paths(paths, profile=profile):
+        items = (validate_paths(pacs.other_paths, profile=profile, extra=pacs.check) if pacs is not None
+                 else validate_paths(paths, profile=profile))
+        for label, resource, findings in (chain(items, pacs.dicom_items()) if pacs is not None else items):
             resources += 1
             if junit is not None:
                 junit.add(label, resource, findings)  # JUnit lists passing resources too
@@ -247,9 +261,16 @@ def run_validate(paths: list[Path], *, json_out: Path | None, console: Console |
         summary = {"resources": resources, "failing_resources": failing, "findings_by_level": dict(levels)}
         for report in reports:
             report.close(summary)
+    except Exception as exc:
+        if pacs is None or not pacs.unreachable(exc):
+            raise
+        console.print(Text(f"the PACS did not answer: {exc}"), style="bold red", soft_wrap=True)
+        return 2
     finally:
         for handle in handles:
             handle.close()
+        if pacs is not None:
+            pacs.close()
     counts = ", ".join(f"{n} {level}" for level, n in sorted(levels.items())) or "no findings"
     if fmt == "text" or output is not None:  # keep stdout pure JSON / XML when the report goes there
         console.print(Text(f"{resources} resource(s) checked, {failing} failing; {counts}"))
