@@ -19,7 +19,7 @@ from imgconf import secret_registry
 from imgconf.dicom.expected import expected_imaging_study
 from imgconf.dicom.generate import GeneratedStudy, generate_studies
 from imgconf.dicom.upload import upload_studies
-from imgconf.dicomweb.client import DicomWebClient, DicomWebUnreachable, dicom_parts
+from imgconf.dicomweb.client import DicomWebClient, DicomWebRefused, DicomWebUnreachable, dicom_parts
 from imgconf.dicomweb.crosscheck import CrossCheck, crosscheck_study
 from imgconf.results import Level
 from imgconf.targets.orthanc import OrthancServer
@@ -293,6 +293,9 @@ def test_credentials_go_to_the_pacs_origin_only_and_are_redacted() -> None:
         assert secret_registry.contains_secret(header)
         evidence = repr([e.to_dict() for e in exchanges])
         assert password not in evidence and header not in evidence
+        # wrong or missing credentials for the PACS itself: a configuration error of the run, never a verdict
+        with DicomWebClient(orthanc.dicomweb_root) as anonymous, pytest.raises(DicomWebRefused, match="401"):
+            crosscheck_study(study, {}, anonymous)
 
 
 def test_an_unreachable_pacs_raises_for_the_caller() -> None:

@@ -183,7 +183,7 @@ def check_dicomweb(spec: DicomWebExpectation, ctx: CheckContext) -> list[CheckRe
                 found = crosscheck_study(study, endpoints, client, instances=spec.instances)
             except DicomWebUnreachable as exc:
                 ctx.extra_exchanges.extend(client.exchanges[first_exchange:])
-                error = ctx.result("dicomweb", False, f"the PACS did not answer: {exc}", level=Level.INFO,
+                error = ctx.result("dicomweb", False, f"PACS problem, not a verdict on the FHIR server: {exc}", level=Level.INFO,
                                    exchange=ctx.exchange + len(ctx.extra_exchanges))
                 results.append(dataclasses.replace(error, verdict=Verdict.ERROR))
                 break

@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from imgconf.client import HttpResult, TargetClient, TargetUnreachable
+from imgconf.credentials import origin
 from imgconf.results import Exchange
 
 DICOM_JSON = "application/dicom+json"
 MULTIPART_DICOM = 'multipart/related; type="application/dicom"'
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # one instance or one series' metadata; more is not a cross-check's business
 
-__all__ = ["DICOM_JSON", "DicomWebClient", "DicomWebUnreachable", "PacsAnswer", "dicom_parts", "json_value"]
+__all__ = ["DICOM_JSON", "DicomWebClient", "DicomWebRefused", "DicomWebUnreachable", "PacsAnswer", "dicom_parts", "json_value"]
 
 
 class DicomWebUnreachable(Exception):
@@ -34,6 +35,11 @@ class DicomWebUnreachable(Exception):
     def __init__(self, message: str, exchange: Exchange) -> None:
         super().__init__(message)
         self.exchange = exchange
+
+
+class DicomWebRefused(DicomWebUnreachable):
+    """The PACS answered 401/403 on its own origin: the run's credentials are wrong or missing (an error of the
+    run's configuration, not a verdict on the FHIR server)."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,9 @@ class DicomWebClient:
             self.exchanges.append(exc.exchange)
             raise DicomWebUnreachable(str(exc), exc.exchange) from None
         self.exchanges.append(result.exchange)
+        if result.status in (401, 403) and origin(target) == origin(self.root):
+            raise DicomWebRefused(f"GET {result.exchange.url}: the PACS answered {result.status}: check the credentials "
+                                  "for it (--dicomweb user:password@…, the preset's dicomweb table)", result.exchange)
         return PacsAnswer(status=result.status, content_type=result.headers.get("content-type", ""),
                           content=result.content, url=result.url, exchange=result.exchange)
 

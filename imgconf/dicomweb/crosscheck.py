@@ -157,6 +157,9 @@ class _StudyCheck:
         self.contained = {str(r.get("id")): r for r in study.get("contained") or []
                           if isinstance(r, dict) and r.get("resourceType") == "Endpoint"}
         self.endpoints = endpoints
+        self.accession_systems: set[str] = set()  # FHIR systems of the accession the PACS also has
+        self.issuer_checked = False  # the issuer is compared once, on the first series' metadata
+        self.series_list_exchange: int | None = None
 
     def run(self) -> list[CrossCheck]:
         status = self.study.get("status")
@@ -252,7 +255,7 @@ class _StudyCheck:
             return None
         return answer.dicom_json()
 
-    def _counts(self, at: str, fhir_value: Any, pacs_value: Any, what: str, exchange: int) -> None:
+    def _counts(self, at: str, fhir_value: Any, pacs_value: Any, what: str, exchange: int | None) -> None:
         fhir, pacs = _count(fhir_value), _count(pacs_value)
         if fhir is None or pacs is None:
             return  # 0..1 in R4; a PACS without the attribute says nothing
@@ -437,6 +440,8 @@ class _StudyCheck:
     def _metadata(self, uid: str, series: dict[str, Any], at: str, endpoint: WadoEndpoint, overridden: bool) -> None:
         url = f"{endpoint.address}/studies/{uid}/series/{series.get('uid')}/metadata"
         answer = self.client.series_metadata(url)
+        if self._refused_elsewhere(answer, f"{at}.uid"):
+            return
         body = answer.dicom_json() if answer.status == 200 else None
         ok = answer.status == 200 and answer.media_type == DICOM_JSON and body is not None
         self.out.add("dicomweb.wado-metadata", ok, f"GET {url} (Accept: {DICOM_JSON}) answered {answer.status} "
@@ -446,9 +451,19 @@ class _StudyCheck:
         if ok and body:
             self._accession_issuer(body[0], len(self.client.exchanges) - 1)
 
+    def _refused_elsewhere(self, answer: PacsAnswer, at: str) -> bool:
+        """401/403 from an Endpoint on another origin than the PACS given: the harness holds no credentials for
+        it (and sends none there), so nothing can be judged (on the PACS's own origin the client raises)."""
+        if answer.status not in (401, 403):
+            return False
+        self.out.add("dicomweb.not-authorised", False, f"GET {answer.url} answered {answer.status}: the endpoint is "
+                     "on another origin than the PACS given, for which the harness has no credentials; not judged",
+                     at, info=True)
+        return True
+
     def _accession_issuer(self, attributes: dict[str, Any], exchange: int) -> None:
-        systems = getattr(self, "accession_systems", None)
-        if not systems or getattr(self, "issuer_checked", False):
+        systems = self.accession_systems
+        if not systems or self.issuer_checked:
             return
         self.issuer_checked = True
         issuer = attributes.get(ACCESSION_ISSUER)
@@ -471,6 +486,8 @@ class _StudyCheck:
                   endpoint: WadoEndpoint, overridden: bool) -> None:
         url = f"{endpoint.address}/studies/{uid}/series/{series.get('uid')}/instances/{instance['uid']}"
         answer = self.client.retrieve_instance(url)
+        if self._refused_elsewhere(answer, f"{at}.uid"):
+            return
         requirement = self._requirements(overridden, "IS-044")
         if answer.status != 200 or answer.media_type != "multipart/related":
             self.out.add("dicomweb.wado-instance", False, f"GET {url} answered {answer.status} "
