@@ -50,6 +50,10 @@ def run(
     workers: Annotated[int, typer.Option("--workers", "-n", help="Parallel workers (pytest-xdist); 0 runs in-process.")] = 0,
     suites_path: Annotated[Optional[list[Path]], typer.Option("--suites", help="Suite files or folders (default: the bundled suites).")] = None,
     with_target: Annotated[Optional[str], typer.Option("--with-target", help="Build if needed, start, test and stop a named server (imgconf targets list).")] = None,
+    with_pacs: Annotated[Optional[str], typer.Option(  # noqa: UP045  (typer reads the annotation, as the others)
+        "--with-pacs", metavar="NAME",
+        help="Start a PACS (imgconf targets list: orthanc), load the generated DICOM studies, use it as --dicomweb, stop it at the end.",
+    )] = None,
     **values: Any,
 ) -> None:
     """Run the conformance suites and write summary.json, report.html, junit.xml and allure results."""
@@ -78,6 +82,10 @@ def run(
     if managed is not None:
         values["target"] = target = managed.base_url
         values["header"] = [*(values["header"] or []), *managed.request_headers]
+    if with_pacs and values["dicomweb"]:
+        console.print("[bold red]--with-pacs starts its own PACS: give it without --dicomweb[/]")
+        _stop_servers(managed)
+        raise typer.Exit(2)
     if keyword:
         args += ["-k", keyword]
     if marker:
@@ -94,6 +102,10 @@ def run(
     shown_edition = values["edition"] or (chosen.edition if chosen else None) or DEFAULT_EDITION
     via = f" [preset {chosen.name}{', SMART client ' + chosen.auth.client_id if chosen and chosen.auth else ''}]" if chosen else ""
     console.print(f"imgconf {__version__} → {plain(shown_target)} (edition {shown_edition}){via}")
+    if (pacs_root := values["dicomweb"] or (chosen.dicomweb.root if chosen and chosen.dicomweb else None)):
+        console.print(f"PACS (DICOMweb, read only): {plain(shown(pacs_root) or '')}")
+    elif with_pacs:
+        console.print(f"PACS (DICOMweb, read only): {with_pacs}, started for this run", markup=False)
     run_id = values["run_id"] = values["run_id"] or uuid.uuid4().hex[:12]
     args += options.pytest_argv(values)
     shown_tag = run_id + ("-gw<N>" if workers else "")
@@ -101,7 +113,7 @@ def run(
                   f"after a hard stop: imgconf cleanup --run-tag {shown_tag})", markup=False, soft_wrap=True)
     progress = ProgressPlugin(console)
     _sigterm_interrupts()
-    code = _run_pytest(args, progress, managed)
+    code = _run_pytest(args, progress, managed, with_pacs)
     progress.close()
     _print_summary(reports_dir, progress, int(code))
     _print_baseline(reports_dir, values["baseline"], values["write_baseline"])
@@ -129,19 +141,54 @@ def _start_managed_target(name: str, conflicting: object) -> Any:
     return managed
 
 
-def _run_pytest(args: list[str], progress: Any, managed: Any) -> int:
-    """pytest.main; a managed target is stopped afterwards whatever happens (Ctrl-C and SIGTERM included)."""
+def _start_pacs(name: str) -> Any:
+    """Start a PACS of PACS_REGISTRY and load the generated studies; exit 2 when it cannot (the caller stops
+    whatever else it started)."""
+    from imgconf.targets import TargetUnavailable
+    from imgconf.targets.pacs_run import start_pacs
+
+    console.print(f"starting PACS {name} …", markup=False)
+    try:
+        pacs, instances = start_pacs(name)
+    except TargetUnavailable as exc:
+        console.print(f"[bold red]{plain(str(exc))}[/]")
+        raise typer.Exit(2) from None
+    console.print(f"PACS {name} ready at {pacs.dicomweb_root} after {pacs.started_in or 0:.1f} s: "
+                  f"{instances} DICOM instances loaded (the cross-check only reads it)", markup=False)
+    return pacs
+
+
+def _stop_servers(*servers: Any) -> None:
+    """Stop every started server (a FHIR target, a PACS), each even when stopping another one failed."""
+    if not servers:
+        return
+    head, *rest = servers
+    try:
+        if head is not None:
+            head.stop()
+            console.print(f"{'PACS' if getattr(head, 'kind', '') == 'pacs' else 'target'} {head.name} stopped", markup=False)
+    finally:
+        _stop_servers(*rest)
+
+
+def _run_pytest(args: list[str], progress: Any, managed: Any, with_pacs: str | None = None) -> int:
+    """pytest.main; a managed target is stopped afterwards whatever happens (Ctrl-C and SIGTERM included), and so is
+    the PACS of --with-pacs, started here, inside that guarantee, and passed on as the dicomweb option."""
     import pytest
 
-    if managed is None:
-        return int(pytest.main(args, plugins=[progress]))
-    from imgconf.targets.skips import AreaSkips
+    plugins: list[Any] = [progress]
+    if managed is not None:
+        from imgconf.targets.skips import AreaSkips
 
+        plugins.append(AreaSkips(managed.skip_areas))
+    pacs = None
     try:
-        return int(pytest.main(args, plugins=[progress, AreaSkips(managed.skip_areas)]))
+        if with_pacs:
+            pacs = _start_pacs(with_pacs)
+            args = [*args, *options.pytest_argv({"dicomweb": pacs.dicomweb_root})]
+        return int(pytest.main(args, plugins=plugins))
     finally:
-        managed.stop()
-        console.print(f"target {managed.name} stopped", markup=False)
+        _stop_servers(managed, pacs)
 
 
 def _sigterm_interrupts() -> None:
@@ -440,14 +487,15 @@ app.add_typer(targets_app, name="targets")
 @targets_app.command("list")
 def targets_list() -> None:
     """The named targets, what each is, and whether it can start here."""
-    from imgconf.targets import REGISTRY
+    from imgconf.targets import PACS_REGISTRY, REGISTRY
 
-    table = Table(title="imgconf targets (imgconf run --with-target NAME)")
-    for column in ("name", "server", "status"):
+    table = Table(title="imgconf targets (imgconf run --with-target NAME; a PACS: --with-pacs NAME)")
+    for column in ("name", "kind", "server", "status"):
         table.add_column(column)
-    for name, factory in sorted(REGISTRY.items()):
-        managed = factory()
-        table.add_row(name, managed.description, managed.status())
+    for kind, registry in (("FHIR", REGISTRY), ("PACS", PACS_REGISTRY)):
+        for name, factory in sorted(registry.items()):
+            managed = factory()
+            table.add_row(name, kind, managed.description, managed.status())
     console.print(table)
 
 

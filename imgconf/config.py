@@ -19,7 +19,16 @@ kid = "imgconf-1"                      # required for PEM keys only if the thumb
 alg = "ES384"                          # RS384 | ES384 (default: the key's type)
 token_url = "https://auth.vendor-a.example/token"   # overrides discovery
 scopes = "system/Patient.rs system/DocumentReference.rs system/Binary.r system/Bundle.r"
+
+[presets.vendor-a.dicomweb]       # the PACS behind the ImagingStudy endpoints (suite dicomweb-crosscheck)
+url = "https://pacs.vendor-a.example/dicom-web"   # DICOMweb root; --dicomweb URL wins
+token_env = "VENDOR_A_PACS_TOKEN"      # bearer: token_env | token_file
+# user = "imgconf"                     # basic: user | user_env, with password_env | password_file
+# password_file = "secrets/pacs.pw"
 ```
+
+The ``dicomweb`` credential is sent to the PACS's origin only (never to the FHIR target or any other host) and
+only when the run's DICOMweb URL has that origin; the cross-check only reads from the PACS.
 
 Secrets come from files and environment variables the config names, never from suites; the
 config file itself holds no key material. Every error names the file and the key to fix, never a
@@ -42,10 +51,12 @@ import yaml
 from imgconf import secret_registry
 from imgconf.auth.keys import KeyFileError, SigningKey, load_key_file, load_keys
 from imgconf.auth.settings import WORKFLOW_SCOPES, AuthSettings
+from imgconf.pacs import PacsAccess, basic_header, bearer_header
 
-PRESET_KEYS = {"url", "edition", "read_only", "timeout", "verify_tls", "auth", "description"}
+PRESET_KEYS = {"url", "edition", "read_only", "timeout", "verify_tls", "auth", "description", "dicomweb"}
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 AUTH_KEYS = {"client_id", "client_id_env", "key_file", "key_file_env", "key_env", "kid", "alg", "token_url", "scopes"}
+DICOMWEB_KEYS = {"url", "token_env", "token_file", "user", "user_env", "password_env", "password_file"}
 
 
 class ConfigError(ValueError):
@@ -67,6 +78,7 @@ class Preset:
     timeout: float | None = None
     verify_tls: bool | None = None
     auth: AuthSettings | None = None
+    dicomweb: PacsAccess | None = None  # the PACS of the cross-check, with its own credentials
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -122,8 +134,13 @@ def load_preset(path: Path, name: str | None = None, env: Mapping[str, str] | No
         if not isinstance(raw["auth"], dict):
             raise ConfigError(path, f"{at}.auth", "auth is a table of settings")
         auth = _auth(path, f"{at}.auth", raw["auth"], env, f"{path} preset {chosen}")
+    dicomweb = None
+    if raw.get("dicomweb") is not None:
+        if not isinstance(raw["dicomweb"], dict):
+            raise ConfigError(path, f"{at}.dicomweb", "dicomweb is a table of settings (url, token_env, …)")
+        dicomweb = _dicomweb(path, f"{at}.dicomweb", raw["dicomweb"], env, f"{path} preset {chosen}")
     return Preset(
-        name=chosen, source=path, url=url, edition=edition,
+        name=chosen, source=path, url=url, edition=edition, dicomweb=dicomweb,
         read_only=_typed(path, f"{at}.read_only", raw.get("read_only"), bool),
         timeout=float(timeout) if timeout is not None else None,
         verify_tls=_typed(path, f"{at}.verify_tls", raw.get("verify_tls"), bool),
@@ -216,6 +233,63 @@ def _keys(path: Path, at: str, raw: dict[str, Any], env: Mapping[str, str], kid:
         raise ConfigError(path, where, str(exc)) from None
 
 
+def _dicomweb(path: Path, at: str, raw: dict[str, Any], env: Mapping[str, str], source: str) -> PacsAccess:
+    """``[presets.NAME.dicomweb]``: url, and a bearer token (token_env | token_file) or Basic credentials
+    (user | user_env, with password_env | password_file), or neither. Secrets registered as soon as read."""
+    for key in raw:
+        if key not in DICOMWEB_KEYS:
+            raise ConfigError(path, f"{at}.{key}", f"unknown key (allowed: {', '.join(sorted(DICOMWEB_KEYS))})")
+    url = _typed(path, f"{at}.url", raw.get("url"), str)
+    if url is None:
+        raise ConfigError(path, f"{at}.url", "missing (the DICOMweb root of the PACS, e.g. https://pacs.example.org/dicom-web)")
+    if not url.startswith(("http://", "https://")) or "@" in url.partition("://")[2].partition("/")[0]:
+        raise ConfigError(path, f"{at}.url", "is not an http(s) URL without credentials (the value is not shown; "
+                          "put credentials in token_env/token_file or user + password_env/password_file)")
+    token_keys = [k for k in ("token_env", "token_file") if k in raw]
+    user_keys = [k for k in ("user", "user_env") if k in raw]
+    password_keys = [k for k in ("password_env", "password_file") if k in raw]
+    if len(token_keys) > 1 or len(user_keys) > 1 or len(password_keys) > 1 or (token_keys and (user_keys or password_keys)):
+        raise ConfigError(path, at, "set one credential: token_env or token_file (bearer), or user/user_env with "
+                          "password_env or password_file (basic)")
+    if bool(user_keys) != bool(password_keys):
+        raise ConfigError(path, f"{at}.{(user_keys or password_keys)[0]}", "basic credentials need a user (user or user_env) "
+                          "and a password (password_env or password_file)")
+    authorization = None
+    if token_keys:
+        authorization = bearer_header(_secret(path, f"{at}.{token_keys[0]}", raw[token_keys[0]], env))
+    elif user_keys:
+        user_key = user_keys[0]
+        user = (_typed(path, f"{at}.user", raw["user"], str) if user_key == "user"
+                else _from_env(path, f"{at}.user_env", env, raw["user_env"]))
+        password = _secret(path, f"{at}.{password_keys[0]}", raw[password_keys[0]], env)
+        authorization = basic_header(user, password)
+    return PacsAccess.from_url(url, authorization=authorization, source=source)
+
+
+def _secret(path: Path, key: str, value: Any, env: Mapping[str, str]) -> str:
+    """A token or password from an environment variable (``*_env``) or a file (``*_file``, relative to the config)."""
+    if key.endswith("_env"):
+        secret = _from_env(path, key, env, value)
+        secret_registry.register(secret)
+        return secret.strip()
+    if not isinstance(value, str):
+        raise ConfigError(path, key, "expected a file path")
+    if _looks_like_secret(value):
+        secret_registry.register(value)
+        raise ConfigError(path, key, "expected a file path, got what looks like a secret (not shown)")
+    file = Path(os.path.expanduser(value))
+    if not file.is_absolute():
+        file = path.parent / file
+    try:
+        secret = file.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, key, f"cannot read {file} ({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
+    if not secret:
+        raise ConfigError(path, key, f"{file} is empty")
+    secret_registry.register(secret)
+    return secret
+
+
 # -- pytest glue (the plugin calls this from pytest_configure) ----------------------------------
 
 def configure_pytest(config: Any) -> Preset | None:
@@ -230,7 +304,9 @@ def configure_pytest(config: Any) -> Preset | None:
             raise ConfigError(Path("(no --imgconf-config)"), "", f"--imgconf-preset {name} needs --imgconf-config FILE")
         return None
     preset = load_preset(Path(file), name)
-    for option, value in (("target", preset.url), ("edition", preset.edition), ("request_timeout", preset.timeout)):
+    dicomweb_root = preset.dicomweb.root if preset.dicomweb else None
+    for option, value in (("target", preset.url), ("edition", preset.edition), ("request_timeout", preset.timeout),
+                          ("dicomweb", dicomweb_root)):
         if value and not options.given(config, option):
             options.apply(config, option, value)
     if preset.verify_tls is False:

@@ -69,6 +69,9 @@ def _cli(name: str) -> str:
 OPTIONS: tuple[RunOption, ...] = (
     RunOption("target", "FHIR base URL to test. Without it the embedded reference server is started on loopback.",
               metavar="URL", cli=_cli("target")),
+    RunOption("dicomweb", "DICOMweb root (QIDO-RS/WADO-RS) of the PACS behind the target's ImagingStudy endpoints, for the "
+              "read-only cross-check (suite dicomweb-crosscheck; ${pacs.dicomweb}); credentials: the preset's dicomweb table.",
+              metavar="URL", cli=_cli("dicomweb")),
     RunOption("suites", "A folder or file of imgconf suites (repeatable). Only YAML files under these roots with a top-level "
               "'suite:' key are collected; named alone (no test paths), these roots are what the run collects.",
               kind="append", value_type=Path, metavar="PATH"),

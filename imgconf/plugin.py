@@ -23,6 +23,7 @@ import pytest
 
 from imgconf import options
 from imgconf.checks.base import CheckFailure
+from imgconf.pacs import NO_PACS_REASON
 from imgconf.results import CaseResult, Level, RunInfo, Verdict
 from imgconf.session import SessionOptions, TargetSession
 from imgconf.suite.loader import SuiteError, load_suite, looks_like_suite
@@ -124,10 +125,14 @@ class SuiteFile(pytest.File):
         selected = options.get(self.config, "suite")
         if selected and suite.id not in selected:
             return
+        # A suite that needs a PACS (requires: [dicomweb]) is skipped, before any fixture is made, when the run has none.
+        no_pacs = "dicomweb" in suite.requires and not options.get(self.config, "dicomweb")
         for case in suite.cases:
             # Node id suites/x.yaml::<case id> survives a reworded name; -k still matches the name.
             item = CaseItem.from_parent(self, name=case.key, suite=suite, case=case)
             item.extra_keyword_matches.add(case.name)
+            if no_pacs:
+                item.target_skip_reason = NO_PACS_REASON
             item.add_marker(_level_marker(case.level))
             item.add_marker(suite.area)
             item.add_marker(suite_marker)
@@ -256,7 +261,7 @@ def _failure_text(result: CaseResult, failing: list[Any]) -> str:
 # -- the target session ----------------------------------------------------------------------
 
 def _session(config: pytest.Config) -> TargetSession:
-    from imgconf import runcontrol
+    from imgconf import pacs, runcontrol
 
     if SESSION_KEY not in config.stash:
         workerinput = getattr(config, "workerinput", None)
@@ -268,6 +273,7 @@ def _session(config: pytest.Config) -> TargetSession:
             edition=options.get(config, "edition"),
             worker=workerinput["workerid"] if workerinput else None,
             auth=(preset.auth if (preset := config.stash.get(PRESET_KEY, None)) else None),
+            dicomweb=pacs.resolve(options.get(config, "dicomweb"), preset.dicomweb if preset else None),
             **runcontrol.session_options(config),
         )
         if run_id:

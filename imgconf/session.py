@@ -22,6 +22,7 @@ from imgconf.capabilities import Capabilities
 from imgconf.client import DEFAULT_MAX_RESPONSE_BYTES, TargetClient, TargetUnreachable
 from imgconf.editions import DEFAULT_EDITION, EDITIONS  # re-exported: imgconf.session.EDITIONS
 from imgconf.fixtures import RUN_TAG_SYSTEM, FixtureManager
+from imgconf.pacs import PacsAccess
 from imgconf.paths import fixtures_dir
 from imgconf.results import RunInfo
 from imgconf.suite.template import MissingVariable
@@ -51,6 +52,7 @@ class SessionOptions:
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     auth: AuthSettings | None = None  # SMART backend client (config preset); None: requests go without a token
     embedded_auth: bool = True  # the embedded target requires SMART tokens (ephemeral client key)
+    dicomweb: PacsAccess | None = None  # the PACS behind the endpoints (--dicomweb, preset, --with-pacs); None: no cross-check
 
 
 class TargetSession:
@@ -73,6 +75,7 @@ class TargetSession:
         self.smart = (SmartClient(options.auth, base_url, verify=options.verify_tls, timeout=options.timeout,
                                   max_response_bytes=options.max_response_bytes)
                       if options.auth is not None else None)
+        self.dicomweb = options.dicomweb  # root + credentials of the PACS (imgconf.pacs); read-only use
         self.request_auth = RequestAuth(self.smart)  # bearer token on every request; per-request overrides
         self.run_tag = options.run_id + (f"-{options.worker}" if options.worker else "")
         self.client = TargetClient(
@@ -107,6 +110,8 @@ class TargetSession:
             return dicom_uid_for(self.run_tag, name.removeprefix("uid."))
         if name.startswith("run.uuid."):  # a UUID fixed for one name within one run (MHD entryUUID)
             return str(uuid.uuid5(uuid.NAMESPACE_URL, f"imgconf:{self.run_tag}:{name}"))
+        if name == "pacs.dicomweb" and self.dicomweb is not None:  # absent: suites needing it are skipped
+            return self.dicomweb.root
         if name.startswith("smart.") and self.smart is not None:
             return smart_variable(self.smart, name.removeprefix("smart."))
         if name.startswith("edition."):
@@ -152,6 +157,10 @@ class TargetSession:
         def text(value: Any, default: str = "") -> str:  # server data: any JSON shape may come
             return value if isinstance(value, str) else default
 
+        run_options: dict[str, Any] = {"search_parameters": self.capability.report(), "run_tag": self.run_tag,
+                                       "auth": self.auth_description()}
+        if self.dicomweb is not None:  # the PACS of the cross-check, as it may be shown (credential kind only)
+            run_options["dicomweb"] = {"root": self.dicomweb.root, "auth": self.dicomweb.auth_description}
         return RunInfo(
             target_url=self.base_url,
             embedded=self.embedded is not None,
@@ -162,7 +171,7 @@ class TargetSession:
             edition=self.options.edition,
             started_at=self.started_at.isoformat(timespec="seconds"),
             tls_verify=self.options.verify_tls,
-            options={"search_parameters": self.capability.report(), "run_tag": self.run_tag, "auth": self.auth_description()},
+            options=run_options,
         )
 
     def auth_description(self) -> str:

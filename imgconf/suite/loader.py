@@ -34,12 +34,12 @@ from imgconf.suite.model import (
     Suite,
     TokenRequest,
 )
-from imgconf.suite.template import variables_in
+from imgconf.suite.template import names_in, variables_in
 
 Path_ = tuple[str | int, ...]
 
 # Namespaces the harness fills at run time; anything else must be a suite variable or saved earlier.
-BUILTIN_PREFIXES = ("fixture.", "uid.", "run.", "edition.", "target.", "smart.")
+BUILTIN_PREFIXES = ("fixture.", "uid.", "run.", "edition.", "target.", "smart.", "pacs.")
 BUILTIN_NAMES = {"base"}
 
 
@@ -451,7 +451,19 @@ def load_suite(path: Path, *, fixture_library: Mapping[str, Any] | None = None) 
         cases=tuple(cases),
         path=path,
         writes=writes,
+        requires=_requires(data, usable_fixtures, fixture_library),
     )
+
+
+def _requires(data: dict[str, Any], fixtures: set[str], library: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """``requires:`` as declared, plus ``dicomweb`` where the suite cannot run without a PACS: area dicomweb,
+    or ``${pacs.*}`` in the suite or a fixture it loads (those would not render without one)."""
+    declared = list(data.get("requires", ()))
+    used = names_in(data["cases"]) | names_in(data.get("variables", {}))
+    used |= {n for key in fixtures if library is not None and key in library for n in names_in(library[key])}
+    if data["area"] == "dicomweb" or any(n.startswith("pacs.") for n in used):
+        declared.append("dicomweb")
+    return tuple(dict.fromkeys(declared))
 
 
 def _undeclared_fixture(request: Request, fixtures: set[str]) -> str | None:

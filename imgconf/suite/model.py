@@ -148,3 +148,4 @@ class Suite:
     cases: tuple[Case, ...]
     path: Path
     writes: bool = field(default=True)
+    requires: tuple[str, ...] = ()  # what the run must be given besides the target: "dicomweb" (a PACS)
