@@ -8,6 +8,7 @@ Needs Debian's orthanc + orthanc-dicomweb (``.ci/run`` installs them); skipped w
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +20,7 @@ from imgconf import secret_registry
 from imgconf.dicom.expected import expected_imaging_study
 from imgconf.dicom.generate import GeneratedStudy, generate_studies
 from imgconf.dicom.upload import upload_studies
-from imgconf.dicomweb.client import DicomWebClient, DicomWebRefused, DicomWebUnreachable, dicom_parts
+from imgconf.dicomweb.client import DicomWebClient, DicomWebRefused, DicomWebUnreachable, PacsAnswer, dicom_parts
 from imgconf.dicomweb.crosscheck import CrossCheck, crosscheck_study
 from imgconf.results import Level
 from imgconf.targets.orthanc import OrthancServer
@@ -208,6 +209,32 @@ def test_stored_endpoint_is_resolved_by_the_caller(pacs: Any) -> None:
     study["endpoint"] = [{"reference": "Endpoint/pacs"}]
     results = _check(pacs, study, endpoints={"Endpoint/pacs": endpoint})
     assert [r.ok for r in results if r.check == "dicomweb.wado-metadata"] == [True, True]
+
+
+class _ShortListing(DicomWebClient):
+    """A PACS whose QIDO-RS instance listings stop at its result limit (here: empty)."""
+
+    def get(self, url: str, *, accept: str, params: list[tuple[str, str]] | None = None) -> PacsAnswer:
+        answer = super().get(url, accept=accept, params=params)
+        if url.endswith("/instances") and not params:
+            return dataclasses.replace(answer, content=b"[]")
+        return answer
+
+
+def test_a_short_qido_listing_is_completed_by_the_series_metadata(pacs: Any) -> None:
+    with _ShortListing(pacs[0].dicomweb_root) as client:
+        results = crosscheck_study(_study(pacs, "mr"), {}, client)
+        found = [r for r in results if r.check == "dicomweb.instance-found"]
+        assert found and all(r.ok for r in found), [r.message for r in found]
+        assert not [r for r in results if not r.ok]
+
+
+def test_instance_results_point_at_the_series_listing(pacs: Any) -> None:
+    with DicomWebClient(pacs[0].dicomweb_root) as client:
+        results = crosscheck_study(_study(pacs, "ct"), {}, client, instances=2)
+        urls = [client.exchanges[r.exchange].url for r in results
+                if r.check in ("dicomweb.instance-found", "dicomweb.sop-class") and r.exchange is not None]
+    assert len(urls) == 6 and all(u.endswith("/instances") for u in urls), urls
 
 
 # -- legal variations pass ---------------------------------------------------------------------------------

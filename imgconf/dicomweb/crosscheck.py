@@ -50,6 +50,7 @@ STUDY_UID, SERIES_UID = "0020000D", "0020000E"
 N_STUDY_SERIES, N_STUDY_INSTANCES, N_SERIES_INSTANCES = "00201206", "00201208", "00201209"
 UNIVERSAL_ENTITY_ID, UNIVERSAL_ENTITY_ID_TYPE = "00400032", "00400033"
 
+MAX_INSTANCE_LOOKUPS = 20  # per series: where a listed instance the series lacks really is (one QIDO each)
 _RANK = {Level.SHALL: 3, Level.SHALL_NOT: 3, Level.SHOULD: 2, Level.SHOULD_NOT: 2, Level.MAY: 1, Level.INFO: 0}
 
 
@@ -160,6 +161,9 @@ class _StudyCheck:
         self.accession_systems: set[str] = set()  # FHIR systems of the accession the PACS also has
         self.issuer_checked = False  # the issuer is compared once, on the first series' metadata
         self.series_list_exchange: int | None = None
+        self.listing_exchange: dict[str, int] = {}  # series UID -> its QIDO instance listing's exchange
+        # series UID -> the instances its WADO-RS metadata lists (never paged, unlike a QIDO listing may be)
+        self.metadata_instances: dict[str, dict[str, dict[str, Any]]] = {}
 
     def run(self) -> list[CrossCheck]:
         status = self.study.get("status")
@@ -379,32 +383,41 @@ class _StudyCheck:
                      exchange)
         answer = self.client.get(f"studies/{uid}/series/{series_uid}/instances", accept=DICOM_JSON)
         found = self._json_list(answer)
+        self.listing_exchange[series_uid] = len(self.client.exchanges) - 1
         return {str(json_value(i, SOP_INSTANCE)): i for i in found or []}
 
     def _instances_found(self, uid: str, series: dict[str, Any], at: str,
                          pacs_instances: dict[str, dict[str, Any]]) -> None:
         """Each listed instance is in the series, with the SOP class the resource states. Disagreements are
         reported one by one (each its location); agreement once per series (a study may list thousands)."""
-        exchange = len(self.client.exchanges) - 1
         series_uid = str(series.get("uid") or "")
-        found = classes = 0
+        exchange = self.listing_exchange.get(series_uid)
+        # a QIDO listing may be cut short by the PACS's result limit: the series metadata completes it
+        known = {**self.metadata_instances.get(series_uid, {}), **pacs_instances}
+        found = classes = lookups = 0
         for index, instance in enumerate(series.get("instance") or []):
             if not isinstance(instance, dict) or not instance.get("uid"):
                 continue
             where = f"{at}.instance[{index}]"
             instance_uid = str(instance["uid"])
-            attributes = pacs_instances.get(instance_uid)
-            if attributes is None:
+            attributes = known.get(instance_uid)
+            owners: list[str] = []
+            looked_up = attributes is None and lookups < MAX_INSTANCE_LOOKUPS
+            if looked_up:  # where is it really? (one QIDO per instance, so only for the first few)
+                lookups += 1
                 elsewhere = self._json_list(self.client.search_instances(None, None, instance_uid)) or []
+                attributes = next((i for i in elsewhere if json_value(i, SERIES_UID) in (series_uid, None)), None)
                 owners = sorted({str(json_value(i, SERIES_UID)) for i in elsewhere} - {series_uid})
+            if attributes is None:
                 if owners:
                     self.out.add("dicomweb.instance-found", False, f"instance {instance_uid} belongs to series "
                                  f"{owners[0]} in the PACS, not to {series_uid}: a SOP Instance UID belongs to one "
                                  "series", f"{where}.uid", ("DICOM-012",))
                 else:
                     self.out.add("dicomweb.instance-found", False, f"the PACS has no instance {instance_uid} in "
-                                 f"series {series_uid}: instance.uid is not the SOP Instance UID of an instance it "
-                                 "holds", f"{where}.uid", ("IS-006",))
+                                 f"series {series_uid} (neither its QIDO-RS listing nor its WADO-RS metadata"
+                                 + (", nor anywhere else" if looked_up else "") + "): instance.uid is not the SOP "
+                                 "Instance UID of an instance it holds", f"{where}.uid", ("IS-006",))
                 continue
             found += 1
             sop_class = instance.get("sopClass")
@@ -450,6 +463,7 @@ class _StudyCheck:
                      f"{at}.uid", self._requirements(overridden, "IS-045", "IS-044"))
         if ok and body:
             self._accession_issuer(body[0], len(self.client.exchanges) - 1)
+            self.metadata_instances[str(series.get("uid"))] = {str(json_value(i, SOP_INSTANCE)): i for i in body}
 
     def _refused_elsewhere(self, answer: PacsAnswer, at: str) -> bool:
         """401/403 from an Endpoint on another origin than the PACS given: the harness holds no credentials for
