@@ -92,6 +92,20 @@ def test_preset_credentials_go_with_the_preset_pacs_origin_only() -> None:
     assert secret_registry.scrub("pw s3cret-pw") == "pw [redacted]"
 
 
+def test_with_pacs_and_dicomweb_together_is_a_usage_error_before_anything_starts(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["run", "--with-pacs", "orthanc", "--dicomweb", "http://127.0.0.1:9/dicom-web",
+                                      "--reports-dir", str(tmp_path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "--with-pacs starts its own PACS: give it without --dicomweb" in result.output
+
+
+def test_an_unknown_pacs_names_the_known_ones() -> None:
+    from imgconf.targets import TargetUnavailable
+    from imgconf.targets.pacs_run import start_pacs
+
+    with pytest.raises(TargetUnavailable, match="unknown PACS 'dcm4chee'; known: orthanc"):
+        start_pacs("dcm4chee")
+
+
 # -- config presets ------------------------------------------------------------------------------
 
 def _config(tmp_path: Path, dicomweb: str) -> Path:
