@@ -301,7 +301,7 @@ def test_with_pacs_orthanc_starts_loads_cross_checks_and_stops(tmp_path: Path) -
     suite, extra = (CROSSCHECK_SUITE, ["--suite", "dicomweb-crosscheck"]) if CROSSCHECK_SUITE.exists() else (WIRING_SUITE, [])
     done, summary = _run(tmp_path, "--with-pacs", "orthanc", *extra, suite=suite)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "14 DICOM instances loaded" in done.stdout and "PACS orthanc stopped" in done.stdout
+    assert "16 DICOM instances loaded" in done.stdout and "PACS orthanc stopped" in done.stdout
     root = summary["run"]["options"]["dicomweb"]["root"]
     assert root.startswith("http://127.0.0.1:") and root.endswith("/dicom-web")
     assert summary["outcome"] in ("pass", "partial") and summary["cases"]

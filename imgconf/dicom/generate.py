@@ -53,7 +53,7 @@ class GeneratedSeries:
 
 @dataclass(frozen=True)
 class GeneratedStudy:
-    key: str  # "ct" | "mr": the role of the study in the generated set
+    key: str  # "ct" | "mr" (| "xmr", another patient's): the role of the study in the generated set
     uid: str
     patient_id: str
     accession_number: str
@@ -93,6 +93,28 @@ def generate_studies(seed: int) -> tuple[GeneratedStudy, ...]:
     ct = _study(seed, rng, patient, "ct", "CT chest without contrast", "CHEST", day, ct_time, tz, _CT_SERIES)
     mr = _study(seed, rng, patient, "mr", "MR brain", "HEAD", day, mr_time, tz, _MR_SERIES)
     return _with_key_objects(seed, ct, _later(day, ct_time, minutes=30)), mr
+
+
+_OTHER_PATIENT_SERIES = (_SeriesPlan("MR", "PD sagittal", 2),)
+
+
+def generate_other_patient_study(seed: int) -> GeneratedStudy:
+    """An MR knee study (1 series of 2 images) of ANOTHER patient (PatientID ``IMGCONF-<seed>-B``): the study a
+    patient-identity fault points a FHIR resource at (imgconf/faults/dicomweb.py). Its own random stream and UID
+    roles, so ``generate_studies(seed)`` stays byte-for-byte what it was."""
+    rng = random.Random(f"imgconf-other-patient:{seed}")
+    patient = _patient(seed, rng)
+    patient.PatientID = f"IMGCONF-{seed}-B"
+    day = dt.date(2024, 1, 1) + dt.timedelta(days=rng.randrange(366))
+    time = dt.time(rng.randrange(8, 18), rng.randrange(60), rng.randrange(60))
+    return _study(seed, rng, patient, "xmr", "MR knee", "KNEE", day, time, rng.choice(_TIME_ZONES),
+                  _OTHER_PATIENT_SERIES)
+
+
+def pacs_studies(seed: int) -> tuple[GeneratedStudy, ...]:
+    """What a PACS for the cross-check holds: ``generate_studies(seed)`` (the PACS fixtures describe them) and
+    ``generate_other_patient_study(seed)`` (no fixture describes it)."""
+    return (*generate_studies(seed), generate_other_patient_study(seed))
 
 
 def part10_bytes(dataset: Dataset) -> bytes:

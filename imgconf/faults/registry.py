@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from imgconf.faults.dicomweb import DICOMWEB_FAULTS
 from imgconf.faults.documents import DOCUMENT_FAULTS
 from imgconf.faults.imagingstudy import IMAGINGSTUDY_FAULTS
 from imgconf.faults.matching import MATCHING_FAULTS
@@ -27,6 +28,7 @@ MUTATION_FAULTS: tuple[Fault, ...] = (
     *REST_FAULTS,  # REST interactions, result parameters, formats, history (rest.py)
     *MATCHING_FAULTS,  # string and token matching rules (matching.py)
     *REPRESENTATION_FAULTS,  # JSON representation and Bundle invariants (representation.py)
+    *DICOMWEB_FAULTS,  # FHIR disagreeing with the PACS behind it: only the DICOMweb cross-check sees it (dicomweb.py)
 )
 
 # Every fault: the conformance ones and the transport faults that test that the harness survives
