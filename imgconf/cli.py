@@ -141,21 +141,31 @@ def _start_managed_target(name: str, conflicting: object) -> Any:
     return managed
 
 
-def _start_pacs(name: str) -> Any:
-    """Start a PACS of PACS_REGISTRY and load the generated studies; exit 2 when it cannot (the caller stops
-    whatever else it started)."""
+def _start_pacs(pacs: Any) -> None:
+    """Start a PACS of PACS_REGISTRY and load the generated studies; exit 2 when it cannot (the caller stops it,
+    and whatever else it started)."""
     from imgconf.targets import TargetUnavailable
-    from imgconf.targets.pacs_run import start_pacs
+    from imgconf.targets.pacs_run import start_and_load
 
-    console.print(f"starting PACS {name} …", markup=False)
+    console.print(f"starting PACS {pacs.name} …", markup=False)
     try:
-        pacs, instances = start_pacs(name)
+        instances = start_and_load(pacs)
     except TargetUnavailable as exc:
         console.print(f"[bold red]{plain(str(exc))}[/]")
         raise typer.Exit(2) from None
-    console.print(f"PACS {name} ready at {pacs.dicomweb_root} after {pacs.started_in or 0:.1f} s: "
+    console.print(f"PACS {pacs.name} ready at {pacs.dicomweb_root} after {pacs.started_in or 0:.1f} s: "
                   f"{instances} DICOM instances loaded (the cross-check only reads it)", markup=False)
-    return pacs
+
+
+def _pacs_or_exit(name: str) -> Any:
+    from imgconf.targets import TargetUnavailable
+    from imgconf.targets.pacs_run import pacs_server
+
+    try:
+        return pacs_server(name)
+    except TargetUnavailable as exc:
+        console.print(f"[bold red]{plain(str(exc))}[/]")
+        raise typer.Exit(2) from None
 
 
 def _stop_servers(*servers: Any) -> None:
@@ -165,8 +175,10 @@ def _stop_servers(*servers: Any) -> None:
     head, *rest = servers
     try:
         if head is not None:
+            was_running = head.running  # a PACS that never started is stopped silently (its temp dir removed)
             head.stop()
-            console.print(f"{'PACS' if getattr(head, 'kind', '') == 'pacs' else 'target'} {head.name} stopped", markup=False)
+            if was_running:
+                console.print(f"{'PACS' if getattr(head, 'kind', '') == 'pacs' else 'target'} {head.name} stopped", markup=False)
     finally:
         _stop_servers(*rest)
 
@@ -184,7 +196,8 @@ def _run_pytest(args: list[str], progress: Any, managed: Any, with_pacs: str | N
     pacs = None
     try:
         if with_pacs:
-            pacs = _start_pacs(with_pacs)
+            pacs = _pacs_or_exit(with_pacs)  # held before it starts: an interruption from here on still stops it
+            _start_pacs(pacs)
             args = [*args, *options.pytest_argv({"dicomweb": pacs.dicomweb_root})]
         return int(pytest.main(args, plugins=plugins))
     finally:
