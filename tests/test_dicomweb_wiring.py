@@ -98,6 +98,12 @@ def test_with_pacs_and_dicomweb_together_is_a_usage_error_before_anything_starts
     assert result.exit_code == 2 and "--with-pacs starts its own PACS: give it without --dicomweb" in result.output
 
 
+def test_targets_list_shows_the_pacs_registry() -> None:
+    output = CliRunner().invoke(app, ["targets", "list"], env={"COLUMNS": "200"}).output
+    assert "--with-pacs NAME" in output
+    assert any("orthanc" in line and "PACS" in line for line in output.splitlines())
+
+
 def test_an_unknown_pacs_names_the_known_ones() -> None:
     from imgconf.targets import TargetUnavailable
     from imgconf.targets.pacs_run import start_pacs
@@ -336,3 +342,37 @@ def test_with_pacs_stops_orthanc_on_sigterm(tmp_path: Path) -> None:
     assert process.wait(timeout=120) != 0  # interrupted, never a green run
     assert "PACS orthanc stopped" in rest
     assert not _port_open(root)
+
+
+@pytest.mark.slow
+def test_preset_basic_credentials_reach_a_protected_orthanc_and_no_report(tmp_path: Path) -> None:
+    """A PACS that requires Basic auth, its password in the environment named by the preset's dicomweb table:
+    the cross-check passes (the credential went to the PACS) and the password is in no report file."""
+    if (missing := _orthanc_missing()) is not None:
+        pytest.skip(missing)
+    if not CROSSCHECK_SUITE.exists():
+        pytest.skip("suites/dicomweb/crosscheck.yaml is not there yet")
+    from imgconf.targets.pacs_run import start_and_load
+
+    pacs = OrthancServer(credentials=("imgconf", PASSWORD))
+    try:
+        start_and_load(pacs)  # what --with-pacs loads, into a PACS that answers 401 without the credential
+        config = tmp_path / "imgconf.toml"
+        config.write_text(f'[presets.local.dicomweb]\nurl = "{pacs.dicomweb_root}"\nuser = "imgconf"\n'
+                          'password_env = "IMGCONF_TEST_PACS_PASSWORD"\n', encoding="utf-8")
+        os.environ["IMGCONF_TEST_PACS_PASSWORD"] = PASSWORD
+        try:
+            done, summary = _run(tmp_path, "--config", str(config), "--suite", "dicomweb-crosscheck", suite=CROSSCHECK_SUITE)
+        finally:
+            del os.environ["IMGCONF_TEST_PACS_PASSWORD"]
+        (tmp_path / "reports-without").mkdir()
+        without, refused = _run(tmp_path / "reports-without", "--dicomweb", pacs.dicomweb_root, "--suite",
+                                "dicomweb-crosscheck", suite=CROSSCHECK_SUITE)
+    finally:
+        pacs.stop()
+    assert without.returncode != 0 and refused["outcome"] == "incomplete"  # the same PACS without the credential: 401
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert summary["run"]["options"]["dicomweb"]["auth"].startswith("Basic (")
+    assert summary["cases"] and all(c["verdict"] == "pass" for c in summary["cases"])
+    leaked = [p for p in (tmp_path / "reports").rglob("*") if p.is_file() and PASSWORD in p.read_text(errors="replace")]
+    assert leaked == [] and PASSWORD not in done.stdout
