@@ -17,20 +17,22 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from imgconf import options
-from imgconf.checks.base import CheckFailure
-from imgconf.pacs import NO_PACS_REASON
 from imgconf.results import CaseResult, Level, RunInfo, Verdict
-from imgconf.session import SessionOptions, TargetSession
-from imgconf.suite.loader import SuiteError, load_suite, looks_like_suite
-from imgconf.suite.model import Case, Suite
+from imgconf.suite.discovery import looks_like_suite
 
-SESSION_KEY = pytest.StashKey[TargetSession]()
-CASE_RESULTS_KEY = pytest.StashKey[list[CaseResult]]()  # every case's result, as the controller received it
+if TYPE_CHECKING:
+    from imgconf.session import TargetSession
+    from imgconf.suite.model import Case, Suite
+
+# pytest loads this module in every project where imgconf is installed: only light modules are
+# imported here; the session, loader, checks and HTTP stack are imported once suites are collected.
+SESSION_KEY: pytest.StashKey[TargetSession] = pytest.StashKey()
+CASE_RESULTS_KEY: pytest.StashKey[list[CaseResult]] = pytest.StashKey()  # every case's result, as the controller received it
 ROOTS_KEY = pytest.StashKey[list[Path]]()  # the configured suite roots (absolute)
 RUNINFO_KEY = pytest.StashKey[dict[str, Any]]()
 PRESET_KEY = pytest.StashKey[Any]()  # imgconf.config.Preset | None
@@ -117,6 +119,8 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Col
 
 class SuiteFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
+        from imgconf.suite.loader import load_suite
+
         suite = load_suite(self.path, fixture_library=_fixture_library())
         suite_marker = suite.id.replace("-", "_")
         self.config.addinivalue_line("markers", f"{suite_marker}: cases of suite {suite.id} (imgconf)")
@@ -132,6 +136,8 @@ class SuiteFile(pytest.File):
             item = CaseItem.from_parent(self, name=case.key, suite=suite, case=case)
             item.extra_keyword_matches.add(case.name)
             if no_pacs:
+                from imgconf.pacs import NO_PACS_REASON
+
                 item.target_skip_reason = NO_PACS_REASON
             item.add_marker(_level_marker(case.level))
             item.add_marker(suite.area)
@@ -143,6 +149,8 @@ class SuiteFile(pytest.File):
             yield item
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        from imgconf.suite.loader import SuiteError
+
         if isinstance(excinfo.value, SuiteError):
             return f"malformed suite: {excinfo.value}"
         return str(super().repr_failure(excinfo))
@@ -204,6 +212,8 @@ class CaseItem(pytest.Item):
         if warn and options.get(self.config, "strict_should"):
             failing += warn
         if failing:
+            from imgconf.checks.base import CheckFailure
+
             raise CheckFailure(_failure_text(result, failing))
         if warn:
             _allure_describe_warnings(self, warn)
@@ -213,6 +223,8 @@ class CaseItem(pytest.Item):
             pytest.skip(result.skipped_reason)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        from imgconf.checks.base import CheckFailure
+
         if isinstance(excinfo.value, (CheckFailure, TargetError)):
             return str(excinfo.value)
         return str(super().repr_failure(excinfo))
@@ -262,6 +274,7 @@ def _failure_text(result: CaseResult, failing: list[Any]) -> str:
 
 def _session(config: pytest.Config) -> TargetSession:
     from imgconf import pacs, runcontrol
+    from imgconf.session import SessionOptions, TargetSession
 
     if SESSION_KEY not in config.stash:
         workerinput = getattr(config, "workerinput", None)
