@@ -56,6 +56,13 @@ def test_importing_the_cli_imports_none_of_the_heavy_stack(tmp_path: Path) -> No
     assert json.loads(done.stdout) == []
 
 
+def test_the_pytest_plugin_loads_nothing_heavy_beyond_pytest() -> None:
+    """pytest loads imgconf.plugin (pytest11 entry point) in every project where imgconf is installed."""
+    code = f"import json, sys, imgconf.plugin; print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({list(HEAVY)!r}))))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(done.stdout) == ["pytest"]
+
+
 @pytest.mark.parametrize("args", [["--help"], ["--version"], ["run", "--help"], ["list", "--help"]])
 def test_help_and_version_import_none_of_the_heavy_stack(args: list[str], tmp_path: Path) -> None:
     assert heavy_imports(args, tmp_path) == []
