@@ -138,6 +138,7 @@ def test_run_with_target_skips_the_areas_the_target_cannot_judge_with_its_reason
 
 
 @pytest.mark.slow  # a JVM start (~60 s)
+@pytest.mark.timeout(600)  # the JVM start alone passed 300 s on a machine shared by many test runs
 @pytest.mark.skipif(not hapi_jar_built(), reason="HAPI target not built (cd targets/hapi && mvn -q -B package -DskipTests; .ci/run does it)")
 def test_hapi_starts_and_names_itself_in_its_capability_statement() -> None:
     with get_target("hapi") as target:
