@@ -378,6 +378,9 @@ def mutate(
     config: Annotated[Optional[Path], typer.Option("--config", help="Config file with target presets (SMART auth for a --target).")] = None,
     preset: Annotated[Optional[str], typer.Option("--preset", help="Preset name in --config.")] = None,
     full: Annotated[bool, typer.Option("--full", help="Every fault against every suite (the periodic check); also reports fault declarations that are too narrow or no longer catch.")] = False,
+    with_pacs: Annotated[Optional[str], typer.Option(  # noqa: UP045  (typer reads the annotation, as the others)
+        "--with-pacs", metavar="NAME",
+        help="Start a PACS (orthanc) when a selected fault's suites need one (the DICOMweb cross-check), as imgconf run --with-pacs does; without it those faults are reported 'not run: no PACS'.")] = None,
 ) -> None:
     """Inject every catalogued fault through a proxy; report which checks catch each (mutation score).
 
@@ -410,6 +413,8 @@ def mutate(
     def progress(name: str, result: Any) -> None:
         if result is None:
             console.print("  no fault: done")
+        elif result.not_run:
+            console.print(f"  {name}: [yellow]not run[/] — {plain(result.not_run)}")
         else:
             if result.fault.benign:
                 mark = "[bold red]FAILED ON A LEGAL VARIATION[/]" if result.caught else "[green]legal variation, stayed green[/]"
@@ -419,7 +424,7 @@ def mutate(
 
     try:
         report = run_mutation(paths, target=target, faults=chosen, extra_args=extra, progress=progress,
-                              only_suites=suite or [], full=full)
+                              only_suites=suite or [], full=full, pacs=with_pacs)
     except MutationError as exc:
         console.print(f"[bold red]{exc}[/]")
         raise typer.Exit(2) from None
@@ -442,6 +447,8 @@ def mutate(
         console.print(f"  [red]FALSE POSITIVE[/] {case} · {check} {verdict} [{', '.join(reqs)}]")
     for r in report.benign_failures:
         console.print(f"  [red]FALSE POSITIVE[/] with legal variation {r.fault.name}: " + "; ".join(c for c, *_ in r.caught_by[:3]))
+    if report.not_run:  # their suites need a PACS: neither caught nor failed, not in the score
+        console.print(f"[yellow]{len(report.not_run)} fault(s) not run[/]: {plain(report.not_run[0].not_run or '')}")
     for problem in report.declaration_problems:  # only a --full run sees them
         console.print(f"  [red]{problem}[/] (Fault.suites in imgconf/faults/)")
     write_json(report, json_out.resolve())

@@ -14,6 +14,13 @@ always covers every selected suite: it is the false-positive probe. ``full=True`
 --full``, the periodic check) runs every fault against every suite and reports declarations that
 rotted: a suite outside the declaration that catches the fault (too narrow), or declared suites that
 no longer catch it.
+
+PACS (issue 13): a fault that declares a suite that needs a DICOMweb PACS (``requires: [dicomweb]``, e.g. the
+faults of imgconf/faults/dicomweb.py) is caught only when the run has one. ``pacs="orthanc"`` (``imgconf
+mutate --with-pacs orthanc``) starts it as ``imgconf run --with-pacs`` does, when a selected fault (or, in a
+full run, a suite) needs it, and passes its root as the ``dicomweb`` run option to every run. Without a PACS
+(not asked for, or it could not start) those faults are reported "not run: no PACS" with the reason: neither
+caught nor failed, and not scored.
 """
 
 from __future__ import annotations
@@ -73,6 +80,7 @@ class FaultResult:
     incomplete: str | None = None  # why the run with this fault gave no verdict
     suites_run: list[str] = field(default_factory=list)  # the suite ids whose cases ran with this fault
     selection: str = "all"  # why those suites: "declared", or "all" and the reason
+    not_run: str | None = None  # why the fault was not injected at all ("no PACS: ..."): not scored
 
     @property
     def catching_suites(self) -> list[str]:
@@ -81,7 +89,7 @@ class FaultResult:
     def declaration_problems(self) -> list[str]:
         """Where the fault's declared suites disagree with what a run against every suite saw."""
         declared = self.fault.suites
-        if declared is None or self.incomplete:
+        if declared is None or self.incomplete or self.not_run:
             return []
         problems = [f"declaration too narrow: fault {self.fault.name} also caught by suite {suite}"
                     for suite in self.catching_suites if suite not in declared]
@@ -111,6 +119,7 @@ class FaultResult:
             "catching_suites": self.catching_suites,
             "caught": self.caught,
             "incomplete": self.incomplete,
+            "not_run": self.not_run,
             "caught_by_own_requirement": self.on_target,
             "requirements_that_caught": sorted({r for _, _, v, reqs in self.caught_by if v != "error" for r in reqs}),
             "caught_by": [
@@ -141,7 +150,12 @@ class MutationReport:
 
     @property
     def scored(self) -> list[FaultResult]:
-        return [r for r in self.results if not r.fault.benign]
+        return [r for r in self.results if not r.fault.benign and not r.not_run]
+
+    @property
+    def not_run(self) -> list[FaultResult]:
+        """Faults that were not injected (their suites need a PACS the run did not have): not scored."""
+        return [r for r in self.results if r.not_run]
 
     @property
     def benign_failures(self) -> list[FaultResult]:
@@ -179,6 +193,7 @@ class MutationReport:
                 "duration_s": round(self.baseline.duration_s, 2),
             },
             "not_caught": [r.fault.name for r in self.scored if not r.caught],
+            "not_run": [{"fault": r.fault.name, "reason": r.not_run} for r in self.not_run],
             "benign_variations": {
                 "run": [r.fault.name for r in self.results if r.fault.benign],
                 "failed_on": [r.fault.name for r in self.benign_failures],
@@ -221,12 +236,27 @@ def run_suites(target: str, suites: list[Path], extra_args: Iterable[str] = (), 
 
 def index_suites(paths: list[Path]) -> dict[str, Path]:
     """Suite id -> suite file, for the files pytest would collect under ``paths``."""
+    return {suite: path for suite, (path, _) in index_suite_requirements(paths).items()}
+
+
+def index_suite_requirements(paths: list[Path]) -> dict[str, tuple[Path, tuple[str, ...]]]:
+    """Suite id -> (suite file, what its run must be given besides the target: ``requires``, e.g. "dicomweb")."""
     from imgconf.fixtures import library
     from imgconf.paths import fixtures_dir
     from imgconf.suite.loader import discover, load_suite
 
     fixture_library = library(fixtures_dir())
-    return {load_suite(path, fixture_library=fixture_library).id: path for path in discover(paths)}
+    index: dict[str, tuple[Path, tuple[str, ...]]] = {}
+    for path in discover(paths):
+        suite = load_suite(path, fixture_library=fixture_library)
+        index[suite.id] = (path, tuple(suite.requires))
+    return index
+
+
+def needs_pacs(fault: Fault, pacs_suites: set[str]) -> bool:
+    """The fault declares a suite that needs a DICOMweb PACS: what it breaks lives in the data only such a suite
+    loads (the PACS fixtures), so without a PACS nothing can catch it."""
+    return bool(set(fault.suites or ()) & pacs_suites)
 
 
 @dataclass(frozen=True)
@@ -259,17 +289,37 @@ def mutate(
     progress: Callable[[str, FaultResult | None], None] | None = None,
     only_suites: Iterable[str] = (),
     full: bool = False,
+    pacs: str | None = None,
 ) -> MutationReport:
     """Run the no-fault baseline on every suite, then each fault through one proxy against its
-    declared suites (``full``: against every suite). ``only_suites`` narrows the run to these ids."""
+    declared suites (``full``: against every suite). ``only_suites`` narrows the run to these ids.
+    ``pacs``: a PACS of PACS_REGISTRY to start (and load) when a fault or suite of the run needs one."""
     from contextlib import ExitStack
 
     started = time.perf_counter()
     only = list(only_suites)
+    faults = list(faults)
     extra = list(extra_args) + options.pytest_argv({"suite": only})
     first = suites[0].resolve()
     rootdir = first if first.is_dir() else first.parent  # the same node ids whatever files a run collects
+    index = {suite: found for suite, found in index_suite_requirements(suites).items() if not only or suite in only}
+    available = {suite: path for suite, (path, _) in index.items()}
+    pacs_suites = {suite for suite, (_, requires) in index.items() if "dicomweb" in requires}
+    wanted = any(needs_pacs(f, pacs_suites) for f in faults) or (full and bool(pacs_suites))
     with ExitStack() as stack:
+        no_pacs = "no PACS given (imgconf mutate --with-pacs orthanc)"
+        if pacs and wanted:
+            from imgconf.targets.base import TargetUnavailable
+            from imgconf.targets.pacs_run import start_pacs
+
+            try:
+                server, _ = start_pacs(pacs)
+            except TargetUnavailable as exc:
+                no_pacs = f"PACS {pacs} unavailable: {exc}"
+            else:
+                stack.callback(server.stop)
+                no_pacs = ""
+                extra += options.pytest_argv({"dicomweb": server.dicomweb_root})
         auth = None  # the embedded target's SMART auth: (server side, the harness's client settings)
         if target is None:
             from imgconf.auth.embedded import embedded_auth
@@ -296,9 +346,14 @@ def mutate(
         if progress:
             progress("no fault", None)
         quiet = baseline.signals()
-        available = {suite: path for suite, path in index_suites(suites).items() if not only or suite in only}
         results = []
         for fault in faults:
+            if no_pacs and needs_pacs(fault, pacs_suites):
+                skipped = FaultResult(fault, not_run=f"no PACS: {no_pacs}", selection="declared")
+                results.append(skipped)
+                if progress:
+                    progress(fault.name, skipped)
+                continue
             selection = select_suites(fault, available, full=full)
             proxy.set_faults([fault])
             outcome = run_suites(proxy.base_url, selection.files or suites, extra, rootdir)

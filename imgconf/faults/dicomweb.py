@@ -24,6 +24,12 @@ from imgconf.faults.model import Fault, ProxyCall
 from imgconf.faults.rewrite import JsonEdit, JsonObject, edit_resources, named, rewrite_values
 
 SUITES = ("dicomweb-crosscheck",)
+# The search oracle of these FHIR-only suites sees the PACS studies (the dicomweb suite loads them in the same run)
+# and catches the modality fault: the proxy swaps modality and SOP class in what the server returns, while the
+# upstream still matches modality/dicom-class searches on the true values (a server that stored the wrong values
+# would match on them, and then only the cross-check could tell).
+SEARCHED_BY_MODALITY = ("imagingstudy-search-basic", "imagingstudy-search-modifiers", "imagingstudy-search-results",
+                        "imagingstudy-search-tokens", "imagingstudy-unknown-params")
 DICOM_UID_SYSTEM = "urn:dicom:uid"
 URN_OID = "urn:oid:"
 WADO_RS = "dicom-wado-rs"
@@ -185,7 +191,8 @@ DICOMWEB_FAULTS: tuple[Fault, ...] = (
           on_response=edit_resources("ImagingStudy", _pacs_studies(_unknown_series_uid)), suites=SUITES),
     Fault("pacs-study-modality-disagrees", "a PACS study's modality, its series' modality and their image SOP "
           "classes are MR for CT (and CT for MR): consistent in FHIR, not what the PACS holds", ("IS-012", "IS-030"),
-          on_response=edit_resources("ImagingStudy", _pacs_studies(_modality_swapped)), suites=SUITES),
+          on_response=edit_resources("ImagingStudy", _pacs_studies(_modality_swapped)),
+          suites=(*SUITES, *SEARCHED_BY_MODALITY)),
     Fault("pacs-endpoint-trailing-slash", "the PACS's WADO-RS Endpoint.address gains a trailing slash",
           ("IS-041",), on_response=edit_resources("Endpoint", _pacs_endpoint(_trailing_slash)), suites=SUITES),
     Fault("pacs-endpoint-wrong-root", "the PACS's WADO-RS Endpoint.address is the PACS's web root, not its "
