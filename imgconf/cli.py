@@ -116,8 +116,19 @@ def run(
     code = _run_pytest(args, progress, managed, with_pacs)
     progress.close()
     _print_summary(reports_dir, progress, int(code))
+    if int(code) == 5 and values["suite"]:  # pytest: nothing collected — most often a mistyped suite id
+        _print_unknown_suites(paths, values["suite"])
     _print_baseline(reports_dir, values["baseline"], values["write_baseline"])
     raise typer.Exit(int(code))
+
+
+def _print_unknown_suites(paths: list[Path], wanted: list[str]) -> None:
+    from imgconf.suite.index import list_suites
+
+    known = {str(row["id"]) for row in list_suites(paths).rows}
+    for name in sorted(set(wanted) - known):
+        console.print(f"no suite with id {name!r} under {', '.join(str(p) for p in paths)} (imgconf list shows the ids)",
+                      markup=False, soft_wrap=True)
 
 
 def _start_managed_target(name: str, conflicting: object) -> Any:

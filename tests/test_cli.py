@@ -68,3 +68,10 @@ def test_list_reports_a_malformed_suite_with_file_and_line(tmp_path: Path) -> No
     result = run(["list", "--suites", str(bad)], tmp_path)
     assert result.returncode == 2
     assert f"{bad}:6" in result.stdout.replace("\n", "")
+
+
+def test_run_with_an_unknown_suite_id_says_so(tmp_path: Path) -> None:
+    done = run(["run", "--suite", "imagingstudy-no-such-suite", "--reports-dir", str(tmp_path / "r")], tmp_path)
+    assert done.returncode == 5, done.stdout + done.stderr  # pytest's "no tests collected"
+    assert "no suite with id 'imagingstudy-no-such-suite'" in done.stdout
+    assert "imgconf list" in done.stdout
