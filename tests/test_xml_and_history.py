@@ -8,18 +8,17 @@ and passes in core. History faults each fail the history case that judges them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from case_support import run_selected_cases
 from lxml import etree
 
 from imgconf.faults import BY_NAME, Fault, FaultProxy, ProxyCall, ProxyResponse
 from imgconf.paths import suites_dir
 from imgconf.reference.server import EmbeddedServer
-from suite_roots import BUNDLED
 
 FHIR = "{http://hl7.org/fhir}"
 SUITES = suites_dir()
@@ -114,9 +113,11 @@ def test_reference_server_reads_fhir_xml_bodies(server: EmbeddedServer) -> None:
 
 # -- suites through the fault proxy ----------------------------------------------------------------
 
-def _run(pytester: pytest.Pytester, target: str, *suites: str, k: str) -> dict[str, Any]:
-    pytester.runpytest_subprocess(*BUNDLED, *suites, "--imgconf-target", target, "-k", k, "-p", "no:cacheprovider")
-    return json.loads((pytester.path / "reports" / "summary.json").read_text())
+def _run(target: str, *suites: str, k: tuple[str, ...]) -> dict[str, Any]:
+    """The cases a ``pytest -k`` of these words selects (a word in the case's node id: every case id of the XML and
+    history cases names it), in process through the engine on one session, as one pytest run of them reaches them;
+    the run's summary.json. The pytest front end over the same suites: the bundled full run (tests/full_run.py)."""
+    return run_selected_cases(target, list(suites), lambda c: any(word in c.key.lower() for word in k))
 
 
 def _verdicts(data: dict[str, Any]) -> dict[str, str]:
@@ -127,18 +128,18 @@ def _failed(data: dict[str, Any], case: str) -> list[dict[str, Any]]:
     return [c for c in data["checks"] if c["case"] == case and c["verdict"] in ("fail", "warn")]
 
 
-def _xml_run(pytester: pytest.Pytester, server: EmbeddedServer, faults: list[Fault]) -> tuple[dict[str, str], dict[str, Any]]:
+def _xml_run(server: EmbeddedServer, faults: list[Fault]) -> tuple[dict[str, str], dict[str, Any]]:
     with FaultProxy(server.base_url, faults) as proxy:
-        data = _run(pytester, proxy.base_url, CORE, ITI67, PDQM, k="xml or XML")
+        data = _run(proxy.base_url, CORE, ITI67, PDQM, k=("xml",))
     verdicts = _verdicts(data)
     assert set(CORE_XML + MANDATORY_XML) <= set(verdicts), sorted(verdicts)
     return verdicts, data
 
 
 @pytest.mark.slow
-def test_reference_server_passes_every_xml_and_history_case(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
+def test_reference_server_passes_every_xml_and_history_case(server: EmbeddedServer) -> None:
     with FaultProxy(server.base_url, []) as proxy:
-        data = _run(pytester, proxy.base_url, CORE, ITI67, PDQM, HISTORY, k="xml or XML or history")
+        data = _run(proxy.base_url, CORE, ITI67, PDQM, HISTORY, k=("xml", "history"))
     verdicts = _verdicts(data)
     assert set(CORE_XML + MANDATORY_XML + [HISTORY_TWICE, HISTORY_DELETE]) <= set(verdicts)
     assert {c: v for c, v in verdicts.items() if v != "pass"} == {}
@@ -158,14 +159,14 @@ def _pretty_prefixed(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
 
 
 @pytest.mark.slow
-def test_prefixed_pretty_printed_xml_passes(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
-    verdicts, _ = _xml_run(pytester, server, [Fault("xml-prefixed", "legal XML spelling", (), on_response=_pretty_prefixed)])
+def test_prefixed_pretty_printed_xml_passes(server: EmbeddedServer) -> None:
+    verdicts, _ = _xml_run(server, [Fault("xml-prefixed", "legal XML spelling", (), on_response=_pretty_prefixed)])
     assert all(verdicts[c] == "pass" for c in CORE_XML + MANDATORY_XML), verdicts
 
 
 @pytest.mark.slow
-def test_json_labelled_xml_fails_everywhere(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
-    verdicts, data = _xml_run(pytester, server, [BY_NAME["xml-answered-with-json"]])
+def test_json_labelled_xml_fails_everywhere(server: EmbeddedServer) -> None:
+    verdicts, data = _xml_run(server, [BY_NAME["xml-answered-with-json"]])
     assert all(verdicts[c] == "fail" for c in CORE_XML + MANDATORY_XML), verdicts
     failed = _failed(data, CORE_XML[0])
     assert any(c["requirement"] == ["REST-001"] and c["level"] == "SHALL" and "is JSON" in c["reason"] for c in failed)
@@ -181,9 +182,9 @@ def _json_only_capability(call: ProxyCall, response: ProxyResponse) -> ProxyResp
 
 
 @pytest.mark.slow
-def test_json_for_xml_warns_in_core_and_fails_mhd_pdqm(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
+def test_json_for_xml_warns_in_core_and_fails_mhd_pdqm(server: EmbeddedServer) -> None:
     json_only = Fault("json-only-capability", "declares JSON only", (), on_response=_json_only_capability)
-    verdicts, data = _xml_run(pytester, server, [BY_NAME["xml-ignored"], json_only])
+    verdicts, data = _xml_run(server, [BY_NAME["xml-ignored"], json_only])
     assert all(verdicts[c] == "warn" for c in CORE_XML), verdicts  # REST-003 SHOULD: a server without XML answers 406
     assert all(verdicts[c] == "fail" for c in MANDATORY_XML), verdicts
     core = _failed(data, CORE_XML[1])
@@ -193,8 +194,8 @@ def test_json_for_xml_warns_in_core_and_fails_mhd_pdqm(pytester: pytest.Pytester
 
 
 @pytest.mark.slow
-def test_json_for_format_xml_fails_core_when_xml_is_declared(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
-    verdicts, data = _xml_run(pytester, server, [BY_NAME["xml-ignored"]])  # the reference CapabilityStatement lists xml
+def test_json_for_format_xml_fails_core_when_xml_is_declared(server: EmbeddedServer) -> None:
+    verdicts, data = _xml_run(server, [BY_NAME["xml-ignored"]])  # the reference CapabilityStatement lists xml
     assert verdicts[CORE_XML[0]] == "warn", verdicts  # Accept only: still the REST-003 SHOULD
     assert all(verdicts[c] == "fail" for c in CORE_XML[1:]), verdicts  # _format names a format it declares
     core = _failed(data, CORE_XML[1])
@@ -203,8 +204,8 @@ def test_json_for_format_xml_fails_core_when_xml_is_declared(pytester: pytest.Py
 
 
 @pytest.mark.slow
-def test_406_to_xml_is_legal_in_core_and_fails_mhd_pdqm(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
-    verdicts, data = _xml_run(pytester, server, [BY_NAME["xml-refused"]])
+def test_406_to_xml_is_legal_in_core_and_fails_mhd_pdqm(server: EmbeddedServer) -> None:
+    verdicts, data = _xml_run(server, [BY_NAME["xml-refused"]])
     assert all(verdicts[c] == "pass" for c in CORE_XML), verdicts  # benign for core R4 (REST-003)
     assert all(verdicts[c] == "fail" for c in MANDATORY_XML), verdicts
     pdqm = _failed(data, MANDATORY_XML[3])
@@ -212,9 +213,9 @@ def test_406_to_xml_is_legal_in_core_and_fails_mhd_pdqm(pytester: pytest.Pyteste
 
 
 @pytest.mark.slow
-def test_a_server_without_history_is_not_accused(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
+def test_a_server_without_history_is_not_accused(server: EmbeddedServer) -> None:
     with FaultProxy(server.base_url, [BY_NAME["history-not-supported"]]) as proxy:  # 405: R4 makes history optional
-        data = _run(pytester, proxy.base_url, HISTORY, k="history")
+        data = _run(proxy.base_url, HISTORY, k=("history",))
     assert _verdicts(data) == {HISTORY_TWICE: "pass", HISTORY_DELETE: "pass"}
     assert not [c for c in data["checks"] if c["check"] == "fhirpath" and c["verdict"] == "pass"]  # nothing judged on a 405
 
@@ -231,10 +232,10 @@ def test_a_server_without_history_is_not_accused(pytester: pytest.Pytester, serv
     ],
 )
 def test_history_faults_fail_the_history_case(
-    pytester: pytest.Pytester, server: EmbeddedServer, fault: str, case: str, message: str
+    server: EmbeddedServer, fault: str, case: str, message: str
 ) -> None:
     with FaultProxy(server.base_url, [BY_NAME[fault]]) as proxy:
-        data = _run(pytester, proxy.base_url, HISTORY, k="history")
+        data = _run(proxy.base_url, HISTORY, k=("history",))
     assert _verdicts(data)[case] == "fail"
     failed = _failed(data, case)
     assert any(c["check"] == "fhirpath" and c["reason"].startswith(message) and c["requirement"] == ["REST-104"] for c in failed), failed
