@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ def load_bundled(path: Path | str) -> Suite:
     return _load_bundled(Path(path).resolve())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_bundled(path: Path) -> Suite:
     return load_suite(path, fixture_library=library(fixtures_dir()))
 

@@ -14,13 +14,13 @@ from typing import Any
 
 import httpx
 import pytest
+from case_support import run_selected_cases
+from suite_roots import BUNDLED
 
 from imgconf.client import TargetClient, TargetUnreachable
 from imgconf.faults import BY_NAME, FaultProxy
 from imgconf.paths import suites_dir
 from imgconf.reference.server import EmbeddedServer
-from case_support import run_selected_cases
-from suite_roots import BUNDLED
 
 SUITES = suites_dir()
 CRUD = str(SUITES / "imagingstudy" / "rest-crud.yaml")
@@ -66,7 +66,8 @@ SCENARIOS = [
     ("redirect-loop", SEARCH, "modality-by-code", {"error"}, "TooManyRedirects"),
     ("next-link-loops", RESULTS, "count-2-pages-through-every-match", {"warn"}, "loops back"),  # REST-043 is SHOULD
     ("huge-bundle", SEARCH, "modality-by-code", {"error"}, "exceeds"),
-    ("wrong-resource-type", CRUD, "create-returns-201-with-location-and-etag | created-resource-is-readable-with-same-content", {"fail"}, "Observation"),
+    ("wrong-resource-type", CRUD,
+     "create-returns-201-with-location-and-etag | created-resource-is-readable-with-same-content", {"fail"}, "Observation"),
     ("no-bundle-type", SEARCH, "patient-by-bare-id", {"fail"}, "searchset"),
     ("5xx-storm", SEARCH, "modality-by-code", {"error"}, "503"),
     ("gzip-broken", SEARCH, "modality-by-code", {"error"}, "Decoding"),
@@ -90,7 +91,8 @@ def test_bad_server_yields_failed_check_or_error_with_evidence(
     wanted = select.split(" | ")
     started = time.monotonic()
     with FaultProxy(shared_server.base_url, [fault(name)]) as proxy:
-        data = run_selected_cases(proxy.base_url, [suite], lambda c: c.key in wanted, timeout=2.0, max_response_bytes=5 * 1024 * 1024)
+        data = run_selected_cases(proxy.base_url, [suite], lambda c: c.key in wanted,
+                                  timeout=2.0, max_response_bytes=5 * 1024 * 1024)
     elapsed = time.monotonic() - started
     assert sorted(c["case_id"] for c in data["cases"]) == sorted(wanted), data["cases"]
     exit_code = 1 if data["totals"]["cases"].get("fail", 0) + data["totals"]["cases"].get("error", 0) else 0
@@ -142,7 +144,7 @@ def test_a_dripping_response_hits_the_whole_request_deadline(server: EmbeddedSer
         client = TargetClient(proxy.base_url, timeout=1.0)
         started = time.monotonic()
         try:
-            with pytest.raises(TargetUnreachable, match="longer than 1.0 s"):
+            with pytest.raises(TargetUnreachable, match=r"longer than 1\.0 s"):
                 client.send("GET", "ImagingStudy")
         finally:
             client.close()
