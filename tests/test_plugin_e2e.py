@@ -1,6 +1,11 @@
 """The plugin as a user runs it: real pytest processes, real HTTP, the real reference server.
 
 Misbehaving servers are the reference server behind the fault-injecting proxy (imgconf.faults).
+Where a test judges suite verdicts only, the suites run in process through the engine and the
+summary is built as summary.json is (tests/suite_run.py): a child pytest process per fault cost
+more than the whole rest of the file. What stays a child process is what the process itself does:
+the whole bundled run under xdist with every report, exit codes, console output, interruption,
+unreachable targets and malformed suites.
 """
 
 from __future__ import annotations
@@ -9,17 +14,18 @@ import json
 import textwrap
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from full_run import FullRun
+from suite_roots import BUNDLED, roots
+from suite_run import exit_would_fail, run_suites_summary
 
 from imgconf.faults import BY_NAME, FaultProxy
 from imgconf.paths import suites_dir
 from imgconf.reference.server import EmbeddedServer
-from full_run import FullRun
-from suite_roots import BUNDLED, roots
+from imgconf.session import SessionOptions
 
 SUITES = suites_dir()
 CRUD = str(SUITES / "imagingstudy" / "rest-crud.yaml")
@@ -75,11 +81,9 @@ def test_full_run_under_two_xdist_workers_is_green_with_every_report(bundled_ful
     assert any(l["name"] == "requirement" for l in labels)
 
 
-def test_same_verdicts_against_a_separately_started_server(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
-    pytester.runpytest_subprocess(*BUNDLED, SEARCH, "-p", "no:cacheprovider")
-    embedded = case_verdicts(summary(pytester))
-    pytester.runpytest_subprocess(*BUNDLED, SEARCH, "--imgconf-target", server.base_url, "-p", "no:cacheprovider")
-    remote = summary(pytester)
+def test_same_verdicts_against_a_separately_started_server(server: EmbeddedServer) -> None:
+    embedded = case_verdicts(run_suites_summary(SessionOptions(), SEARCH))  # no target: the session starts its own
+    remote = run_suites_summary(SessionOptions(target=server.base_url), SEARCH)
     assert case_verdicts(remote) == embedded
     assert remote["run"]["target_url"] == server.base_url and remote["run"]["embedded"] is False
     assert sum(count_all(server.base_url).values()) == 0, "teardown left data on the target"
@@ -98,28 +102,24 @@ def test_same_verdicts_against_a_separately_started_server(pytester: pytest.Pyte
         ("modality-study-level", SEARCH, "modality searches series, not the study-level list", "search"),
     ],
 )
-def test_a_misbehaving_server_fails_the_right_check(
-    pytester: pytest.Pytester, server: EmbeddedServer, fault: str, suite: str, case: str, check: str
-) -> None:
+def test_a_misbehaving_server_fails_the_right_check(server: EmbeddedServer, fault: str, suite: str, case: str, check: str) -> None:
     with FaultProxy(server.base_url, [BY_NAME[fault]]) as proxy:
-        result = pytester.runpytest_subprocess(*BUNDLED, suite, "--imgconf-target", proxy.base_url, "-p", "no:cacheprovider")
-    data = summary(pytester)
+        data = run_suites_summary(SessionOptions(target=proxy.base_url), suite)
     assert case_verdicts(data)[case] == "fail"
     kinds = {c["check"] for c in failed_checks(data, case)}
     assert check in kinds, f"{fault}: failed checks were {kinds}"
-    assert result.ret == 1
+    assert exit_would_fail(data) and data["outcome"] == "fail"
     failing = [c for c in data["checks"] if c["case"] == case and c["verdict"] == "fail"]
     evidence = data["cases"][[c["case"] for c in data["cases"]].index(case)]
     assert failing and evidence["verdict"] == "fail"
 
 
-def test_404_after_delete_is_a_warning_not_a_failure(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
+def test_404_after_delete_is_a_warning_not_a_failure(server: EmbeddedServer) -> None:
     with FaultProxy(server.base_url, [BY_NAME["deleted-read-404"]]) as proxy:
-        result = pytester.runpytest_subprocess(*BUNDLED, CRUD, "--imgconf-target", proxy.base_url, "-p", "no:cacheprovider")
-    data = summary(pytester)
+        data = run_suites_summary(SessionOptions(target=proxy.base_url), CRUD)
     assert case_verdicts(data)["read after delete gives 410 Gone"] == "warn"
     assert "status" in {c["check"] for c in failed_checks(data, "read after delete gives 410 Gone")}
-    assert result.ret == 0
+    assert not exit_would_fail(data)
 
 
 def test_should_failure_warns_and_strict_should_fails(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
@@ -185,10 +185,9 @@ def test_interrupted_run_leaves_nothing_behind(pytester: pytest.Pytester, server
     assert sum(count_all(server.base_url).values()) == 0
 
 
-def test_undeclared_parameter_runs_shall_cases_and_skips_optional_ones(pytester: pytest.Pytester, server: EmbeddedServer) -> None:
+def test_undeclared_parameter_runs_shall_cases_and_skips_optional_ones(server: EmbeddedServer) -> None:
     with FaultProxy(server.base_url, [BY_NAME["metadata-hides-modality"]]) as proxy:
-        pytester.runpytest_subprocess(*BUNDLED, SEARCH, "--imgconf-target", proxy.base_url, "-p", "no:cacheprovider")
-    data = summary(pytester)
+        data = run_suites_summary(SessionOptions(target=proxy.base_url), SEARCH)
     verdicts = case_verdicts(data)
     assert verdicts["modality by code"] == "pass"  # SHALL: tested although undeclared
     assert verdicts["modality codes are case-sensitive"] == "skip"  # SHOULD: skipped with a reason

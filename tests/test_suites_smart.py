@@ -1,7 +1,10 @@
 """The SMART suites against the reference server in auth mode, clean and behind named faults.
 
-Real pytest processes, real HTTP: the harness authenticates with a client key from a --config
-preset; misbehaving servers are the reference server behind imgconf.faults.FaultProxy.
+Real HTTP: the harness authenticates with a client key from a --config preset; misbehaving servers
+are the reference server behind imgconf.faults.FaultProxy. The suites run in process through the
+engine with the preset's settings, summary.json built from the results (tests/suite_run.py): twenty
+child pytest processes cost more than the SMART exchanges themselves. The test that no secret reaches
+any output file stays a real pytest process (its subject is what the process writes and prints).
 """
 
 from __future__ import annotations
@@ -9,15 +12,19 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from smart_support import SmartTarget, start_smart_target
+from suite_roots import BUNDLED
+from suite_run import exit_would_fail, run_suites_summary
 
+from imgconf.config import load_preset
 from imgconf.faults import BY_NAME, FaultProxy
 from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
 from imgconf.paths import suites_dir
-from smart_support import SmartTarget, start_smart_target
-from suite_roots import BUNDLED
+from imgconf.session import SessionOptions
 
 SMART = suites_dir() / "smart"
 DISCOVERY, TOKEN, SCOPES, ENFORCEMENT = (str(SMART / f"{n}.yaml") for n in ("discovery", "token", "scopes", "enforcement"))
@@ -34,10 +41,16 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmartTarget]:
         t.server.stop()
 
 
-def run(pytester: pytest.Pytester, target: SmartTarget, url: str, *suites: str) -> tuple[Any, dict[str, Any]]:
-    config = target.write_config(pytester.path / "imgconf.toml", url)
-    result = pytester.runpytest_subprocess(*BUNDLED, *suites, "--imgconf-config", str(config), "--imgconf-preset", "target", "-p", "no:cacheprovider")
-    return result, json.loads((pytester.path / "reports" / "summary.json").read_text())
+def run_preset(config: Path, *suites: str) -> dict[str, Any]:
+    """The suites with the settings of the config's preset 'target' (as ``--imgconf-config FILE
+    --imgconf-preset target`` gives them to the session); summary.json's content."""
+    preset = load_preset(config, "target")
+    options = SessionOptions(target=preset.url, auth=preset.auth, read_only=bool(preset.read_only))
+    return run_suites_summary(options, *suites)
+
+
+def run(tmp_path: Path, target: SmartTarget, url: str, *suites: str) -> dict[str, Any]:
+    return run_preset(target.write_config(tmp_path / "imgconf.toml", url), *suites)
 
 
 def verdicts(data: dict[str, Any]) -> dict[str, str]:
@@ -48,22 +61,21 @@ def bad_checks(data: dict[str, Any], case: str) -> set[str]:
     return {c["check"] for c in data["checks"] if c["case"] == case and c["verdict"] in ("fail", "warn")}
 
 
-def test_smart_suites_are_green_against_a_configured_target(pytester: pytest.Pytester, target: SmartTarget) -> None:
-    result, data = run(pytester, target, target.base_url, str(SMART))
-    assert result.ret == 0, result.stdout.str()[-3000:]
+def test_smart_suites_are_green_against_a_configured_target(tmp_path: Path, target: SmartTarget) -> None:
+    data = run(tmp_path, target, target.base_url, str(SMART))
+    assert not exit_would_fail(data), [(c["case"], c["verdict"]) for c in data["cases"] if c["verdict"] in ("fail", "error")]
     assert data["outcome"] == "pass" and len(data["cases"]) >= 40
     assert set(verdicts(data).values()) <= {"pass", "info"}
     assert data["run"]["target_url"] == target.base_url and data["run"]["embedded"] is False
 
 
-def test_smart_cases_are_skipped_without_a_client(pytester: pytest.Pytester, target: SmartTarget) -> None:
-    result = pytester.runpytest_subprocess(*BUNDLED, DISCOVERY, "--imgconf-target", target.base_url, "-p", "no:cacheprovider")
-    data = json.loads((pytester.path / "reports" / "summary.json").read_text())
-    assert result.ret == 0 and set(verdicts(data).values()) == {"skip"}
+def test_smart_cases_are_skipped_without_a_client(target: SmartTarget) -> None:
+    data = run_suites_summary(SessionOptions(target=target.base_url), DISCOVERY)  # no preset: no SMART client
+    assert not exit_would_fail(data) and set(verdicts(data).values()) == {"skip"}
     assert "no SMART client configured" in data["cases"][0]["skipped_reason"]
 
 
-# Faults that touch different cases share one run (fewer pytest processes); each expectation still
+# Faults that touch different cases share one run (fewer suite runs); each expectation still
 # names the case its fault must fail and the check kind that must catch it.
 FAULT_RUNS = [
     (["accepts-request-without-token"], ENFORCEMENT, [
@@ -116,10 +128,10 @@ FAULT_RUNS = [
 ]
 
 
-def test_spec_findings_are_reported_as_findings(pytester: pytest.Pytester, target: SmartTarget) -> None:
+def test_spec_findings_are_reported_as_findings(tmp_path: Path, target: SmartTarget) -> None:
     faults = [BY_NAME[f] for f in ("discovery-missing-pkce", "capability-non-smart-scopes")]
     with FaultProxy(target.base_url, faults) as proxy:
-        _, data = run(pytester, target, proxy.base_url, DISCOVERY, SCOPES)
+        data = run(tmp_path, target, proxy.base_url, DISCOVERY, SCOPES)
     found = {f["id"]: f for f in data["findings"]}
     assert {"FIND-05", "FIND-20"} <= set(found), sorted(found)
     reasons = [c["reason"] for c in data["checks"] if "FIND-05" in c["requirement"] and c["verdict"] == "fail"]
@@ -128,14 +140,14 @@ def test_spec_findings_are_reported_as_findings(pytester: pytest.Pytester, targe
 
 @pytest.mark.parametrize(("faults", "suites", "expected"), FAULT_RUNS, ids=["+".join(f) for f, _, _ in FAULT_RUNS])
 def test_a_misbehaving_server_fails_the_right_smart_case(
-    pytester: pytest.Pytester, target: SmartTarget, faults: list[str], suites: str, expected: list[tuple[str, str]]
+    tmp_path: Path, target: SmartTarget, faults: list[str], suites: str, expected: list[tuple[str, str]]
 ) -> None:
     with FaultProxy(target.base_url, [BY_NAME[f] for f in faults]) as proxy:
-        result, data = run(pytester, target, proxy.base_url, *suites.split(","))
+        data = run(tmp_path, target, proxy.base_url, *suites.split(","))
     for case, check in expected:
         assert verdicts(data)[case] == "fail", f"{faults}: {case}: {verdicts(data)[case]}"
         assert check in bad_checks(data, case), f"{faults}: {case}: failing checks were {bad_checks(data, case)}"
-    assert result.ret == 1
+    assert exit_would_fail(data) and data["outcome"] == "fail"
 
 
 @pytest.mark.parametrize(
@@ -146,9 +158,9 @@ def test_a_misbehaving_server_fails_the_right_smart_case(
         ("insufficient-scope-as-401", ENFORCEMENT, "the refusal names insufficient_scope", "status"),
     ],
 )
-def test_should_level_smart_faults_warn(pytester: pytest.Pytester, target: SmartTarget, fault: str, suite: str, case: str, check: str) -> None:
+def test_should_level_smart_faults_warn(tmp_path: Path, target: SmartTarget, fault: str, suite: str, case: str, check: str) -> None:
     with FaultProxy(target.base_url, [BY_NAME[fault]]) as proxy:
-        _, data = run(pytester, target, proxy.base_url, suite)
+        data = run(tmp_path, target, proxy.base_url, suite)
     assert verdicts(data)[case] == "warn"
     assert check in bad_checks(data, case)
 
@@ -159,20 +171,20 @@ def _refuse_every_token(call: ProxyCall) -> ProxyResponse | None:
     return None
 
 
-def test_replay_is_not_judged_when_the_first_use_is_refused(pytester: pytest.Pytester, target: SmartTarget) -> None:
+def test_replay_is_not_judged_when_the_first_use_is_refused(tmp_path: Path, target: SmartTarget) -> None:
     """A server refusing every assertion must not pass the replay case by accident."""
     refuse = Fault("refuses-every-assertion", "test-only", ("SMART-013",), on_request=_refuse_every_token)
     with FaultProxy(target.base_url, [refuse]) as proxy:
-        _, data = run(pytester, target, proxy.base_url, TOKEN)
+        data = run(tmp_path, target, proxy.base_url, TOKEN)
     assert verdicts(data)["replayed assertion is refused"] == "fail"
     assert "token-request" in bad_checks(data, "replayed assertion is refused")
     assert verdicts(data)["ES384 assertion gets a bearer token"] == "fail"
 
 
-def test_v1_only_server_gets_v1_scopes_and_stays_green(pytester: pytest.Pytester, target: SmartTarget) -> None:
+def test_v1_only_server_gets_v1_scopes_and_stays_green(tmp_path: Path, target: SmartTarget) -> None:
     with FaultProxy(target.base_url, [BY_NAME["discovery-v1-only"]]) as proxy:
-        result, data = run(pytester, target, proxy.base_url, TOKEN, ENFORCEMENT)
-    assert result.ret == 0, result.stdout.str()[-3000:]
+        data = run(tmp_path, target, proxy.base_url, TOKEN, ENFORCEMENT)
+    assert not exit_would_fail(data), [(c["case"], c["verdict"]) for c in data["cases"] if c["verdict"] in ("fail", "error")]
     reasons = [c["reason"] for c in data["checks"] if c["case"] == "document-consumer scopes are granted within the request"]
     assert any("system/DocumentReference.read" in r for r in reasons), reasons
     assert not any("system/DocumentReference.rs" in r for r in reasons)
@@ -212,20 +224,21 @@ def _refuse_imaging_study(call: ProxyCall) -> ProxyResponse | None:
     return None
 
 
-def test_manifest_study_retrieval_fails_when_the_scope_is_not_honoured(pytester: pytest.Pytester, target: SmartTarget) -> None:
+def test_manifest_study_retrieval_fails_when_the_scope_is_not_honoured(tmp_path: Path, target: SmartTarget) -> None:
     refuse = Fault("refuses-imaging-study", "test-only", ("SMART-024",), on_request=_refuse_imaging_study)
     with FaultProxy(target.base_url, [refuse]) as proxy:
-        _, data = run(pytester, target, proxy.base_url, ENFORCEMENT)
+        data = run(tmp_path, target, proxy.base_url, ENFORCEMENT)
     case = "adding system/ImagingStudy.r retrieves the manifest's ImagingStudy"
     assert verdicts(data)[case] == "fail" and "status" in bad_checks(data, case)
     assert verdicts(data)["consumer scopes cannot follow a FHIR manifest to its ImagingStudy (FIND-12)"] == "info"
 
 
-def test_read_only_preset_still_sends_token_requests(pytester: pytest.Pytester, target: SmartTarget) -> None:
-    config = target.write_config(pytester.path / "imgconf.toml", target.base_url)
+def test_read_only_preset_still_sends_token_requests(tmp_path: Path, target: SmartTarget) -> None:
+    config = target.write_config(tmp_path / "imgconf.toml", target.base_url)
     config.write_text(config.read_text().replace("[presets.target.auth]", "read_only = true\n[presets.target.auth]"))
-    result = pytester.runpytest_subprocess(*BUNDLED, TOKEN, "--imgconf-config", str(config), "-p", "no:cacheprovider")
-    data = json.loads((pytester.path / "reports" / "summary.json").read_text())
-    assert result.ret == 0, result.stdout.str()[-2000:]
+    assert load_preset(config, "target").read_only is True  # the session below runs read-only
+    # (the token suite declares `writes: false` and no fixtures: a read-only pytest run keeps all its cases)
+    data = run_preset(config, TOKEN)
+    assert not exit_would_fail(data), [(c["case"], c["verdict"]) for c in data["cases"] if c["verdict"] in ("fail", "error")]
     assert verdicts(data)["ES384 assertion gets a bearer token"] == "pass"
     assert verdicts(data)["replayed assertion is refused"] == "pass"
