@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from case_support import run_named_case
+from case_support import load_bundled, run_named_case
 from suite_roots import roots
 
 from imgconf.baseline import compare, load_baseline
@@ -51,7 +51,7 @@ def write(tmp_path: Path, text: str, name: str = "ids.yaml") -> Path:
 
 
 def bundled() -> list[Suite]:
-    return [load(path) for path in discover([suites_dir()])]
+    return [load_bundled(path) for path in discover([suites_dir()])]  # loaded once per test process
 
 
 # -- the loader --------------------------------------------------------------------------------

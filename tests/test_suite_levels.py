@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from case_support import load_bundled
 
 from imgconf.fixtures import library
 from imgconf.paths import fixtures_dir, suites_dir
@@ -122,4 +123,4 @@ def test_every_suite_in_the_repository_loads() -> None:
     paths = discover([suites_dir()])
     assert len(paths) >= 20
     for path in paths:
-        load(path)  # raises SuiteError (file:line) on any case stricter than what it cites
+        load_bundled(path)  # raises SuiteError (file:line) on any case stricter than what it cites

@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from case_support import load_bundled
 
 from imgconf.fixtures import library
 from imgconf.paths import fixtures_dir, suites_dir
@@ -143,7 +144,7 @@ def test_every_bundled_suite_loads() -> None:
     assert paths, "no suites found"
     total = 0
     for path in paths:
-        total += len(load(path).cases)
+        total += len(load_bundled(path).cases)
     assert total >= 25
 
 

@@ -13,23 +13,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from case_support import load_bundled
 
 from imgconf.catalogue import is_known
 from imgconf.engine import run_case
 from imgconf.faults import BY_NAME, Fault, FaultProxy, ProxyCall, ProxyResponse
-from imgconf.fixtures import library
-from imgconf.paths import fixtures_dir, suites_dir
+from imgconf.paths import suites_dir
 from imgconf.reference.server import EmbeddedServer
 from imgconf.results import CaseResult, Verdict
 from imgconf.session import SessionOptions, TargetSession
-from imgconf.suite.loader import discover, load_suite
+from imgconf.suite.loader import discover
 from imgconf.suite.model import Case, Suite
 
 SUITES = suites_dir() / "imagingstudy"
 
 
 def _suite(stem: str) -> Suite:
-    return load_suite(SUITES / f"{stem}.yaml", fixture_library=library(fixtures_dir()))
+    return load_bundled(SUITES / f"{stem}.yaml")
 
 
 def _needed(suite: Suite, target: Case) -> list[Case]:
@@ -162,7 +162,7 @@ def test_every_new_fault_is_tied_to_known_requirements() -> None:
 
 def test_the_imagingstudy_suites_hold_at_least_150_cases_each_citing_requirements() -> None:
     paths = discover([SUITES])
-    suites = [load_suite(p, fixture_library=library(fixtures_dir())) for p in paths]
+    suites = [load_bundled(p) for p in paths]
     cases = [c for s in suites for c in s.cases]
     assert len(cases) >= 150
     assert all(c.requirements and all(is_known(r) for r in c.requirements) for c in cases)
@@ -181,7 +181,7 @@ def test_every_r4_search_parameter_has_a_positive_and_a_negative_case() -> None:
     positive: set[str] = set()
     negative: set[str] = set()
     for path in discover([SUITES]):
-        for case in load_suite(path, fixture_library=library(fixtures_dir())).cases:
+        for case in load_bundled(path).cases:
             for step in case.steps:
                 # the oracle of an on_status branch (200 when a modifier may also be refused) counts too
                 searches = [step.expect.spec("search")] + [branch.spec("search") for _, branch in step.expect.on_status]
