@@ -50,22 +50,56 @@ def imgconf(args: list[str], cache: Path) -> subprocess.CompletedProcess[str]:
                           timeout=300, check=False)
 
 
-def test_importing_the_cli_imports_none_of_the_heavy_stack(tmp_path: Path) -> None:
-    code = f"import json, sys, imgconf.cli; print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({list(HEAVY)!r}))))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
-    assert json.loads(done.stdout) == []
+HELP_COMMANDS = [["--help"], ["--version"], ["run", "--help"], ["list", "--help"]]
+
+# One fresh interpreter for every light path, in this order: import the CLI; run each help/version command; import
+# the pytest plugin. What is loaded only grows, so each record holds everything up to that step: an empty record
+# clears that step (and every one before it); the plugin's record is the plugin's own once the CLI steps are clean.
+LIGHT_PATHS = """
+import json, sys
+heavy = set(json.loads(sys.argv[2]))
+def loaded():
+    return sorted({m.split(".")[0] for m in sys.modules} & heavy)
+records = {}
+import imgconf.cli
+records["import imgconf.cli"] = loaded()
+for args in json.loads(sys.argv[1]):
+    sys.argv = ["imgconf", *args]
+    try:
+        imgconf.cli.app()
+    except SystemExit:
+        pass
+    records[" ".join(args)] = loaded()
+import imgconf.plugin
+records["import imgconf.plugin"] = loaded()
+print("\\nPROBE" + json.dumps(records))
+"""
 
 
-def test_the_pytest_plugin_loads_nothing_heavy_beyond_pytest() -> None:
+@pytest.fixture(scope="module")
+def light_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
+    env = {**os.environ, "IMGCONF_CACHE_DIR": str(tmp_path_factory.mktemp("cache")), "COLUMNS": "120"}
+    done = subprocess.run([sys.executable, "-c", LIGHT_PATHS, json.dumps(HELP_COMMANDS), json.dumps(HEAVY)],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+    marker = done.stdout.rpartition("\nPROBE")[2]
+    assert marker.startswith("{"), done.stdout + done.stderr
+    records: dict[str, list[str]] = json.loads(marker)
+    return records
+
+
+def test_importing_the_cli_imports_none_of_the_heavy_stack(light_paths: dict[str, list[str]]) -> None:
+    assert light_paths["import imgconf.cli"] == []
+
+
+def test_the_pytest_plugin_loads_nothing_heavy_beyond_pytest(light_paths: dict[str, list[str]]) -> None:
     """pytest loads imgconf.plugin (pytest11 entry point) in every project where imgconf is installed."""
-    code = f"import json, sys, imgconf.plugin; print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({list(HEAVY)!r}))))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
-    assert json.loads(done.stdout) == ["pytest"]
+    assert all(light_paths[" ".join(args)] == [] for args in HELP_COMMANDS), light_paths  # nothing before it counts
+    assert light_paths["import imgconf.plugin"] == ["pytest"]
 
 
-@pytest.mark.parametrize("args", [["--help"], ["--version"], ["run", "--help"], ["list", "--help"]])
-def test_help_and_version_import_none_of_the_heavy_stack(args: list[str], tmp_path: Path) -> None:
-    assert heavy_imports(args, tmp_path) == []
+@pytest.mark.parametrize("args", HELP_COMMANDS)
+def test_help_and_version_import_none_of_the_heavy_stack(args: list[str], light_paths: dict[str, list[str]]) -> None:
+    assert light_paths[" ".join(args)] == [], light_paths
 
 
 def test_list_from_the_cache_imports_none_of_the_heavy_stack_and_lists_the_same(tmp_path: Path) -> None:
