@@ -90,26 +90,34 @@ def test_a_legal_variation_is_not_scored_and_must_stay_green(tmp_path: Path) -> 
 
 CAPABILITY = str(suites_dir() / "rest" / "capability-declarations.yaml")
 
-# mutate() in a child process (it runs pytest in-process), with faults whose declarations the test sets
+# mutate() in a child process (it runs pytest in-process), with faults whose declarations the test sets; one child
+# runs every spec of the module, one report (a JSON line) per spec
 _SELECTION_RUN = """
 import dataclasses, json, sys
 from pathlib import Path
 from imgconf.faults import BY_NAME
 from imgconf.mutate import mutate
-spec = json.loads(sys.argv[1])
-faults = [dataclasses.replace(BY_NAME[name], suites=None if suites is None else tuple(suites))
-          for name, suites in spec["faults"]]
-report = mutate([Path(p) for p in spec["suites"]], faults=faults, full=spec["full"])
-print(json.dumps({**report.to_dict(), "ok": report.ok}))
+for spec in json.loads(sys.argv[1]):
+    faults = [dataclasses.replace(BY_NAME[name], suites=None if suites is None else tuple(suites))
+              for name, suites in spec["faults"]]
+    report = mutate([Path(p) for p in spec["suites"]], faults=faults, full=spec["full"])
+    print(json.dumps({**report.to_dict(), "ok": report.ok}))
 """
 
+# (faults with their declared suites, full run?) of the selection tests below
+DECLARED_AND_UNDECLARED = ([("create-returns-200", ["imagingstudy-crud"]), ("no-etag", None)], False)
+TOO_NARROW = ([("create-returns-200", ["rest-capability-declarations"])], True)  # deliberately wrong, see its test
 
-def mutate_with_declarations(tmp_path: Path, faults: list[tuple[str, list[str] | None]], *, full: bool) -> dict:
-    spec = {"suites": [CRUD, CAPABILITY], "faults": faults, "full": full}
-    proc = subprocess.run([sys.executable, "-c", _SELECTION_RUN, json.dumps(spec)],
-                          capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False)
+
+@pytest.fixture(scope="module")
+def selection_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    runs = {"declared": DECLARED_AND_UNDECLARED, "narrow": TOO_NARROW}
+    specs = [{"suites": [CRUD, CAPABILITY], "faults": faults, "full": full} for faults, full in runs.values()]
+    proc = subprocess.run([sys.executable, "-c", _SELECTION_RUN, json.dumps(specs)], capture_output=True, text=True,
+                          timeout=600, cwd=tmp_path_factory.mktemp("mutate"), check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    lines = proc.stdout.strip().splitlines()[-len(runs):]
+    return {name: json.loads(line) for name, line in zip(runs, lines, strict=True)}
 
 
 def test_every_declared_suite_is_a_bundled_suite() -> None:
@@ -130,9 +138,8 @@ def test_selection_runs_a_declared_fault_on_its_suites_and_an_undeclared_one_on_
 
 
 @pytest.mark.slow
-def test_a_declared_fault_runs_only_its_suites_and_an_undeclared_fault_every_suite(tmp_path: Path) -> None:
-    report = mutate_with_declarations(
-        tmp_path, [("create-returns-200", ["imagingstudy-crud"]), ("no-etag", None)], full=False)
+def test_a_declared_fault_runs_only_its_suites_and_an_undeclared_fault_every_suite(selection_reports: dict[str, dict]) -> None:
+    report = selection_reports["declared"]  # DECLARED_AND_UNDECLARED
     assert report["mode"] == "selected" and report["ok"] and report["score"] == 1.0
     # the false-positive probe still covers both suites
     assert report["no_fault_run"]["suites"] == ["imagingstudy-crud", "rest-capability-declarations"]
@@ -145,9 +152,9 @@ def test_a_declared_fault_runs_only_its_suites_and_an_undeclared_fault_every_sui
 
 
 @pytest.mark.slow
-def test_full_run_reports_a_declaration_that_is_too_narrow(tmp_path: Path) -> None:
+def test_full_run_reports_a_declaration_that_is_too_narrow(selection_reports: dict[str, dict]) -> None:
     # Deliberately wrong: create-returns-200 breaks create (imagingstudy-crud catches it), not the CapabilityStatement.
-    report = mutate_with_declarations(tmp_path, [("create-returns-200", ["rest-capability-declarations"])], full=True)
+    report = selection_reports["narrow"]  # TOO_NARROW, a full run
     fault = report["faults"][0]
     assert report["mode"] == "full" and fault["selection"] == "all: full run"
     assert fault["suites_run"] == ["imagingstudy-crud", "rest-capability-declarations"] and fault["caught"]
