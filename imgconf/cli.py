@@ -391,7 +391,8 @@ def mutate(
     full: Annotated[bool, typer.Option("--full", help="Every fault against every suite (the periodic check); also reports fault declarations that are too narrow or no longer catch.")] = False,
     with_pacs: Annotated[Optional[str], typer.Option(  # noqa: UP045  (typer reads the annotation, as the others)
         "--with-pacs", metavar="NAME",
-        help="Start a PACS (orthanc) when a selected fault's suites need one (the DICOMweb cross-check), as imgconf run --with-pacs does; without it those faults are reported 'not run: no PACS'.")] = None,
+        help="Start a PACS (orthanc) when a selected fault's suites need one (the DICOMweb cross-check), as "
+             "imgconf run --with-pacs does; without it those faults are reported 'not run: no PACS'.")] = None,
 ) -> None:
     """Inject every catalogued fault through a proxy; report which checks catch each (mutation score).
 
