@@ -15,12 +15,12 @@ always covers every selected suite: it is the false-positive probe. ``full=True`
 rotted: a suite outside the declaration that catches the fault (too narrow), or declared suites that
 no longer catch it.
 
-PACS (issue 13): a fault that declares a suite that needs a DICOMweb PACS (``requires: [dicomweb]``, e.g. the
-faults of imgconf/faults/dicomweb.py) is caught only when the run has one. ``pacs="orthanc"`` (``imgconf
-mutate --with-pacs orthanc``) starts it as ``imgconf run --with-pacs`` does, when a selected fault (or, in a
-full run, a suite) needs it, and passes its root as the ``dicomweb`` run option to every run. Without a PACS
-(not asked for, or it could not start) those faults are reported "not run: no PACS" with the reason: neither
-caught nor failed, and not scored.
+PACS (issue 13): a fault with ``requires=("dicomweb",)``, or whose declared suites all need a DICOMweb PACS
+(``requires: [dicomweb]``), e.g. the faults of imgconf/faults/dicomweb.py, is caught only when the run has
+one. ``pacs="orthanc"`` (``imgconf mutate --with-pacs orthanc``) starts it as ``imgconf run --with-pacs``
+does, when a selected fault (or, in a full run, a suite) needs it, and passes its root as the ``dicomweb``
+run option to every run. Without a PACS (not asked for, or it could not start) those faults are reported
+"not run: no PACS" with the reason: neither caught nor failed, and not scored.
 """
 
 from __future__ import annotations
@@ -254,9 +254,9 @@ def index_suite_requirements(paths: list[Path]) -> dict[str, tuple[Path, tuple[s
 
 
 def needs_pacs(fault: Fault, pacs_suites: set[str]) -> bool:
-    """The fault declares a suite that needs a DICOMweb PACS: what it breaks lives in the data only such a suite
-    loads (the PACS fixtures), so without a PACS nothing can catch it."""
-    return bool(set(fault.suites or ()) & pacs_suites)
+    """Without a DICOMweb PACS nothing can catch the fault: it says so (``requires``), or every suite it declares
+    needs one."""
+    return "dicomweb" in fault.requires or (bool(fault.suites) and set(fault.suites or ()) <= pacs_suites)
 
 
 @dataclass(frozen=True)

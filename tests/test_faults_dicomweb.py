@@ -7,6 +7,7 @@ studies and the other patient's study (``pacs_studies``). Needs Debian's orthanc
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -88,6 +89,7 @@ def test_every_dicomweb_fault_declares_the_crosscheck_suite_and_is_a_mutation_fa
     for fault in DICOMWEB_FAULTS:
         extra = SEARCHED_BY_MODALITY if fault.name == "pacs-study-modality-disagrees" else ()
         assert fault.suites == ("dicomweb-crosscheck", *extra) and fault.requirements and not fault.benign
+        assert fault.requires == ("dicomweb",)
         assert fault in MUTATION_FAULTS and BY_NAME[fault.name] is fault
 
 
@@ -209,6 +211,9 @@ def test_mutate_knows_which_faults_need_the_pacs() -> None:
     pacs_suites = {suite for suite, (_, requires) in index.items() if "dicomweb" in requires}
     assert pacs_suites == {"dicomweb-crosscheck", "dicomweb-crosscheck-readonly"}
     assert {f.name for f in MUTATION_FAULTS if needs_pacs(f, pacs_suites)} == {f.name for f in DICOMWEB_FAULTS}
+    # a fault that also declares a PACS suite but is caught without one (its twin on every Endpoint) still runs
+    twin = dataclasses.replace(BY_NAME["endpoint-trailing-slash"], suites=("imagingstudy-codings", "dicomweb-crosscheck"))
+    assert not needs_pacs(twin, pacs_suites)
 
 
 def _mutate_cli(tmp_path: Any, *args: str) -> tuple[Any, dict[str, Any]]:

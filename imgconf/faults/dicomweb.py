@@ -24,6 +24,7 @@ from imgconf.faults.model import Fault, ProxyCall
 from imgconf.faults.rewrite import JsonEdit, JsonObject, edit_resources, named, rewrite_values
 
 SUITES = ("dicomweb-crosscheck",)
+PACS = ("dicomweb",)  # every fault here breaks the PACS fixtures: only a run with a PACS loads them
 # The search oracle of these FHIR-only suites sees the PACS studies (the dicomweb suite loads them in the same run)
 # and catches the modality fault: the proxy swaps modality and SOP class in what the server returns, while the
 # upstream still matches modality/dicom-class searches on the true values (a server that stored the wrong values
@@ -185,22 +186,22 @@ def _search_by_other_uid_finds_mr(call: ProxyCall) -> None:
 DICOMWEB_FAULTS: tuple[Fault, ...] = (
     Fault("pacs-instance-count-smaller", "a PACS study's first series lists one instance fewer than the PACS holds, "
           "numberOfInstances (series and study) one smaller to match", ("IS-013",),
-          on_response=edit_resources("ImagingStudy", _pacs_studies(_one_instance_fewer)), suites=SUITES),
+          on_response=edit_resources("ImagingStudy", _pacs_studies(_one_instance_fewer)), suites=SUITES, requires=PACS),
     Fault("pacs-series-uid-unknown", "a PACS study's first series carries a valid Series Instance UID the PACS "
           "does not hold", ("IS-004",),
-          on_response=edit_resources("ImagingStudy", _pacs_studies(_unknown_series_uid)), suites=SUITES),
+          on_response=edit_resources("ImagingStudy", _pacs_studies(_unknown_series_uid)), suites=SUITES, requires=PACS),
     Fault("pacs-study-modality-disagrees", "a PACS study's modality, its series' modality and their image SOP "
           "classes are MR for CT (and CT for MR): consistent in FHIR, not what the PACS holds", ("IS-012", "IS-030"),
           on_response=edit_resources("ImagingStudy", _pacs_studies(_modality_swapped)),
-          suites=(*SUITES, *SEARCHED_BY_MODALITY)),
+          suites=(*SUITES, *SEARCHED_BY_MODALITY), requires=PACS),
     Fault("pacs-endpoint-trailing-slash", "the PACS's WADO-RS Endpoint.address gains a trailing slash",
-          ("IS-041",), on_response=edit_resources("Endpoint", _pacs_endpoint(_trailing_slash)), suites=SUITES),
+          ("IS-041",), on_response=edit_resources("Endpoint", _pacs_endpoint(_trailing_slash)), suites=SUITES, requires=PACS),
     Fault("pacs-endpoint-wrong-root", "the PACS's WADO-RS Endpoint.address is the PACS's web root, not its "
           "DICOMweb root", ("IS-044", "IS-045"),
-          on_response=edit_resources("Endpoint", _pacs_endpoint(_wrong_root)), suites=SUITES),
+          on_response=edit_resources("Endpoint", _pacs_endpoint(_wrong_root)), suites=SUITES, requires=PACS),
     Fault("pacs-study-of-another-patient", "the PACS MR study's resource names the Study Instance UID (and the "
           "series, accession, counts) of another patient's study in the PACS; its subject stays", ("DICOM-013",),
           on_request=_search_by_other_uid_finds_mr,
           on_response=edit_resources("ImagingStudy", _pacs_studies(_another_patients_study, keys=("mr",))),
-          suites=SUITES),
+          suites=SUITES, requires=PACS),
 )

@@ -80,3 +80,6 @@ class Fault:
     # The suite ids that exercise what this fault breaks (see the module docstring). None: every
     # suite. Why: one run per fault against every suite made the mutation run CI's longest step.
     suites: tuple[str, ...] | None = None
+    # What a run must be given for any suite to catch it, as a suite's ``requires:`` ("dicomweb": a PACS, whose
+    # fixtures carry what the fault breaks). Without it ``imgconf mutate`` reports the fault "not run".
+    requires: tuple[str, ...] = ()
