@@ -45,9 +45,14 @@ def heavy_imports(args: list[str], cache: Path) -> list[str]:
 
 
 def imgconf(args: list[str], cache: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "IMGCONF_CACHE_DIR": str(cache), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "imgconf.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=300, check=False)
+    """``imgconf ARGS`` in this process (the cache lives on disk, so a listing here is what a new process would
+    see); what a fresh interpreter imports is the subject of the PROBE / LIGHT_PATHS children alone."""
+    from typer.testing import CliRunner
+
+    from imgconf.cli import app
+
+    done = CliRunner().invoke(app, args, env={"IMGCONF_CACHE_DIR": str(cache), "COLUMNS": "200"})
+    return subprocess.CompletedProcess(["imgconf", *args], done.exit_code, done.stdout, done.stderr)
 
 
 HELP_COMMANDS = [["--help"], ["--version"], ["run", "--help"], ["list", "--help"]]
