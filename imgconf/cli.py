@@ -6,7 +6,7 @@ import json
 import os
 import uuid
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -26,18 +26,19 @@ app = typer.Typer(
 console = Console()
 
 CONSOLE_VERDICTS = ("pass", "fail", "warn", "info", "skip", "not-judged", "error")  # not-judged: needed a response that already failed
-VERDICT_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "info": "cyan", "skip": "dim", "not-judged": "dim", "error": "magenta"}
+VERDICT_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "info": "cyan", "skip": "dim", "not-judged": "dim",
+                 "error": "magenta"}
 
 
 def _version(value: bool) -> None:
     if value:
         console.print(f"imgconf {__version__}")
-        raise typer.Exit()
+        raise typer.Exit
 
 
 @app.callback()
 def main(
-    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = None,
+    version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = None,
 ) -> None:
     """imgconf — FHIR imaging conformance harness."""
 
@@ -45,12 +46,14 @@ def main(
 @app.command()
 @options.with_run_options  # --target, --suite, --edition, … : one parameter per row of imgconf.options
 def run(
-    keyword: Annotated[Optional[str], typer.Option("-k", help="pytest -k expression over case names.")] = None,
-    marker: Annotated[Optional[str], typer.Option("-m", help="pytest -m expression, e.g. 'shall and imagingstudy'.")] = None,
+    keyword: Annotated[str | None, typer.Option("-k", help="pytest -k expression over case names.")] = None,
+    marker: Annotated[str | None, typer.Option("-m", help="pytest -m expression, e.g. 'shall and imagingstudy'.")] = None,
     workers: Annotated[int, typer.Option("--workers", "-n", help="Parallel workers (pytest-xdist); 0 runs in-process.")] = 0,
-    suites_path: Annotated[Optional[list[Path]], typer.Option("--suites", help="Suite files or folders (default: the bundled suites).")] = None,
-    with_target: Annotated[Optional[str], typer.Option("--with-target", help="Build if needed, start, test and stop a named server (imgconf targets list).")] = None,
-    with_pacs: Annotated[Optional[str], typer.Option(  # noqa: UP045  (typer reads the annotation, as the others)
+    suites_path: Annotated[list[Path] | None, typer.Option(
+        "--suites", help="Suite files or folders (default: the bundled suites).")] = None,
+    with_target: Annotated[str | None, typer.Option(
+        "--with-target", help="Build if needed, start, test and stop a named server (imgconf targets list).")] = None,
+    with_pacs: Annotated[str | None, typer.Option(
         "--with-pacs", metavar="NAME",
         help="Start a PACS (imgconf targets list: orthanc), load the generated DICOM studies, use it as --dicomweb, stop it at the end.",
     )] = None,
@@ -310,16 +313,20 @@ def _print_summary(reports_dir: Path, progress: Any, code: int = 0) -> None:
 
 @app.command("cleanup")
 def cleanup_command(
-    target: Annotated[Optional[str], typer.Option(help="FHIR base URL (default: the target noted for --run-tag in the reports dir).")] = None,
-    run_tag: Annotated[Optional[list[str]], typer.Option("--run-tag", help="Run tag to remove (repeatable), as printed at the start of imgconf run.")] = None,
-    all_imgconf: Annotated[bool, typer.Option("--all-imgconf", help="Remove every imgconf run's data found on the target (older than --min-age).")] = False,
-    min_age: Annotated[float, typer.Option(help="With --all-imgconf: leave runs alone whose newest resource is younger than this many minutes.")] = 30.0,
+    target: Annotated[str | None, typer.Option(help="FHIR base URL (default: the target noted for --run-tag in the reports dir).")] = None,
+    run_tag: Annotated[list[str] | None, typer.Option(
+        "--run-tag", help="Run tag to remove (repeatable), as printed at the start of imgconf run.")] = None,
+    all_imgconf: Annotated[bool, typer.Option(
+        "--all-imgconf", help="Remove every imgconf run's data found on the target (older than --min-age).")] = False,
+    min_age: Annotated[float, typer.Option(
+        help="With --all-imgconf: leave runs alone whose newest resource is younger than this many minutes.")] = 30.0,
     reports_dir: Annotated[Path, typer.Option(help="Where imgconf run noted its run tags (.imgconf-runs.json).")] = Path("reports"),
     request_timeout: Annotated[float, typer.Option(help="Seconds per HTTP request.")] = 30.0,
     insecure: Annotated[bool, typer.Option(help="Do not verify TLS certificates.")] = False,
-    config: Annotated[Optional[Path], typer.Option("--config", help="Config file with target presets (SMART auth for the target).")] = None,
-    preset: Annotated[Optional[str], typer.Option("--preset", help="Preset name in --config.")] = None,
-    header: Annotated[Optional[list[str]], typer.Option("--header", help="'Name: value' sent on every request to the target (repeatable).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Config file with target presets (SMART auth for the target).")] = None,
+    preset: Annotated[str | None, typer.Option("--preset", help="Preset name in --config.")] = None,
+    header: Annotated[list[str] | None, typer.Option(
+        "--header", help="'Name: value' sent on every request to the target (repeatable).")] = None,
 ) -> None:
     """Remove what a hard-stopped run left on a target (resources tagged urn:imgconf:run|TAG), newest first."""
     import datetime as dt
@@ -380,16 +387,20 @@ def cleanup_command(
 
 @app.command()
 def mutate(
-    target: Annotated[Optional[str], typer.Option(help="Upstream FHIR base URL behind the fault proxy (default: the embedded reference server).")] = None,
-    fault: Annotated[Optional[list[str]], typer.Option("--fault", help="Inject only these faults (repeatable).")] = None,
-    suite: Annotated[Optional[list[str]], typer.Option(help="Run only these suite ids (repeatable).")] = None,
-    suites_path: Annotated[Optional[list[Path]], typer.Option("--suites", help="Suite files or folders (default: the bundled suites).")] = None,
+    target: Annotated[str | None, typer.Option(
+        help="Upstream FHIR base URL behind the fault proxy (default: the embedded reference server).")] = None,
+    fault: Annotated[list[str] | None, typer.Option("--fault", help="Inject only these faults (repeatable).")] = None,
+    suite: Annotated[list[str] | None, typer.Option(help="Run only these suite ids (repeatable).")] = None,
+    suites_path: Annotated[list[Path] | None, typer.Option(
+        "--suites", help="Suite files or folders (default: the bundled suites).")] = None,
     json_out: Annotated[Path, typer.Option("--json", help="Where the JSON report goes.")] = Path("reports/mutation.json"),
     list_faults: Annotated[bool, typer.Option("--list", help="List the fault catalogue and exit.")] = False,
-    config: Annotated[Optional[Path], typer.Option("--config", help="Config file with target presets (SMART auth for a --target).")] = None,
-    preset: Annotated[Optional[str], typer.Option("--preset", help="Preset name in --config.")] = None,
-    full: Annotated[bool, typer.Option("--full", help="Every fault against every suite (the periodic check); also reports fault declarations that are too narrow or no longer catch.")] = False,
-    with_pacs: Annotated[Optional[str], typer.Option(  # noqa: UP045  (typer reads the annotation, as the others)
+    config: Annotated[Path | None, typer.Option("--config", help="Config file with target presets (SMART auth for a --target).")] = None,
+    preset: Annotated[str | None, typer.Option("--preset", help="Preset name in --config.")] = None,
+    full: Annotated[bool, typer.Option(
+        "--full", help="Every fault against every suite (the periodic check); also reports fault declarations "
+                       "that are too narrow or no longer catch.")] = False,
+    with_pacs: Annotated[str | None, typer.Option(
         "--with-pacs", metavar="NAME",
         help="Start a PACS (orthanc) when a selected fault's suites need one (the DICOMweb cross-check), as "
              "imgconf run --with-pacs does; without it those faults are reported 'not run: no PACS'.")] = None,
@@ -398,9 +409,9 @@ def mutate(
 
     Each fault runs against the suites it declares (Fault.suites; all suites if it declares none);
     --full runs every fault against every suite."""
+    from imgconf.credentials import shown  # a URL's userinfo is never printed
     from imgconf.faults import MUTATION_FAULTS
     from imgconf.mutate import MutationError, mutate as run_mutation, select_faults, write_json
-    from imgconf.credentials import shown  # a URL's userinfo is never printed
 
     if list_faults:
         table = Table(title=f"{len(MUTATION_FAULTS)} faults")
@@ -431,8 +442,10 @@ def mutate(
             if result.fault.benign:
                 mark = "[bold red]FAILED ON A LEGAL VARIATION[/]" if result.caught else "[green]legal variation, stayed green[/]"
             else:
-                mark = "[green]caught[/]" if result.caught else f"[bold red]NOT CAUGHT[/]{' — ' + result.incomplete if result.incomplete else ''}"
-            console.print(f"  {name}: {mark} ({len(result.caught_by)} check(s), {len(result.suites_run)} suite(s), {result.duration_s:.1f} s)")
+                mark = ("[green]caught[/]" if result.caught
+                        else f"[bold red]NOT CAUGHT[/]{' — ' + result.incomplete if result.incomplete else ''}")
+            console.print(f"  {name}: {mark} ({len(result.caught_by)} check(s), {len(result.suites_run)} suite(s), "
+                          f"{result.duration_s:.1f} s)")
 
     try:
         report = run_mutation(paths, target=target, faults=chosen, extra_args=extra, progress=progress,
@@ -454,7 +467,8 @@ def mutate(
         )
     console.print(table)
     fps = report.false_positives
-    console.print(f"no-fault run: {len(report.baseline.cases)} cases, " + ("[green]green (0 false positives)[/]" if not fps else f"[bold red]{len(fps)} false positive(s)[/]"))
+    console.print(f"no-fault run: {len(report.baseline.cases)} cases, "
+                  + ("[green]green (0 false positives)[/]" if not fps else f"[bold red]{len(fps)} false positive(s)[/]"))
     for case, check, verdict, reqs in fps:
         console.print(f"  [red]FALSE POSITIVE[/] {case} · {check} {verdict} [{', '.join(reqs)}]")
     for r in report.benign_failures:
@@ -472,9 +486,11 @@ def mutate(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
-    db: Annotated[Optional[Path], typer.Option(help="SQLite file (default: a temporary one).")] = None,
-    auth: Annotated[bool, typer.Option("--auth", help="Require SMART Backend Services bearer tokens (token endpoint at /fhir/auth/token).")] = False,
-    register_client: Annotated[Optional[list[str]], typer.Option("--register-client", metavar="ID=JWKS_FILE", help="With --auth: a client id and its public JWKS file (repeatable).")] = None,
+    db: Annotated[Path | None, typer.Option(help="SQLite file (default: a temporary one).")] = None,
+    auth: Annotated[bool, typer.Option(
+        "--auth", help="Require SMART Backend Services bearer tokens (token endpoint at /fhir/auth/token).")] = False,
+    register_client: Annotated[list[str] | None, typer.Option(
+        "--register-client", metavar="ID=JWKS_FILE", help="With --auth: a client id and its public JWKS file (repeatable).")] = None,
 ) -> None:
     """Run the embedded reference FHIR server in the foreground (base URL http://HOST:PORT/fhir)."""
     from imgconf.reference.server import serve as run_server
@@ -507,7 +523,8 @@ def _server_auth(enabled: bool, registrations: list[str]) -> Any:
         public = [{k: v for k, v in key.items() if k not in ("d", "p", "q", "dp", "dq", "qi")} for key in document["keys"]]
         server_auth.register(RegisteredClient(client_id, {"keys": public}))
     if not server_auth.clients:
-        console.print("[yellow]SMART auth is on but no client is registered: every token request will fail (use --register-client ID=JWKS_FILE)[/]")
+        console.print("[yellow]SMART auth is on but no client is registered: every token request will fail "
+                      "(use --register-client ID=JWKS_FILE)[/]")
     return server_auth
 
 
@@ -535,7 +552,7 @@ def targets_list() -> None:
 def list_suites(
     cases: Annotated[bool, typer.Option("--cases", help="List every case.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-    suites_path: Annotated[Optional[list[Path]], typer.Option("--suites", help="Suite files or folders.")] = None,
+    suites_path: Annotated[list[Path] | None, typer.Option("--suites", help="Suite files or folders.")] = None,
 ) -> None:
     """List suites, their cases and the requirement ids they cite."""
     from imgconf.suite.index import list_suites as suite_listing  # rows remembered per suite: see there
@@ -567,15 +584,15 @@ def list_suites(
 @app.command()
 def validate(
     paths: Annotated[list[Path], typer.Argument(help="JSON resources, Bundles, NDJSON files or folders.")],
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the findings as JSON here.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the findings as JSON here.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="text (default), json or junit.")] = "text",
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the json/junit report here "
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the json/junit report here "
                                                    "instead of stdout.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print the summary line only.")] = False,
-    profile: Annotated[Optional[str], typer.Option(
+    profile: Annotated[str | None, typer.Option(
         "--profile", help="Judge DocumentReferences as mhd or eu-imaging-report even without a meta.profile "
         "claim (default: R4 alone unless the resource claims the profile).")] = None,
-    dicomweb: Annotated[Optional[str], typer.Option(  # noqa: UP045  (typer reads the annotation, as the others)
+    dicomweb: Annotated[str | None, typer.Option(
         "--dicomweb", metavar="URL", help="Also cross-check ImagingStudies (Endpoints contained or among the files) "
         "and KOS manifests (.dcm files, DocumentReferences with the KOS inline) with this PACS's DICOMweb root "
         "(read-only: GET only; user:password@ in the URL for Basic auth).")] = None,
@@ -595,7 +612,7 @@ def validate(
 def compare_command(
     old: Annotated[Path, typer.Argument(help="The earlier run: its summary.json or reports folder.")],
     new: Annotated[Path, typer.Argument(help="The later run: its summary.json or reports folder.")],
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the comparison as JSON here.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the comparison as JSON here.")] = None,
 ) -> None:
     """Regressions, progressions, new and removed cases between two runs; exit 1 on a regression."""
     from imgconf.compare import CompareError, compare, load_summary

@@ -95,7 +95,7 @@ def read_config(path: Path) -> dict[str, Any]:
         raise ConfigError(path, "presets", "the config needs a 'presets' table with at least one named preset")
     unknown = set(data) - {"presets", "default_preset"}
     if unknown:
-        raise ConfigError(path, sorted(unknown)[0], "unknown top-level key (allowed: presets, default_preset)")
+        raise ConfigError(path, min(unknown), "unknown top-level key (allowed: presets, default_preset)")
     return data
 
 

@@ -10,12 +10,13 @@ ConformanceWarning unless ``--strict-should``; an unreachable target is an error
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import signal
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -177,6 +178,7 @@ class CaseItem(pytest.Item):
         self.suite = suite
         self.case = case
         self.case_result: CaseResult | None = None
+        self.target_skip_reason: str | None = None  # set by a managed target's skip_areas or a missing PACS
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.case.line - 1, f"{self.suite.id}: {self.case.name} [{', '.join(self.case.requirements)}]"
@@ -188,7 +190,7 @@ class CaseItem(pytest.Item):
 
         session = _session(self.config)
         guard = _unreachable_guard(self.config)
-        target_skip = getattr(self, "target_skip_reason", None)  # a managed target's skip_areas (imgconf.targets.skips)
+        target_skip = self.target_skip_reason  # a managed target's skip_areas (imgconf.targets.skips)
         if guard.tripped or target_skip:  # a dead target: say so once per case instead of waiting out every connect
             result = CaseResult(suite_id=self.suite.id, suite=self.suite.title, case=self.case.name,
                                 nodeid=self.nodeid, area=self.suite.area, requirement=list(self.case.requirements),
@@ -218,7 +220,8 @@ class CaseItem(pytest.Item):
         if warn:
             _allure_describe_warnings(self, warn)
         for check in warn:
-            warnings.warn(ConformanceWarning(f"{self.suite.id} :: {self.case.name}: [{', '.join(check.requirement)} SHOULD] {check.reason}"))
+            warnings.warn(ConformanceWarning(
+                f"{self.suite.id} :: {self.case.name}: [{', '.join(check.requirement)} SHOULD] {check.reason}"), stacklevel=1)
         if result.skipped_reason:
             pytest.skip(result.skipped_reason)
 
@@ -309,7 +312,7 @@ def _note_run(config: pytest.Config, session: TargetSession) -> None:
         runstate.record_start(_reports_dir(config), session.run_tag, session.base_url,
                               read_only=session.options.read_only, embedded=session.embedded is not None)
     except OSError as exc:  # a read-only checkout: the run goes on, without the way back
-        warnings.warn(f"imgconf: cannot note the run tag in {_reports_dir(config)}: {exc}")
+        warnings.warn(f"imgconf: cannot note the run tag in {_reports_dir(config)}: {exc}", stacklevel=1)
 
 
 def _install_sigterm() -> None:
@@ -327,15 +330,16 @@ def _install_sigterm() -> None:
 # -- results ---------------------------------------------------------------------------------
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if isinstance(item, CaseItem) and call.when == "setup":
         _allure_title(item)
     if isinstance(item, CaseItem) and item.case_result is not None and (
         call.when == "call" or (call.when == "setup" and report.failed)
     ):
-        # Custom report attributes survive pytest-xdist's serialisation back to the controller.
-        report.imgconf_case = item.case_result.to_dict()
+        # Custom report attributes survive pytest-xdist's serialisation back to the controller
+        # (TestReport takes extra attributes at run time; its type declares none).
+        report.imgconf_case = item.case_result.to_dict()  # type: ignore[attr-defined]
     return report
 
 
@@ -373,7 +377,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     target = config.stash.get(SESSION_KEY, None)
     info = None
     if target is not None:
-        info, remaining = _finish_session(config, target)
+        info, _ = _finish_session(config, target)
         if hasattr(config, "workeroutput"):
             config.workeroutput["imgconf_run"] = info.to_dict()
     if not hasattr(config, "workerinput"):
@@ -385,7 +389,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         info = _merge_worker_info(workers) if workers else _fallback_info(config)
     started = config.stash[RUNINFO_KEY]["started"]
     info.duration_s = round(time.time() - started, 2)
-    info.finished_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    info.finished_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     info.options.update({"strict_should": options.get(config, "strict_should")})
     from imgconf.report.outcome import selection_of
 
@@ -421,10 +425,8 @@ def _finish_session(config: pytest.Config, target: TargetSession) -> tuple[RunIn
         remaining = None
         info.options["teardown_interrupted"] = f"teardown failed ({type(exc).__name__}: {exc}); imgconf cleanup --run-tag {target.run_tag}"
     info.options["teardown_remaining"] = remaining
-    try:
+    with contextlib.suppress(OSError):  # a read-only checkout: the report says what is left all the same
         runstate.record_end(_reports_dir(config), target.run_tag, remaining)
-    except OSError:
-        pass
     return info, remaining
 
 
@@ -456,7 +458,7 @@ def _fallback_info(config: pytest.Config) -> RunInfo:
         fhir_version="",
         harness_version=__version__,
         edition=options.get(config, "edition"),
-        started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         tls_verify=not options.get(config, "insecure"),
     )
 
