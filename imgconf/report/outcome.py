@@ -16,7 +16,6 @@ from typing import Any
 from imgconf.results import CaseResult, Verdict
 
 PASS, FAIL, PARTIAL, INCOMPLETE, INTERRUPTED = "pass", "fail", "partial", "incomplete", "interrupted"
-OUTCOMES = (PASS, FAIL, PARTIAL, INCOMPLETE, INTERRUPTED)
 
 # After this many cases in a row that could not even connect, the rest are not tried (a dead target
 # otherwise costs every case its full connect timeout).

@@ -18,7 +18,6 @@ VERDICTS: tuple[Verdict, ...] = (
     Verdict.PASS, Verdict.FAIL, Verdict.WARN, Verdict.INFO, Verdict.SKIP, Verdict.NOT_JUDGED, Verdict.ERROR,
 )
 LEVELS: tuple[Level, ...] = tuple(Level)
-FAILING = frozenset({Verdict.FAIL, Verdict.ERROR})
 
 
 @dataclass
