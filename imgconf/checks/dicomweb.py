@@ -16,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from imgconf.checks.registry import CheckKind, ParseContext, SpecError, register, waits_for
+from imgconf.checks.registry import CheckKind, ParseContext, register, waits_for
 from imgconf.results import CheckResult, Level, Verdict
 
 if TYPE_CHECKING:
@@ -54,12 +54,7 @@ _SCHEMA: dict[str, Any] = {
 def _parse_spec(raw: Any, _ctx: ParseContext) -> DicomWebExpectation | None:
     if raw is False:
         return None
-    if raw is True:
-        return DicomWebExpectation()
-    if not isinstance(raw, dict):
-        raise SpecError("dicomweb: true or {studies: all|first, instances: N}")
-    return DicomWebExpectation(studies=str(raw.get("studies", "all")), instances=int(raw.get("instances", 1)),
-                               endpoints=str(raw.get("endpoints", "all")))
+    return DicomWebExpectation() if raw is True else DicomWebExpectation(**raw)  # the schema admitted true or the fields
 
 
 def _pacs(ctx: CheckContext) -> tuple[str, str | None] | None:

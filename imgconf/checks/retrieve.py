@@ -195,14 +195,7 @@ def _fhir_document(data: bytes, expected_type: str, ctx: CheckContext) -> CheckR
 
 
 def _parse_spec(raw: dict[str, Any], _ctx: ParseContext) -> AttachmentExpectation:
-    return AttachmentExpectation(
-        document=raw["document"],
-        content_type=raw.get("content_type", True),
-        size=raw.get("size", True),
-        hash=raw.get("hash", True),
-        fhir_document=raw.get("fhir_document", False),
-        kos=raw.get("kos", False),
-    )
+    return AttachmentExpectation(**raw)  # the schema admits exactly the fields; defaults live in the dataclass
 
 
 _SCHEMA: dict[str, Any] = {

@@ -216,17 +216,9 @@ def _parse_spec(raw: dict[str, Any] | None, ctx: ParseContext) -> SearchExpectat
                     f"search {kind}: {key!r} is not among the suite's fixtures ({', '.join(sorted(ctx.fixtures)) or 'none'})",
                     (kind, j),
                 )
-    return SearchExpectation(
-        includes=tuple(spec.get("includes", ())),
-        excludes=tuple(spec.get("excludes", ())),
-        precision=spec.get("precision", True),
-        recall=spec.get("recall", True),
-        pages=spec.get("pages", 50),
-        self_link=spec.get("self_link", False),
-        order=spec.get("order", False),
-        total=spec.get("total", False),
-        subsetted=spec.get("subsetted", False),
-    )
+    # the schema admits exactly the fields; defaults live in the dataclass
+    fields: dict[str, Any] = {**spec, **{kind: tuple(spec[kind]) for kind in ("includes", "excludes") if kind in spec}}
+    return SearchExpectation(**fields)
 
 
 _SCHEMA: dict[str, Any] = {
