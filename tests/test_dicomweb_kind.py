@@ -12,48 +12,33 @@ from typing import Any
 
 import httpx
 import pytest
+from case_support import load_bundled
+from pacs_support import needs_orthanc, pacs_behind_proxy
 
 from imgconf.checks.base import CheckContext
 from imgconf.checks.dicomweb import NO_PACS_REASON, DicomWebExpectation, check_dicomweb
 from imgconf.client import HttpResult
 from imgconf.dicom import IMGCONF_DICOM_SEED
 from imgconf.dicom.generate import generate_studies
-from imgconf.dicom.upload import upload_studies
 from imgconf.engine import run_case
 from imgconf.faults import Fault, FaultProxy
 from imgconf.faults.rewrite import edit_resources
-from imgconf.fixtures import library
-from imgconf.paths import fixtures_dir, suites_dir
-from imgconf.reference.server import EmbeddedServer
+from imgconf.paths import suites_dir
 from imgconf.results import CaseResult, Exchange, Level, Verdict
-from imgconf.session import SessionOptions, TargetSession
-from imgconf.suite.loader import load_suite
+from imgconf.session import TargetSession
 from imgconf.suite.model import Suite
 from imgconf.targets.orthanc import OrthancServer
 
-_WHY_NOT = OrthancServer().unavailable()
-needs_orthanc = pytest.mark.skipif(_WHY_NOT is not None, reason=f"Orthanc not installed: {_WHY_NOT}")
-
 
 def _suite(stem: str) -> Suite:
-    return load_suite(suites_dir() / "dicomweb" / f"{stem}.yaml", fixture_library=library(fixtures_dir()))
+    return load_bundled(suites_dir() / "dicomweb" / f"{stem}.yaml")
 
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[tuple[FaultProxy, TargetSession, OrthancServer]]:
     """Orthanc with the studies of the fixtures' seed; the reference server behind a proxy, fixtures loaded."""
-    if _WHY_NOT is not None:
-        pytest.skip(f"Orthanc not installed: {_WHY_NOT}")
-    with OrthancServer() as orthanc, EmbeddedServer() as server, FaultProxy(server.base_url, []) as proxy:
-        with orthanc.client() as rest:
-            upload_studies(rest, generate_studies(IMGCONF_DICOM_SEED))
-        session = TargetSession(SessionOptions(target=proxy.base_url,
-                                               variables={"pacs.dicomweb": orthanc.dicomweb_root}))
-        try:
-            session.fixtures.ensure(_suite("crosscheck").fixtures)
-            yield proxy, session, orthanc
-        finally:
-            session.close()
+    with pacs_behind_proxy(generate_studies(IMGCONF_DICOM_SEED), [_suite("crosscheck")]) as world:
+        yield world
 
 
 def _run(world: Any, stem: str, case_id: str, faults: list[Fault] | None = None) -> CaseResult:

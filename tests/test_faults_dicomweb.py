@@ -12,31 +12,26 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from case_support import load_bundled
+from pacs_support import needs_orthanc, pacs_behind_proxy
 
 from imgconf.dicom import IMGCONF_DICOM_SEED
 from imgconf.dicom.generate import generate_other_patient_study, pacs_studies
-from imgconf.dicom.upload import upload_studies
 from imgconf.engine import run_case
 from imgconf.faults import BY_NAME, Fault, FaultProxy
 from imgconf.faults.dicomweb import DICOMWEB_FAULTS, SEARCHED_BY_MODALITY
-from imgconf.fixtures import library
-from imgconf.paths import fixtures_dir, suites_dir
-from imgconf.reference.server import EmbeddedServer
+from imgconf.paths import suites_dir
 from imgconf.results import CaseResult, Verdict
-from imgconf.session import SessionOptions, TargetSession
-from imgconf.suite.loader import load_suite
+from imgconf.session import TargetSession
 from imgconf.suite.model import Suite
-from imgconf.targets.orthanc import OrthancServer
 from imgconf.validators import validate_resource
 
-_WHY_NOT = OrthancServer().unavailable()
-needs_orthanc = pytest.mark.skipif(_WHY_NOT is not None, reason=f"Orthanc not installed: {_WHY_NOT}")
 DEVIATIONS = (Verdict.FAIL, Verdict.WARN)
 World = tuple[FaultProxy, TargetSession]
 
 
 def _suite(path: str) -> Suite:
-    return load_suite(suites_dir() / path, fixture_library=library(fixtures_dir()))
+    return load_bundled(suites_dir() / path)
 
 
 CROSSCHECK = "dicomweb/crosscheck.yaml"
@@ -48,19 +43,10 @@ FHIR_ONLY = ("imagingstudy/codings.yaml", "imagingstudy/identifiers.yaml", "imag
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
-    if _WHY_NOT is not None:
-        pytest.skip(f"Orthanc not installed: {_WHY_NOT}")
-    with OrthancServer() as orthanc, EmbeddedServer() as server, FaultProxy(server.base_url, []) as proxy:
-        with orthanc.client() as rest:
-            upload_studies(rest, pacs_studies(IMGCONF_DICOM_SEED))
-        session = TargetSession(SessionOptions(target=proxy.base_url,
-                                               variables={"pacs.dicomweb": orthanc.dicomweb_root}))
-        try:
-            for path in (CROSSCHECK, *FHIR_ONLY):
-                session.fixtures.ensure(_suite(path).fixtures)
-            yield proxy, session
-        finally:
-            session.close()
+    with pacs_behind_proxy(pacs_studies(IMGCONF_DICOM_SEED), [_suite(path) for path in (CROSSCHECK, *FHIR_ONLY)]) as (
+        proxy, session, _orthanc,
+    ):
+        yield proxy, session
 
 
 def _run(world: World, path: str, faults: list[Fault]) -> list[CaseResult]:
