@@ -27,6 +27,7 @@ from imgconf.faults.rewrite import (
     set_status,
     with_any_modifier,
 )
+from imgconf.reference.fhirhttp import XML_FORMATS  # what the reference server answers in XML
 from imgconf.searchparams import get_param, parse_query
 from imgconf.searchparams.sort import lacks_sort_value
 
@@ -140,7 +141,6 @@ def _no_search_mode(bundle: JsonObject) -> None:
 
 # -- formats (REST-001/002/003, MHD-008, PDQ-009) --------------------------------------------
 
-_XML_FORMATS = {"xml", "text/xml", "application/xml", "application/fhir+xml"}
 _XML_SUITES = ("imagingstudy-rest-semantics", "mhd-iti67", "pdqm-iti78")  # the suites that send XML requests
 _ASKED_XML = "asked-xml"  # ProxyCall.notes: the request hook turned an XML request into a JSON one
 
@@ -150,9 +150,9 @@ def _asks_xml(call: ProxyCall) -> bool:
     pairs = list(call.query) + (form_params(call) or [])
     fmt = next((v for k, v in pairs if k == "_format"), None)
     if fmt is not None:
-        return fmt.split(";")[0].strip().lower() in _XML_FORMATS
+        return fmt.split(";")[0].strip().lower() in XML_FORMATS
     first = call.headers.get("accept", "").split(",")[0].split(";")[0].strip().lower()
-    return first in _XML_FORMATS - {"xml"}
+    return first in XML_FORMATS - {"xml"}
 
 
 def _ask_json_instead(call: ProxyCall) -> None:
