@@ -16,13 +16,14 @@ from case_support import load_bundled
 from pacs_support import needs_orthanc, pacs_behind_proxy
 
 from imgconf.checks.base import CheckContext
-from imgconf.checks.dicomweb import NO_PACS_REASON, DicomWebExpectation, check_dicomweb
+from imgconf.checks.dicomweb import DicomWebExpectation, check_dicomweb
 from imgconf.client import HttpResult
 from imgconf.dicom import IMGCONF_DICOM_SEED
 from imgconf.dicom.generate import generate_studies
 from imgconf.engine import run_case
 from imgconf.faults import Fault, FaultProxy
 from imgconf.faults.rewrite import edit_resources
+from imgconf.pacs import NO_PACS_REASON
 from imgconf.paths import suites_dir
 from imgconf.results import CaseResult, Exchange, Level, Verdict
 from imgconf.session import TargetSession

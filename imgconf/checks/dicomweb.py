@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from imgconf.checks.base import CheckContext
     from imgconf.dicomweb.crosscheck import CrossCheck
 
-NO_PACS_REASON = "no DICOMweb PACS given (--dicomweb URL or --with-pacs orthanc)"
 _RANK = {Level.SHALL: 3, Level.SHALL_NOT: 3, Level.SHOULD: 2, Level.SHOULD_NOT: 2, Level.MAY: 1, Level.INFO: 0}
 
 
@@ -145,6 +144,7 @@ def check_dicomweb(spec: DicomWebExpectation, ctx: CheckContext) -> list[CheckRe
     from imgconf.credentials import origin
     from imgconf.dicomweb.client import DicomWebClient, DicomWebUnreachable
     from imgconf.dicomweb.crosscheck import WADO_RS, crosscheck_study, endpoint_references
+    from imgconf.pacs import NO_PACS_REASON
 
     pacs = _pacs(ctx)
     if pacs is None:
