@@ -128,14 +128,14 @@ DOCUMENT_FAULTS: tuple[Fault, ...] = (
           suites=("mhd-iti67", "workflow-imaging-report")),
     Fault("ignores-setting", "the setting parameter is ignored: every practice setting comes back", ("MHD-003", "MHD-014"),
           on_request=drop_params(named("setting")),
-          suites=("manifests-imaging", "mhd-iti67", "workflow-imaging-report")),
+          search=True, suites=("manifests-imaging", "mhd-iti67", "workflow-imaging-report")),
     Fault("ignores-patient-identifier-chain", "patient.identifier is ignored: every patient's documents come back", ("MHD-003",),
           on_request=drop_params(named("patient.identifier")),
-          suites=("imagingstudy-search-references", "manifests-imaging", "mhd-iti67", "workflow-imaging-report")),
+          search=True, suites=("imagingstudy-search-references", "manifests-imaging", "mhd-iti67", "workflow-imaging-report")),
     # Legal: an ITI-67 consumer always sends status (MHD-002); MHD-033 constrains content, not this filtering.
     Fault("mhd-returns-entered-in-error", "a DocumentReference query without status also returns entered-in-error "
           "(plain R4)", ("MHD-002", "FIND-21"), on_request=_show_entered_in_error, benign=True,
-          suites=("mhd-iti67", "manifests-imaging", "workflow-imaging-report", "documents-eu-imaging-report")),
+          search=True, suites=("mhd-iti67", "manifests-imaging", "workflow-imaging-report", "documents-eu-imaging-report")),
     Fault("attachment-hash-hex", "attachment.hash carries the XDS hex SHA-1", ("MHD-024",),
           on_response=edit_resources("DocumentReference", _hex_hash),
           suites=("manifests-imaging", "mhd-iti67", "mhd-iti68", "workflow-imaging-report")),
@@ -163,8 +163,8 @@ DOCUMENT_FAULTS: tuple[Fault, ...] = (
           on_response=edit_json(_dangling_subject, calls=_bundle_reads, body=_documents),
           suites=("documents-eu-imaging-report", "mhd-iti68", "workflow-imaging-report")),
     Fault("ignores-mothers-maiden-name", "mothersMaidenName is ignored", ("PDQ-002",), on_request=drop_params(named("mothersMaidenName")),
-          suites=("pdqm-iti78",)),
+          search=True, suites=("pdqm-iti78",)),
     Fault("ignores-exact", "family:exact is treated as family (case and accents folded)", ("PDQ-004",),
           on_request=rename_param("family:exact", "family"),
-          suites=("pdqm-iti78",)),
+          search=True, suites=("pdqm-iti78",)),
 )

@@ -55,15 +55,15 @@ def _token_ignoring_case(name: str) -> Keep:
 
 MATCHING_FAULTS: tuple[Fault, ...] = (
     Fault("string-matches-anywhere", "family= matches inside the name (contains), not from its start", ("REST-081",),
-          on_request=rename_param("family", "family:contains"), suites=("pdqm-iti78",)),
+          on_request=rename_param("family", "family:contains"), search=True, suites=("pdqm-iti78",)),
     Fault("exact-ignores-case", "family:exact compares without case (accents still count)", ("REST-081", "PDQ-004"),
-          **match_by_own_rule("family:exact", _exact_ignoring_case("family")), suites=("pdqm-iti78",)),
+          **match_by_own_rule("family:exact", _exact_ignoring_case("family")), search=True, suites=("pdqm-iti78",)),
     Fault("patient-identifier-ignores-case", "Patient identifier matching ignores case", ("REST-055",),
-          **match_by_own_rule("identifier", _token_ignoring_case("identifier")), suites=("pdqm-iti78",)),
+          **match_by_own_rule("identifier", _token_ignoring_case("identifier")), search=True, suites=("pdqm-iti78",)),
     Fault("study-identifier-ignores-case", "ImagingStudy identifier matching ignores case", ("REST-055",),
-          **match_by_own_rule("identifier", _token_ignoring_case("identifier")), suites=("imagingstudy-identifiers",)),
+          **match_by_own_rule("identifier", _token_ignoring_case("identifier")), search=True, suites=("imagingstudy-identifiers",)),
     Fault("related-identifier-as-reference", "related:identifier is searched as a literal reference: finds nothing",
-          ("REST-063", "MHD-003"), on_request=rename_param("related:identifier", "related"), suites=("mhd-iti67",)),
+          ("REST-063", "MHD-003"), on_request=rename_param("related:identifier", "related"), search=True, suites=("mhd-iti67",)),
     Fault("ignores-type-text", "type:text is ignored: every type comes back", ("REST-056", "MHD-003"),
-          on_request=drop_params(named("type:text")), suites=("mhd-iti67",)),
+          on_request=drop_params(named("type:text")), search=True, suites=("mhd-iti67",)),
 )

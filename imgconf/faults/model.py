@@ -83,3 +83,8 @@ class Fault:
     # What a run must be given for any suite to catch it, as a suite's ``requires:`` ("dicomweb": a PACS, whose
     # fixtures carry what the fault breaks). Without it ``imgconf mutate`` reports the fault "not run".
     requires: tuple[str, ...] = ()
+    # A search fault: it breaks what a search answers (R4 search.html; catalogue A.5, B.4-B.10, C.1/C.4
+    # parameters) — which resources match (values, modifiers, prefixes, chains, compartments, POST _search),
+    # how the searchset is paged, ordered, counted, included or shaped, or how a search refuses what it
+    # cannot do. ``imgconf mutate --fuzz`` also runs the generative search tester (imgconf fuzz) against it.
+    search: bool = False
