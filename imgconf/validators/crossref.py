@@ -30,9 +30,66 @@ class Place:
         return f"{self.source} {self.location}" if self.source else self.location
 
 
+# What a claim says: a study UID names a subject, a series UID belongs to a study, an instance UID to a series.
+SUBJECT, SERIES, INSTANCE = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One UID's owner as one ImagingStudy states it: ``uid`` belongs to ``owner`` (a subject key, a
+    study UID or a series UID by ``kind``) at ``location``. Two resources whose claims on the same
+    (kind, uid) name different owners conflict (DICOM-013 for SUBJECT, else DICOM-012)."""
+
+    kind: int
+    uid: str
+    owner: str
+    location: str
+
+
+def uid_claims(resource: Any, root: str = "ImagingStudy") -> list[Claim]:
+    """The claims of one ImagingStudy, in document order (subject, then each series and its instances).
+    The one definition both ``UidIndex`` and the disk-backed bulk index (imgconf.bulk.uidspool) use."""
+    if not isinstance(resource, dict) or resource.get("resourceType") != "ImagingStudy":
+        return []
+    out: list[Claim] = []
+    study_uid = _study_uid(resource)
+    subject = _subject_key(resource)
+    if study_uid and subject:
+        out.append(Claim(SUBJECT, study_uid, subject, f"{root}.subject"))
+    for i, series in items(resource, "series"):
+        series_uid = strip_urn_oid(series.get("uid"))  # a wrong urn:oid: prefix is IS-022, not a new UID
+        if not isinstance(series_uid, str) or not series_uid:
+            continue
+        if study_uid:
+            out.append(Claim(SERIES, series_uid, study_uid, f"{root}.series[{i}].uid"))
+        for j, instance in items(series, "instance"):
+            sop_uid = strip_urn_oid(instance.get("uid"))
+            if isinstance(sop_uid, str) and sop_uid:
+                out.append(Claim(INSTANCE, sop_uid, series_uid, f"{root}.series[{i}].instance[{j}].uid"))
+    return out
+
+
+def conflict_finding(claim: Claim, first_owner: str, first: Place) -> Finding:
+    """The finding for ``claim`` when ``first`` (another resource) gave the same UID ``first_owner``."""
+    if claim.kind == SUBJECT:
+        return Finding("DICOM-013", "SHOULD", claim.location,
+                       f"Study UID {claim.uid} names subject {claim.owner}, but {first} names "
+                       f"{first_owner} for the same study: a patient-identity conflict (two patients "
+                       "merged into one study?); one study has one subject", claim.uid)
+    if claim.kind == SERIES:
+        return Finding("DICOM-012", "SHALL", claim.location,
+                       f"series UID {claim.uid} is under Study UID {claim.owner} here and under "
+                       f"Study UID {first_owner} at {first}; a Series Instance UID belongs to "
+                       "exactly one study (give the series of each study its own UID)", claim.uid)
+    return Finding("DICOM-012", "SHALL", claim.location,
+                   f"instance UID {claim.uid} is in series {claim.owner} here and in series "
+                   f"{first_owner} at {first}; a SOP Instance UID belongs to exactly one series", claim.uid)
+
+
 @dataclass
 class UidIndex:
-    """Feed ImagingStudy resources in order; each ``add`` reports conflicts with earlier ones."""
+    """Feed ImagingStudy resources in order; each ``add`` reports conflicts with earlier ones.
+    In memory: for millions of studies use imgconf.bulk.uidspool (same claims, on disk)."""
 
     series_study: dict[str, tuple[str, Place, int]] = field(default_factory=dict)
     instance_series: dict[str, tuple[str, Place, int]] = field(default_factory=dict)
@@ -41,46 +98,18 @@ class UidIndex:
 
     def add(self, resource: Any, source: str = "", root: str = "ImagingStudy") -> list[Finding]:
         """``root``: the location prefix of the resource, e.g. ``Bundle.entry[3].resource``."""
-        if not isinstance(resource, dict) or resource.get("resourceType") != "ImagingStudy":
+        claims = uid_claims(resource, root)
+        if not claims and not (isinstance(resource, dict) and resource.get("resourceType") == "ImagingStudy"):
             return []
         self._count += 1
         me = self._count
+        tables = (self.study_subject, self.series_study, self.instance_series)
         out: list[Finding] = []
-        study_uid = _study_uid(resource)
-        subject = _subject_key(resource)
-        if study_uid and subject:
-            here = Place(source, f"{root}.subject")
-            first = self.study_subject.setdefault(study_uid, (subject, here, me))
-            if first[2] != me and first[0] != subject:
-                out.append(Finding("DICOM-013", "SHOULD", here.location,
-                                   f"Study UID {study_uid} names subject {subject}, but {first[1]} names "
-                                   f"{first[0]} for the same study: a patient-identity conflict (two patients "
-                                   "merged into one study?); one study has one subject", study_uid))
-        for i, series in items(resource, "series"):
-            series_uid = strip_urn_oid(series.get("uid"))  # a wrong urn:oid: prefix is IS-022, not a new UID
-            if not isinstance(series_uid, str) or not series_uid:
-                continue
-            loc = f"{root}.series[{i}].uid"
-            if study_uid:
-                here = Place(source, loc)
-                first = self.series_study.setdefault(series_uid, (study_uid, here, me))
-                if first[2] != me and first[0] != study_uid:
-                    out.append(Finding("DICOM-012", "SHALL", loc,
-                                       f"series UID {series_uid} is under Study UID {study_uid} here and under "
-                                       f"Study UID {first[0]} at {first[1]}; a Series Instance UID belongs to "
-                                       "exactly one study (give the series of each study its own UID)", series_uid))
-            for j, instance in items(series, "instance"):
-                sop_uid = strip_urn_oid(instance.get("uid"))
-                if not isinstance(sop_uid, str) or not sop_uid:
-                    continue
-                iloc = f"{root}.series[{i}].instance[{j}].uid"
-                here = Place(source, iloc)
-                first = self.instance_series.setdefault(sop_uid, (series_uid, here, me))
-                if first[2] != me and first[0] != series_uid:
-                    out.append(Finding("DICOM-012", "SHALL", iloc,
-                                       f"instance UID {sop_uid} is in series {series_uid} here and in series "
-                                       f"{first[0]} at {first[1]}; a SOP Instance UID belongs to exactly one "
-                                       "series", sop_uid))
+        for claim in claims:
+            here = Place(source, claim.location)
+            first = tables[claim.kind].setdefault(claim.uid, (claim.owner, here, me))
+            if first[2] != me and first[0] != claim.owner:
+                out.append(conflict_finding(claim, first[0], first[1]))
         return out
 
 
