@@ -87,6 +87,9 @@ class FuzzRun:
     restricted_to_capability: bool = True  # generation kept to what the CapabilityStatement declares
     left_out: dict[str, list[str]] = field(default_factory=dict)  # type -> parameters not generated, and why
     findings: list[FuzzFinding] = field(default_factory=list)
+    # How `imgconf fuzz` chose the target, for the reproduce command in reports: "--with-target medplum",
+    # "--target URL", "" for the embedded server; None (unknown): the reports say `--target <target>`.
+    target_args: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -80,6 +80,13 @@ def build_junit(summary: dict[str, Any]) -> ET.Element:
             suite.set(key, str(counts[key]))
             totals[key] += counts[key]
         suite.set("time", f"{counts['time']:.3f}")
+    if summary.get("fuzz"):  # `imgconf fuzz` wrote into this summary: its testsuite too
+        from imgconf.fuzz.report import fuzz_testsuite
+
+        fuzz_suite = fuzz_testsuite(summary)
+        root.append(fuzz_suite)
+        for key in ("tests", "failures", "errors", "skipped"):
+            totals[key] += int(fuzz_suite.get(key) or 0)
     for key in ("tests", "failures", "errors", "skipped"):
         root.set(key, str(totals[key]))
     return root

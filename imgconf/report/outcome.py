@@ -49,6 +49,8 @@ def describe_selection(selection: dict[str, Any]) -> str:
         parts.append(f"-k {selection['keyword']!r}")
     if selection.get("read_only"):
         parts.append("--read-only")
+    if selection.get("fuzz_only"):
+        parts.append("imgconf fuzz only, no suite")
     return "; ".join(parts)
 
 
