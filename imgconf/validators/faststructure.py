@@ -1,0 +1,266 @@
+"""A fast structural path with the findings of ``validate_resource`` (issue 15, item 1).
+
+``validate_resource`` reads every resource with the ``fhir.resources`` R4B models: about 2 ms for a
+20-instance ImagingStudy, almost all of it pydantic building model objects. Most resources of a
+bulk export are structurally clean, so this module first *certifies* a resource: a walk over the
+plain JSON with tables compiled once per model class from the same definitions the model path
+reads (the element table of :mod:`imgconf.validators.jsonform`, the pydantic field annotations,
+``get_required_fields`` / ``get_one_of_many_fields`` of the models). The walk is conservative:
+it answers "clean" only for JSON that both the JSON-form check (REST-102, unknown elements) and
+the R4B models accept, and "not sure" for everything else — then the model path
+(``structural_findings``) phrases the findings, so both paths give the same findings by
+construction. Primitive values are judged by a fast test that only accepts values the model
+accepts (e.g. an ``id`` of ``[A-Za-z0-9.-]{1,255}``); any other value asks the model's own
+pydantic validator for that primitive type (cached per value), never a re-implementation of it.
+
+The type rules (``rule_findings``) run unchanged on both paths.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from imgconf.validators import rule_findings, validate_resource
+from imgconf.validators.fastschema import schema_validator
+from imgconf.validators.findings import Finding
+from imgconf.validators.jsonform import Element, elements
+from imgconf.validators.structure import model_class, structural_findings
+
+FAST_TYPES = frozenset({"ImagingStudy", "DocumentReference", "Patient", "Endpoint", "Bundle", "Composition",
+                        "DiagnosticReport"})
+
+# Element kinds of a compiled table entry.
+_PRIMITIVE, _COMPLEX, _RESOURCE = 0, 1, 2
+
+Check = Callable[[Any], bool]
+Spec = tuple[bool, int, Any]  # (repeats, kind, primitive check | model class | None)
+
+
+class _Table(typing.NamedTuple):
+    fields: dict[str, Spec]  # JSON name -> spec (the JSON-form element table: no `_x` twins)
+    required: tuple[str, ...]  # elements the model requires (cardinality 1..)
+    choices: tuple[tuple[tuple[str, ...], bool], ...]  # choice groups value[x]: (names, one required)
+
+
+# --- primitives: a fast sufficient test, else the model's own validator --------------------------
+
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,255}")
+_CODE = re.compile(r"[^\s]+(?: [^\s]+)*")
+_OID = re.compile(r"urn:oid:[0-2](?:\.(?:0|[1-9][0-9]*))+")
+_INT_RANGES = {"integer": (-2147483648, 2147483647), "unsignedInt": (0, 2147483647),
+               "positiveInt": (1, 2147483647)}
+
+
+def _always(value: str) -> bool:
+    return True
+
+
+def _not_blank(value: str) -> bool:
+    # R4B string pattern [ \r\n\t\S]+ (searched): any character that is not white space matches.
+    return not value.isspace()
+
+
+# Tests that accept only values the R4B type accepts (tests/test_fast_path.py checks them against
+# the model's validator); None: always ask the model (dates, times, base64, uuid, ...).
+_FAST_STRING_TESTS: dict[str, Callable[[str], bool] | None] = {
+    "string": _not_blank,
+    "code": lambda v: _CODE.fullmatch(v) is not None,
+    "id": lambda v: _ID.fullmatch(v) is not None,
+    "oid": lambda v: _OID.fullmatch(v) is not None,
+    "uri": _always, "canonical": _always, "url": _always, "markdown": _always,
+}
+
+_ADAPTERS: list[TypeAdapter[Any]] = []
+_ADAPTER_INDEX: dict[Any, int] = {}
+_CACHED_LENGTH = 200  # longer values (narrative, attachments) are judged without caching them
+
+
+def _adapter_index(annotation: Any) -> int:
+    index = _ADAPTER_INDEX.get(annotation)
+    if index is None:
+        index = _ADAPTER_INDEX[annotation] = len(_ADAPTERS)
+        _ADAPTERS.append(TypeAdapter(annotation))
+    return index
+
+
+def _model_accepts(index: int, value: Any) -> bool:
+    try:
+        _ADAPTERS[index].validate_python(value)
+    except (ValidationError, ValueError, TypeError):
+        return False
+    return True
+
+
+@lru_cache(maxsize=1 << 16)
+def _model_accepts_cached(index: int, value: Any) -> bool:
+    return _model_accepts(index, value)
+
+
+def model_accepts(index: int, value: Any) -> bool:
+    """The R4B model's validator for one primitive type (adapter ``index``) accepts ``value``."""
+    if isinstance(value, str) and len(value) > _CACHED_LENGTH:
+        return _model_accepts(index, value)
+    return _model_accepts_cached(index, value)
+
+
+def _primitive_check(element: Element, annotation: Any) -> Check:
+    """True only for a value both the JSON-form check and the model accept."""
+    kind = element.json_kind
+    if kind == "boolean":
+        return lambda v: type(v) is bool
+    index = _adapter_index(annotation)
+    if kind == "integer":
+        low, high = _INT_RANGES.get(element.primitive or "", (1, 0))
+        return lambda v: type(v) is int and (low <= v <= high or model_accepts(index, v))
+    if kind == "number":
+        return lambda v: type(v) in (int, float) and model_accepts(index, v)
+    fast = _FAST_STRING_TESTS.get(element.primitive or "")
+    if fast is None:
+        return lambda v: type(v) is str and v != "" and model_accepts(index, v)
+    test = fast
+    return lambda v: type(v) is str and v != "" and (test(v) or model_accepts(index, v))
+
+
+def _inner_annotation(annotation: Any) -> Any:
+    """Strip Optional / List from a field annotation (as jsonform does), keeping Annotated."""
+    while True:
+        origin = typing.get_origin(annotation)
+        args = typing.get_args(annotation)
+        if origin is typing.Union or (origin is not None and type(None) in args and origin is not list):
+            annotation = next(a for a in args if a is not type(None))
+        elif origin is list:
+            annotation = args[0]
+        else:
+            return annotation
+
+
+# --- compiled tables --------------------------------------------------------------------------
+
+_TABLES: dict[type[BaseModel], _Table] = {}
+
+
+def model_table(model: type[BaseModel]) -> _Table:
+    """The compiled table of one model class (built once)."""
+    table = _TABLES.get(model)
+    if table is None:
+        table = _TABLES[model] = _compile(model)
+    return table
+
+
+def _compile(model: type[BaseModel]) -> _Table:
+    annotations = {f.alias: f.annotation for f in model.model_fields.values() if f.alias}
+    fields: dict[str, Spec] = {}
+    for name, element in elements(model).items():
+        if name.startswith("_"):
+            continue  # primitive extensions `_x`: rare; the model path judges them
+        if element.primitive is not None:
+            fields[name] = (element.many, _PRIMITIVE, _primitive_check(element, _inner_annotation(annotations[name])))
+        elif element.is_resource:
+            fields[name] = (element.many, _RESOURCE, None)
+        elif element.model is not None:
+            fields[name] = (element.many, _COMPLEX, element.model())
+        # an element without a model is left out of the table: "not sure", the model path judges it
+    blank = model.model_construct()
+    required = {f.alias for f in model.model_fields.values() if f.is_required() and f.alias}
+    aliases = {n: f.alias or n for n, f in model.model_fields.items()}
+    get_required = getattr(blank, "get_required_fields", None)
+    if get_required is not None:
+        required |= {name for name, _ in get_required()}
+    choices: list[tuple[tuple[str, ...], bool]] = []
+    get_choices = getattr(blank, "get_one_of_many_fields", None)
+    for names in (get_choices() if get_choices is not None else {}).values():
+        extra = model.model_fields[names[0]].json_schema_extra
+        one_required = isinstance(extra, dict) and extra.get("one_of_many_required") is True
+        choices.append((tuple(aliases[n] for n in names), one_required))
+    return _Table(fields, tuple(sorted(required)), tuple(choices))
+
+
+# --- the certifying walk ----------------------------------------------------------------------
+
+def _object_clean(data: dict[str, Any], table: _Table, root: bool) -> bool:
+    fields = table.fields
+    for key, value in data.items():
+        spec = fields.get(key)
+        if spec is None:
+            if root and key == "resourceType":
+                continue
+            return False
+        many, kind, payload = spec
+        if many:
+            if type(value) is not list or not value:
+                return False
+            if kind == _PRIMITIVE:
+                for item in value:
+                    if not payload(item):
+                        return False
+            else:
+                for item in value:
+                    if not _value_clean(kind, payload, item):
+                        return False
+        elif kind == _PRIMITIVE:
+            if not payload(value):
+                return False
+        elif not _value_clean(kind, payload, value):
+            return False
+    for name in table.required:
+        if name not in data:
+            return False
+    for names, one_required in table.choices:
+        present = 0
+        for name in names:
+            if name in data:
+                present += 1
+        if present > 1 or (one_required and not present):
+            return False
+    return True
+
+
+def _value_clean(kind: int, model: Any, value: Any) -> bool:
+    if type(value) is not dict or not value:
+        return False
+    if kind == _COMPLEX:
+        return _object_clean(value, model_table(model), False)
+    return resource_clean(value)
+
+
+def resource_clean(resource: Any) -> bool:
+    """True when the model path has no structural finding for ``resource`` (proved by the walk);
+    False when it may have one (then ask ``structural_findings``)."""
+    if type(resource) is not dict or len(resource) < 2:
+        return False
+    model = model_class(resource.get("resourceType"))
+    if model is None:
+        return False
+    return _object_clean(resource, model_table(model), True)
+
+
+def schema_accepts(resource: dict[str, Any]) -> bool:
+    """The first tier: the compiled draft-4 schema (imgconf.validators.fastschema) accepts it."""
+    try:
+        return schema_validator()(resource)
+    except (ValueError, TypeError, OverflowError):  # a value JSON cannot hold (NaN, a huge number...)
+        return False
+
+
+def fast_validate(resource: dict[str, Any], *, profile: str | None = None) -> list[Finding]:
+    """The findings of ``validate_resource(resource, profile=profile)``, fast for clean resources of
+    the types in ``FAST_TYPES``; other types go to ``validate_resource`` itself."""
+    rtype = resource.get("resourceType") if type(resource) is dict else None
+    if type(rtype) is not str or rtype not in FAST_TYPES:
+        return validate_resource(resource, profile=profile)
+    findings = rule_findings(resource, profile=profile)
+    if schema_accepts(resource) or resource_clean(resource):
+        return findings
+    structure = structural_findings(resource)
+    seen = {(f.requirement, f.location) for f in findings}
+    findings.extend(f for f in structure if (f.requirement, f.location) not in seen)
+    return findings
+
+
+__all__ = ["FAST_TYPES", "fast_validate", "model_accepts", "model_table", "resource_clean", "schema_accepts"]

@@ -1,0 +1,302 @@
+"""The fast structural path (imgconf.validators.faststructure) gives the findings of the model path.
+
+Compared as (requirement, level, location) sets over every example the project has (fixture
+templates rendered, the validators' samples, the JSON files under tests/data) and over mutants of
+them (wrong JSON types, unknown elements, arrays where single and back, empty strings / arrays /
+objects, nulls, bad date / uri / id / code syntax, missing required elements, `_x` twins, changes
+deep in series and instances). Each tier of the fast path is also checked on its own: whatever
+the schema or the certifying walk accepts has no structural finding on the model path.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import random
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from imgconf.editions import EDITIONS
+from imgconf.suite.template import render
+from imgconf.validators import validate_resource
+from imgconf.validators.fastschema import build_schema, primitive_schema
+from imgconf.validators.faststructure import (
+    FAST_TYPES,
+    fast_validate,
+    model_accepts,
+    model_table,
+    resource_clean,
+    schema_accepts,
+)
+from imgconf.validators.findings import Finding
+from imgconf.validators.jsonform import Element
+from imgconf.validators.samples import sample_endpoint, sample_imaging_study
+from imgconf.validators.structure import model_class, structural_findings
+
+ROOT = Path(__file__).resolve().parents[1]
+Key = tuple[str, str, str]
+PROFILES: tuple[str | None, ...] = (None, "mhd", "eu-imaging-report")
+
+
+def keyed(findings: list[Finding]) -> set[Key]:
+    return {(f.requirement, f.level, f.location) for f in findings}
+
+
+# --- the examples ---------------------------------------------------------------------------------
+
+def _placeholder(edition: dict[str, str]) -> Any:
+    def lookup(name: str) -> Any:
+        digest = int(hashlib.sha1(name.encode()).hexdigest()[:8], 16)
+        if name.startswith("uid."):
+            return f"1.2.826.0.1.3680043.8.498.{digest}"
+        if name.startswith("run.uuid."):
+            return f"urn:uuid:{uuid.UUID(int=digest)}"
+        if name.startswith("edition."):
+            return edition[name.removeprefix("edition.")]
+        if name.startswith("fixture."):
+            key, attribute = name.removeprefix("fixture.").rsplit(".", 1)
+            rtype, rid = key.split("/")[0].capitalize(), re.sub(r"[^A-Za-z0-9.-]", "-", key.split("/")[-1])
+            return {"id": rid, "ref": f"{rtype}/{rid}", "url": f"https://fhir.example.org/{rtype}/{rid}",
+                    "size": 1024, "hash": "2jmj7l5rSw0yVb/vlWAYkK/YBwk="}[attribute]
+        return {"run.tag": "t1", "pacs.dicomweb": "https://pacs.example.org/dicom-web"}.get(name, f"x{digest}")
+    return lookup
+
+
+def _with_entries(name: str, resource: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    if not isinstance(resource, dict):
+        return
+    yield name, resource
+    for i, entry in enumerate(resource.get("entry") or []):
+        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+            yield from _with_entries(f"{name}#entry{i}", entry["resource"])
+
+
+def examples() -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    for path in sorted((ROOT / "fixtures").rglob("*.json")):
+        template = json.loads(path.read_text())
+        for edition_name, edition in EDITIONS.items():
+            label = f"{path.relative_to(ROOT)}[{edition_name}]"
+            found += _with_entries(label, render(template, _placeholder(edition)))
+    for path in sorted((ROOT / "tests" / "data").rglob("*.json")):
+        found += _with_entries(str(path.relative_to(ROOT)), json.loads(path.read_text()))
+    found += [("sample_imaging_study", sample_imaging_study()),
+              ("sample_imaging_study(1,1)", sample_imaging_study(1, 1)),
+              ("sample_imaging_study(4,9,KO)", sample_imaging_study(4, 9, series_modalities=("KO", "CT", "XX"))),
+              ("sample_endpoint", sample_endpoint())]
+    return found
+
+
+EXAMPLES = examples()
+IN_SCOPE = [(n, r) for n, r in EXAMPLES if r.get("resourceType") in FAST_TYPES]
+
+
+def assert_agree(resource: Any, label: str = "") -> None:
+    profiles = PROFILES if isinstance(resource, dict) and resource.get("resourceType") == "DocumentReference" else (None,)
+    for profile in profiles:
+        model = keyed(validate_resource(copy.deepcopy(resource), profile=profile))
+        fast = keyed(fast_validate(resource, profile=profile))
+        assert fast == model, (label, profile, "fast-only", fast - model, "model-only", model - fast)
+
+
+def assert_tiers_sound(resource: Any, label: str = "") -> None:
+    """A tier may say "not sure" (False) wrongly, never "clean" (True) wrongly."""
+    if not isinstance(resource, dict) or str(resource.get("resourceType")) not in FAST_TYPES:
+        return
+    structure = structural_findings(copy.deepcopy(resource))
+    if schema_accepts(resource):
+        assert structure == [], (label, "schema accepted", keyed(structure))
+    if resource_clean(resource):
+        assert structure == [], (label, "walk accepted", keyed(structure))
+
+
+def test_there_are_examples_of_every_fast_type() -> None:
+    assert {r["resourceType"] for _, r in IN_SCOPE} >= {"ImagingStudy", "DocumentReference", "Patient", "Endpoint",
+                                                         "Bundle", "DiagnosticReport", "Composition"}
+    assert len(EXAMPLES) > 60
+
+
+@pytest.mark.parametrize(("label", "resource"), EXAMPLES, ids=[n for n, _ in EXAMPLES])
+def test_fast_and_model_paths_agree_on_every_example(label: str, resource: dict[str, Any]) -> None:
+    assert_agree(resource, label)
+    assert_tiers_sound(resource, label)
+
+
+def test_clean_examples_take_the_schema_tier() -> None:
+    """The point of it all: a structurally clean resource of the common shapes never reaches the models."""
+    clean = [(n, r) for n, r in IN_SCOPE if not structural_findings(copy.deepcopy(r))]
+    assert len(clean) > 30
+    missed = [n for n, r in clean if not schema_accepts(r)]
+    assert not missed, missed
+    assert all(resource_clean(r) for _, r in clean)
+
+
+# --- mutants ------------------------------------------------------------------------------------
+
+Path_ = tuple[str | int, ...]
+REPLACEMENTS: tuple[Any, ...] = (
+    None, "", [], {}, [None], 1.0, 0, -1, 2**40, True, "x", " padded ", "two  spaces", "a\nb", "é",
+    "2024-02-30", "2024-02-29", "2024-13-01", "2024-03-01T10:00:00", "2024-03-01T10:00:00Z", "2024-03-01T24:00:00Z",
+    "2024", "2024-03", "10:15:00", "urn:oid:1.2.3", "urn:oid:1.02", "has space", "#frag", "9.9e-7",
+    {"x": 1}, {"extension": [{"url": "http://example.org/x", "valueString": "y"}]}, [{}], [1, 2], ["a", None],
+    {"reference": "Patient/p1"}, {"system": "http://x", "code": "c"}, 3.5, float("nan"), "\u0085", "\u00a0x",
+)
+TWIN = {"extension": [{"url": "http://example.org/why", "valueCode": "unknown"}]}
+
+
+def _paths(value: Any, here: Path_ = ()) -> Iterator[Path_]:
+    yield here
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _paths(inner, (*here, key))
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            yield from _paths(inner, (*here, i))
+
+
+def _at(resource: Any, path: Path_) -> Any:
+    for step in path:
+        resource = resource[step]
+    return resource
+
+
+def mutants(resource: dict[str, Any], rng: random.Random, limit: int) -> Iterator[tuple[str, Any]]:
+    """Up to ``limit`` mutants at random paths (every path when ``limit`` is large)."""
+    paths = [p for p in _paths(resource) if p]
+    made = 0
+    while made < limit and paths:
+        path = rng.choice(paths)
+        parent_path, last = path[:-1], path[-1]
+        kind = rng.randrange(9)
+        mutant = copy.deepcopy(resource)
+        parent = _at(mutant, parent_path)
+        old = parent[last]
+        if kind == 0 and isinstance(parent, dict):
+            del parent[last]
+            what = "delete"
+        elif kind == 1 and isinstance(parent, dict):
+            parent["unknownElement"] = "x"
+            what = "unknown element"
+        elif kind == 2 and isinstance(parent, dict) and isinstance(last, str) and not last.startswith("_"):
+            parent["_" + last] = rng.choice((TWIN, [TWIN], {}, "x", {"id": "a"}, [None, TWIN]))
+            what = "twin"
+        elif kind == 3:
+            parent[last] = [old]
+            what = "array"
+        elif kind == 4 and isinstance(old, list) and old:
+            parent[last] = old[0]
+            what = "single"
+        elif kind == 5 and isinstance(old, (str, int, float)) and not isinstance(old, bool):
+            parent[last] = str(old) if not isinstance(old, str) else (int(old) if old.isdigit() else old + " x")
+            what = "retype"
+        elif kind == 6 and isinstance(parent, list):
+            parent.append(copy.deepcopy(old))
+            what = "repeat"
+        else:
+            parent[last] = rng.choice(REPLACEMENTS)
+            what = "replace"
+        made += 1
+        yield f"{what} at {'.'.join(map(str, path))}", mutant
+
+
+SMALL_STUDY = sample_imaging_study(2, 3)
+
+
+def test_every_path_of_a_small_study_mutated_agrees() -> None:
+    """Every path of a 2-series/3-instance study, every replacement value."""
+    for path in [p for p in _paths(SMALL_STUDY) if p]:
+        for replacement in REPLACEMENTS:
+            mutant = copy.deepcopy(SMALL_STUDY)
+            _at(mutant, path[:-1])[path[-1]] = replacement
+            label = f"{path} = {replacement!r}"
+            assert_agree(mutant, label)
+            assert_tiers_sound(mutant, label)
+
+
+@pytest.mark.parametrize(("label", "resource"), IN_SCOPE, ids=[n for n, _ in IN_SCOPE])
+def test_mutants_of_every_example_agree(label: str, resource: dict[str, Any]) -> None:
+    rng = random.Random(label)
+    for what, mutant in mutants(resource, rng, 25):
+        assert_agree(mutant, f"{label}: {what}")
+        assert_tiers_sound(mutant, f"{label}: {what}")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_hypothesis_mutants_agree(data: st.DataObject) -> None:
+    label, resource = data.draw(st.sampled_from(IN_SCOPE))
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    for what, mutant in mutants(resource, random.Random(seed), 2):
+        assert_agree(mutant, f"{label}: {what}")
+        assert_tiers_sound(mutant, f"{label}: {what}")
+
+
+@pytest.mark.parametrize("rtype", sorted(FAST_TYPES))
+def test_types_outside_and_odd_inputs_delegate(rtype: str) -> None:
+    for resource in ({"resourceType": rtype}, {"resourceType": rtype, "id": "a"}, {"resourceType": "Observation"},
+                     {"resourceType": "Resource", "id": "x"}, {"id": "x"}):
+        assert_agree(resource, str(resource))
+
+
+# --- the primitive tests accept only what the model accepts -----------------------------------------
+
+def _elements_by_primitive() -> dict[str, tuple[Element, Any]]:
+    """One (element, adapter index) per primitive type name among the models the fast types reach."""
+    from imgconf.validators.faststructure import _ADAPTER_INDEX, _inner_annotation  # internals under test
+    from imgconf.validators.jsonform import elements
+
+    found: dict[str, tuple[Element, Any]] = {}
+    seen: set[Any] = set()
+    stack = [model_class(t) for t in FAST_TYPES]
+    while stack:
+        model = stack.pop()
+        if model is None or model in seen:
+            continue
+        seen.add(model)
+        model_table(model)
+        annotations = {f.alias: f.annotation for f in model.model_fields.values() if f.alias}
+        for name, element in elements(model).items():
+            if element.primitive is not None and not name.startswith("_") and element.json_kind != "boolean":
+                index = _ADAPTER_INDEX[_inner_annotation(annotations[name])]
+                found.setdefault(element.primitive, (element, index))
+            elif element.model is not None and not element.is_resource:
+                stack.append(element.model())
+    return found
+
+
+PRIMITIVES = _elements_by_primitive()
+_TEXT = st.one_of(
+    st.text(max_size=12),
+    st.text(alphabet=st.characters(codec="ascii"), max_size=12),
+    st.from_regex(r"[0-9]{4}(-[0-9]{2}(-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,8})?(Z|[+-][0-9]{2}:[0-9]{2})?)?)?)?",
+                  fullmatch=True),
+    st.from_regex(r"[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,8})?", fullmatch=True),
+    st.from_regex(r"urn:oid:[0-9](\.[0-9]{1,3}){1,4}", fullmatch=True),
+    st.from_regex(r"[A-Za-z0-9+/=]{0,12}", fullmatch=True),
+    st.sampled_from(["\u0085", "\u00a0", "\u2028", "\x1c", "\ufeff", " a", "a ", "a  b", "a\tb"]),
+)
+_JSON_VALUE = st.one_of(_TEXT, st.integers(), st.floats(allow_nan=False), st.booleans())
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(sorted(PRIMITIVES)), _JSON_VALUE)
+def test_primitive_schemas_accept_only_model_values(primitive: str, value: Any) -> None:
+    element, index = PRIMITIVES[primitive]
+    schema = jsonschema_rs.Draft4Validator(primitive_schema(element))
+    if schema.is_valid(value):
+        assert model_accepts(index, value), (primitive, value)
+
+
+def test_the_schema_compiles_and_names_no_model_twice() -> None:
+    schema = build_schema()
+    assert set(schema["definitions"]) >= {"R_ImagingStudy", "ImagingStudySeries", "ImagingStudySeriesInstance",
+                                          "AnyResource"}
+    jsonschema_rs.Draft4Validator(schema)
