@@ -596,6 +596,15 @@ def validate(
         "--dicomweb", metavar="URL", help="Also cross-check ImagingStudies (Endpoints contained or among the files) "
         "and KOS manifests (.dcm files, DocumentReferences with the KOS inline) with this PACS's DICOMweb root "
         "(read-only: GET only; user:password@ in the URL for Basic auth).")] = None,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", "-j", min=0, help="Bulk mode: validate on N processes (0: every core), streamed in chunks, with a "
+        "progress bar; cross-resource UID conflicts are reported after the per-resource findings.")] = None,
+    summary: Annotated[bool, typer.Option(
+        "--summary", help="Bulk mode: no finding per resource; counts per rule and level and the worst resources.")
+    ] = False,
+    report_dir: Annotated[Path | None, typer.Option(
+        "--report", metavar="DIR", help="Bulk mode: write a data-quality report (quality.json, quality.html with "
+        "plots by rule, modality and producer) into DIR.")] = None,
 ) -> None:
     """Validate imaging resources offline with the same rules the live checks use."""
     from imgconf.offline import FORMATS, run_validate
@@ -604,8 +613,11 @@ def validate(
         raise typer.BadParameter(f"--format is one of {', '.join(FORMATS)}")
     if profile not in (None, "r4", "mhd", "eu-imaging-report"):
         raise typer.BadParameter("--profile is one of r4, mhd, eu-imaging-report")
+    if dicomweb and (jobs is not None or summary or report_dir is not None):
+        raise typer.BadParameter("--dicomweb runs without -j / --summary / --report")
     raise typer.Exit(run_validate(list(paths), json_out=json_out, console=console, quiet=quiet, fmt=fmt,
-                                  output=output, profile=None if profile == "r4" else profile, dicomweb=dicomweb))
+                                  output=output, profile=None if profile == "r4" else profile, dicomweb=dicomweb,
+                                  jobs=jobs, summary_only=summary, report_dir=report_dir))
 
 
 @app.command("compare")

@@ -213,16 +213,25 @@ class _JunitReport:
 
 def run_validate(paths: list[Path], *, json_out: Path | None, console: Console | None, quiet: bool = False,
                  fmt: str = "text", output: Path | None = None, profile: str | None = None,
-                 dicomweb: str | None = None) -> int:
+                 dicomweb: str | None = None, jobs: int | None = None, summary_only: bool = False,
+                 report_dir: Path | None = None) -> int:
     """Validate ``paths``; 1 on any SHALL / SHALL NOT finding or unreadable input, else 0.
 
     ``fmt`` text: findings per resource on the console (``quiet``: the summary line only);
     json / junit: the report on ``output`` or stdout. ``json_out``: also a JSON report there.
     ``dicomweb``: a PACS's DICOMweb root; ImagingStudies and KOS manifests are cross-checked with it
-    (imgconf.dicomweb.offline); 2 when the PACS does not answer."""
+    (imgconf.dicomweb.offline); 2 when the PACS does not answer. ``jobs`` / ``summary_only`` / ``report_dir``:
+    bulk mode (imgconf.bulk.pool.run_bulk: N processes, a data-quality report; 130 when interrupted)."""
     if fmt not in FORMATS:
         raise ValueError(f"format is one of {', '.join(FORMATS)}")
     console = console or Console()
+    if jobs is not None or summary_only or report_dir is not None:  # bulk mode: imgconf.bulk.pool
+        if dicomweb:
+            raise ValueError("--dicomweb runs without -j / --summary / --report")
+        from imgconf.bulk.pool import run_bulk
+
+        return run_bulk(paths, jobs=1 if jobs is None else jobs, console=console, profile=profile, fmt=fmt,
+                        output=output, json_out=json_out, report_dir=report_dir, quiet=quiet, summary=summary_only)
     resources = failing = 0
     levels: Counter[str] = Counter()
     handles: list[IO[str]] = []

@@ -5,7 +5,7 @@ as Python strings. Why not one shared sqlite table: workers would contend for it
 B-tree stops fitting in cache long before the end.
 
 Instead every worker turns each ImagingStudy's claims (imgconf.validators.crossref.uid_claims: "this
-UID belongs to that owner, here") into fixed 32-byte records ``(hash(kind, uid), hash(owner), seq,
+UID belongs to that owner, here") into fixed 32-byte records ``(hash(uid), hash(owner), seq,
 kind << 32 | ordinal)`` split over ``BUCKETS`` by the UID hash, and returns them with its chunk. The
 driver appends them to one file per bucket (memory: nothing kept). At the end each bucket (1/64th
 of the records: ~30 MB for 63 million UIDs) is sorted with numpy by (kind, uid, seq, ordinal): the
@@ -63,9 +63,14 @@ class ClaimWriter:
         if not claims:
             return
         seq = encode_seq(chunk_no, line, entry)
+        owners: dict[str, int] = {}  # a series UID owns its 20 instances: hash it once
+        arrays, buckets = self.arrays, self.buckets
         for n, claim in enumerate(claims):
-            key = _hash(f"{claim.kind}:{claim.uid}")
-            self.arrays[key % self.buckets].extend((key, _hash(claim.owner), seq, (claim.kind << 32) | n))
+            key = _hash(claim.uid)  # the kind is in the last field; groups are (kind, uid)
+            owner = owners.get(claim.owner)
+            if owner is None:
+                owner = owners[claim.owner] = _hash(claim.owner)
+            arrays[key % buckets].extend((key, owner, seq, (claim.kind << 32) | n))
 
     def blobs(self) -> list[bytes]:
         return [a.tobytes() for a in self.arrays]
