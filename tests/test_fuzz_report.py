@@ -104,7 +104,7 @@ def test_fresh_folder_gets_summary_junit_and_report(tmp_path: Path) -> None:
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert '<section id="fuzz"' in html and "ImagingStudy started:eq precision" in html
     assert "gender: not declared in the CapabilityStatement" in html  # left_out
-    assert "200 generated search queries" in html and "9 not judged" in html
+    assert f'200 generated search queries to <span class="mono">{BASE}</span>' in html and "9 not judged" in html
     assert "imgconf fuzz only" in html or "Only <span" in html
 
 
@@ -134,6 +134,18 @@ def test_merged_into_an_imgconf_run_folder_and_replaced_on_rerun(tmp_path: Path)
     assert html.count('<section id="fuzz"') == 1 and html.count('href="#fuzz"') >= 1
     assert html.index('<section id="fuzz"') < html.index("</main>")
     assert 'id="req-' in html  # the suites' report is still there
+
+
+def test_a_second_fuzz_only_run_names_its_own_target(tmp_path: Path) -> None:
+    write_fuzz_reports(_run(), tmp_path)
+    other = _run()
+    other.target, other.findings = "http://127.0.0.1:9999/fhir", []
+    write_fuzz_reports(other, tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert summary["run"]["target_url"] == other.target == summary["fuzz"]["target"]
+    assert summary["outcome"] == "partial"  # the first run's SHALL findings are gone with it
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert html.count('<section id="fuzz"') == 1 and other.target in html and BASE not in html
 
 
 def test_should_finding_is_a_warning_and_a_known_one_stays_a_failure(tmp_path: Path) -> None:

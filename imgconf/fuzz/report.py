@@ -165,6 +165,8 @@ def merge_summary(path: Path, run: FuzzRun, section: dict[str, Any]) -> dict[str
             raise FuzzReportError(f"{path}: not a readable summary.json ({exc}); not overwritten") from None
         if not isinstance(data, dict) or "summary_version" not in data or "cases" not in data:
             raise FuzzReportError(f"{path}: not an imgconf summary.json; not overwritten")
+        if data.get("selection") == {"fuzz_only": True} and not data["cases"]:
+            data = _fresh_summary(run)  # an earlier fuzz-only folder: this run's target and times, not that one's
     else:
         data = _fresh_summary(run)
     previous = data.get("fuzz")
@@ -196,7 +198,7 @@ def _failure_text(f: dict[str, Any]) -> str:
     if f["missing"]:
         lines.append(f"missing: {', '.join(f['missing'])}")
     if f["unexpected"]:
-        lines.append(f"not expected: {', '.join(f['unexpected'])}")
+        lines.append(f"returned, not an expected fixture: {', '.join(f['unexpected'])}")
     lines += [f"query: {f['url']}", f"reproduce: {f['reproduce']}",
               f"{f['occurrences']} generated quer{'y' if f['occurrences'] == 1 else 'ies'} with this cause before shrinking"]
     if f.get("known"):
@@ -213,8 +215,9 @@ def fuzz_testsuite(summary: dict[str, Any]) -> ET.Element:
     props = ET.SubElement(suite, "properties")
     for name, value in run_properties(summary):
         _prop(props, name, value)
-    for name in ("seed", "budget", "seconds", "queries", "not_judged", "outcome"):
-        _prop(props, f"imgconf_fuzz_{name}", fuzz.get(name))
+    for name in ("target", "seed", "budget", "seconds", "queries", "not_judged", "outcome"):
+        if fuzz.get(name) is not None:
+            _prop(props, f"imgconf_fuzz_{name}", fuzz[name])
     if (base := fuzz.get("baseline")):
         _prop(props, "imgconf_fuzz_baseline", f"{base['outcome']}: {len(base['known'])} known, {len(base['new'])} new, "
                                               f"{len(base['stale'])} stale")
@@ -354,7 +357,8 @@ def merge_html(path: Path, summary: dict[str, Any]) -> Path:
     from imgconf.report.html import _environment
 
     section = str(render_fuzz_section(summary))
-    if path.exists():
+    fuzz_only = summary.get("selection") == {"fuzz_only": True} and not summary["cases"]
+    if path.exists() and not fuzz_only:  # a fuzz-only folder's page is written anew, header included
         page: str | None = path.read_text(encoding="utf-8")
         assert page is not None
         page = splice(page, "section", section, fallback="</main>")
