@@ -404,14 +404,22 @@ def mutate(
         "--with-pacs", metavar="NAME",
         help="Start a PACS (orthanc) when a selected fault's suites need one (the DICOMweb cross-check), as "
              "imgconf run --with-pacs does; without it those faults are reported 'not run: no PACS'.")] = None,
+    fuzz: Annotated[bool, typer.Option(
+        "--fuzz", help="Also run imgconf fuzz against every search fault: caught by the suites, by fuzzing, both "
+                       "or neither.")] = False,
+    fuzz_budget: Annotated[int, typer.Option(
+        "--fuzz-budget", min=1, help="Generated queries per fuzz run (with --fuzz).")] = 300,
+    fuzz_seed: Annotated[int, typer.Option("--fuzz-seed", help="Seed of every fuzz run (with --fuzz).")] = 0,
+    fuzz_only: Annotated[bool, typer.Option(
+        "--fuzz-only", help="Only the search faults, judged only by fuzzing (no suite runs).")] = False,
 ) -> None:
     """Inject every catalogued fault through a proxy; report which checks catch each (mutation score).
 
     Each fault runs against the suites it declares (Fault.suites; all suites if it declares none);
-    --full runs every fault against every suite."""
+    --full runs every fault against every suite. --fuzz: search faults are fuzzed too (imgconf fuzz)."""
     from imgconf.credentials import shown  # a URL's userinfo is never printed
     from imgconf.faults import MUTATION_FAULTS
-    from imgconf.mutate import MutationError, mutate as run_mutation, select_faults, write_json
+    from imgconf.mutate import FuzzMutation, MutationError, mutate as run_mutation, select_faults, write_json
 
     if list_faults:
         table = Table(title=f"{len(MUTATION_FAULTS)} faults")
@@ -427,8 +435,18 @@ def mutate(
         console.print(f"[bold red]{exc.args[0]}[/]")
         raise typer.Exit(2) from None
     extra: list[str] = []  # --suite ids go to mutate(): it intersects them with each fault's suites
+    fuzz_auth = None
     if config:  # the user's credentials for a remote target (the embedded one gets an ephemeral client)
         extra += options.pytest_argv({"config": config, "preset": preset})
+        if (fuzz or fuzz_only) and target:
+            from imgconf.config import ConfigError, load_preset
+
+            try:
+                fuzz_auth = load_preset(config, preset).auth
+            except ConfigError as exc:
+                console.print(f"[bold red]{plain(str(exc))}[/]")
+                raise typer.Exit(2) from None
+    fuzzing = FuzzMutation(budget=fuzz_budget, seed=fuzz_seed) if fuzz or fuzz_only else None
     paths = [p.resolve() for p in (suites_path or [suites_dir()])]
     console.print(f"imgconf mutate: {len(chosen)} faults → {shown(target) or 'embedded reference server'}"
                   + (" (full: every fault × every suite)" if full else " (each fault × its declared suites)"))
@@ -444,28 +462,46 @@ def mutate(
             else:
                 mark = ("[green]caught[/]" if result.caught
                         else f"[bold red]NOT CAUGHT[/]{' — ' + result.incomplete if result.incomplete else ''}")
+            fuzzed = ""
+            if result.fuzz is not None:
+                fuzzed = (f"; fuzz: {result.fuzz.error}" if result.fuzz.error else
+                          f"; fuzz: {len(result.fuzz_caught_by)} new finding(s) in {result.fuzz.queries} queries, "
+                          f"{result.fuzz.duration_s:.1f} s")
             console.print(f"  {name}: {mark} ({len(result.caught_by)} check(s), {len(result.suites_run)} suite(s), "
-                          f"{result.duration_s:.1f} s)")
+                          f"{result.duration_s:.1f} s{fuzzed})")
 
     try:
         report = run_mutation(paths, target=target, faults=chosen, extra_args=extra, progress=progress,
-                              only_suites=suite or [], full=full, pacs=with_pacs)
+                              only_suites=suite or [], full=full, pacs=with_pacs, fuzz=fuzzing, fuzz_only=fuzz_only,
+                              fuzz_auth=fuzz_auth)
     except MutationError as exc:
-        console.print(f"[bold red]{exc}[/]")
+        console.print(f"[bold red]{plain(str(exc))}[/]")
         raise typer.Exit(2) from None
-    table = Table(title=f"mutation score {report.caught}/{len(report.scored)} = {report.score:.0%}")
+    counts = report.attribution_counts()
+    fuzz_title = f"; only fuzzing caught {counts['fuzz']}" if fuzzing else ""
+    table = Table(title=f"mutation score {report.caught}/{len(report.scored)} = {report.score:.0%}{fuzz_title}")
     for col in ("fault", "tied to", "caught", "requirements that caught it", "cases"):
         table.add_column(col)
+    if fuzzing:
+        table.add_column("caught by")
     for r in report.scored:
         d = r.to_dict()
         cases = sorted({c["case"] for c in d["caught_by"]})
-        table.add_row(
+        row = [
             r.fault.name, ", ".join(r.fault.requirements),
             ("[green]yes[/]" if r.caught else "[bold red]NO[/]") + ("" if r.on_target or not r.caught else " (other ids)"),
             ", ".join(d["requirements_that_caught"][:6]) + (" …" if len(d["requirements_that_caught"]) > 6 else ""),
             f"{len(cases)}: " + "; ".join(c.split("::", 1)[1] for c in cases[:2]) + (" …" if len(cases) > 2 else ""),
-        )
+        ]
+        if fuzzing:  # suites / fuzz / both / neither; "(not fuzzed)": not a search fault
+            row.append(r.attribution + ("" if r.fuzz is not None else " (not fuzzed)"))
+        table.add_row(*row)
     console.print(table)
+    if fuzzing:
+        console.print(f"caught by suites and fuzzing {counts['both']}, suites only {counts['suites']}, "
+                      f"fuzzing only {counts['fuzz']}, neither {counts['neither']}")
+        for finding in report.fuzz_false_positives:
+            console.print(f"  [red]FALSE POSITIVE (fuzz, no fault)[/] {finding.cause}: {plain(finding.query.display())}")
     fps = report.false_positives
     console.print(f"no-fault run: {len(report.baseline.cases)} cases, "
                   + ("[green]green (0 false positives)[/]" if not fps else f"[bold red]{len(fps)} false positive(s)[/]"))
@@ -480,6 +516,149 @@ def mutate(
     write_json(report, json_out.resolve())
     console.print(f"score {report.score:.1%} in {report.duration_s:.0f} s → {json_out}")
     raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def fuzz(
+    target: Annotated[str | None, typer.Option(
+        help="FHIR base URL (default: the embedded reference server, started for the run).")] = None,
+    with_target: Annotated[str | None, typer.Option(
+        "--with-target", help="Build if needed, start, fuzz and stop a named server (imgconf targets list).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Config file with target presets (URL, SMART auth).")] = None,
+    preset: Annotated[str | None, typer.Option("--preset", help="Preset name in --config.")] = None,
+    budget: Annotated[int | None, typer.Option(
+        min=1, help="Generated queries to judge (default 200; with --seconds: no budget unless given).")] = None,
+    seconds: Annotated[float | None, typer.Option(min=0.1, help="Stop generating after this many seconds.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the generation: the same seed generates the same queries.")] = 0,
+    resource: Annotated[list[str] | None, typer.Option(
+        "--resource", help="Resource type to fuzz (repeatable): ImagingStudy, DocumentReference, Patient (default: all).")] = None,
+    probe_all: Annotated[bool, typer.Option(
+        "--probe-all", help="Generate every parameter the harness knows, not only those the CapabilityStatement declares.")] = False,
+    reports_dir: Annotated[Path, typer.Option(help="Where summary.json, junit.xml and report.html go (fuzz section).")] = Path("reports"),
+    baseline: Annotated[Path | None, typer.Option(
+        "--baseline", help="Known findings (YAML, each with its reason): exit 0 when only they are found.")] = None,
+    write_baseline: Annotated[Path | None, typer.Option(
+        "--write-baseline", help="Write the findings as a baseline to adjudicate (every reason empty on purpose).")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the run (FuzzRun) as JSON here.")] = None,
+    header: Annotated[list[str] | None, typer.Option(
+        "--header", help="'Name: value' sent on every request to the target (repeatable).")] = None,
+    request_timeout: Annotated[float, typer.Option(help="Seconds per HTTP request.")] = 30.0,
+    insecure: Annotated[bool, typer.Option(help="Do not verify TLS certificates.")] = False,
+    strict_should: Annotated[bool, typer.Option(
+        "--strict-should", help="SHOULD findings fail the run too (default: they warn).")] = False,
+) -> None:
+    """Generate R4 searches over loaded fixtures, judge each with the search oracle, shrink every failure.
+
+    Exit 0: no finding (or only the baseline's); 1: new findings; 2: usage error or unreachable target."""
+    import time
+
+    from imgconf.credentials import shown
+    from imgconf.fixtures import FixtureError
+    from imgconf.fuzz.fixtures import FUZZ_TYPES
+    from imgconf.fuzz.runner import FuzzSettings, TargetUnavailable, run_fuzz
+    from imgconf.runcontrol import RunControlError, parse_headers
+
+    types = tuple(dict.fromkeys(resource or FUZZ_TYPES))
+    if (unknown := [t for t in types if t not in FUZZ_TYPES]):
+        console.print(f"--resource: imgconf fuzz searches {', '.join(FUZZ_TYPES)}; not {plain(', '.join(unknown))}",
+                      style="bold red", markup=False)
+        raise typer.Exit(2)
+    if with_target and target:
+        console.print("[bold red]--with-target starts its own server: give it without --target[/]")
+        raise typer.Exit(2)
+    try:
+        headers = parse_headers(header or [])
+    except RunControlError as exc:
+        console.print(str(exc), markup=False)
+        raise typer.Exit(2) from None
+    chosen = _preset_or_exit(config, preset)
+    settings = FuzzSettings(budget=budget if budget is not None else (None if seconds else 200), seconds=seconds,
+                            seed=seed, resource_types=types, probe_all=probe_all)
+    managed = _start_managed_target(with_target, None) if with_target else None
+    url = managed.base_url if managed is not None else (target or (chosen.url if chosen else None))
+    if managed is not None:
+        headers += [(k.strip(), v.strip()) for k, _, v in (h.partition(":") for h in managed.request_headers)]
+    limit = " and ".join(x for x in (f"budget {settings.budget}" if settings.budget else "",
+                                     f"{seconds:g} s" if seconds else "") if x)
+    console.print(f"imgconf fuzz → {plain(shown(url) or 'embedded reference server (SMART auth on)')}: "
+                  f"{', '.join(types)}, seed {seed}, {limit}", markup=False, soft_wrap=True)
+    clock = {"last": 0.0, "start": 0.0}
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        clock["start"] = clock["start"] or now  # from the first query (fixtures are loaded by then)
+        if now - clock["last"] >= 5 or done == total:
+            clock["last"] = now
+            rate = done / max(now - clock["start"], 1e-6)
+            console.print(f"  {done}{f'/{total}' if total else ''} queries, {rate:.0f} queries/s", markup=False)
+
+    _sigterm_interrupts()
+    try:
+        run = run_fuzz(url, settings, auth=chosen.auth if chosen else None, headers=headers, progress=progress,
+                       reports_dir=reports_dir.resolve(), timeout=request_timeout,
+                       verify_tls=not insecure and not (chosen and chosen.verify_tls is False))
+    except KeyboardInterrupt:
+        console.print("[bold red]interrupted[/]: generation stopped; the fuzz fixtures were removed from the target")
+        raise typer.Exit(130) from None
+    except (FixtureError, TargetUnavailable) as exc:
+        console.print(f"cannot fuzz {plain(shown(url) or 'the embedded server')}: {exc}", style="bold red",
+                      markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    finally:
+        _stop_servers(managed)
+    run.target_args = (f"--with-target {with_target}" if with_target else f"--target {shown(url)}" if target
+                       else f"--config {config} --preset {chosen.name}" if chosen else "")
+    raise typer.Exit(_fuzz_results(run, reports_dir.resolve(), baseline, write_baseline, json_out, strict_should))
+
+
+def _fuzz_results(run: Any, reports_dir: Path, baseline: Path | None, write_baseline: Path | None,
+                  json_out: Path | None, strict_should: bool) -> int:
+    """Print, report and gate one fuzz run; the exit code."""
+    from imgconf.fuzz.baseline import FuzzBaselineError, apply_baseline, is_failing_level, write_fuzz_baseline
+    from imgconf.fuzz.report import FuzzReportError, reproduce_command, write_fuzz_reports
+
+    console.print(f"{run.queries} queries judged, {run.not_judged} not judged (refused with 4xx: R4 lets a server "
+                  f"refuse a search it cannot perform) in {run.duration_s:.1f} s", markup=False, soft_wrap=True)
+    for rtype, why in run.left_out.items():
+        if why:
+            console.print(f"left out of generation for {rtype} ({len(why)}):", markup=False)
+            for line in why:
+                console.print(f"  - {plain(line)}", markup=False, soft_wrap=True)
+    outcome = None
+    if baseline:
+        try:
+            outcome = apply_baseline(run, baseline, strict_should=strict_should)
+        except FuzzBaselineError as exc:
+            console.print(f"baseline: {exc}", style="bold red", markup=False, soft_wrap=True)
+            return 2
+    console.print(f"{len(run.findings)} finding(s), one per cause:", markup=False)
+    for f in run.findings:
+        failing = is_failing_level(f.defect.level, strict_should=strict_should)
+        word = "known" if f.known else ("FAIL" if failing else "warn")
+        console.print(f"[{'dim' if f.known else 'bold red' if failing else 'yellow'}]{word}[/] {plain(f.cause)} "
+                      f"[{plain(', '.join(f.defect.requirement))} {f.defect.level}] ({f.occurrences} generated queries)")
+        console.print(f"  query:    {plain(f.query.display())}", markup=False, soft_wrap=True)
+        console.print(f"  why:      {plain(f.defect.message)}", markup=False, soft_wrap=True)
+        console.print(f"  expected: {', '.join(f.expected_ids) or 'none'}", markup=False, soft_wrap=True)
+        console.print(f"  returned: {', '.join(f.actual_ids) or 'none'}", markup=False, soft_wrap=True)
+        console.print(f"  reproduce: {plain(reproduce_command(run, f))}", markup=False, soft_wrap=True)
+    for line in outcome.lines() if outcome else []:
+        console.print(plain(line), markup=False, soft_wrap=True)
+    try:
+        for path in write_fuzz_reports(run, reports_dir, baseline=outcome):
+            console.print(f"  {path}", markup=False)
+    except FuzzReportError as exc:
+        console.print(f"reports not written: {exc}", style="bold red", markup=False, soft_wrap=True)
+    if write_baseline:
+        count = write_fuzz_baseline(write_baseline, run)
+        console.print(f"baseline with {count} entr{'y' if count == 1 else 'ies'} written to {write_baseline}: "
+                      "adjudicate each against the R4 text and fill in every reason", markup=False)
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(run.to_json(), indent=2) + "\n", encoding="utf-8")
+    if outcome is not None:
+        return 0 if outcome.ok else 1
+    return 1 if any(is_failing_level(f.defect.level, strict_should=strict_should) for f in run.findings) else 0
 
 
 @app.command()
@@ -605,6 +784,12 @@ def validate(
     report_dir: Annotated[Path | None, typer.Option(
         "--report", metavar="DIR", help="Bulk mode: write a data-quality report (quality.json, quality.html with "
         "plots by rule, modality and producer) into DIR.")] = None,
+    dask: Annotated[str | None, typer.Option(
+        "--dask", metavar="SCHEDULER", help="Bulk mode on a Dask cluster: 'local' (-j worker processes, default every "
+        "core, all on 127.0.0.1) or a scheduler's tcp://host:port (its workers read the same paths). NDJSON is split "
+        "into line-aligned byte ranges. Needs the 'dask' extra.")] = None,
+    partition_mb: Annotated[float, typer.Option(
+        "--partition-mb", min=0.001, help="With --dask: MB of NDJSON (or of small JSON files) per task.")] = 64.0,
 ) -> None:
     """Validate imaging resources offline with the same rules the live checks use."""
     from imgconf.offline import FORMATS, run_validate
@@ -615,9 +800,88 @@ def validate(
         raise typer.BadParameter("--profile is one of r4, mhd, eu-imaging-report")
     if dicomweb and (jobs is not None or summary or report_dir is not None):
         raise typer.BadParameter("--dicomweb runs without -j / --summary / --report")
+    if dask is not None:  # imgconf.bulk.dask_run: dask/distributed are imported only there
+        if dicomweb or (jobs is not None and dask != "local"):
+            raise typer.BadParameter("--dask runs without --dicomweb; -j sets the workers of --dask local only")
+        from imgconf.bulk.dask_run import run_dask
+
+        raise typer.Exit(run_dask(list(paths), scheduler=dask, workers=jobs or None, partition_mb=partition_mb,
+                                  console=console, profile=None if profile == "r4" else profile, fmt=fmt,
+                                  output=output, json_out=json_out, report_dir=report_dir, quiet=quiet,
+                                  summary=summary))
     raise typer.Exit(run_validate(list(paths), json_out=json_out, console=console, quiet=quiet, fmt=fmt,
                                   output=output, profile=None if profile == "r4" else profile, dicomweb=dicomweb,
                                   jobs=jobs, summary_only=summary, report_dir=report_dir))
+
+
+@app.command()
+def survey(
+    target: Annotated[str | None, typer.Option(help="FHIR base URL to survey (default: the --config preset's url).")] = None,
+    resource: Annotated[str | None, typer.Option(
+        "--resource", help="Comma-separated resource types (default ImagingStudy,DocumentReference; "
+                           "with --resume: the state's).")] = None,
+    max_per_type: Annotated[int | None, typer.Option("--max", min=1, help="At most this many resources per type.")] = None,
+    count: Annotated[int, typer.Option("--count", min=1, help="_count asked for each search page.")] = 100,
+    rate: Annotated[float | None, typer.Option("--rate", min=0.001, help="At most this many requests per second.")] = None,
+    resume: Annotated[Path | None, typer.Option(
+        "--resume", metavar="STATE", help="Continue the survey this state file describes (survey-state.json).")] = None,
+    report: Annotated[Path | None, typer.Option(
+        "--report", metavar="DIR", help="Report folder: quality.json/.html, survey.json, findings.ndjson and "
+                                        "survey-state.json (default reports/survey; with --resume: the state's).")] = None,
+    profile: Annotated[str | None, typer.Option(
+        "--profile", help="Judge DocumentReferences as mhd or eu-imaging-report even without a meta.profile claim.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Config file with target presets (SMART auth).")] = None,
+    preset: Annotated[str | None, typer.Option("--preset", help="Preset name in --config.")] = None,
+    header: Annotated[list[str] | None, typer.Option(
+        "--header", help="'Name: value' sent on every request to the target (repeatable).")] = None,
+    request_timeout: Annotated[float | None, typer.Option(help="Seconds per HTTP request (whole exchange).")] = None,
+    insecure: Annotated[bool, typer.Option(help="Do not verify TLS certificates.")] = False,
+) -> None:
+    """Sweep a server's data READ-ONLY (GET searches, next links on its origin) into the data-quality report.
+
+    Exit 0: all read, no SHALL finding; 1: SHALL findings; 2: incomplete (--resume STATE continues)."""
+    from imgconf.bulk.survey import Survey, SurveyError, SurveySettings, load_state, outcome, prepare
+    from imgconf.credentials import shown
+    from imgconf.runcontrol import RunControlError, parse_headers
+
+    chosen = _preset_or_exit(config, preset)
+    try:
+        headers = parse_headers(header or [])
+        url = target or (chosen.url if chosen else None) or (load_state(resume).target if resume else None)
+        if not url:
+            raise SurveyError("no target: give --target URL (or a --config preset with a url)")
+        types = tuple(t.strip() for t in (resource or ("" if resume else "ImagingStudy,DocumentReference")).split(",")
+                      if t.strip())
+        if profile not in (None, "r4", "mhd", "eu-imaging-report"):
+            raise SurveyError("--profile is one of r4, mhd, eu-imaging-report")
+        timeout = request_timeout or (chosen.timeout if chosen and chosen.timeout else 30.0)
+        settings = SurveySettings(
+            target=url, resource_types=types, count=count, max_per_type=max_per_type, rate=rate, timeout=timeout,
+            verify_tls=not insecure and not (chosen and chosen.verify_tls is False), headers=tuple(headers),
+            auth=chosen.auth if chosen else None, profile=None if profile == "r4" else profile)
+        state, out_dir, state_path = prepare(settings, out_dir=report, resume=resume)
+    except (SurveyError, RunControlError) as exc:
+        console.print(f"survey: {exc}", style="bold red", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    done = {t: p.validated for t, p in state.types.items()}
+    console.print(f"imgconf survey (read-only) → {plain(shown(state.target) or '')}: {', '.join(state.types)}"
+                  + (f", at most {max_per_type} per type" if max_per_type else "")
+                  + (f", {rate:g} requests/s" if rate else "")
+                  + (f"; resuming ({', '.join(f'{t} {n}' for t, n in done.items())} already validated)" if resume else ""))
+    _sigterm_interrupts()
+    job = Survey(settings, state, state_path=state_path, out_dir=out_dir,
+                 echo=lambda line: console.print(plain(line), soft_wrap=True))
+    job.run()
+    word, code = outcome(state, max_per_type)
+    totals = state.report.to_json()["totals"]
+    console.print(f"{totals['resources']} resource(s), {totals['failing_resources']} failing, "
+                  f"{totals['findings']} finding(s); {state.requests} request(s) in {state.elapsed_s:.1f} s")
+    style = {"pass": "green", "fail": "bold red"}.get(word, "yellow")
+    why = state.incomplete_reason(max_per_type)
+    console.print(f"outcome: [{style}]{word.upper()}[/]" + (f" ({plain(why)}; --resume {plain(state_path)})" if why else ""))
+    for name in ("quality.html", "quality.json", "survey.json", "findings.ndjson"):
+        console.print(f"  {plain(out_dir / name)}")
+    raise typer.Exit(code)
 
 
 @app.command("compare")

@@ -31,6 +31,7 @@ class CheckContext:
     lookup: Callable[[str], Any] | None = None  # the run's namespace: saved, suite, fixture, uid, …
     sent_form: list[tuple[str, str]] = field(default_factory=list)  # a POST _search body, as sent
     extra_exchanges: list[Any] = field(default_factory=list)  # pages fetched by the search oracle
+    observations: dict[str, Any] = field(default_factory=dict)  # what a check saw, for callers that show it (fuzz)
 
     def value(self, name: str) -> Any:
         """A variable's value; raises MissingVariable/KeyError when it has none."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from imgconf.checks.base import CheckContext, describe
 from imgconf.checks.registry import CheckKind, ParseContext, SpecError, register, waits_for
-from imgconf.checks.search_results import _tagged_subsetted, judge_shape
+from imgconf.checks.search_results import _tagged_subsetted, judge_shape, reported_ignored
 from imgconf.checks.search_target import SearchExpectation, SearchTarget, parse_search_request
 from imgconf.results import CheckResult, Level
 
@@ -140,14 +140,21 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
     judged = ", ".join(f"{c.raw_name or c.name}={c.raw_value}" for c in target.query.criteria) or "no criteria"
     not_judged = [name for name, _ in target.query.unknown]
     note = f" (not judged: {', '.join(not_judged)})" if not_judged else ""
+    skip: set[str] = set()
+    if spec.lenient_ignored:
+        skip = reported_ignored(target, bundle, session.capability.declared.get(target.resource_type, set()))
+        if skip:
+            note += f" (reported not applied, not judged: {', '.join(sorted(skip))})"
+    failing: list[tuple[dict[str, Any], str]] = []  # (match, the criterion it fails), for ctx.observations
     if spec.precision:
         offenders = []
         for (rtype, rid), resource in matched.items():
             if _tagged_subsetted(resource):  # a subset may leave out what the criteria test: judge the stored resource
                 resource = resolver(f"{rtype}/{rid}") or resource
-            failed = target.failing_criterion(resource, resolver, base)
+            failed = target.failing_criterion(resource, resolver, base, skip=skip)
             if failed:
                 offenders.append(f"{rtype}/{rid} fails {failed}")
+                failing.append((resource, failed))
         results.append(
             ctx.result(
                 "search",
@@ -171,6 +178,9 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
         if fixture in loaded:
             expected[fixture] = loaded[fixture]["id"]
     missing = sorted(fixture for fixture, rid in expected.items() if rid not in returned_ids)
+    # What was returned and expected, for callers that show it (imgconf fuzz findings); judges nothing.
+    ctx.observations["search"] = {"returned": [f"{t}/{i}" for t, i in matched], "expected": dict(expected),
+                                  "not_applied": sorted(skip), "complete": complete, "failing": failing}
     if expected or spec.includes:
         if missing and not complete:
             results.append(

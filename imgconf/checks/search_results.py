@@ -8,6 +8,7 @@ Every judgement reuses ``imgconf.searchparams`` (the module the reference server
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -105,6 +106,25 @@ def _outcome_mentions(bundle: dict[str, Any], name: str) -> bool:
                 if name in text:
                     return True
     return False
+
+
+def reported_ignored(target: SearchTarget, bundle: dict[str, Any], declared: Collection[str]) -> set[str]:
+    """Criteria (names as sent) the server says it did not apply: left out of a self link that shows
+    the parameters used, or named in an OperationOutcome of the Bundle (R4 lenient handling, REST-034/082).
+
+    Plain use (no modifier, no chain) of a parameter in ``declared`` (the CapabilityStatement's names for
+    the type) is never counted: declaring a parameter claims support for it."""
+    self_url = next((link.get("url") for link in bundle.get("link") or []
+                     if isinstance(link, dict) and link.get("relation") == "self" and link.get("url")), None)
+    echoed = {name for name, _ in parse_qsl(urlsplit(str(self_url)).query, keep_blank_values=True)} if self_url else None
+    ignored = set()
+    for crit in target.query.criteria:
+        name = crit.raw_name or crit.name
+        if crit.modifier is None and not crit.chain and crit.name in declared:
+            continue
+        if (echoed is not None and name not in echoed) or _outcome_mentions(bundle, name):
+            ignored.add(name)
+    return ignored
 
 
 def check_self_link(

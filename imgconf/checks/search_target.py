@@ -4,6 +4,7 @@ request made (type, criteria, compartment). Shared by the oracle (search.py) and
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -26,6 +27,10 @@ class SearchExpectation:
     order: bool = False  # matches across pages follow _sort
     total: bool = False  # Bundle.total equals the distinct matches over all pages
     subsetted: bool = False  # matches that are subsets of their fixture carry SUBSETTED (REST-087/088)
+    # Generated searches (imgconf fuzz): a criterion the server reports it did not apply (left out of the
+    # self link, or named in an OperationOutcome: R4 lenient handling, REST-034/082) is not judged for
+    # precision, unless it is plain use of a parameter the CapabilityStatement declares (declared = supported).
+    lenient_ignored: bool = False
 
 
 class SearchTarget:
@@ -43,11 +48,13 @@ class SearchTarget:
                 if crit is not None:
                     self.compartment_criteria.append(crit)
 
-    def failing_criterion(self, resource: dict[str, Any], resolver: Any, base: str, *, open_matches: bool = True) -> str | None:
+    def failing_criterion(self, resource: dict[str, Any], resolver: Any, base: str, *, open_matches: bool = True,
+                          skip: Collection[str] = ()) -> str | None:
         """The first criterion a resource does not meet, as ``name=value``; None when it matches.
 
         What R4 or a profile leaves open counts as met when judging what the server returned
-        (``open_matches``) and as not met when deciding what it must return."""
+        (``open_matches``) and as not met when deciding what it must return. Criteria named (as sent)
+        in ``skip`` are not judged."""
         if resource.get("resourceType") != self.resource_type:
             return f"resourceType {resource.get('resourceType')!r} is not {self.resource_type}"
         if self.compartment and not any(
@@ -55,6 +62,8 @@ class SearchTarget:
         ):
             return f"not in the {self.compartment[0]}/{self.compartment[1]} compartment"
         for crit in self.query.criteria:
+            if (crit.raw_name or crit.name) in skip:
+                continue
             if left_open(resource, crit):
                 if open_matches:
                     continue

@@ -1,0 +1,262 @@
+"""`imgconf fuzz`: generate searches, judge each with the oracle, shrink every failure, one finding per cause.
+
+Two Hypothesis phases, both reproducible from the seed alone (``database=None``, ``@seed``):
+
+1. Generation: ``@given(search_queries(...))`` with ``phases=[generate]`` and ``max_examples=budget``.
+   The test never fails; it judges each query and keeps, per preliminary cause, the first failing
+   example (its Hypothesis choice sequence) and how often the cause occurred. ``--seconds`` stops
+   generation when the time is up. Why not one run that raises per cause: Hypothesis stops generating
+   soon after the first failure, so the budget would not be spent looking for other causes.
+2. Shrinking: per cause, ``hypothesis.find`` replays the stored example (it is put in an in-memory
+   database's secondary corpus, which Hypothesis shrinks from) and shrinks it to the smallest query
+   that still fails the same way — fewest parameters, simplest values, as the strategies order them.
+   Causes are then keyed again on the shrunk query (``cause_key``) and merged.
+
+Fixtures are loaded first and removed at the end by ``TargetSession.close()`` — also on Ctrl-C and
+SIGTERM (the CLI turns SIGTERM into KeyboardInterrupt), since everything runs inside ``try/finally``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from imgconf.fuzz.fixtures import FUZZ_TYPES, load_fixtures
+from imgconf.fuzz.judge import STRENGTH, Failure, JudgedQuery, judge_query
+from imgconf.fuzz.model import FuzzFinding, FuzzQuery, FuzzRun
+from imgconf.results import Level
+
+if TYPE_CHECKING:
+    from imgconf.auth import AuthSettings
+    from imgconf.session import TargetSession
+
+MAX_SHRINK_CALLS = 250  # queries one shrink may send; past it the best example so far stands
+MAX_CONSECUTIVE_UNREACHABLE = 5
+
+
+class TargetUnavailable(Exception):
+    """The target did not answer (transport errors): the run cannot go on."""
+
+
+@dataclass(frozen=True)
+class FuzzSettings:
+    budget: int | None = 200
+    seconds: float | None = None
+    seed: int = 0
+    resource_types: tuple[str, ...] = FUZZ_TYPES
+    probe_all: bool = False
+
+
+@dataclass
+class _Cause:
+    """A preliminary cause seen during generation: its first example and how often it occurred."""
+
+    query: FuzzQuery
+    failure: Failure
+    choices: tuple[Any, ...]
+    occurrences: int = 1
+
+
+@dataclass
+class _Judge:
+    """Judges queries once each (shrinking asks the same query again and again)."""
+
+    session: TargetSession
+    cache: dict[FuzzQuery, JudgedQuery] = field(default_factory=dict)
+    sent: int = 0
+    unreachable_in_a_row: int = 0
+
+    def __call__(self, query: FuzzQuery) -> JudgedQuery:
+        if query not in self.cache:
+            judged = judge_query(self.session, query)
+            self.sent += 1
+            self.unreachable_in_a_row = self.unreachable_in_a_row + 1 if judged.unreachable else 0
+            if self.unreachable_in_a_row >= MAX_CONSECUTIVE_UNREACHABLE:
+                raise TargetUnavailable(f"{self.unreachable_in_a_row} queries in a row got no answer: {judged.not_judged}")
+            if len(self.cache) > 20_000:  # bounded memory on long runs; generated queries rarely repeat
+                self.cache.clear()
+            self.cache[query] = judged
+        return self.cache[query]
+
+
+def interesting(judged: JudgedQuery) -> list[Failure]:
+    """Failures worth a finding: SHALL/SHOULD possible. A self-link "echoed criteria" failure only
+    repeats a precision failure of the same query (one cause, one verdict)."""
+    found = [f for f in judged.failures if STRENGTH[f.strongest] >= STRENGTH[Level.SHOULD]]
+    if any(f.defect.kind == "precision" for f in found):
+        found = [f for f in found if not (f.defect.kind == "self-link" and "REST-046" in f.defect.requirement)]
+    return found
+
+
+def _key(query: FuzzQuery, failure: Failure) -> str:
+    from imgconf.fuzz.shape import cause_key
+
+    culprit = failure.culprit if failure.culprit and not failure.culprit.startswith("(") else None
+    return cause_key(query, failure.defect, culprit)
+
+
+def _same_cause(failure: Failure) -> Callable[[Failure], bool]:
+    def same(other: Failure) -> bool:
+        if other.defect.kind != failure.defect.kind:
+            return False
+        return failure.culprit is None or other.culprit == failure.culprit
+    return same
+
+
+def run_fuzz(
+    base_url: str | None,
+    settings: FuzzSettings,
+    *,
+    auth: AuthSettings | None = None,
+    headers: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    reports_dir: Path | None = None,
+    timeout: float = 30.0,
+    verify_tls: bool = True,
+) -> FuzzRun:
+    """Load the fuzz fixtures, generate, judge, shrink, dedupe, clean up (also on Ctrl-C); the run.
+
+    ``base_url`` None: the embedded reference server (with SMART auth on, as ``imgconf run``).
+    ``reports_dir``: where the run tag is noted for ``imgconf cleanup`` after a hard stop."""
+    from imgconf.session import SessionOptions, TargetSession
+
+    header_list = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
+    started = time.monotonic()
+    session = TargetSession(SessionOptions(target=base_url, auth=auth, headers=header_list, timeout=timeout,
+                                           verify_tls=verify_tls))
+    try:
+        if reports_dir is not None:
+            _note_run(session, reports_dir)
+        run = FuzzRun(target=session.base_url, resource_types=list(settings.resource_types), seed=settings.seed,
+                      budget=settings.budget, seconds=settings.seconds, restricted_to_capability=not settings.probe_all)
+        _fuzz(session, settings, run, progress, started)
+        run.duration_s = round(time.monotonic() - started, 2)
+        return run
+    finally:
+        session.close()
+
+
+def _note_run(session: TargetSession, reports_dir: Path) -> None:
+    from imgconf import runstate
+
+    with contextlib.suppress(OSError):  # a read-only checkout: the run goes on without the way back
+        runstate.record_start(reports_dir, session.run_tag, session.base_url, read_only=False,
+                              embedded=session.embedded is not None)
+
+
+def _fuzz(session: TargetSession, settings: FuzzSettings, run: FuzzRun,
+          progress: Callable[[int, int], None] | None, started: float) -> None:
+    from imgconf.fuzz.strategies import Universe, plan_from_capability, search_queries
+
+    plan, left_out = plan_from_capability(session.capabilities(), settings.resource_types, probe_all=settings.probe_all)
+    run.left_out = left_out
+    if not plan.resource_types:
+        return
+    universe = Universe(resources=load_fixtures(session, settings.resource_types), base_url=session.base_url)
+    strategy = search_queries(universe, plan)
+    judge = _Judge(session)
+    causes = _generate(strategy, judge, settings, run, progress, started)
+    run.findings = _shrink_all(strategy, judge, causes, settings.seed)
+
+
+def _generate(strategy: Any, judge: _Judge, settings: FuzzSettings, run: FuzzRun,
+              progress: Callable[[int, int], None] | None, started: float) -> dict[str, _Cause]:
+    from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings as hsettings
+    from hypothesis.control import current_build_context
+
+    causes: dict[str, _Cause] = {}
+    deadline = started + settings.seconds if settings.seconds else None
+    budget = settings.budget if settings.budget is not None else 10**9
+
+    class TimeUp(Exception):
+        pass
+
+    @seed(settings.seed)
+    @hsettings(max_examples=budget, database=None, deadline=None, phases=[Phase.generate], derandomize=False,
+               verbosity=Verbosity.quiet, report_multiple_bugs=False,
+               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large,
+                                      HealthCheck.large_base_example])
+    @given(strategy)
+    def generated(query: FuzzQuery) -> None:
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeUp
+        judged = judge(query)
+        if judged.judged:
+            run.queries += 1
+        else:
+            run.not_judged += 1
+        if progress is not None:
+            progress(run.queries + run.not_judged, settings.budget or 0)
+        for failure in interesting(judged):
+            key = _key(query, failure)
+            if key in causes:
+                causes[key].occurrences += 1
+            else:
+                causes[key] = _Cause(query, failure, tuple(current_build_context().data.choices))
+
+    with contextlib.suppress(TimeUp):
+        generated()
+    return causes
+
+
+def _shrink_all(strategy: Any, judge: _Judge, causes: dict[str, _Cause], seed_value: int) -> list[FuzzFinding]:
+    from imgconf.fuzz.shape import query_shape
+
+    findings: dict[str, FuzzFinding] = {}
+    for cause in causes.values():
+        query = _shrink(strategy, judge, cause)
+        judged = judge(query)
+        same = _same_cause(cause.failure)
+        failure = next((f for f in interesting(judged) if same(f)), None)
+        if failure is None or failure.defect.level not in ("SHALL", "SHALL NOT", "SHOULD", "SHOULD NOT"):
+            continue  # shrunk to a failure R4 leaves open (a MAY modifier): no finding
+        key = _key(query, failure)
+        if key in findings:
+            findings[key].occurrences += cause.occurrences
+            continue
+        findings[key] = FuzzFinding(
+            cause=key, shape=query_shape(query), query=query, defect=failure.defect,
+            expected_ids=judged.expected_ids, actual_ids=judged.actual_ids, seed=seed_value,
+            occurrences=cause.occurrences, evidence=judged.exchanges,
+        )
+    return sorted(findings.values(), key=lambda f: f.cause)
+
+
+def _shrink(strategy: Any, judge: _Judge, cause: _Cause) -> FuzzQuery:
+    """The smallest query that fails like ``cause``, Hypothesis shrinking from its first example."""
+    from hypothesis import Phase, find, settings as hsettings
+    from hypothesis.database import InMemoryExampleDatabase, choices_to_bytes
+    from hypothesis.errors import NoSuchExample
+
+    same = _same_cause(cause.failure)
+    best: list[FuzzQuery] = [cause.query]
+    calls = [0]
+
+    def fails_the_same(query: FuzzQuery) -> bool:
+        if calls[0] >= MAX_SHRINK_CALLS:  # out of patience: only the best so far still counts
+            return query == best[0]
+        calls[0] += 1
+        if any(same(f) for f in interesting(judge(query))):
+            if _simpler(query, best[0]):
+                best[0] = query
+            return True
+        return False
+
+    database = InMemoryExampleDatabase()
+    key = b"imgconf-fuzz-shrink"
+    # The secondary corpus is what Hypothesis shrinks from (the primary one it would only replay).
+    database.save(key + b".secondary", choices_to_bytes(cause.choices))
+    try:
+        return find(strategy, fails_the_same, database_key=key,
+                    settings=hsettings(database=database, phases=[Phase.reuse, Phase.shrink], max_examples=1,
+                                       deadline=None))
+    except NoSuchExample:  # the example no longer fails (a flaky target): keep it as found
+        return best[0]
+
+
+def _simpler(a: FuzzQuery, b: FuzzQuery) -> bool:
+    return (len(a.params), len(a.display())) < (len(b.params), len(b.display()))
