@@ -1,0 +1,377 @@
+"""``imgconf survey``: a read-only crawl of a live server into the data-quality report (issue 15, item 3).
+
+Real HTTP over loopback: the embedded reference server holds the imaging fixtures plus two studies that
+share a series UID (DICOM-012 across studies); a recording proxy (FaultProxy, no fault) in front of it sees
+every request the survey sends. Misbehaving servers are the same server behind FaultProxy with named faults.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from imgconf.bulk.survey import (
+    STALE_PAGES_LIMIT,
+    SURVEY_READ,
+    Survey,
+    SurveyError,
+    SurveySettings,
+    load_state,
+    new_state,
+    outcome,
+    prepare,
+    save_state,
+)
+from imgconf.bulk.work import validate_lines
+from imgconf.cli import app
+from imgconf.faults import FaultProxy
+from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
+from imgconf.faults.registry import BY_NAME
+from imgconf.faults.rewrite import bundles, edit_json, searches
+from imgconf.offline import validate_paths
+from imgconf.reference.server import EmbeddedServer
+from imgconf.session import SessionOptions, TargetSession
+from imgconf.validators.crossref import UidIndex
+from imgconf.validators.samples import sample_imaging_study
+
+TYPES = ("ImagingStudy", "DocumentReference")
+FIXTURES = [
+    "imagingstudy/ct-chest", "imagingstudy/ct-phantom-device", "imagingstudy/dx-entered-in-error",
+    "imagingstudy/mg-screening", "imagingstudy/mr-brain", "imagingstudy/mr-group-research",
+    "imagingstudy/nm-unknown", "imagingstudy/us-abdomen-registered", "imagingstudy/xa-cancelled",
+    "documentreference/ct-chest-manifest-fhir", "documentreference/ct-chest-manifest-kos",
+    "documentreference/ct-chest-report", "documentreference/jones-discharge", "documentreference/muller-mr-report",
+]
+SECRET = "survey-secret-token-4f9a2c71"
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[EmbeddedServer]:
+    """The reference server with the fixtures and a DICOM-012 conflict: a second study reuses the series and
+    instance UIDs of the first under another Study Instance UID."""
+    with EmbeddedServer() as server:
+        session = TargetSession(SessionOptions(target=server.base_url))
+        try:
+            session.fixtures.ensure(FIXTURES)
+            first = sample_imaging_study()
+            first.pop("id")
+            second = copy.deepcopy(first)
+            second["identifier"][0]["value"] = "urn:oid:1.2.826.0.1.3680043.8.498.99999"
+            for study in (first, second):
+                created = httpx.post(f"{server.base_url}/ImagingStudy", json=study, timeout=30)
+                assert created.status_code == 201, created.text
+            yield server
+        finally:
+            session.close()
+
+
+def everything(server: EmbeddedServer, rtype: str) -> list[dict[str, Any]]:
+    """What the server holds of one type, read in one page straight from it (not through the proxy)."""
+    page = httpx.get(f"{server.base_url}/{rtype}", params={"_count": "1000"}, timeout=30).json()
+    return [e["resource"] for e in page["entry"]]
+
+
+def settings(target: str, **kw: Any) -> SurveySettings:
+    return SurveySettings(target=target, resource_types=kw.pop("resource_types", TYPES), **kw)
+
+
+def survey(target: str, out: Path, **kw: Any) -> tuple[Survey, float]:
+    chosen = settings(target, **kw)
+    state, folder, state_path = prepare(chosen, out_dir=out, resume=None)
+    job = Survey(chosen, state, state_path=state_path, out_dir=folder)
+    started = time.monotonic()
+    job.run()
+    return job, time.monotonic() - started
+
+
+def problems(out: Path) -> list[dict[str, Any]]:
+    return list(json.loads((out / "survey.json").read_text(encoding="utf-8"))["problems"])
+
+
+def finding_keys(records: Any) -> Counter[tuple[str, str, str, str]]:
+    """(resource, requirement, level, location) of every finding; messages may name the base URL."""
+    return Counter((r["source"], f["requirement"], f["level"], f["location"]) for r in records for f in r["findings"])
+
+
+# -- what it finds ---------------------------------------------------------------------------------------------
+
+def test_survey_sends_only_gets_and_finds_what_validate_finds(upstream: EmbeddedServer, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    with FaultProxy(upstream.base_url, []) as proxy:
+        proxy.state.log.clear()  # the proxy's own readiness probe
+        done = CliRunner().invoke(app, ["survey", "--target", proxy.base_url, "--count", "4", "--report", str(out)])
+        seen = list(proxy.state.log)
+    # READ-ONLY: every request the server saw was a GET search of a surveyed type, paged by next links
+    assert {method for method, _, _ in seen} == {"GET"}, seen
+    assert {path for _, path, _ in seen} == set(TYPES), seen
+    studies, documents = everything(upstream, "ImagingStudy"), everything(upstream, "DocumentReference")
+    assert len(seen) == -(-len(studies) // 4) + -(-len(documents) // 4)  # ceil: every page once, no more
+
+    # the same resources through `imgconf validate`'s engine: NDJSON, one UID index over all of it
+    ndjson = tmp_path / "same.ndjson"
+    ndjson.write_text("".join(json.dumps(r) + "\n" for r in studies + documents), encoding="utf-8")
+    expected = [{"source": f"{r['resourceType']}/{r['id']}", "findings": [f.to_dict() for f in found]}
+                for _, r, found in validate_paths([ndjson]) if r is not None and found]
+    surveyed = [json.loads(line) for line in (out / "findings.ndjson").read_text(encoding="utf-8").splitlines()]
+    assert finding_keys(surveyed) == finding_keys(expected)
+    conflicts = [k for k in finding_keys(surveyed) if k[1] == "DICOM-012"]
+    assert conflicts and {k[0] for k in conflicts} == {f"ImagingStudy/{studies[-1]['id']}"}  # the second study
+
+    quality = json.loads((out / "quality.json").read_text(encoding="utf-8"))
+    lines = [(str(i), json.dumps(r).encode()) for i, r in enumerate(studies + documents)]
+    same = validate_lines(lines, profile=None, index=UidIndex()).to_json()
+    assert quality["totals"] == same["totals"]
+    assert quality["totals"]["resources"] == len(studies) + len(documents)
+    assert quality["findings_by_rule"] == same["findings_by_rule"]
+    assert quality["complete"] is True
+    assert (out / "quality.html").exists()
+    summary = json.loads((out / "survey.json").read_text(encoding="utf-8"))
+    assert summary["complete"] is True and summary["problems"] == []
+    assert {t: v["validated"] for t, v in summary["types"].items()} == {
+        "ImagingStudy": len(studies), "DocumentReference": len(documents)}
+    assert done.exit_code == 1, done.output  # DICOM-012 is a SHALL finding
+    assert "outcome: FAIL" in done.output
+
+
+def test_max_bounds_each_type_and_rate_spaces_the_requests(upstream: EmbeddedServer, tmp_path: Path) -> None:
+    with FaultProxy(upstream.base_url, []) as proxy:
+        proxy.state.log.clear()
+        job, elapsed = survey(proxy.base_url, tmp_path / "r", count=1, max_per_type=4, rate=4.0)
+        seen = list(proxy.state.log)
+    assert {t: p.validated for t, p in job.state.types.items()} == {"ImagingStudy": 4, "DocumentReference": 4}
+    assert job.state.report.resources == 8
+    assert len(seen) == job.state.requests == 8  # one resource per page; no page fetched beyond --max
+    assert elapsed >= 7 / 4.0  # 8 requests at most 4 per second: 7 intervals of 0.25 s at least
+    assert outcome(job.state, 4)[1] != 2  # --max reached is a complete survey of what was asked
+
+
+def test_count_is_capped_by_max(upstream: EmbeddedServer, tmp_path: Path) -> None:
+    with FaultProxy(upstream.base_url, []) as proxy:
+        proxy.state.log.clear()
+        job, _ = survey(proxy.base_url, tmp_path / "r", count=100, max_per_type=2, resource_types=("ImagingStudy",))
+        seen = list(proxy.state.log)
+    assert job.state.types["ImagingStudy"].validated == 2
+    assert len(seen) == 1 and job.state.count == 2
+
+
+# -- resumable -------------------------------------------------------------------------------------------------
+
+class InterruptAfter:
+    """A validator that is Ctrl-C'd after ``n`` resources (in the middle of a page) and records what it judged."""
+
+    def __init__(self, n: int | None) -> None:
+        self.n = n
+        self.judged: list[str] = []
+
+    def __call__(self, resource: dict[str, Any]) -> list[Any]:
+        from imgconf.validators import validate_resource
+
+        if self.n is not None and len(self.judged) >= self.n:
+            raise KeyboardInterrupt
+        self.judged.append(f"{resource['resourceType']}/{resource['id']}")
+        return validate_resource(resource)
+
+
+def test_ctrl_c_leaves_a_resumable_state_and_a_partial_report(upstream: EmbeddedServer, tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    with FaultProxy(upstream.base_url, []) as proxy:
+        chosen = settings(proxy.base_url, count=3)
+        state, folder, state_path = prepare(chosen, out_dir=out, resume=None)
+        first = InterruptAfter(5)  # page 2 of ImagingStudy, its second entry
+        Survey(chosen, state, state_path=state_path, out_dir=folder, validator=first).run()
+        partial = json.loads((out / "quality.json").read_text(encoding="utf-8"))
+        assert partial["complete"] is False and "interrupted" in partial["title"]
+        assert any("interrupted" in note for note in partial["notes"])
+        assert partial["totals"]["resources"] == 5
+        assert json.loads((out / "survey.json").read_text(encoding="utf-8"))["interrupted"] is True
+        assert outcome(load_state(state_path), None) == ("interrupted", 2)
+        with pytest.raises(SurveyError, match="--resume"):  # a new survey would lose it
+            prepare(chosen, out_dir=out, resume=None)
+
+        resumed, folder, state_path = prepare(chosen, out_dir=None, resume=state_path)
+        assert folder == out.resolve()
+        where = resumed.types["ImagingStudy"]
+        assert (where.pages, where.consumed, where.validated) == (1, 2, 5)  # page 2 is next, 2 of its entries done
+        proxy.state.log.clear()
+        second = InterruptAfter(None)
+        Survey(chosen, resumed, state_path=state_path, out_dir=folder, validator=second).run()
+        resumed_requests = len(proxy.state.log)
+    studies, documents = len(everything(upstream, "ImagingStudy")), len(everything(upstream, "DocumentReference"))
+    assert not set(first.judged) & set(second.judged)  # no resource validated twice
+    assert len(first.judged) + len(second.judged) == studies + documents
+    assert resumed_requests == -(-studies // 3) - 1 + -(-documents // 3)  # page 1 of ImagingStudy not read again
+    total = studies + documents
+    final = json.loads((out / "quality.json").read_text(encoding="utf-8"))
+    assert final["complete"] is True and final["totals"]["resources"] == total
+    lines = (out / "findings.ndjson").read_text(encoding="utf-8").splitlines()
+    assert len({json.loads(line)["source"] for line in lines}) == len(lines)  # each resource's findings once
+    assert not list(out.glob("*.tmp"))
+
+
+def test_resume_refuses_another_target_and_a_changed_state(upstream: EmbeddedServer, tmp_path: Path) -> None:
+    chosen = settings(upstream.base_url)
+    state = new_state(chosen, tmp_path)
+    path = tmp_path / "survey-state.json"
+    save_state(path, state)
+    with pytest.raises(SurveyError, match="is a survey of"):
+        prepare(settings("http://127.0.0.1:9/fhir"), out_dir=None, resume=path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["accumulators"] = data["accumulators"][:-8] + "AAAAAAA="  # not what this user's imgconf wrote
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(SurveyError, match="not resumed"):
+        load_state(path)
+
+
+# -- a misbehaving server: findings with evidence, never a traceback or a hang --------------------------------
+
+def _offsite_next(bundle: dict[str, Any]) -> None:
+    for link in bundle.get("link") or []:
+        if link.get("relation") == "next":
+            link["url"] = "http://127.0.0.2:9/fhir/ImagingStudy?page=2"
+
+
+OFFSITE_NEXT = Fault("offsite-next", "next links on another origin", ("REST-043",),
+                     on_response=edit_json(_offsite_next, calls=searches, body=bundles()))
+
+
+@pytest.mark.parametrize(("fault", "requirement", "level", "pages"), [
+    ("5xx-storm", SURVEY_READ, "INFO", 1),
+    ("html-error-page", "REST-040", "SHALL", 1),
+    ("bundle-type-collection", "REST-040", "SHALL", 1),
+    ("connection-reset", SURVEY_READ, "INFO", 1),
+    ("slow-response", SURVEY_READ, "INFO", 1),  # the request timeout (1 s) ends it
+    ("next-link-loops", "REST-043", "SHOULD", 1),  # the next link is the page itself
+    ("offsite-next", SURVEY_READ, "INFO", 1),
+])
+def test_misbehaving_server_is_a_finding(upstream: EmbeddedServer, tmp_path: Path, fault: str, requirement: str,
+                                         level: str, pages: int) -> None:
+    chosen = OFFSITE_NEXT if fault == "offsite-next" else BY_NAME[fault]
+    with FaultProxy(upstream.base_url, [chosen]) as proxy:
+        proxy.state.log.clear()
+        job, elapsed = survey(proxy.base_url, tmp_path / "r", count=3, timeout=1.0, resource_types=("ImagingStudy",))
+        seen = list(proxy.state.log)
+    assert elapsed < 60
+    assert len(seen) == pages and {m for m, _, _ in seen} == {"GET"}  # nothing off the origin, no retry storm
+    found = problems(tmp_path / "r")
+    assert [(p["requirement"], p["level"]) for p in found] == [(requirement, level)], found
+    assert found[0]["page"].startswith(proxy.base_url)
+    if requirement != "REST-043" and fault != "offsite-next":
+        assert found[0]["evidence"]["method"] == "GET"  # the exchange as evidence
+    quality = json.loads((tmp_path / "r" / "quality.json").read_text(encoding="utf-8"))
+    assert quality["findings_by_rule"][requirement] == {level: 1}
+    assert quality["complete"] is False and "INCOMPLETE" in quality["title"]
+    assert outcome(job.state, None) == ("incomplete", 2)
+
+
+def test_page_size_over_count_is_rest_085_and_fewer_is_legal(upstream: EmbeddedServer, tmp_path: Path) -> None:
+    with FaultProxy(upstream.base_url, [BY_NAME["ignores-count"]]) as proxy:
+        survey(proxy.base_url, tmp_path / "bad", count=3, resource_types=("ImagingStudy",))
+    bad = problems(tmp_path / "bad")
+    assert [(p["requirement"], p["level"]) for p in bad] == [("REST-085", "SHALL")]
+    # the clean server's last page holds fewer than _count: legal, nothing said
+    with FaultProxy(upstream.base_url, []) as proxy:
+        job, _ = survey(proxy.base_url, tmp_path / "good", count=3, resource_types=("ImagingStudy",))
+    assert len(everything(upstream, "ImagingStudy")) % 3 != 0
+    assert problems(tmp_path / "good") == [] and "REST-085" not in job.state.report.by_rule
+
+
+def test_a_resource_repeated_across_pages_is_validated_once(upstream: EmbeddedServer, tmp_path: Path) -> None:
+    first: list[dict[str, Any]] = []
+
+    def repeat_first(body: dict[str, Any]) -> None:  # offset paging over data that changes under it
+        entries = body.setdefault("entry", [])
+        if not first:
+            first.append(copy.deepcopy(entries[0]))
+        else:
+            entries[:0] = [copy.deepcopy(first[0]), copy.deepcopy(first[0])]
+
+    repeats = Fault("repeats-first", "every later page repeats the first match, twice", ("REST-043",),
+                    on_response=edit_json(repeat_first, calls=searches, body=bundles()))
+    with FaultProxy(upstream.base_url, [repeats]) as proxy:
+        job, _ = survey(proxy.base_url, tmp_path / "r", count=2, resource_types=("ImagingStudy",))
+    studies = len(everything(upstream, "ImagingStudy"))
+    assert job.state.types["ImagingStudy"].validated == job.state.report.resources == studies
+    assert job.state.types["ImagingStudy"].pages == -(-studies // 2)
+    # 2 + 2 repeats on a page asked with _count=2 is more than _count (REST-085), a deviation of its own
+    assert {p["requirement"] for p in problems(tmp_path / "r")} == {"REST-085"}
+
+
+def test_pages_without_anything_new_end_the_crawl(upstream: EmbeddedServer, tmp_path: Path) -> None:
+    study = everything(upstream, "ImagingStudy")[0]
+    rounds: list[int] = []
+
+    def same_page(call: ProxyCall) -> ProxyResponse | None:  # a next link that changes, a page that does not
+        if call.path != "ImagingStudy":  # not the proxy's own readiness probe (GET metadata)
+            return None
+        rounds.append(1)
+        body = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": study, "search": {"mode": "match"}}],
+                "link": [{"relation": "next", "url": f"{call.base}/ImagingStudy?_count=1&round={len(rounds)}"}]}
+        return ProxyResponse(200, {"content-type": "application/fhir+json"}, json.dumps(body).encode())
+
+    with FaultProxy(upstream.base_url, [Fault("same-page", "every page is the first", ("REST-043",),
+                                              on_request=same_page)]) as proxy:
+        job, _ = survey(proxy.base_url, tmp_path / "r", count=1, resource_types=("ImagingStudy",))
+    assert len(rounds) == job.state.requests == 1 + STALE_PAGES_LIMIT
+    assert job.state.report.resources == 1
+    assert [(p["requirement"], p["level"]) for p in problems(tmp_path / "r")] == [(SURVEY_READ, "INFO")]
+    assert outcome(job.state, None) == ("incomplete", 2)
+
+
+def test_a_redirect_to_another_origin_is_not_followed(upstream: EmbeddedServer, tmp_path: Path) -> None:
+    with FaultProxy(upstream.base_url, []) as elsewhere:
+        def away(call: ProxyCall) -> ProxyResponse | None:
+            return ProxyResponse(302, {"location": f"{elsewhere.base_url}/{call.path}"}, b"") if call.is_search else None
+
+        with FaultProxy(upstream.base_url, [Fault("redirect-away", "searches redirect to another origin",
+                                                   ("REST-040",), on_request=away)]) as proxy:
+            elsewhere.state.log.clear()
+            survey(proxy.base_url, tmp_path / "r", resource_types=("ImagingStudy",),
+                   headers=(("Authorization", f"Bearer {SECRET}"),))
+            assert elsewhere.state.log == []  # not one request, so no credential, left the target's origin
+    found = problems(tmp_path / "r")
+    assert len(found) == 1 and "not the target's origin" in found[0]["message"]
+
+
+# -- secrets ---------------------------------------------------------------------------------------------------
+
+def test_no_secret_in_state_report_or_console(upstream: EmbeddedServer, tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    with FaultProxy(upstream.base_url, [BY_NAME["5xx-storm"]]) as proxy:  # failing pages carry request evidence
+        done = CliRunner().invoke(app, ["survey", "--target", proxy.base_url, "--report", str(out),
+                                        "--header", f"Authorization: Bearer {SECRET}"])
+    assert done.exit_code == 2, done.output
+    assert "outcome: INCOMPLETE" in done.output
+    files = [p for p in out.iterdir() if p.is_file()]
+    assert {p.name for p in files} >= {"survey-state.json", "quality.json", "quality.html", "survey.json"}
+    for text in [done.output, *(p.read_text(encoding="utf-8", errors="replace") for p in files)]:
+        assert SECRET not in text
+    evidence = problems(out)[0]["evidence"]
+    assert evidence["request_headers"].get("authorization") != f"Bearer {SECRET}"
+
+
+def test_cli_resume_and_usage_errors(upstream: EmbeddedServer, tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    runner = CliRunner()
+    with FaultProxy(upstream.base_url, [BY_NAME["5xx-storm"]]) as proxy:
+        first = runner.invoke(app, ["survey", "--target", proxy.base_url, "--report", str(out),
+                                    "--resource", "ImagingStudy"])
+        assert first.exit_code == 2 and "--resume" in first.output
+        again = runner.invoke(app, ["survey", "--target", proxy.base_url, "--report", str(out)])
+        assert again.exit_code == 2 and "holds a survey already" in again.output
+        proxy.set_faults([])  # the server recovered: the resume reads what failed
+        resumed = runner.invoke(app, ["survey", "--resume", str(out / "survey-state.json")])
+    assert resumed.exit_code == 1, resumed.output  # complete now; DICOM-012 remains a SHALL finding
+    summary = json.loads((out / "survey.json").read_text(encoding="utf-8"))
+    assert summary["complete"] is True
+    assert summary["types"]["ImagingStudy"]["validated"] == len(everything(upstream, "ImagingStudy"))
+    none = runner.invoke(app, ["survey", "--report", str(tmp_path / "x")])
+    assert none.exit_code == 2 and "no target" in none.output
