@@ -21,6 +21,14 @@ one. ``pacs="orthanc"`` (``imgconf mutate --with-pacs orthanc``) starts it as ``
 does, when a selected fault (or, in a full run, a suite) needs it, and passes its root as the ``dicomweb``
 run option to every run. Without a PACS (not asked for, or it could not start) those faults are reported
 "not run: no PACS" with the reason: neither caught nor failed, and not scored.
+
+Fuzzing (issue 14): with ``fuzz=FuzzMutation(...)`` (``imgconf mutate --fuzz``) every search fault
+(``Fault.search``) is also judged by the generative search tester (``imgconf fuzz``), through the same proxy:
+one fuzz run with no fault (it must find nothing: a finding there is a false positive of the oracle), then one
+per search fault. The fault is caught by fuzzing when its run has a finding whose cause the no-fault run did not
+have. A fault counts as caught when the suites or fuzzing catch it; the report says which (suites / fuzz / both
+/ neither) and how many only fuzzing caught. ``fuzz_only=True`` (``--fuzz-only``) injects only the search faults
+and runs no suite: what fuzzing alone catches.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from imgconf import options
 from imgconf.faults import MUTATION_FAULTS, Fault, FaultProxy, registry
+from imgconf.fuzz.model import FuzzFinding
 from imgconf.results import CaseResult, Verdict
 
 if TYPE_CHECKING:
@@ -71,6 +80,39 @@ class RunOutcome:
         return found
 
 
+@dataclass(frozen=True)
+class FuzzMutation:
+    """``imgconf mutate --fuzz``: how much fuzzing each search fault (and the no-fault run) gets."""
+
+    budget: int = 300
+    seed: int = 0
+
+
+@dataclass
+class FuzzOutcome:
+    """One fuzz run through the fault proxy: its findings and what it did."""
+
+    findings: list[FuzzFinding] = field(default_factory=list)
+    queries: int = 0
+    not_judged: int = 0
+    duration_s: float = 0.0
+    error: str | None = None  # the run raised: no verdict from fuzzing for this fault
+
+    def new_since(self, quiet: FuzzOutcome) -> list[FuzzFinding]:
+        """The findings whose cause the no-fault run did not have."""
+        known = {f.cause for f in quiet.findings}
+        return [f for f in self.findings if f.cause not in known]
+
+    def to_dict(self, findings: list[FuzzFinding] | None = None) -> dict[str, Any]:
+        shown = self.findings if findings is None else findings
+        return {
+            "queries": self.queries, "not_judged": self.not_judged, "duration_s": round(self.duration_s, 2),
+            "error": self.error,
+            "findings": [{"cause": f.cause, "query": f.query.display(), "requirements": list(f.defect.requirement),
+                          "level": f.defect.level, "message": f.defect.message, "seed": f.seed} for f in shown],
+        }
+
+
 @dataclass
 class FaultResult:
     fault: Fault
@@ -81,6 +123,8 @@ class FaultResult:
     suites_run: list[str] = field(default_factory=list)  # the suite ids whose cases ran with this fault
     selection: str = "all"  # why those suites: "declared", or "all" and the reason
     not_run: str | None = None  # why the fault was not injected at all ("no PACS: ..."): not scored
+    fuzz: FuzzOutcome | None = None  # the fuzz run with this fault (search faults under --fuzz), else None
+    fuzz_caught_by: list[FuzzFinding] = field(default_factory=list)  # its findings the no-fault fuzz run lacked
 
     @property
     def catching_suites(self) -> list[str]:
@@ -98,8 +142,23 @@ class FaultResult:
         return problems
 
     @property
-    def caught(self) -> bool:
+    def caught_by_suites(self) -> bool:
+        # INFO counts: a MAY-level rule not met is flagged in the report too (see RunOutcome.signals)
         return any(verdict in ("fail", "warn", "info") for _, _, verdict, _ in self.caught_by)
+
+    @property
+    def caught_by_fuzz(self) -> bool:
+        return bool(self.fuzz_caught_by)
+
+    @property
+    def caught(self) -> bool:
+        return self.caught_by_suites or self.caught_by_fuzz
+
+    @property
+    def attribution(self) -> str:
+        """What caught the fault: "both", "suites", "fuzz" or "neither"."""
+        return {(True, True): "both", (True, False): "suites", (False, True): "fuzz"}.get(
+            (self.caught_by_suites, self.caught_by_fuzz), "neither")
 
     @property
     def on_target(self) -> bool:
@@ -118,6 +177,10 @@ class FaultResult:
             "selection": self.selection,
             "catching_suites": self.catching_suites,
             "caught": self.caught,
+            "caught_by_suites": self.caught_by_suites,
+            "caught_by_fuzz": None if self.fuzz is None else self.caught_by_fuzz,  # None: not fuzzed
+            "attribution": self.attribution,
+            "fuzz": None if self.fuzz is None else self.fuzz.to_dict(self.fuzz_caught_by),
             "incomplete": self.incomplete,
             "not_run": self.not_run,
             "caught_by_own_requirement": self.on_target,
@@ -137,6 +200,9 @@ class MutationReport:
     results: list[FaultResult]
     duration_s: float
     full: bool = False  # every fault ran against every suite (the periodic check)
+    fuzz: FuzzMutation | None = None  # --fuzz: the search faults were fuzzed too
+    fuzz_baseline: FuzzOutcome | None = None  # the fuzz run with no fault
+    fuzz_only: bool = False  # --fuzz-only: no suite ran, only the search faults were injected
 
     @property
     def declaration_problems(self) -> list[str]:
@@ -167,18 +233,30 @@ class MutationReport:
         return sum(r.caught for r in self.scored)
 
     @property
+    def fuzz_false_positives(self) -> list[FuzzFinding]:
+        """Fuzz findings with no fault injected: the oracle (or the upstream) is wrong."""
+        return list(self.fuzz_baseline.findings) if self.fuzz_baseline else []
+
+    def attribution_counts(self) -> dict[str, int]:
+        """Scored faults by what caught them; "fuzz" is the figure only fuzzing reached."""
+        counts = dict.fromkeys(("both", "suites", "fuzz", "neither"), 0)
+        for r in self.scored:
+            counts[r.attribution] += 1
+        return counts
+
+    @property
     def score(self) -> float:
         return self.caught / len(self.scored) if self.scored else 0.0
 
     @property
     def ok(self) -> bool:
         return (not self.false_positives and not self.benign_failures and self.caught == len(self.scored)
-                and not self.declaration_problems)
+                and not self.declaration_problems and not self.fuzz_false_positives)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
-            "mode": "full" if self.full else "selected",
+            "mode": "fuzz-only" if self.fuzz_only else "full" if self.full else "selected",
             "declaration_problems": self.declaration_problems,
             "injected": len(self.scored),
             "caught": self.caught,
@@ -198,8 +276,24 @@ class MutationReport:
                 "run": [r.fault.name for r in self.results if r.fault.benign],
                 "failed_on": [r.fault.name for r in self.benign_failures],
             },
+            "fuzz": self._fuzz_dict(),
             "faults": [r.to_dict() for r in self.results],
             "duration_s": round(self.duration_s, 2),
+        }
+
+    def _fuzz_dict(self) -> dict[str, Any] | None:
+        if self.fuzz is None or self.fuzz_baseline is None:
+            return None
+        fuzzed = [r for r in self.scored if r.fuzz is not None]
+        return {
+            "budget": self.fuzz.budget, "seed": self.fuzz.seed, "suites_run": not self.fuzz_only,
+            "no_fault_run": {**self.fuzz_baseline.to_dict(), "green": not self.fuzz_false_positives},
+            "search_faults": len(fuzzed),
+            "caught_by_fuzz": sum(r.caught_by_fuzz for r in fuzzed),
+            "caught_only_by_fuzz": sum(r.attribution == "fuzz" for r in self.scored),
+            "attribution": self.attribution_counts(),
+            "not_caught_by_fuzz": [r.fault.name for r in fuzzed if not r.caught_by_fuzz],
+            "errors": {r.fault.name: r.fuzz.error for r in fuzzed if r.fuzz and r.fuzz.error},
         }
 
 
@@ -290,15 +384,22 @@ def mutate(
     only_suites: Iterable[str] = (),
     full: bool = False,
     pacs: str | None = None,
+    fuzz: FuzzMutation | None = None,
+    fuzz_only: bool = False,
+    fuzz_auth: AuthSettings | None = None,
 ) -> MutationReport:
     """Run the no-fault baseline on every suite, then each fault through one proxy against its
     declared suites (``full``: against every suite). ``only_suites`` narrows the run to these ids.
-    ``pacs``: a PACS of PACS_REGISTRY to start (and load) when a fault or suite of the run needs one."""
+    ``pacs``: a PACS of PACS_REGISTRY to start (and load) when a fault or suite of the run needs one.
+    ``fuzz``: fuzz every search fault too (``fuzz_only``: only that, no suite; only the search faults).
+    ``fuzz_auth``: the fuzzer's SMART client for a remote ``target`` (the embedded one gets the suites')."""
     from contextlib import ExitStack
 
     started = time.perf_counter()
     only = list(only_suites)
-    faults = list(faults)
+    if fuzz_only:
+        fuzz = fuzz or FuzzMutation()
+    faults = [f for f in faults if f.search or not fuzz_only]
     extra = list(extra_args) + options.pytest_argv({"suite": only})
     first = suites[0].resolve()
     rootdir = first if first.is_dir() else first.parent  # the same node ids whatever files a run collects
@@ -321,6 +422,7 @@ def mutate(
                 no_pacs = ""
                 extra += options.pytest_argv({"dicomweb": server.dicomweb_root})
         auth = None  # the embedded target's SMART auth: (server side, the harness's client settings)
+        client_auth = fuzz_auth
         if target is None:
             from imgconf.auth.embedded import embedded_auth
             from imgconf.reference.server import EmbeddedServer
@@ -335,14 +437,20 @@ def mutate(
         if auth is not None:
             server_auth, settings = auth
             server_auth.accept_audience(proxy.base_url + "/auth/token")  # the token URL as the harness sees it
+            client_auth = settings
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="imgconf-mutate-")))
             extra += options.pytest_argv({"config": write_auth_config(workdir, proxy.base_url, settings), "preset": "mutate"})
-        baseline = run_suites(proxy.base_url, suites, extra, rootdir)
-        if baseline.exit_code not in (0, 1) or not baseline.cases:
+        baseline = RunOutcome([], 0, 0.0) if fuzz_only else run_suites(proxy.base_url, suites, extra, rootdir)
+        if not fuzz_only and (baseline.exit_code not in (0, 1) or not baseline.cases):
             raise MutationError(
                 f"the no-fault run did not complete (pytest exit code {baseline.exit_code}, {len(baseline.cases)} cases): "
                 "fix collection errors first (`imgconf list`)"
             )
+        fuzz_quiet = None
+        if fuzz is not None:
+            fuzz_quiet = run_fuzzing(proxy.base_url, fuzz, client_auth)
+            if fuzz_quiet.error:
+                raise MutationError(f"the no-fault fuzz run did not complete: {fuzz_quiet.error}")
         if progress:
             progress("no fault", None)
         quiet = baseline.signals()
@@ -354,26 +462,49 @@ def mutate(
                 if progress:
                     progress(fault.name, skipped)
                 continue
-            selection = select_suites(fault, available, full=full)
             proxy.set_faults([fault])
-            outcome = run_suites(proxy.base_url, selection.files or suites, extra, rootdir)
-            new = sorted(outcome.signals() - quiet)
-            result = FaultResult(
-                fault,
-                caught_by=[s for s in new if s[2] != "error"],
-                errors=[s[0] for s in new if s[2] == "error"],
-                duration_s=outcome.duration_s,
-                suites_run=outcome.suite_ids,
-                selection=selection.reason,
-            )
-            if outcome.exit_code not in (0, 1):  # collection error or interruption: no verdict for this fault
-                result.caught_by = []
-                result.incomplete = f"the run did not complete (pytest exit code {outcome.exit_code})"
+            result = FaultResult(fault, selection="none: --fuzz-only") if fuzz_only else _suites_result(
+                fault, select_suites(fault, available, full=full), proxy.base_url, suites, extra, rootdir, quiet)
+            if fuzz is not None and fuzz_quiet is not None and fault.search:
+                result.fuzz = run_fuzzing(proxy.base_url, fuzz, client_auth)
+                result.fuzz_caught_by = result.fuzz.new_since(fuzz_quiet)
             results.append(result)
             if progress:
                 progress(fault.name, result)
         proxy.set_faults([])
-    return MutationReport(label, baseline, results, time.perf_counter() - started, full=full)
+    return MutationReport(label, baseline, results, time.perf_counter() - started, full=full, fuzz=fuzz,
+                          fuzz_baseline=fuzz_quiet, fuzz_only=fuzz_only)
+
+
+def _suites_result(fault: Fault, selection: SuiteSelection, url: str, suites: list[Path], extra: list[str],
+                   rootdir: Path, quiet: set[Signal]) -> FaultResult:
+    """The suites' verdict on one fault (already set on the proxy): the signals the no-fault run lacked."""
+    outcome = run_suites(url, selection.files or suites, extra, rootdir)
+    new = sorted(outcome.signals() - quiet)
+    result = FaultResult(
+        fault,
+        caught_by=[s for s in new if s[2] != "error"],
+        errors=[s[0] for s in new if s[2] == "error"],
+        duration_s=outcome.duration_s,
+        suites_run=outcome.suite_ids,
+        selection=selection.reason,
+    )
+    if outcome.exit_code not in (0, 1):  # collection error or interruption: no verdict for this fault
+        result.caught_by = []
+        result.incomplete = f"the run did not complete (pytest exit code {outcome.exit_code})"
+    return result
+
+
+def run_fuzzing(url: str, fuzz: FuzzMutation, auth: AuthSettings | None) -> FuzzOutcome:
+    """One ``imgconf fuzz`` run against ``url`` (the proxy, with or without a fault)."""
+    from imgconf.fuzz.runner import FuzzSettings, run_fuzz
+
+    started = time.perf_counter()
+    try:
+        run = run_fuzz(url, FuzzSettings(budget=fuzz.budget, seed=fuzz.seed), auth=auth)
+    except Exception as exc:  # noqa: BLE001 — a fault may break the fuzz run itself: no verdict, said why
+        return FuzzOutcome(error=f"{type(exc).__name__}: {exc}", duration_s=time.perf_counter() - started)
+    return FuzzOutcome(list(run.findings), run.queries, run.not_judged, time.perf_counter() - started)
 
 
 def write_auth_config(workdir: Path, url: str, settings: AuthSettings) -> Path:

@@ -3,7 +3,9 @@ tester (imgconf fuzz) catches, besides the suites."""
 
 from __future__ import annotations
 
-from imgconf.faults import MUTATION_FAULTS
+from imgconf.faults import BY_NAME, MUTATION_FAULTS
+from imgconf.fuzz.model import Defect, FuzzFinding, FuzzQuery
+from imgconf.mutate import FaultResult, FuzzMutation, FuzzOutcome, MutationReport, RunOutcome
 
 # Every fault whose breakage is search semantics (R4 search.html): matching, modifiers, prefixes, chains,
 # compartments, POST _search, paging, order, total, _include, the searchset's shape, refusals. A change here
@@ -48,3 +50,46 @@ def test_every_search_fault_is_tied_to_a_search_requirement() -> None:
     for name in ("xml-ignored", "history-oldest-first", "create-returns-200", "searchset-entry-request",
                  "metadata-hides-modality", "accepts-request-without-token"):
         assert name not in SEARCH_FAULTS
+
+
+def _finding(cause: str) -> FuzzFinding:
+    query = FuzzQuery("ImagingStudy", (("started", "2019"),))
+    return FuzzFinding(cause, "ImagingStudy started=date:year", query, Defect("precision", ("REST-072",), "SHALL", "x"))
+
+
+def test_attribution_counts_a_fault_caught_by_either_and_says_which() -> None:
+    fault = BY_NAME["date-eq-overlap"]
+    quiet = FuzzOutcome([_finding("ImagingStudy _sort order")])
+    fuzzed = FuzzOutcome([_finding("ImagingStudy _sort order"), _finding("ImagingStudy started precision")])
+    signal = ("imagingstudy-search-dates::eq", "search", "fail", ("REST-072",))
+    # a finding the no-fault run had too is not a catch
+    assert [f.cause for f in fuzzed.new_since(quiet)] == ["ImagingStudy started precision"]
+    assert FuzzOutcome(list(quiet.findings)).new_since(quiet) == []
+    both = FaultResult(fault, caught_by=[signal], fuzz=fuzzed, fuzz_caught_by=fuzzed.new_since(quiet))
+    suites = FaultResult(fault, caught_by=[signal], fuzz=quiet, fuzz_caught_by=[])
+    fuzz_only = FaultResult(fault, fuzz=fuzzed, fuzz_caught_by=fuzzed.new_since(quiet))
+    neither = FaultResult(fault, fuzz=FuzzOutcome(error="RuntimeError: broken"))
+    not_fuzzed = FaultResult(BY_NAME["create-returns-200"], caught_by=[("crud::c", "status", "fail", ("REST-020",))])
+    assert [r.attribution for r in (both, suites, fuzz_only, neither, not_fuzzed)] == [
+        "both", "suites", "fuzz", "neither", "suites"]
+    assert [r.caught for r in (both, suites, fuzz_only, neither)] == [True, True, True, False]
+    report = MutationReport("t", RunOutcome([], 0, 0.0), [both, suites, fuzz_only, neither, not_fuzzed], 1.0,
+                            fuzz=FuzzMutation(budget=50, seed=3), fuzz_baseline=FuzzOutcome())
+    data = report.to_dict()
+    assert data["caught"] == 4 and data["injected"] == 5
+    assert data["fuzz"]["attribution"] == {"both": 1, "suites": 2, "fuzz": 1, "neither": 1}
+    assert data["fuzz"]["caught_only_by_fuzz"] == 1 and data["fuzz"]["caught_by_fuzz"] == 2
+    assert data["fuzz"]["search_faults"] == 4 and data["fuzz"]["errors"] == {"date-eq-overlap": "RuntimeError: broken"}
+    by_row = data["faults"]
+    assert by_row[4]["caught_by_fuzz"] is None and by_row[4]["fuzz"] is None  # not a search fault: not fuzzed
+    assert by_row[2]["attribution"] == "fuzz" and by_row[2]["fuzz"]["findings"][0]["query"] == "ImagingStudy?started=2019"
+    assert report.ok is False  # one fault caught by neither
+
+
+def test_a_fuzz_finding_with_no_fault_is_a_false_positive() -> None:
+    caught = FaultResult(BY_NAME["date-eq-overlap"], fuzz=FuzzOutcome([_finding("c")]), fuzz_caught_by=[_finding("c")])
+    clean = MutationReport("t", RunOutcome([], 0, 0.0), [caught], 1.0, fuzz=FuzzMutation(), fuzz_baseline=FuzzOutcome())
+    assert clean.ok
+    noisy = MutationReport("t", RunOutcome([], 0, 0.0), [caught], 1.0, fuzz=FuzzMutation(),
+                           fuzz_baseline=FuzzOutcome([_finding("ImagingStudy modality recall")]))
+    assert not noisy.ok and noisy.to_dict()["fuzz"]["no_fault_run"]["green"] is False
