@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -53,10 +54,16 @@ def reference_type(reference: dict[str, Any], contained: dict[str, str]) -> str 
     if ref is not None:
         if ref.startswith("#"):
             return contained.get(ref)
-        match = _LITERAL_REF.search(ref)
-        if match:
-            return match.group("type")
+        literal = _literal_type(ref)
+        if literal is not None:
+            return literal
     return text(reference, "type")
+
+
+@functools.lru_cache(maxsize=4096)  # the same practitioners, patients and endpoints recur across a bulk input
+def _literal_type(ref: str) -> str | None:
+    match = _LITERAL_REF.search(ref)
+    return match.group("type") if match else None
 
 
 def contained_types(resource: dict[str, Any]) -> dict[str, str]:

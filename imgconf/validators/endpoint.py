@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -56,7 +57,7 @@ def validate_endpoint(resource: dict[str, Any], *, on_series: bool = False) -> l
     elif not isinstance(address, str) or not address:
         out.append(Finding("IS-049", "SHALL", f"{_ROOT}.address", "address must be a non-empty url", short(address)))
     elif code == WADO_RS:
-        out.extend(_wado_rs_address(address))
+        out.extend(_wado_rs_address(address))  # a tuple of frozen Findings, cached per address
     elif code in (WADO_URI, IID):
         req = "IS-042" if code == WADO_URI else "IS-043"
         if "?" in address:
@@ -91,7 +92,8 @@ def _check_connection_type(resource: dict[str, Any], out: list[Finding]) -> str 
     return code
 
 
-def _wado_rs_address(address: str) -> list[Finding]:
+@functools.lru_cache(maxsize=1024)  # a bulk input names the same few WADO-RS base URLs again and again
+def _wado_rs_address(address: str) -> tuple[Finding, ...]:
     loc = f"{_ROOT}.address"
     out: list[Finding] = []
     parts = urlsplit(address)
@@ -106,7 +108,7 @@ def _wado_rs_address(address: str) -> list[Finding]:
     if "studies" in parts.path.split("/"):
         out.append(Finding("IS-041", "SHALL", loc,
                            "a dicom-wado-rs address is the service base, without the /studies sub-resource", address))
-    return out
+    return tuple(out)
 
 
 # --- URL construction (clients strip urn:oid: from the study identifier: IS-044, FIND-17) ---

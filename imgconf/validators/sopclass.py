@@ -113,12 +113,12 @@ def check_sop_class(loc: str, sop: dict[str, Any], series_modality: str | None, 
                            "sopClass.code is required: urn:oid:<SOP Class UID>", short(code)))
         return
     system_key = system if isinstance(system, str) or system is None else repr(system)
-    for req, level, element, message, value in _sop_class_problems(system_key, code, series_modality):
+    for req, level, element, message, value in sop_class_problems(system_key, code, series_modality):
         out.append(Finding(req, level, f"{loc}.{element}", message, value))
 
 
 @functools.lru_cache(maxsize=4096)  # a study repeats the same few SOP Classes many times
-def _sop_class_problems(system: str | None, code: str, series_modality: str | None) -> tuple[_Problem, ...]:
+def sop_class_problems(system: str | None, code: str, series_modality: str | None) -> tuple[_Problem, ...]:
     found: list[_Problem] = []
     if system != RFC3986:
         found.append(("IS-030", "SHALL", "system", f"sopClass.system must be {RFC3986}", short(system)))
