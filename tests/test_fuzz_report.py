@@ -81,6 +81,9 @@ def test_fresh_folder_gets_summary_junit_and_report(tmp_path: Path) -> None:
     assert first["query"]["display"] == "ImagingStudy?started=eq2024-03"
     assert first["unexpected"] == ["is-day"] and fuzz["findings"][1]["missing"] == ["is-none"]
     assert first["url"] == f"{BASE}/ImagingStudy?started=eq2024-03"
+    # request lines only, as the suites' cases in summary.json; the whole exchange is in report.html
+    assert first["evidence"] == [{"method": "GET", "url": f"{BASE}/ImagingStudy?started=eq2024-03", "status": 200,
+                                  "elapsed_ms": 4.2, "error": None}]
     assert first["reproduce"] == f"imgconf fuzz --target {BASE} --budget 200 --seed 7"
     assert fuzz["counts"] == {"findings": 2, "SHALL": 2, "SHOULD": 0, "known": 0}
     # Only fuzz ran here: at best PARTIAL without it, FAIL with two SHALL findings.
@@ -105,7 +108,7 @@ def test_fresh_folder_gets_summary_junit_and_report(tmp_path: Path) -> None:
     assert '<section id="fuzz"' in html and "ImagingStudy started:eq precision" in html
     assert "gender: not declared in the CapabilityStatement" in html  # left_out
     assert f'200 generated search queries to <span class="mono">{BASE}</span>' in html and "9 not judged" in html
-    assert "imgconf fuzz only" in html or "Only <span" in html
+    assert "Only <span" in html and "<h4>Response</h4>" in html and "application/fhir+json" in html
 
 
 def test_merged_into_an_imgconf_run_folder_and_replaced_on_rerun(tmp_path: Path) -> None:

@@ -134,6 +134,17 @@ def fuzz_section(run: FuzzRun, baseline: BaselineOutcome | None = None) -> dict[
 
 # -- summary.json ------------------------------------------------------------------------------
 
+_REQUEST_LINE = ("method", "url", "status", "elapsed_ms", "error")
+
+
+def request_lines_only(section: dict[str, Any]) -> dict[str, Any]:
+    """The section with each finding's evidence cut to request lines: bodies and headers stay in report.html,
+    as summary.json's cases keep them (a fuzz run's evidence is every page of every shrunk query)."""
+    findings = [{**f, "evidence": [{k: ex.get(k) for k in _REQUEST_LINE} for ex in f.get("evidence") or []]}
+                for f in section["findings"]]
+    return {**section, "findings": findings}
+
+
 def _fresh_summary(run: FuzzRun) -> dict[str, Any]:
     from imgconf.editions import DEFAULT_EDITION
     from imgconf.report.summary import build_summary
@@ -386,7 +397,9 @@ def write_fuzz_reports(run: FuzzRun, reports_dir: Path, *, baseline: BaselineOut
     """summary.json (``fuzz`` section), junit.xml (testsuite "imgconf fuzz") and report.html (fuzz section)
     in ``reports_dir``, merged into what `imgconf run` wrote there; returns the files written."""
     reports_dir.mkdir(parents=True, exist_ok=True)
-    summary = merge_summary(reports_dir / "summary.json", run, fuzz_section(run, baseline))
+    section = fuzz_section(run, baseline)
+    summary = merge_summary(reports_dir / "summary.json", run, request_lines_only(section))
     merge_junit(reports_dir / "junit.xml", summary)
-    html = merge_html(reports_dir / "report.html", summary)
+    # The page shows the whole exchanges (as report.html does for the suites); summary.json keeps request lines.
+    html = merge_html(reports_dir / "report.html", {**summary, "fuzz": {**summary["fuzz"], "findings": section["findings"]}})
     return [reports_dir / "summary.json", reports_dir / "junit.xml", html]
