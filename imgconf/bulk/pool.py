@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.text import Text
 
 from imgconf.bulk.quality import QualityReport, write_quality_report
-from imgconf.bulk.stream import ChunkReader, Unreadable, total_bytes
+from imgconf.bulk.stream import MAX_LINES, ChunkReader, Unreadable, total_bytes
 from imgconf.bulk.uidspool import UidSpool, resolve
 from imgconf.bulk.work import INPUT_READ, ChunkResult, resource_validator, validate_chunk
 from imgconf.validators.findings import Finding
@@ -144,7 +144,7 @@ def _progress(total: int, enabled: bool) -> Any:
 def run_bulk(paths: list[Path], *, jobs: int, console: Console, profile: str | None = None, fmt: str = "text",
              output: Path | None = None, json_out: Path | None = None, report_dir: Path | None = None,
              quiet: bool = False, summary: bool = False, progress: bool | None = None,
-             print_limit: int = PRINT_LIMIT) -> int:
+             print_limit: int = PRINT_LIMIT, chunk_lines: int = MAX_LINES) -> int:
     """Validate ``paths`` on ``jobs`` processes (0: every core); 1 on a SHALL finding or unreadable
     input, 130 when interrupted (the reports written so far say so), else 0."""
     jobs = cpu_count() if jobs <= 0 else jobs
@@ -154,7 +154,7 @@ def run_bulk(paths: list[Path], *, jobs: int, console: Console, profile: str | N
     out = _Output(console, fmt=fmt, output=output, json_out=json_out, printing=not (quiet or summary),
                   print_limit=print_limit)
     with tempfile.TemporaryDirectory(prefix="imgconf-bulk-") as tmp:
-        reader = ChunkReader(paths, Path(tmp) / "chunks.ndjson")
+        reader = ChunkReader(paths, Path(tmp) / "chunks.ndjson", max_lines=chunk_lines)
         spool = UidSpool(Path(tmp))
         try:
             with _progress(total_bytes(paths), show_progress) as bar:

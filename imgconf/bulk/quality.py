@@ -96,30 +96,35 @@ class QualityReport:
         self.notes: list[str] = []
 
     def add(self, label: str, resource: dict[str, Any] | None, findings: Sequence[Finding], *,
-            counted: bool = True) -> None:
-        mandatory = sum(1 for f in findings if f.level in MANDATORY)
-        if counted:
-            self.resources += 1
-            self.unreadable += resource is None
+            counted: bool = True, prior: Sequence[Finding] = ()) -> None:
+        """``counted=False``: more findings for a resource added before, whose own findings were
+        ``prior`` (it becomes "with findings"/"failing" only if it was not already)."""
         if not counted and not findings:
             return
+        mandatory = sum(1 for f in findings if f.level in MANDATORY)
+        prior_mandatory = sum(1 for f in prior if f.level in MANDATORY)
+        newly_with = bool(findings) and not (prior if not counted else ())
+        newly_failing = bool(mandatory) and not (prior_mandatory if not counted else 0)
+        self.resources += counted
+        self.unreadable += counted and resource is None
+        self.with_findings += newly_with
+        self.failing += newly_failing
         self.findings += len(findings)
         for f in findings:
             self.by_rule.setdefault(f.requirement, Counter())[f.level] += 1
         rtype = UNREADABLE if resource is None else str(resource.get("resourceType", "?"))
-        # a resource counted earlier gains findings: count it as "with findings"/"failing" only if it had none
-        values = {"findings": len(findings), "mandatory": mandatory}
-        if counted:
-            values.update(resources=1, with_findings=int(bool(findings)), failing=int(bool(mandatory)))
-            self.with_findings += bool(findings)
-            self.failing += bool(mandatory)
+        values = {"resources": int(counted), "with_findings": int(newly_with), "failing": int(newly_failing),
+                  "findings": len(findings), "mandatory": mandatory}
         _bounded_update(self.by_type, rtype, values)
         if rtype == "ImagingStudy":
             for modality in modalities_of(resource):
                 _bounded_update(self.by_modality, modality, values)
         _bounded_update(self.by_producer, producer_of(resource), values)
         if findings:
-            self._offer((mandatory, len(findings), label, _name(resource)))
+            if not counted:  # the resource may already be among the worst with its own findings
+                self.worst = [w for w in self.worst if w[2] != label]
+                heapq.heapify(self.worst)
+            self._offer((mandatory + prior_mandatory, len(findings) + len(prior), label, _name(resource)))
 
     def _offer(self, item: _Worst) -> None:
         if len(self.worst) < self.worst_n:

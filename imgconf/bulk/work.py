@@ -8,6 +8,7 @@ imgconf.offline does), with the same labels: ``file.ndjson:17``, ``file.ndjson:1
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,8 +47,14 @@ def parse_line(raw: bytes) -> dict[str, Any] | Finding:
     """The resource of one line, or the INPUT-READ finding saying why there is none."""
     try:
         data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return Finding(INPUT_READ, "SHALL", "", f"line is not JSON: {exc}")
+    except orjson.JSONDecodeError:
+        # rare: the standard parser words it as imgconf.offline does (and takes what it accepts, e.g. NaN)
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            return Finding(INPUT_READ, "SHALL", "", f"not UTF-8: {exc}")
+        except json.JSONDecodeError as exc:
+            return Finding(INPUT_READ, "SHALL", "", f"line is not JSON: {exc.msg} (column {exc.colno})")
     if not isinstance(data, dict):
         return Finding(INPUT_READ, "SHALL", "", f"expected a JSON object, got {type(data).__name__}")
     return data
