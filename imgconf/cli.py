@@ -586,7 +586,8 @@ def fuzz(
 
     def progress(done: int, total: int) -> None:
         now = time.monotonic()
-        clock["start"] = clock["start"] or now  # from the first query (fixtures are loaded by then)
+        if not clock["start"]:  # the rate counts from the first query (fixtures are loaded by then)
+            clock["start"] = clock["last"] = now
         if now - clock["last"] >= 5 or done == total:
             clock["last"] = now
             rate = done / max(now - clock["start"], 1e-6)

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from imgconf.auth import AuthSettings
     from imgconf.session import TargetSession
 
+# (universe, plan) -> SearchStrategy[FuzzQuery]; Any: Hypothesis is imported only when a run starts
+QueryStrategy = Callable[[Any, Any], Any]
 MAX_SHRINK_CALLS = 250  # queries one shrink may send; past it the best example so far stands
 MAX_CONSECUTIVE_UNREACHABLE = 5
 
@@ -117,11 +119,13 @@ def run_fuzz(
     reports_dir: Path | None = None,
     timeout: float = 30.0,
     verify_tls: bool = True,
+    queries: QueryStrategy | None = None,
 ) -> FuzzRun:
     """Load the fuzz fixtures, generate, judge, shrink, dedupe, clean up (also on Ctrl-C); the run.
 
     ``base_url`` None: the embedded reference server (with SMART auth on, as ``imgconf run``).
-    ``reports_dir``: where the run tag is noted for ``imgconf cleanup`` after a hard stop."""
+    ``reports_dir``: where the run tag is noted for ``imgconf cleanup`` after a hard stop.
+    ``queries``: the strategy factory (default ``strategies.search_queries``; tests give a small one)."""
     from imgconf.session import SessionOptions, TargetSession
 
     header_list = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
@@ -133,7 +137,7 @@ def run_fuzz(
             _note_run(session, reports_dir)
         run = FuzzRun(target=session.base_url, resource_types=list(settings.resource_types), seed=settings.seed,
                       budget=settings.budget, seconds=settings.seconds, restricted_to_capability=not settings.probe_all)
-        _fuzz(session, settings, run, progress, started)
+        _fuzz(session, settings, run, progress, started, queries)
         run.duration_s = round(time.monotonic() - started, 2)
         return run
     finally:
@@ -149,15 +153,20 @@ def _note_run(session: TargetSession, reports_dir: Path) -> None:
 
 
 def _fuzz(session: TargetSession, settings: FuzzSettings, run: FuzzRun,
-          progress: Callable[[int, int], None] | None, started: float) -> None:
+          progress: Callable[[int, int], None] | None, started: float, queries: QueryStrategy | None) -> None:
+    from imgconf.client import TargetUnreachable
     from imgconf.fuzz.strategies import Universe, plan_from_capability, search_queries
 
+    try:  # an unreachable target is no target without a CapabilityStatement: the run cannot start
+        session.client.send("GET", "metadata")
+    except TargetUnreachable as exc:
+        raise TargetUnavailable(str(exc)) from None
     plan, left_out = plan_from_capability(session.capabilities(), settings.resource_types, probe_all=settings.probe_all)
     run.left_out = left_out
     if not plan.resource_types:
         return
     universe = Universe(resources=load_fixtures(session, settings.resource_types), base_url=session.base_url)
-    strategy = search_queries(universe, plan)
+    strategy = (queries or search_queries)(universe, plan)
     judge = _Judge(session)
     causes = _generate(strategy, judge, settings, run, progress, started)
     run.findings = _shrink_all(strategy, judge, causes, settings.seed)

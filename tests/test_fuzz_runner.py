@@ -1,0 +1,207 @@
+"""The `imgconf fuzz` engine: judging one query with the oracle, the run, shrinking, dedupe, cleanup.
+
+Real HTTP against the reference server; misbehaviour is the reference server behind FaultProxy.
+Most tests use a small local strategy (modality, status, _count) so they are fast and do not depend
+on the generator's distribution; one runs the real generator against the embedded server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from hypothesis import strategies as st
+
+from imgconf.faults import FaultProxy
+from imgconf.faults.model import Fault, ProxyCall
+from imgconf.faults.registry import BY_NAME
+from imgconf.faults.rewrite import drop_params, named, outcome_response, set_status
+from imgconf.fixtures import RUN_TAG_SYSTEM
+from imgconf.fuzz.fixtures import FUZZ_FIXTURES, fixture_keys, load_fixtures
+from imgconf.fuzz.judge import judge_query
+from imgconf.fuzz.model import FuzzQuery
+from imgconf.fuzz.runner import FuzzSettings, run_fuzz
+from imgconf.paths import suites_dir
+from imgconf.reference.server import EmbeddedServer
+from imgconf.session import SessionOptions, TargetSession
+
+IMAGING = ("ImagingStudy",)
+
+
+def small_queries(universe: Any, plan: Any) -> Any:
+    """ImagingStudy searches of one to three of modality, status and _count (simplest values first)."""
+    pair = st.one_of(
+        st.sampled_from(["CT", "MR", "US", "NM"]).map(lambda v: ("modality", v)),
+        st.sampled_from(["available", "registered", "cancelled"]).map(lambda v: ("status", v)),
+        st.sampled_from(["2", "5"]).map(lambda v: ("_count", v)),
+    )
+    return st.lists(pair, min_size=1, max_size=3, unique_by=lambda p: p[0]).map(
+        lambda pairs: FuzzQuery("ImagingStudy", tuple(pairs)))
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[EmbeddedServer]:
+    with EmbeddedServer() as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def proxy(upstream: EmbeddedServer) -> Iterator[FaultProxy]:
+    with FaultProxy(upstream.base_url, []) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def loaded(proxy: FaultProxy) -> Iterator[TargetSession]:
+    """A session through the proxy with the ImagingStudy fuzz fixtures loaded (faults set per test)."""
+    session = TargetSession(SessionOptions(target=proxy.base_url))
+    try:
+        load_fixtures(session, IMAGING)
+        yield session
+    finally:
+        proxy.set_faults([])
+        session.close()
+
+
+def tagged_left(base_url: str) -> dict[str, int]:
+    """Resources of the fuzzed types (and their dependencies' types) still carrying any imgconf run tag."""
+    left = {}
+    with httpx.Client(base_url=base_url, headers={"Accept": "application/fhir+json"}, timeout=10) as client:
+        for rtype in ("ImagingStudy", "DocumentReference", "Patient", "Practitioner", "Endpoint", "Binary", "Encounter"):
+            bundle = client.get(f"/{rtype}", params={"_tag": f"{RUN_TAG_SYSTEM}|", "_count": "100"}).json()
+            left[rtype] = len(bundle.get("entry") or [])
+    return {k: v for k, v in left.items() if v}
+
+
+# -- fixtures ------------------------------------------------------------------------------------
+
+def test_fuzz_fixtures_are_those_the_search_suites_use() -> None:
+    used: set[str] = set()
+    for path in suites_dir().rglob("*.yaml"):
+        suite = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if isinstance(suite, dict) and "search:" in path.read_text(encoding="utf-8"):
+            used |= set(suite.get("fixtures") or [])
+    fuzzed = set(fixture_keys(("ImagingStudy", "DocumentReference", "Patient")))
+    assert fuzzed <= used
+    wanted = {k for k in used if k.split("/")[0] in ("imagingstudy", "documentreference", "patient")
+              and not k.split("/")[1].startswith("pacs-")}
+    assert wanted <= fuzzed, f"search suites use fixtures fuzzing does not load: {sorted(wanted - fuzzed)}"
+    assert set(FUZZ_FIXTURES) == {"ImagingStudy", "DocumentReference", "Patient"}
+    with pytest.raises(ValueError, match="Observation"):
+        fixture_keys(("Observation",))
+
+
+# -- judging one query ----------------------------------------------------------------------------
+
+def test_a_conformant_answer_has_no_defect_and_names_expected_and_returned_ids(loaded: TargetSession, proxy: FaultProxy) -> None:
+    proxy.set_faults([])
+    judged = judge_query(loaded, FuzzQuery("ImagingStudy", (("modality", "CT"), ("_sort", "-started"), ("_count", "1"))))
+    assert judged.judged and judged.status == 200
+    assert judged.defects == [] and judged.failures == []
+    assert judged.expected_ids and sorted(judged.actual_ids) == judged.expected_ids  # paged, _count=1: all pages read
+    assert len(judged.exchanges) == len(judged.expected_ids)  # one exchange per page, redacted dicts
+    assert all(isinstance(e, dict) and e["status"] == 200 for e in judged.exchanges)
+
+
+def test_a_ignored_declared_parameter_is_a_precision_defect_citing_its_requirement(loaded: TargetSession,
+                                                                                   proxy: FaultProxy) -> None:
+    proxy.set_faults([BY_NAME["ignores-modality"]])
+    judged = judge_query(loaded, FuzzQuery("ImagingStudy", (("modality", "CT"),)))
+    kinds = {d.kind for d in judged.defects}
+    assert "precision" in kinds
+    precision = next(f for f in judged.failures if f.defect.kind == "precision")
+    assert precision.culprit == "modality"
+    assert "IS-053" in precision.defect.requirement and precision.defect.level == "SHALL"
+    assert set(judged.actual_ids) > set(judged.expected_ids)
+
+
+def test_an_unsupported_modifier_left_out_of_the_self_link_is_not_judged(loaded: TargetSession, proxy: FaultProxy) -> None:
+    """R4 lenient handling (REST-034/082): a server that ignores modality:not and says so (self link) is right;
+    the suites' oracle (lenient_ignored off) still judges every criterion it sent."""
+    from imgconf.checks.base import CheckContext
+    from imgconf.checks.search import check_search
+    from imgconf.checks.search_target import SearchExpectation
+    from imgconf.results import Level, Verdict
+    from imgconf.suite.model import Request
+
+    proxy.set_faults([Fault("ignores-modality-not", "drops modality:not", ("REST-034",), on_request=drop_params(named("modality:not")))])
+    query = FuzzQuery("ImagingStudy", (("modality:not", "CT"),))
+    judged = judge_query(loaded, query)
+    assert judged.judged and judged.failures == []
+    response = loaded.client.send("GET", query.path, params=list(query.params))
+    strict = CheckContext(response=response, request=Request("GET", query.path), exchange=0, requirements=("IS-053",),
+                          level=Level.SHALL, variables={}, session=loaded)
+    precision = [r for r in check_search(SearchExpectation(), strict) if r.detail.startswith("precision")]
+    assert precision and precision[0].verdict is Verdict.FAIL
+
+
+def test_a_refusal_is_not_judged_and_a_server_error_is_a_should_defect(loaded: TargetSession, proxy: FaultProxy) -> None:
+    def refuse(call: ProxyCall) -> Any:
+        if call.is_search and any(k == "status" for k, _ in call.query):
+            return outcome_response(400, "not-supported", "status searches are not supported")
+        return None
+
+    proxy.set_faults([Fault("refuses-status", "400 to status", ("REST-033",), on_request=refuse)])
+    refused = judge_query(loaded, FuzzQuery("ImagingStudy", (("status", "available"),)))
+    assert not refused.judged and refused.status == 400 and "400" in (refused.not_judged or "")
+    assert refused.failures == []
+    proxy.set_faults([Fault("crashes", "500 to searches", ("REST-033",), on_response=set_status(500))])
+    crashed = judge_query(loaded, FuzzQuery("ImagingStudy", (("modality", "CT"),)))
+    assert crashed.judged and [(d.kind, d.requirement, d.level) for d in crashed.defects] == [("status", ("REST-033",), "SHOULD")]
+
+
+# -- the run ------------------------------------------------------------------------------------------
+
+def test_a_fault_is_found_shrunk_to_one_parameter_and_deduplicated(proxy: FaultProxy, upstream: EmbeddedServer) -> None:
+    before = tagged_left(upstream.base_url)  # the module's own session keeps its fixtures until the end
+    proxy.set_faults([BY_NAME["ignores-modality"]])
+    try:
+        run = run_fuzz(proxy.base_url, FuzzSettings(budget=40, seed=0, resource_types=IMAGING), queries=small_queries)
+    finally:
+        proxy.set_faults([])
+    assert run.queries == 40 and run.not_judged == 0
+    causes = [f.cause for f in run.findings]
+    assert causes == ["ImagingStudy modality precision"], causes
+    finding = run.findings[0]
+    assert len(finding.query.params) == 1 and finding.query.params[0][0] == "modality"
+    assert finding.occurrences > 1  # many generated queries, one finding
+    assert finding.defect.level == "SHALL" and "IS-053" in finding.defect.requirement
+    assert set(finding.actual_ids) > set(finding.expected_ids) and finding.evidence
+    assert finding.seed == 0 and finding.shape.startswith("ImagingStudy?modality=")
+    again = run_fuzz(proxy.base_url, FuzzSettings(budget=40, seed=0, resource_types=IMAGING), queries=small_queries)
+    assert again.findings == []  # the fault is gone: the same seed is clean
+    assert tagged_left(upstream.base_url) == before
+
+
+def test_the_reference_server_gives_no_finding_with_the_generator() -> None:
+    with EmbeddedServer() as srv:
+        run = run_fuzz(srv.base_url, FuzzSettings(budget=30, seed=1))
+        assert run.queries + run.not_judged == 30
+        assert [f.cause for f in run.findings] == []
+        assert set(run.left_out) == {"ImagingStudy", "DocumentReference", "Patient"}
+        assert tagged_left(srv.base_url) == {}
+
+
+def test_ctrl_c_during_generation_leaves_no_fixture_behind(upstream: EmbeddedServer) -> None:
+    during: list[dict[str, int]] = []
+
+    def interrupt(done: int, total: int) -> None:
+        if done == 3:
+            during.append(tagged_left(upstream.base_url))
+            raise KeyboardInterrupt
+
+    before = tagged_left(upstream.base_url)
+    with pytest.raises(KeyboardInterrupt):
+        run_fuzz(upstream.base_url, FuzzSettings(budget=50, seed=0), progress=interrupt, queries=small_queries)
+    assert during and during[0]["ImagingStudy"] > before.get("ImagingStudy", 0)  # the fixtures were there
+    assert tagged_left(upstream.base_url) == before
+
+
+def test_an_unreachable_target_stops_the_run() -> None:
+    from imgconf.fuzz.runner import TargetUnavailable
+
+    with pytest.raises(TargetUnavailable):
+        run_fuzz("http://127.0.0.1:9/fhir", FuzzSettings(budget=5), timeout=2)
