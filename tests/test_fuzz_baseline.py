@@ -160,3 +160,15 @@ def test_baseline_outcome_goes_to_summary_json(tmp_path: Path) -> None:
     assert [n["cause"] for n in fuzz["baseline"]["new"]] == [f"ImagingStudy {MOD_NOT} recall"]
     assert fuzz["counts"]["known"] == 1 and fuzz["findings"][0]["known"] == "the server compares dates as overlap"
     assert "1 known, 1 new, 0 stale" in (tmp_path / "reports" / "report.html").read_text(encoding="utf-8")
+
+
+def test_written_baseline_holds_no_registered_secret(tmp_path: Path) -> None:
+    from imgconf import secret_registry
+
+    token = "sekret-" + "9f3b2c7d1e8a4b6c"
+    secret_registry.register(token)
+    finding = _finding(DATE_EQ, "precision", "REST-072", params=(("started", "eq2024-03"), ("access_token", token)))
+    finding.defect = Defect("precision", ("REST-072",), "SHALL", f"server echoed {token}")
+    path = tmp_path / "known.yaml"
+    write_fuzz_baseline(path, _run(finding))
+    assert token not in path.read_text(encoding="utf-8") and "[redacted]" in path.read_text(encoding="utf-8")

@@ -13,7 +13,7 @@ from report_demo import demo_cases, demo_run
 from imgconf import secret_registry
 from imgconf.compare import compare, load_summary
 from imgconf.fuzz.model import Defect, FuzzFinding, FuzzQuery, FuzzRun
-from imgconf.fuzz.report import FUZZ_SUITE, reproduce_command, write_fuzz_reports
+from imgconf.fuzz.report import FUZZ_SUITE, FuzzReportError, reproduce_command, write_fuzz_reports
 from imgconf.matrix import load_columns
 from imgconf.report.html import write_html
 from imgconf.report.junit import write_junit
@@ -212,3 +212,10 @@ def test_reproduce_command(target_args: str | None, types: list[str], probe_all:
     run = _run()
     run.target_args, run.resource_types, run.restricted_to_capability = target_args, types, not probe_all
     assert reproduce_command(run) == expected
+
+
+def test_a_summary_json_that_is_not_imgconfs_is_left_alone(tmp_path: Path) -> None:
+    (tmp_path / "summary.json").write_text('{"something": "else"}', encoding="utf-8")
+    with pytest.raises(FuzzReportError, match=r"not an imgconf summary\.json; not overwritten"):
+        write_fuzz_reports(_run(), tmp_path)
+    assert json.loads((tmp_path / "summary.json").read_text(encoding="utf-8")) == {"something": "else"}
