@@ -288,11 +288,29 @@ _JSON_VALUE = st.one_of(_TEXT, st.integers(), st.floats(allow_nan=False), st.boo
 
 @settings(max_examples=400, deadline=None)
 @given(st.sampled_from(sorted(PRIMITIVES)), _JSON_VALUE)
-def test_primitive_schemas_accept_only_model_values(primitive: str, value: Any) -> None:
+def test_primitive_tests_accept_only_model_values(primitive: str, value: Any) -> None:
+    """Both tiers' primitive tests are sufficient conditions of the model's own validator."""
+    from imgconf.validators.faststructure import _FAST_STRING_TESTS  # internals under test
+
     element, index = PRIMITIVES[primitive]
     schema = jsonschema_rs.Draft4Validator(primitive_schema(element))
     if schema.is_valid(value):
-        assert model_accepts(index, value), (primitive, value)
+        assert model_accepts(index, value), ("schema", primitive, value)
+    fast = _FAST_STRING_TESTS.get(primitive)
+    if fast is not None and isinstance(value, str) and value and fast(value):
+        assert model_accepts(index, value), ("walk", primitive, value)
+
+
+def test_a_primitive_extension_takes_the_schema_tier_and_a_broken_one_does_not() -> None:
+    patient = {"resourceType": "Patient", "id": "p1", "birthDate": "1970-01-01", "_birthDate": TWIN,
+               "_gender": {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+                                          "valueCode": "unknown"}]}}
+    assert schema_accepts(patient) and fast_validate(patient) == validate_resource(patient) == []
+    for broken in ({}, {"id": ""}, {"extension": []}, "x", [TWIN], {"url": "x"}):
+        mutant = {**patient, "_birthDate": broken}
+        assert not schema_accepts(mutant)
+        assert_agree(mutant, repr(broken))
+        assert validate_resource(mutant), broken
 
 
 def test_the_schema_compiles_and_names_no_model_twice() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 _LITERAL_REF = re.compile(
@@ -12,15 +12,18 @@ _LITERAL_REF = re.compile(
 )
 
 
-def items(obj: Any, key: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(index, element) of the object elements of ``obj[key]``; a lone object counts as index 0."""
+def items(obj: Any, key: str) -> Sequence[tuple[int, dict[str, Any]]]:
+    """(index, element) of the object elements of ``obj[key]``; a lone object counts as index 0.
+    A list, not a generator: the rules call this for every element that may repeat, most often
+    absent or short, and a generator costs more to start than the list costs to build."""
     value = obj.get(key) if isinstance(obj, dict) else None
+    if value is None:
+        return ()
     if isinstance(value, dict):
-        yield 0, value
-    elif isinstance(value, list):
-        for i, element in enumerate(value):
-            if isinstance(element, dict):
-                yield i, element
+        return ((0, value),)
+    if isinstance(value, list):
+        return [(i, element) for i, element in enumerate(value) if isinstance(element, dict)]
+    return ()
 
 
 def obj(parent: Any, key: str) -> dict[str, Any] | None:

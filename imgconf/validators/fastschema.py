@@ -5,8 +5,8 @@ table of :mod:`imgconf.validators.jsonform`, the pydantic annotations, required 
 choice groups of ``fhir.resources`` R4B) and compiled by ``jsonschema-rs``. It is a *sufficient*
 condition: every resource it accepts has no structural finding on the model path (tests/
 test_fast_path.py checks that on every example and on mutants). It is deliberately narrower than
-R4 where the model's acceptance is hard to state as a JSON Schema (primitive extensions ``_x``,
-leap days, non-ASCII codes, resources outside ``DISPATCHED``); such resources are judged by the
+R4 where the model's acceptance is hard to state as a JSON Schema (the ``_x`` extensions of a
+repeating primitive, leap days, non-ASCII codes, resources outside ``DISPATCHED``); such resources are judged by the
 next, slower tier (``faststructure.resource_clean``) and, if still in doubt, by the models.
 
 Draft 4 because there ``1.0`` is not an integer (later drafts accept it; R4 JSON and the model
@@ -87,8 +87,8 @@ def _required_and_choices(model: type[BaseModel]) -> tuple[list[str], list[tuple
 def _object_schema(model: type[BaseModel], root_type: str | None, pending: list[type[BaseModel]]) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     for name, element in elements(model).items():
-        if name.startswith("_"):
-            continue
+        if name.startswith("_") and element.many:
+            continue  # the extensions of a repeating primitive, aligned by nulls: the next tier judges them
         if element.primitive is not None:
             item = primitive_schema(element)
         elif element.is_resource:
