@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import signal
+import subprocess
+import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -375,3 +380,81 @@ def test_cli_resume_and_usage_errors(upstream: EmbeddedServer, tmp_path: Path) -
     assert summary["types"]["ImagingStudy"]["validated"] == len(everything(upstream, "ImagingStudy"))
     none = runner.invoke(app, ["survey", "--report", str(tmp_path / "x")])
     assert none.exit_code == 2 and "no target" in none.output
+
+
+def test_smart_preset_token_stays_in_memory(tmp_path: Path) -> None:
+    """A --config preset's SMART client: the bearer token it fetches reaches the searches and nothing written or
+    printed. The token request is the only non-GET, and it goes to the token endpoint."""
+    from imgconf.auth.embedded import embedded_auth, ephemeral_client_config
+
+    server_auth, harness = embedded_auth()
+    tokens: list[str] = []
+
+    def record_token(call: ProxyCall) -> None:
+        if call.path == "ImagingStudy":
+            tokens.append(call.headers.get("authorization", ""))
+
+    out = tmp_path / "r"
+    with EmbeddedServer(auth=server_auth) as server:
+        session = TargetSession(SessionOptions(target=server.base_url, auth=harness))
+        try:
+            session.fixtures.ensure(["imagingstudy/ct-chest", "imagingstudy/mr-brain"])
+            with FaultProxy(server.base_url, [Fault("records-token", "records the bearer token", ("SMART-031",),
+                                                    on_request=record_token)]) as proxy:
+                proxy.state.log.clear()
+                with ephemeral_client_config(server_auth, proxy.base_url, tmp_path) as config:
+                    done = CliRunner().invoke(app, ["survey", "--config", str(config), "--preset", "ephemeral",
+                                                    "--resource", "ImagingStudy", "--report", str(out)])
+                seen = list(proxy.state.log)
+        finally:
+            session.close()
+    assert done.exit_code in (0, 1), done.output
+    assert json.loads((out / "survey.json").read_text(encoding="utf-8"))["types"]["ImagingStudy"]["validated"] == 2
+    assert {(m, p) for m, p, _ in seen if m != "GET"} == {("POST", "auth/token")}, seen
+    assert tokens and all(t.startswith("Bearer ") and len(t) > 20 for t in tokens)
+    token = tokens[0].removeprefix("Bearer ")
+    for text in [done.output, *(p.read_text(encoding="utf-8", errors="replace") for p in out.iterdir() if p.is_file())]:
+        assert token not in text
+
+
+def test_sigint_in_a_real_process_leaves_state_and_partial_report(upstream: EmbeddedServer, tmp_path: Path) -> None:
+    """The CLI path end to end: Ctrl-C (SIGINT) while pages are read → exit 2, INTERRUPTED, a resumable state and
+    a partial report that says so; the resume completes it with every resource counted once."""
+    out = tmp_path / "r"
+    args = [sys.executable, "-m", "imgconf.cli", "survey", "--target", upstream.base_url, "--count", "1",
+            "--rate", "4", "--report", str(out)]
+    child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env={**os.environ, "COLUMNS": "200"})
+    lines: list[str] = []
+    progressed = threading.Event()
+
+    def read() -> None:
+        assert child.stdout is not None
+        for line in child.stdout:
+            lines.append(line)
+            if "ImagingStudy: 2 validated" in line:
+                progressed.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert progressed.wait(120), "".join(lines)
+        child.send_signal(signal.SIGINT)
+        assert child.wait(60) == 2, "".join(lines)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    reader.join(10)
+    output = "".join(lines)
+    assert "outcome: INTERRUPTED" in output and "Traceback" not in output, output
+    partial = json.loads((out / "quality.json").read_text(encoding="utf-8"))
+    assert partial["complete"] is False and "interrupted" in partial["title"]
+    state = load_state(out / "survey-state.json")
+    assert state.interrupted and 2 <= state.report.resources < len(everything(upstream, "ImagingStudy"))
+
+    resumed = CliRunner().invoke(app, ["survey", "--resume", str(out / "survey-state.json")])
+    assert resumed.exit_code == 1, resumed.output  # complete; DICOM-012 is SHALL
+    final = json.loads((out / "quality.json").read_text(encoding="utf-8"))
+    assert final["complete"] is True
+    assert final["totals"]["resources"] == len(everything(upstream, "ImagingStudy")) + len(
+        everything(upstream, "DocumentReference"))

@@ -333,8 +333,9 @@ class Survey:
         """findings.ndjson, cut back to the last checkpoint (what came after it is validated again)."""
         path = self.out_dir / "findings.ndjson"
         fh = path.open("r+b" if path.exists() else "w+b")
-        fh.truncate(self.state.findings_bytes)
-        fh.seek(self.state.findings_bytes)
+        keep = min(self.state.findings_bytes, fh.seek(0, os.SEEK_END))  # never padded when the file was removed
+        fh.truncate(keep)
+        fh.seek(keep)
         return fh
 
     def checkpoint(self) -> None:
@@ -549,6 +550,10 @@ def outcome(state: SurveyState, max_per_type: int | None) -> tuple[str, int]:
 
 def prepare(settings: SurveySettings, *, out_dir: Path | None, resume: Path | None) -> tuple[SurveyState, Path, Path]:
     """(state, report folder, state file): a new survey, or the one ``resume`` names (same target and types)."""
+    try:
+        _state_key()  # a cache folder that cannot hold the key stops the survey here, not at its first checkpoint
+    except OSError as exc:
+        raise SurveyError(f"cannot keep the survey state's key in the imgconf cache folder ({exc})") from None
     if resume is not None:
         state = load_state(resume)
         if _base_url(settings.target) != state.target:
