@@ -62,7 +62,7 @@ def chunk_results(reader: ChunkReader, *, jobs: int, profile: str | None, keep_p
                 yield item.nbytes, validate_chunk(item.no, item.lines, profile=profile, keep_passing=keep_passing)
         return
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["imgconf.bulk.work"])
+    context.set_forkserver_preload(["imgconf.bulk.work", "imgconf.validators.faststructure"])
     pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_ignore_sigint)
     pending: deque[tuple[int, Future[ChunkResult] | Unreadable]] = deque()
 

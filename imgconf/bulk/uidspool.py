@@ -63,14 +63,18 @@ class ClaimWriter:
         if not claims:
             return
         seq = encode_seq(chunk_no, line, entry)
-        owners: dict[str, int] = {}  # a series UID owns its 20 instances: hash it once
+        # a series UID is a claim's UID and the owner of its 20 instances: hash each string once
+        hashes: dict[str, int] = {}
         arrays, buckets = self.arrays, self.buckets
-        for n, claim in enumerate(claims):
-            key = _hash(claim.uid)  # the kind is in the last field; groups are (kind, uid)
-            owner = owners.get(claim.owner)
-            if owner is None:
-                owner = owners[claim.owner] = _hash(claim.owner)
-            arrays[key % buckets].extend((key, owner, seq, (claim.kind << 32) | n))
+        for n, (kind, uid, owner, *_) in enumerate(claims):
+            key = hashes.get(uid)
+            if key is None:
+                key = hashes[uid] = _hash(uid)
+            owner_key = hashes.get(owner)
+            if owner_key is None:
+                owner_key = hashes[owner] = _hash(owner)
+            # the kind is in the last field: groups are (kind, uid)
+            arrays[key % buckets].extend((key, owner_key, seq, (kind << 32) | n))
 
     def blobs(self) -> list[bytes]:
         return [a.tobytes() for a in self.arrays]

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from imgconf.bulk.quality import QualityReport
-from imgconf.validators import bundle_own_findings, relocate, validate_resource
+from imgconf.validators import bundle_own_findings, relocate
 from imgconf.validators.crossref import UidIndex
 from imgconf.validators.findings import Finding
 
@@ -26,9 +26,11 @@ Validate = Callable[..., list[Finding]]
 
 
 def resource_validator() -> Validate:
-    """THE switch point between the model path and the fast structural path (H-BK-FAST):
-    ``fast_validate`` gives the same findings as ``validate_resource``, only faster."""
-    return validate_resource
+    """THE switch point between the model path (``validate_resource``) and the fast structural path:
+    ``fast_validate`` gives the same findings (tests/test_fast_path.py), only faster."""
+    from imgconf.validators.faststructure import fast_validate
+
+    return fast_validate
 
 
 @dataclass

@@ -34,7 +34,7 @@ class Place:
 SUBJECT, SERIES, INSTANCE = 0, 1, 2
 
 
-class Claim(NamedTuple):  # a tuple: built ~60 times per study in bulk runs
+class Claim(NamedTuple):  # a tuple, its location built on demand: ~60 per study in bulk runs
     """One UID's owner as one ImagingStudy states it: ``uid`` belongs to ``owner`` (a subject key, a
     study UID or a series UID by ``kind``) at ``location``. Two resources whose claims on the same
     (kind, uid) name different owners conflict (DICOM-013 for SUBJECT, else DICOM-012)."""
@@ -42,7 +42,17 @@ class Claim(NamedTuple):  # a tuple: built ~60 times per study in bulk runs
     kind: int
     uid: str
     owner: str
-    location: str
+    root: str
+    series: int = -1  # index of the series (SERIES, INSTANCE)
+    instance: int = -1  # index of the instance (INSTANCE)
+
+    @property
+    def location(self) -> str:
+        if self.kind == SUBJECT:
+            return f"{self.root}.subject"
+        if self.kind == SERIES:
+            return f"{self.root}.series[{self.series}].uid"
+        return f"{self.root}.series[{self.series}].instance[{self.instance}].uid"
 
 
 def uid_claims(resource: Any, root: str = "ImagingStudy") -> list[Claim]:
@@ -54,17 +64,17 @@ def uid_claims(resource: Any, root: str = "ImagingStudy") -> list[Claim]:
     study_uid = _study_uid(resource)
     subject = _subject_key(resource)
     if study_uid and subject:
-        out.append(Claim(SUBJECT, study_uid, subject, f"{root}.subject"))
+        out.append(Claim(SUBJECT, study_uid, subject, root))
     for i, series in items(resource, "series"):
         series_uid = strip_urn_oid(series.get("uid"))  # a wrong urn:oid: prefix is IS-022, not a new UID
         if not isinstance(series_uid, str) or not series_uid:
             continue
         if study_uid:
-            out.append(Claim(SERIES, series_uid, study_uid, f"{root}.series[{i}].uid"))
+            out.append(Claim(SERIES, series_uid, study_uid, root, i))
         for j, instance in items(series, "instance"):
             sop_uid = strip_urn_oid(instance.get("uid"))
             if isinstance(sop_uid, str) and sop_uid:
-                out.append(Claim(INSTANCE, sop_uid, series_uid, f"{root}.series[{i}].instance[{j}].uid"))
+                out.append(Claim(INSTANCE, sop_uid, series_uid, root, i, j))
     return out
 
 
