@@ -229,11 +229,14 @@ def test_resume_refuses_another_target_and_a_changed_state(upstream: EmbeddedSer
     save_state(path, state)
     with pytest.raises(SurveyError, match="is a survey of"):
         prepare(settings("http://127.0.0.1:9/fhir"), out_dir=None, resume=path)
-    data = json.loads(path.read_text(encoding="utf-8"))
-    data["accumulators"] = data["accumulators"][:-8] + "AAAAAAA="  # not what this user's imgconf wrote
-    path.write_text(json.dumps(data), encoding="utf-8")
-    with pytest.raises(SurveyError, match="not resumed"):
-        load_state(path)
+    assert load_state(path).types["ImagingStudy"].page == f"{upstream.base_url}/ImagingStudy?_count=100"
+    original = json.loads(path.read_text(encoding="utf-8"))
+    for edit in ({"accumulators": original["accumulators"][:-8] + "AAAAAAA="},  # a pickle this imgconf did not write
+                 {"types": {**original["types"], "ImagingStudy": {**original["types"]["ImagingStudy"],
+                                                                  "page": "http://elsewhere.example/x"}}}):
+        path.write_text(json.dumps({**original, **edit}), encoding="utf-8")
+        with pytest.raises(SurveyError, match="not resumed"):
+            load_state(path)
 
 
 # -- a misbehaving server: findings with evidence, never a traceback or a hang --------------------------------

@@ -185,9 +185,9 @@ def _base_url(target: str) -> str:
 # -- the state file: progress as JSON, the accumulators pickled and authenticated ----------------------------
 
 def save_state(path: Path, state: SurveyState) -> None:
-    """Atomically (a crash leaves the previous checkpoint). The report and UID index are pickled (they are
-    picklable accumulators) with an HMAC under a per-user key, so a resume never unpickles a file this user's
-    imgconf did not write."""
+    """Atomically (a crash leaves the previous checkpoint). The report, UID index and ids seen are pickled (they
+    are picklable accumulators); an HMAC under a per-user key covers the whole file, so a resume never unpickles
+    (or follows page links from) a file this user's imgconf did not write."""
     blob = pickle.dumps((state.report, state.index, state.seen), protocol=pickle.HIGHEST_PROTOCOL)
     data = {
         "format": STATE_FORMAT, "target": state.target, "count": state.count, "out_dir": state.out_dir,
@@ -195,13 +195,18 @@ def save_state(path: Path, state: SurveyState) -> None:
         "problems": state.problems, "findings_bytes": state.findings_bytes, "started_at": state.started_at,
         "elapsed_s": state.elapsed_s, "interrupted": state.interrupted,
         "accumulators": base64.b64encode(blob).decode("ascii"),
-        "mac": hmac.new(_state_key(), blob, hashlib.sha256).hexdigest(),
     }
-    text = secret_registry.scrub(json.dumps(data, indent=1))
+    data = json.loads(secret_registry.scrub(json.dumps(data)))  # no credential in any text of the state
+    data["mac"] = _mac(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
     os.replace(tmp, path)
+
+
+def _mac(data: dict[str, Any]) -> str:
+    canonical = json.dumps({k: v for k, v in data.items() if k != "mac"}, sort_keys=True, separators=(",", ":"))
+    return hmac.new(_state_key(), canonical.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def load_state(path: Path) -> SurveyState:
@@ -211,10 +216,10 @@ def load_state(path: Path) -> SurveyState:
         raise SurveyError(f"{path}: cannot read the survey state ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
         raise SurveyError(f"{path}: not an imgconf survey state ({STATE_FORMAT})")
+    if not hmac.compare_digest(_mac(data), str(data.get("mac"))):
+        raise SurveyError(f"{path}: the state was not written by this user's imgconf (or was changed): not resumed")
     try:
         blob = base64.b64decode(data["accumulators"], validate=True)
-        if not hmac.compare_digest(hmac.new(_state_key(), blob, hashlib.sha256).hexdigest(), str(data["mac"])):
-            raise SurveyError(f"{path}: the state was not written by this user's imgconf (or was changed): not resumed")
         report, index, seen = pickle.loads(blob)  # authenticated above: written by this user's imgconf
         return SurveyState(
             target=str(data["target"]), count=int(data["count"]), out_dir=str(data["out_dir"]),
@@ -223,26 +228,29 @@ def load_state(path: Path) -> SurveyState:
             findings_bytes=int(data["findings_bytes"]), started_at=str(data["started_at"]),
             elapsed_s=float(data["elapsed_s"]), interrupted=bool(data["interrupted"]),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, EOFError, pickle.UnpicklingError) as exc:
         raise SurveyError(f"{path}: a damaged survey state ({type(exc).__name__}: {exc})") from None
 
 
 def _state_key() -> bytes:
-    """32 random bytes in the user's imgconf cache directory (mode 0600), made on first use."""
+    """32 random bytes in the user's imgconf cache directory (mode 0600), made on first use (complete or not at
+    all: written aside, then linked into place)."""
     from imgconf.suite.index import cache_dir
 
     path = cache_dir() / STATE_KEY_FILE
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
+    if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another survey made it meanwhile
-            return path.read_bytes()
+        aside = path.with_name(f"{STATE_KEY_FILE}.{secrets.token_hex(6)}")
+        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(secrets.token_bytes(32))
-        return path.read_bytes()
+        try:
+            os.link(aside, path)
+        except FileExistsError:  # another survey made it meanwhile: theirs is the key
+            pass
+        finally:
+            aside.unlink()
+    return path.read_bytes()
 
 
 # -- pacing ---------------------------------------------------------------------------------------------------
@@ -362,6 +370,10 @@ class Survey:
         report.notes = [n for n in report.notes if not n.startswith(_NOTE)] + ([f"{_NOTE}{why}"] if why else [])
         title = f"imgconf survey of {self.state.target}" + (f" — INCOMPLETE ({why})" if why else "")
         written = write_quality_report(report, self.out_dir, title=secret_registry.scrub(title))
+        for path in written:  # a server may echo a credential anywhere (meta.source, an id): never written
+            text = path.read_text(encoding="utf-8")
+            if (scrubbed := secret_registry.scrub(text)) != text:
+                path.write_text(scrubbed, encoding="utf-8")
         survey_json = self.out_dir / "survey.json"
         survey_json.write_text(secret_registry.scrub(json.dumps(self.state.summary(max_per_type), indent=2)) + "\n",
                                encoding="utf-8")
@@ -463,7 +475,7 @@ class Survey:
 
     def _validate(self, rtype: str, resource: dict[str, Any], page: str, i: int) -> None:
         rid = resource.get("id")
-        label = f"{rtype}/{rid}" if isinstance(rid, str) else f"{shown(page)}#entry[{i}]"
+        label = secret_registry.scrub(f"{rtype}/{rid}" if isinstance(rid, str) else f"{shown(page)}#entry[{i}]")
         findings = self.validate(resource)  # the long part: a Ctrl-C here leaves the resource to the resume
         findings += self.state.index.add(resource, label, "ImagingStudy")
         progress = self.state.types[rtype]
@@ -474,7 +486,7 @@ class Survey:
         if findings and self._findings is not None:
             record = {"source": label, "resourceType": rtype, "id": rid if isinstance(rid, str) else None,
                       "findings": [f.to_dict() for f in findings]}
-            self._findings.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
+            self._findings.write(secret_registry.scrub(json.dumps(record, ensure_ascii=False)).encode("utf-8") + b"\n")
 
     def _problem(self, rtype: str, url: str, requirement: str, level: str, message: str,
                  evidence: dict[str, Any] | None, *, stop: bool = True) -> None:
