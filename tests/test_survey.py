@@ -383,6 +383,9 @@ def test_cli_resume_and_usage_errors(upstream: EmbeddedServer, tmp_path: Path) -
     assert summary["types"]["ImagingStudy"]["validated"] == len(everything(upstream, "ImagingStudy"))
     none = runner.invoke(app, ["survey", "--report", str(tmp_path / "x")])
     assert none.exit_code == 2 and "no target" in none.output
+    odd = runner.invoke(app, ["survey", "--target", upstream.base_url, "--resource", "ImagingStudy?_id=1",
+                              "--report", str(tmp_path / "y")])
+    assert odd.exit_code == 2 and "not a resource type name" in odd.output
 
 
 def test_smart_preset_token_stays_in_memory(tmp_path: Path) -> None:

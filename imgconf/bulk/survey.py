@@ -30,6 +30,7 @@ import hmac
 import json
 import os
 import pickle
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -59,6 +60,7 @@ _NOTE = "survey incomplete: "
 MAX_PROBLEMS = 200
 _PAGE = {"resourceType": "Bundle", "type": "searchset"}  # what a page finding is counted under in the report
 EVIDENCE_CHARS = 4000
+_TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{1,63}")  # a type name only: nothing that changes the search URL
 
 Validator = Callable[[dict[str, Any]], list[Finding]]
 
@@ -562,6 +564,9 @@ def outcome(state: SurveyState, max_per_type: int | None) -> tuple[str, int]:
 
 def prepare(settings: SurveySettings, *, out_dir: Path | None, resume: Path | None) -> tuple[SurveyState, Path, Path]:
     """(state, report folder, state file): a new survey, or the one ``resume`` names (same target and types)."""
+    odd = [t for t in settings.resource_types if not _TYPE_NAME.fullmatch(t)]
+    if odd:
+        raise SurveyError(f"--resource: {', '.join(odd)} is not a resource type name (e.g. ImagingStudy)")
     try:
         _state_key()  # a cache folder that cannot hold the key stops the survey here, not at its first checkpoint
     except OSError as exc:
