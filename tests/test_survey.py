@@ -259,6 +259,7 @@ OFFSITE_NEXT = Fault("offsite-next", "next links on another origin", ("REST-043"
     ("slow-response", SURVEY_READ, "INFO", 1),  # the request timeout (1 s) ends it
     ("next-link-loops", "REST-043", "SHOULD", 1),  # the next link is the page itself
     ("offsite-next", SURVEY_READ, "INFO", 1),
+    ("redirect-loop", SURVEY_READ, "INFO", 6),  # the first request and httpx's 5 redirects, then it gives up
 ])
 def test_misbehaving_server_is_a_finding(upstream: EmbeddedServer, tmp_path: Path, fault: str, requirement: str,
                                          level: str, pages: int) -> None:
