@@ -30,6 +30,7 @@ from imgconf.validators import validate_resource
 from imgconf.validators.fastschema import build_schema, primitive_schema
 from imgconf.validators.faststructure import (
     FAST_TYPES,
+    dirty_structural_findings,
     fast_validate,
     model_accepts,
     model_table,
@@ -107,6 +108,9 @@ def assert_agree(resource: Any, label: str = "") -> None:
         assert fast == model, (label, profile, "fast-only", fast - model, "model-only", model - fast)
 
 
+TIERS = {"dirty": 0}
+
+
 def assert_tiers_sound(resource: Any, label: str = "") -> None:
     """A tier may say "not sure" (False) wrongly, never "clean" (True) wrongly."""
     if not isinstance(resource, dict) or str(resource.get("resourceType")) not in FAST_TYPES:
@@ -116,6 +120,11 @@ def assert_tiers_sound(resource: Any, label: str = "") -> None:
         assert structure == [], (label, "schema accepted", keyed(structure))
     if resource_clean(resource):
         assert structure == [], (label, "walk accepted", keyed(structure))
+    dirty = dirty_structural_findings(resource)
+    if dirty is not None:
+        TIERS["dirty"] += 1
+        # The same findings, messages included, as many times each.
+        assert sorted(map(repr, dirty)) == sorted(map(repr, structure)), (label, "dirty tier", dirty, structure)
 
 
 def test_there_are_examples_of_every_fast_type() -> None:
@@ -212,6 +221,7 @@ SMALL_STUDY = sample_imaging_study(2, 3)
 
 def test_every_path_of_a_small_study_mutated_agrees() -> None:
     """Every path of a 2-series/3-instance study, every replacement value."""
+    TIERS["dirty"] = 0
     for path in [p for p in _paths(SMALL_STUDY) if p]:
         for replacement in REPLACEMENTS:
             mutant = copy.deepcopy(SMALL_STUDY)
@@ -219,6 +229,7 @@ def test_every_path_of_a_small_study_mutated_agrees() -> None:
             label = f"{path} = {replacement!r}"
             assert_agree(mutant, label)
             assert_tiers_sound(mutant, label)
+    assert TIERS["dirty"] > 500  # the tier for broken resources is exercised, not only the models
 
 
 @pytest.mark.parametrize(("label", "resource"), IN_SCOPE, ids=[n for n, _ in IN_SCOPE])

@@ -29,8 +29,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from imgconf.validators import rule_findings, validate_resource
 from imgconf.validators.fastschema import schema_validator
 from imgconf.validators.findings import Finding
-from imgconf.validators.jsonform import Element, elements
-from imgconf.validators.structure import model_class, structural_findings
+from imgconf.validators.jsonform import Element, elements, json_form_findings, json_kind_ok
+from imgconf.validators.structure import error_finding, model_class, structural_findings
 
 FAST_TYPES = frozenset({"ImagingStudy", "DocumentReference", "Patient", "Endpoint", "Bundle", "Composition",
                         "DiagnosticReport"})
@@ -46,6 +46,9 @@ class _Table(typing.NamedTuple):
     fields: dict[str, Spec]  # JSON name -> spec (the JSON-form element table: no `_x` twins)
     required: tuple[str, ...]  # elements the model requires (cardinality 1..)
     choices: tuple[tuple[tuple[str, ...], bool], ...]  # choice groups value[x]: (names, one required)
+    primitives: dict[str, tuple[str, int]]  # JSON name -> (JSON kind, adapter index) of primitive elements
+    known: frozenset[str]  # every name the JSON-form table knows, `_x` included
+    field_names: frozenset[str]  # pydantic field names (the models also accept them in place of JSON names)
 
 
 # --- primitives: a fast sufficient test, else the model's own validator --------------------------
@@ -156,11 +159,14 @@ def model_table(model: type[BaseModel]) -> _Table:
 def _compile(model: type[BaseModel]) -> _Table:
     annotations = {f.alias: f.annotation for f in model.model_fields.values() if f.alias}
     fields: dict[str, Spec] = {}
+    primitives: dict[str, tuple[str, int]] = {}
     for name, element in elements(model).items():
         if name.startswith("_"):
             continue  # primitive extensions `_x`: rare; the model path judges them
         if element.primitive is not None:
-            fields[name] = (element.many, _PRIMITIVE, _primitive_check(element, _inner_annotation(annotations[name])))
+            annotation = _inner_annotation(annotations[name])
+            fields[name] = (element.many, _PRIMITIVE, _primitive_check(element, annotation))
+            primitives[name] = (element.json_kind or "string", _adapter_index(annotation))
         elif element.is_resource:
             fields[name] = (element.many, _RESOURCE, None)
         elif element.model is not None:
@@ -178,7 +184,8 @@ def _compile(model: type[BaseModel]) -> _Table:
         extra = model.model_fields[names[0]].json_schema_extra
         one_required = isinstance(extra, dict) and extra.get("one_of_many_required") is True
         choices.append((tuple(aliases[n] for n in names), one_required))
-    return _Table(fields, tuple(sorted(required)), tuple(choices))
+    return _Table(fields, tuple(sorted(required)), tuple(choices), primitives, frozenset(elements(model)),
+                  frozenset(model.model_fields))
 
 
 # --- the certifying walk ----------------------------------------------------------------------
@@ -240,6 +247,117 @@ def resource_clean(resource: Any) -> bool:
     return _object_clean(resource, model_table(model), True)
 
 
+# --- resources with findings: the JSON-form findings, or the primitive errors, without the models --
+
+class _Unsure(Exception):
+    """The walk cannot tell the model path's findings: ask the models."""
+
+
+class _Dirty:
+    """A walk mirroring ``jsonform._Walk``: it stops where the JSON-form check reports a finding
+    (the models' errors at or below that location are dropped as covered by structure.py), and
+    records the primitive values the models reject whose JSON form is right. Anything else the
+    models could report (a missing required element, a choice given twice, a null in an array, a
+    `_x` extension, an odd contained resource) makes it unsure."""
+
+    def __init__(self) -> None:
+        self.json_form = 0  # places where the JSON-form check reports
+        self.rejected: list[tuple[tuple[str | int, ...], int, Any]] = []  # (path, adapter, value)
+
+    def object(self, data: dict[str, Any], table: _Table, path: tuple[str | int, ...], root: bool) -> None:
+        fields = table.fields
+        for key, value in data.items():
+            spec = fields.get(key)
+            if spec is None:
+                if root and key == "resourceType":
+                    continue
+                if key.startswith("_") or key == "resourceType" or key in table.known or key in table.field_names:
+                    raise _Unsure
+                self.json_form += 1  # an unknown element: reported by the JSON-form check, ignored in the models
+                continue
+            many, kind, payload = spec
+            if value is None:
+                self.json_form += 1
+                continue
+            if many:
+                if not isinstance(value, list) or not value:
+                    self.json_form += 1
+                    continue
+                for i, item in enumerate(value):
+                    if item is None:
+                        raise _Unsure  # the models report the whole array (above the JSON-form location)
+                    self.value(table, key, kind, payload, item, (*path, key, i))
+            elif isinstance(value, list):
+                self.json_form += 1
+            else:
+                self.value(table, key, kind, payload, value, (*path, key))
+        for name in table.required:
+            if data.get(name) is None and name not in data:
+                raise _Unsure
+        for names, one_required in table.choices:
+            present = sum(1 for name in names if data.get(name) is not None)
+            if present > 1 or (one_required and not present):
+                raise _Unsure
+
+    def value(self, table: _Table, key: str, kind: int, payload: Any, value: Any, path: tuple[str | int, ...]) -> None:
+        if kind == _PRIMITIVE:
+            json_kind, adapter = table.primitives[key]
+            if not json_kind_ok(json_kind, value) or (json_kind == "string" and value == ""):
+                self.json_form += 1
+            elif not payload(value):
+                self.rejected.append((path, adapter, value))
+            return
+        if kind == _RESOURCE:
+            model = model_class(value.get("resourceType")) if isinstance(value, dict) else None
+            if model is None or len(value) < 2:
+                raise _Unsure
+            self.object(value, model_table(model), path, True)
+        elif not isinstance(value, dict) or not value:
+            self.json_form += 1
+        else:
+            self.object(value, model_table(payload), path, False)
+
+
+def _primitive_findings(resource: dict[str, Any], rtype: str, path: tuple[str | int, ...], adapter: int,
+                        value: Any) -> list[Finding] | None:
+    """The model's errors for one rejected primitive value at ``path``, as structure.py words them."""
+    try:
+        _ADAPTERS[adapter].validate_python(value)
+    except ValidationError as exc:
+        return [error_finding(resource, rtype, {**err, "loc": (*path, *err.get("loc", ()))})
+                for err in exc.errors(include_url=False) if err.get("type") != "extra_forbidden"]
+    return None
+
+
+def dirty_structural_findings(resource: dict[str, Any]) -> list[Finding] | None:
+    """``structural_findings(resource)`` for the two common kinds of broken resources, without the
+    models: only JSON-form findings (REST-102, unknown elements), or only primitive values of the
+    right JSON type that the models reject (a dateTime without time zone, a code with two spaces).
+    None when the walk cannot tell (then the model path must be asked)."""
+    rtype = resource.get("resourceType")
+    model = model_class(rtype)
+    if model is None or len(resource) < 2:
+        return None
+    walk = _Dirty()
+    try:
+        walk.object(resource, model_table(model), (), True)
+    except _Unsure:
+        return None
+    if walk.json_form and walk.rejected:
+        return None  # both kinds: which of the models' errors survive is not worth guessing
+    found = json_form_findings(resource, model, model_class)
+    if walk.json_form:
+        return found or None
+    if found or not walk.rejected:
+        return None  # the walk missed something the JSON-form check saw (or nothing is wrong)
+    for path, adapter, value in walk.rejected:
+        errors = _primitive_findings(resource, str(rtype), path, adapter, value)
+        if not errors:
+            return None
+        found.extend(errors)
+    return found
+
+
 def schema_accepts(resource: dict[str, Any]) -> bool:
     """The first tier: the compiled draft-4 schema (imgconf.validators.fastschema) accepts it."""
     try:
@@ -257,10 +375,12 @@ def fast_validate(resource: dict[str, Any], *, profile: str | None = None) -> li
     findings = rule_findings(resource, profile=profile)
     if schema_accepts(resource) or resource_clean(resource):
         return findings
-    structure = structural_findings(resource)
+    structure = dirty_structural_findings(resource)
+    if structure is None:
+        structure = structural_findings(resource)
     seen = {(f.requirement, f.location) for f in findings}
     findings.extend(f for f in structure if (f.requirement, f.location) not in seen)
     return findings
 
 
-__all__ = ["FAST_TYPES", "fast_validate", "model_accepts", "model_table", "resource_clean", "schema_accepts"]
+__all__ = ["FAST_TYPES", "dirty_structural_findings", "fast_validate", "model_accepts", "model_table", "resource_clean", "schema_accepts"]

@@ -200,7 +200,7 @@ class _Walk:
 
     def primitive(self, element: Element, key: str, value: Any, loc: str) -> None:
         kind = element.json_kind or "string"
-        if _json_kind_ok(kind, value):
+        if json_kind_ok(kind, value):
             if kind == "string" and value == "":
                 self.add(REST_102, loc, f"`{key}` is an empty string; leave the element out when it has no value")
             return
@@ -208,7 +208,7 @@ class _Walk:
                  f"(found {_json_name(value)}); R4 JSON does not convert types", value)
 
 
-def _json_kind_ok(kind: str, value: Any) -> bool:
+def json_kind_ok(kind: str, value: Any) -> bool:
     if kind == "boolean":
         return isinstance(value, bool)
     if isinstance(value, bool):

@@ -68,7 +68,7 @@ def structural_findings(resource: object) -> list[Finding]:
         for err in exc.errors(include_url=False):
             if err.get("type") == "extra_forbidden":
                 continue  # the JSON-form walker reports unknown elements, with R5 names as IS-011
-            finding = _finding(resource, str(rtype), err)
+            finding = error_finding(resource, str(rtype), err)
             if not _covered(finding.location, judged):
                 found.append(finding)
     except Exception:  # noqa: BLE001
@@ -92,7 +92,8 @@ def _covered(location: str, judged: set[str]) -> bool:
         location = location[:cut]
 
 
-def _finding(resource: dict[str, Any], rtype: str, err: Any) -> Finding:
+def error_finding(resource: dict[str, Any], rtype: str, err: Any) -> Finding:
+    """One pydantic error of the R4B models as a finding (also used by the fast path, faststructure)."""
     # fhir_core appends its ROOT_KEY "root" for whole-value errors; no R4 element has that name.
     loc = tuple(p for p in err.get("loc", ()) if p != "root")
     kind = str(err.get("type", ""))
