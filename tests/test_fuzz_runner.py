@@ -7,6 +7,7 @@ on the generator's distribution; one runs the real generator against the embedde
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -205,3 +206,13 @@ def test_an_unreachable_target_stops_the_run() -> None:
 
     with pytest.raises(TargetUnavailable):
         run_fuzz("http://127.0.0.1:9/fhir", FuzzSettings(budget=5), timeout=2)
+
+
+def test_seconds_stop_generation_at_the_time_limit(upstream: EmbeddedServer) -> None:
+    started = time.monotonic()
+    run = run_fuzz(upstream.base_url, FuzzSettings(budget=None, seconds=2.0, seed=0, resource_types=IMAGING),
+                   queries=small_queries)
+    took = time.monotonic() - started
+    assert run.queries > 0 and run.budget is None and run.seconds == 2.0
+    # fixtures are loaded within the limit's clock; teardown and the embedded client add a little
+    assert took < 2.0 + 10, took

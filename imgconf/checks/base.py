@@ -32,6 +32,9 @@ class CheckContext:
     sent_form: list[tuple[str, str]] = field(default_factory=list)  # a POST _search body, as sent
     extra_exchanges: list[Any] = field(default_factory=list)  # pages fetched by the search oracle
     observations: dict[str, Any] = field(default_factory=dict)  # what a check saw, for callers that show it (fuzz)
+    # References the search oracle read (reference -> resource or None). None: one cache per check. A caller
+    # judging many searches over data that does not change meanwhile (imgconf fuzz) shares one.
+    resolved: dict[str, Any] | None = None
 
     def value(self, name: str) -> Any:
         """A variable's value; raises MissingVariable/KeyError when it has none."""

@@ -125,15 +125,15 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
     cut_short = _cut_short(page, target) if complete else None
 
     # -- precision ---------------------------------------------------------------------
-    cache: dict[str, dict[str, Any] | None] = {}
+    cache: dict[str, dict[str, Any] | None] = ctx.resolved if ctx.resolved is not None else {}
 
     def resolver(reference: str) -> dict[str, Any] | None:
         if reference not in cache:
             try:
                 found = session.client.send("GET", reference)
-                cache[reference] = found.resource if found.status == 200 else None
             except TargetUnreachable:
-                cache[reference] = None
+                return None  # not kept: a later reading may get through
+            cache[reference] = found.resource if found.status == 200 else None
         return cache[reference]
 
     base = session.base_url

@@ -242,8 +242,11 @@ def send(session: TargetSession, query: FuzzQuery) -> Any:
     return session.client.send("GET", query.path, params=list(query.params))
 
 
-def judge_query(session: TargetSession, query: FuzzQuery) -> JudgedQuery:
-    """Send ``query``, judge the answer with the search oracle; defects, ids and evidence."""
+def judge_query(session: TargetSession, query: FuzzQuery, resolved: dict[str, Any] | None = None) -> JudgedQuery:
+    """Send ``query``, judge the answer with the search oracle; defects, ids and evidence.
+
+    ``resolved``: references already read, shared across the queries of a run (the data does not change
+    while it runs); None reads them again for this query."""
     judged = JudgedQuery(query)
     try:
         response = send(session, query)
@@ -278,6 +281,7 @@ def judge_query(session: TargetSession, query: FuzzQuery) -> JudgedQuery:
         variables={},
         session=session,
         sent_form=form,
+        resolved=resolved,
     )
     try:
         results = check_search(_spec_for(query, target, bundle), ctx)

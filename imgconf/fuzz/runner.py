@@ -69,12 +69,13 @@ class _Judge:
 
     session: TargetSession
     cache: dict[FuzzQuery, JudgedQuery] = field(default_factory=dict)
+    resolved: dict[str, Any] = field(default_factory=dict)  # references the oracle read: fixtures do not change
     sent: int = 0
     unreachable_in_a_row: int = 0
 
     def __call__(self, query: FuzzQuery) -> JudgedQuery:
         if query not in self.cache:
-            judged = judge_query(self.session, query)
+            judged = judge_query(self.session, query, self.resolved)
             self.sent += 1
             self.unreachable_in_a_row = self.unreachable_in_a_row + 1 if judged.unreachable else 0
             if self.unreachable_in_a_row >= MAX_CONSECUTIVE_UNREACHABLE:
