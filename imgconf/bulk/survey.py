@@ -503,8 +503,8 @@ class Survey:
             self.state.problems.append({"resourceType": rtype, "page": where, "requirement": requirement,
                                         "level": level, "message": message, "evidence": evidence})
         self.echo(f"{rtype}: {requirement} {level} {message}")
-        if stop:
-            self.state.types[rtype].stopped = message
+        if stop:  # the reason, short (it goes into titles): the whole message is in the report and survey.json
+            self.state.types[rtype].stopped = message if len(message) <= 160 else message[:159] + "…"
 
 
 def _match_entries(bundle: dict[str, Any], rtype: str) -> Iterator[dict[str, Any]]:
