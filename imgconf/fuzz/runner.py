@@ -102,6 +102,17 @@ def _key(query: FuzzQuery, failure: Failure) -> str:
     return cause_key(query, failure.defect, culprit)
 
 
+def _names(query: FuzzQuery) -> frozenset[str]:
+    return frozenset(name for name, _ in query.params)
+
+
+def _preliminary_key(query: FuzzQuery, failure: Failure) -> str:
+    """The cause as far as generation can tell. Without a culprit (a recall failure of several criteria)
+    the parameter names are part of it, so different combinations are shrunk apart (and merged after)."""
+    key = _key(query, failure)
+    return key if failure.culprit else f"{key} [{' '.join(sorted(_names(query)))}]"
+
+
 def _same_cause(failure: Failure) -> Callable[[Failure], bool]:
     def same(other: Failure) -> bool:
         if other.defect.kind != failure.defect.kind:
@@ -202,7 +213,7 @@ def _generate(strategy: Any, judge: _Judge, settings: FuzzSettings, run: FuzzRun
         if progress is not None:
             progress(run.queries + run.not_judged, settings.budget or 0)
         for failure in interesting(judged):
-            key = _key(query, failure)
+            key = _preliminary_key(query, failure)
             if key in causes:
                 causes[key].occurrences += 1
             else:
@@ -217,7 +228,14 @@ def _shrink_all(strategy: Any, judge: _Judge, causes: dict[str, _Cause], seed_va
     from imgconf.fuzz.shape import query_shape
 
     findings: dict[str, FuzzFinding] = {}
-    for cause in causes.values():
+    # Most frequent first; a combination that holds a parameter already shrunk to a finding of the same
+    # kind is counted there instead of shrunk again (shrinking costs up to MAX_SHRINK_CALLS queries).
+    for cause in sorted(causes.values(), key=lambda c: (c.failure.culprit is None, -c.occurrences)):
+        if cause.failure.culprit is None and (covering := next(
+                (f for f in findings.values() if f.defect.kind == cause.failure.defect.kind
+                 and _names(f.query) and _names(f.query) <= _names(cause.query)), None)) is not None:
+            covering.occurrences += cause.occurrences
+            continue
         query = _shrink(strategy, judge, cause)
         judged = judge(query)
         same = _same_cause(cause.failure)
