@@ -504,7 +504,11 @@ def run_fuzzing(url: str, fuzz: FuzzMutation, auth: AuthSettings | None) -> Fuzz
         run = run_fuzz(url, FuzzSettings(budget=fuzz.budget, seed=fuzz.seed), auth=auth)
     except Exception as exc:  # noqa: BLE001 — a fault may break the fuzz run itself: no verdict, said why
         return FuzzOutcome(error=f"{type(exc).__name__}: {exc}", duration_s=time.perf_counter() - started)
-    return FuzzOutcome(list(run.findings), run.queries, run.not_judged, time.perf_counter() - started)
+    outcome = FuzzOutcome(list(run.findings), run.queries, run.not_judged, time.perf_counter() - started)
+    if not run.queries:  # e.g. no CapabilityStatement to plan from: nothing was judged, which is no verdict either
+        why = "; ".join(f"{rtype}: {', '.join(reasons[:2])}" for rtype, reasons in run.left_out.items())
+        outcome.error = "no query was generated and judged" + (f" ({why})" if why else "")
+    return outcome
 
 
 def write_auth_config(workdir: Path, url: str, settings: AuthSettings) -> Path:

@@ -3,9 +3,17 @@ tester (imgconf fuzz) catches, besides the suites."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
 from imgconf.faults import BY_NAME, MUTATION_FAULTS
 from imgconf.fuzz.model import Defect, FuzzFinding, FuzzQuery
 from imgconf.mutate import FaultResult, FuzzMutation, FuzzOutcome, MutationReport, RunOutcome
+from imgconf.paths import suites_dir
 
 # Every fault whose breakage is search semantics (R4 search.html): matching, modifiers, prefixes, chains,
 # compartments, POST _search, paging, order, total, _include, the searchset's shape, refusals. A change here
@@ -93,3 +101,40 @@ def test_a_fuzz_finding_with_no_fault_is_a_false_positive() -> None:
     noisy = MutationReport("t", RunOutcome([], 0, 0.0), [caught], 1.0, fuzz=FuzzMutation(),
                            fuzz_baseline=FuzzOutcome([_finding("ImagingStudy modality recall")]))
     assert not noisy.ok and noisy.to_dict()["fuzz"]["no_fault_run"]["green"] is False
+
+
+SEARCH_BASIC = str(suites_dir() / "imagingstudy" / "search-basic.yaml")
+
+
+@pytest.mark.slow
+def test_mutate_with_fuzz_says_per_fault_what_caught_it(tmp_path: Path) -> None:
+    # Only imagingstudy-search-basic runs. drops-first-match: that suite and any fuzzed search with a match catch it;
+    # ignores-count: the suite sends no _count, the fuzzer often does; modality-lowercase is no search fault (not
+    # fuzzed); nothing sends `Prefer: handling=strict` (the fuzzer neither): ignores-strict-handling is caught by
+    # neither; html-error-page also answers /metadata with HTML, so the fuzzer has nothing to plan from: no verdict.
+    out = tmp_path / "mutation.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "imgconf.cli", "mutate", "--suites", SEARCH_BASIC, "--json", str(out), "--fuzz",
+         "--fuzz-budget", "40", "--fuzz-seed", "1", "--fault", "drops-first-match", "--fault", "ignores-count",
+         "--fault", "modality-lowercase", "--fault", "ignores-strict-handling", "--fault", "html-error-page"],
+        capture_output=True, text=True, timeout=900, cwd=tmp_path, check=False,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    by_name = {f["fault"]: f for f in report["faults"]}
+    assert {name: f["attribution"] for name, f in by_name.items()} == {
+        "drops-first-match": "both", "ignores-count": "fuzz", "modality-lowercase": "suites",
+        "ignores-strict-handling": "neither", "html-error-page": "suites"}
+    assert by_name["modality-lowercase"]["fuzz"] is None  # not a search fault
+    counted = by_name["ignores-count"]
+    assert counted["caught_by_suites"] is False and counted["caught_by_fuzz"] is True
+    assert all("REST-085" in f["requirements"] and "_count=" in f["query"] for f in counted["fuzz"]["findings"])
+    html = by_name["html-error-page"]
+    assert html["caught_by_fuzz"] is False and html["fuzz"]["error"].startswith("no query was generated and judged")
+    fuzz = report["fuzz"]
+    assert fuzz["no_fault_run"]["green"] is True and fuzz["no_fault_run"]["queries"] > 0
+    assert fuzz["budget"] == 40 and fuzz["seed"] == 1 and fuzz["caught_only_by_fuzz"] == 1
+    assert fuzz["attribution"] == {"both": 1, "suites": 2, "fuzz": 1, "neither": 1}
+    assert report["caught"] == 4 and report["injected"] == 5 and report["not_caught"] == ["ignores-strict-handling"]
+    assert proc.returncode == 1  # one fault caught by neither
+    assert "fuzzing only 1" in proc.stdout and "ignores-count" in proc.stdout
