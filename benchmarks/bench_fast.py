@@ -5,7 +5,8 @@
 Resources per second for the 3-series/20-instance ImagingStudy of imgconf.validators.samples:
 orjson.loads of its JSON, the bare R4B parse (ImagingStudy.model_validate), validate_resource
 (the model path: R4B + JSON form + rules), fast_validate (schema tier + rules), the rules alone and
-the schema tier alone; then fast_validate / validate_resource. The machine's load average is
+the schema tier alone; then fast_validate / validate_resource. Two broken variants show the tier for
+resources with findings (a count written as a JSON string: REST-102; a dateTime without time zone). The machine's load average is
 printed with the figures (the machine may be shared: compare ratios measured in the same run).
 """
 
@@ -75,6 +76,8 @@ def main() -> None:
         ("validate_resource (model path)", validate_resource, study),
         ("fast_validate (fast path)", fast_validate, study),
         ("orjson.loads + fast_validate", lambda b: fast_validate(orjson.loads(b)), raw),
+        ("fast_validate, a string count", fast_validate, {**study, "numberOfSeries": str(args.series)}),
+        ("fast_validate, a date without zone", fast_validate, {**study, "started": "2024-03-01T10:00:00"}),
         ("rules alone (rule_findings)", rule_findings, study),
         ("schema tier alone", schema_accepts, study),
     ]

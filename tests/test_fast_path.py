@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from imgconf.editions import EDITIONS
 from imgconf.suite.template import render
 from imgconf.validators import validate_resource
-from imgconf.validators.fastschema import build_schema, primitive_schema
+from imgconf.validators.fastschema import SCHEMA_FILE, build_schema, primitive_schema, schema_text
 from imgconf.validators.faststructure import (
     FAST_TYPES,
     dirty_structural_findings,
@@ -322,6 +322,11 @@ def test_a_primitive_extension_takes_the_schema_tier_and_a_broken_one_does_not()
         assert not schema_accepts(mutant)
         assert_agree(mutant, repr(broken))
         assert validate_resource(mutant), broken
+
+
+def test_the_committed_schema_is_the_derivation_of_the_pinned_models() -> None:
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == schema_text(), (
+        "imgconf/validators/fast_r4_schema.json is stale: run python tools/build_fast_schema.py")
 
 
 def test_the_schema_compiles_and_names_no_model_twice() -> None:

@@ -1,13 +1,14 @@
 """A JSON Schema (draft 4) of the R4 JSON the model path accepts, derived from the R4B models.
 
-Built once per process from the definitions the model path itself reads (the JSON-form element
-table of :mod:`imgconf.validators.jsonform`, the pydantic annotations, required elements and
-choice groups of ``fhir.resources`` R4B) and compiled by ``jsonschema-rs``. It is a *sufficient*
-condition: every resource it accepts has no structural finding on the model path (tests/
-test_fast_path.py checks that on every example and on mutants). It is deliberately narrower than
-R4 where the model's acceptance is hard to state as a JSON Schema (the ``_x`` extensions of a
-repeating primitive, leap days, non-ASCII codes, resources outside ``DISPATCHED``); such resources are judged by the
-next, slower tier (``faststructure.resource_clean``) and, if still in doubt, by the models.
+Derived from the definitions the model path itself reads (the JSON-form element table of
+:mod:`imgconf.validators.jsonform`, the pydantic annotations, required elements and choice groups
+of ``fhir.resources`` R4B), committed as ``fast_r4_schema.json`` (tools/build_fast_schema.py) and
+compiled by ``jsonschema-rs``. It is a *sufficient* condition: every resource it accepts has no
+structural finding on the model path (tests/test_fast_path.py checks that on every example and on
+mutants). It is deliberately narrower than R4 where the model's acceptance is hard to state as a
+JSON Schema (the ``_x`` extensions of a repeating primitive, leap days, non-ASCII codes, resources
+outside ``DISPATCHED``); such resources are judged by the next, slower tier
+(``faststructure.resource_clean``) and, if still in doubt, by the models.
 
 Draft 4 because there ``1.0`` is not an integer (later drafts accept it; R4 JSON and the model
 path's JSON-form check do not).
@@ -15,8 +16,10 @@ path's JSON-form check do not).
 
 from __future__ import annotations
 
+import json
 import typing
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
@@ -30,6 +33,7 @@ DISPATCHED = ("ImagingStudy", "DocumentReference", "Patient", "Endpoint", "Bundl
               "DiagnosticReport", "Practitioner", "PractitionerRole", "Organization", "Device", "ServiceRequest",
               "Encounter", "Observation", "Binary", "Location", "Procedure", "Provenance", "OperationOutcome")
 
+SCHEMA_FILE = Path(__file__).with_name("fast_r4_schema.json")
 _NEVER: dict[str, Any] = {"not": {}}
 _YEAR = "[12][0-9]{3}"
 # Days valid in every year: 01-28 any month, 29-30 except February, 31 in the long months.
@@ -147,8 +151,19 @@ def build_schema() -> dict[str, Any]:
             "$ref": "#/definitions/AnyResource"}
 
 
+def schema_text() -> str:
+    """The schema as committed in ``SCHEMA_FILE`` (tools/build_fast_schema.py writes it)."""
+    return json.dumps(build_schema(), indent=1) + "\n"
+
+
 @cache
 def schema_validator() -> typing.Callable[[Any], bool]:
-    """``is_valid`` of the compiled schema (built on first use)."""
-    validator = jsonschema_rs.Draft4Validator(build_schema(), validate_formats=False)
+    """``is_valid`` of the compiled schema. Read from ``SCHEMA_FILE`` (deriving it imports ~100 R4B
+    model modules, seconds per process; tests/test_fast_path.py keeps the file equal to a fresh
+    derivation); derived here only when the file is missing."""
+    try:
+        schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        schema = build_schema()
+    validator = jsonschema_rs.Draft4Validator(schema, validate_formats=False)
     return validator.is_valid
