@@ -25,11 +25,13 @@ from xml.sax.saxutils import escape
 from rich.console import Console
 from rich.text import Text
 
-from imgconf.validators import bundle_own_findings, relocate, validate_resource
+from imgconf.bulk.work import resource_validator
+from imgconf.validators import bundle_own_findings, relocate
 from imgconf.validators.crossref import UidIndex
 from imgconf.validators.findings import MANDATORY, Finding
 
 INPUT_READ = "INPUT-READ"  # pseudo requirement id: the input itself could not be read
+PRINT_LIMIT = 200  # resources whose findings are printed one by one; the rest only in the reports and counts
 _NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 FORMATS = ("text", "json", "junit")
 
@@ -131,6 +133,7 @@ def validate_paths(paths: list[Path], *, profile: str | None = None, index: UidI
     without a ``meta.profile`` claim. ``index``: the cross-resource UID index (one per call
     unless given). ``extra(resource, root)``: more findings per resource (the DICOMweb cross-check)."""
     index = index if index is not None else UidIndex()
+    validate = resource_validator()  # the fast structural path, same findings as validate_resource
     for path in paths:
         for label, item, root in _iter_items(Path(path)):
             if isinstance(item, ReadError):
@@ -140,7 +143,7 @@ def validate_paths(paths: list[Path], *, profile: str | None = None, index: UidI
                 # the Bundle as a Bundle; its entries follow as items of their own
                 findings = bundle_own_findings(item)
             else:
-                findings = validate_resource(item, profile=profile)
+                findings = validate(item, profile=profile)
                 if root:
                     findings = [relocate(f, root) for f in findings]
             source = label.split("#entry[", 1)[0]
@@ -232,7 +235,7 @@ def run_validate(paths: list[Path], *, json_out: Path | None, console: Console |
 
         return run_bulk(paths, jobs=1 if jobs is None else jobs, console=console, profile=profile, fmt=fmt,
                         output=output, json_out=json_out, report_dir=report_dir, quiet=quiet, summary=summary_only)
-    resources = failing = 0
+    resources = failing = printed = not_printed = 0
     levels: Counter[str] = Counter()
     handles: list[IO[str]] = []
     reports: list[_JsonReport | _JunitReport] = []
@@ -263,7 +266,11 @@ def run_validate(paths: list[Path], *, json_out: Path | None, console: Console |
             if any(f.level in MANDATORY for f in findings):
                 failing += 1
             if fmt == "text" and not quiet:
-                _print_resource(console, label, resource, findings)
+                if printed < PRINT_LIMIT:
+                    _print_resource(console, label, resource, findings)
+                    printed += 1
+                else:  # printing thousands of resources costs more than validating them
+                    not_printed += 1
             for report in reports:
                 if isinstance(report, _JsonReport):
                     report.add(label, resource, findings)
@@ -281,6 +288,9 @@ def run_validate(paths: list[Path], *, json_out: Path | None, console: Console |
         if pacs is not None:
             pacs.close()
     counts = ", ".join(f"{n} {level}" for level, n in sorted(levels.items())) or "no findings"
+    if not_printed:
+        console.print(Text(f"... {not_printed} more resource(s) with findings not printed (all are in --json / "
+                           "--format json / --report; --summary for counts per rule)"), soft_wrap=True)
     if fmt == "text" or output is not None:  # keep stdout pure JSON / XML when the report goes there
         console.print(Text(f"{resources} resource(s) checked, {failing} failing; {counts}"))
         if json_out is not None:

@@ -248,3 +248,18 @@ def test_quality_report_merge_is_associative() -> None:
     assert left.to_json() == right.to_json()
     assert set(left.to_json()["by_producer"]) == {"http://pacs0.example/fhir", "http://pacs1.example/fhir",
                                                   "(no meta.source)"}
+
+
+def test_one_process_path_caps_printing_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import imgconf.offline
+
+    monkeypatch.setattr(imgconf.offline, "PRINT_LIMIT", 3)
+    data = conflicted_ndjson(tmp_path / "studies.ndjson")
+    lines: list[str] = []
+    console = quiet_console()
+    console.print = lambda *a, **k: lines.append(str(a[0]))  # type: ignore[method-assign]
+    out = tmp_path / "out.json"
+    assert run_validate([data], json_out=out, console=console) == 1
+    assert len([line for line in lines if "ImagingStudy/" in line or "unreadable" in line]) == 3
+    assert any("more resource(s) with findings not printed" in line for line in lines)
+    assert flat_findings(out) == reference_findings([data])  # the report still has every finding

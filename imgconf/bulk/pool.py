@@ -30,9 +30,9 @@ from imgconf.bulk.quality import QualityReport, write_quality_report
 from imgconf.bulk.stream import MAX_LINES, ChunkReader, Unreadable, total_bytes
 from imgconf.bulk.uidspool import UidSpool, resolve
 from imgconf.bulk.work import INPUT_READ, ChunkResult, resource_validator, validate_chunk
+from imgconf.offline import PRINT_LIMIT
 from imgconf.validators.findings import Finding
 
-PRINT_LIMIT = 200  # resources whose findings are printed one by one; the rest are counted (see --summary)
 WORST_PRINTED = 10
 INTERRUPTED = 130  # the shell's code for a run stopped by SIGINT
 
@@ -62,7 +62,7 @@ def chunk_results(reader: ChunkReader, *, jobs: int, profile: str | None, keep_p
                 yield item.nbytes, validate_chunk(item.no, item.lines, profile=profile, keep_passing=keep_passing)
         return
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["imgconf.bulk.work", "imgconf.validators.faststructure"])
+    context.set_forkserver_preload(["imgconf.bulk.warm"])  # workers share the built validators
     pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_ignore_sigint)
     pending: deque[tuple[int, Future[ChunkResult] | Unreadable]] = deque()
 
