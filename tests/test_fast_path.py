@@ -250,6 +250,21 @@ def test_hypothesis_mutants_agree(data: st.DataObject) -> None:
         assert_tiers_sound(mutant, f"{label}: {what}")
 
 
+def test_nesting_has_no_limit_in_r4() -> None:
+    """R4 JSON sets no depth limit. (The model path reports a resource nested deeper than Python's
+    recursion limit lets pydantic read, ~120 extension levels here, as 'could not be read': an
+    artefact of the call stack, not of the resource; the fast path does not copy it.)"""
+    extension: dict[str, Any] = {"url": "http://example.org/x", "valueString": "y"}
+    for _ in range(100):
+        extension = {"url": "http://example.org/x", "extension": [extension]}
+    patient = {"resourceType": "Patient", "id": "p1", "extension": [extension]}
+    assert_agree(patient)  # within the models' reach both paths agree
+    for _ in range(100):
+        extension = {"url": "http://example.org/x", "extension": [extension]}
+    assert fast_validate({**patient, "extension": [extension]}) == []
+    assert fast_validate({**patient, "extension": [{**extension, "url": 3}]})  # a real error, however deep
+
+
 @pytest.mark.parametrize("rtype", sorted(FAST_TYPES))
 def test_types_outside_and_odd_inputs_delegate(rtype: str) -> None:
     for resource in ({"resourceType": rtype}, {"resourceType": rtype, "id": "a"}, {"resourceType": "Observation"},
