@@ -101,7 +101,7 @@ def _model_accepts(index: int, value: Any) -> bool:
 
 
 @lru_cache(maxsize=1 << 16)
-def _model_accepts_cached(index: int, kind: type, value: Any) -> bool:
+def _model_accepts_cached(index: int, kind: str, value: Any) -> bool:
     return _model_accepts(index, value)
 
 
@@ -109,7 +109,7 @@ def model_accepts(index: int, value: Any) -> bool:
     """The R4B model's validator for one primitive type (adapter ``index``) accepts ``value``."""
     if isinstance(value, str) and len(value) > _CACHED_LENGTH:
         return _model_accepts(index, value)
-    return _model_accepts_cached(index, type(value), value)  # the type too: 1 == 1.0 == True as keys
+    return _model_accepts_cached(index, type(value).__name__, value)  # the type too: 1 == 1.0 == True as keys
 
 
 def _primitive_check(element: Element, annotation: Any) -> Check:
