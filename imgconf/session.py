@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,9 @@ from imgconf.suite.template import MissingVariable
 log = logging.getLogger(__name__)
 
 TEARDOWN_BUDGET_S = 120.0  # at least; 4 x the request timeout when that is longer
+# benchmarks/bench_latency.py: the embedded server answers every request this many ms late, to measure a
+# latency-bound run (a distant target) on one machine. Not a user option.
+BENCH_LATENCY_ENV = "IMGCONF_BENCH_LATENCY_MS"
 
 
 def dicom_uid_for(seed: str, name: str) -> str:
@@ -69,7 +73,8 @@ class TargetSession:
                 from imgconf.auth.embedded import embedded_auth
 
                 server_auth, options.auth = embedded_auth()
-            self.embedded = EmbeddedServer(auth=server_auth)
+            latency_s = float(os.environ.get(BENCH_LATENCY_ENV) or 0) / 1000
+            self.embedded = EmbeddedServer(auth=server_auth, latency_s=latency_s)
             self.embedded.start()
             base_url = self.embedded.base_url
         self.smart = (SmartClient(options.auth, base_url, verify=options.verify_tls, timeout=options.timeout,

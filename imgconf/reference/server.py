@@ -3,6 +3,7 @@ foreground (`imgconf serve`). The FHIR base is mounted at `/fhir`."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 from pathlib import Path
@@ -11,6 +12,7 @@ from types import TracebackType
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from imgconf.asgi import ThreadedASGIServer, uvicorn_config
 
@@ -26,6 +28,20 @@ def _root_app(db_path: Path, base_url_override: str | None = None, auth: Referen
     return Starlette(routes=[Mount(MOUNT, app=fhir)]), fhir
 
 
+class _Late:
+    """ASGI wrapper answering every HTTP request ``delay_s`` late without blocking other requests: a distant
+    target on loopback (benchmarks/bench_latency.py)."""
+
+    def __init__(self, app: ASGIApp, delay_s: float) -> None:
+        self.app = app
+        self.delay_s = delay_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await asyncio.sleep(self.delay_s)
+        await self.app(scope, receive, send)
+
+
 class EmbeddedServer:
     """A reference server on 127.0.0.1:<free port> in a daemon thread.
 
@@ -33,8 +49,10 @@ class EmbeddedServer:
     server requires SMART bearer tokens (reference/auth.py); without it, it is open.
     """
 
-    def __init__(self, db_path: Path | None = None, *, host: str = "127.0.0.1", auth: ReferenceAuth | None = None) -> None:
+    def __init__(self, db_path: Path | None = None, *, host: str = "127.0.0.1", auth: ReferenceAuth | None = None,
+                 latency_s: float = 0.0) -> None:
         self.auth = auth
+        self.latency_s = latency_s
         self._tmp: str | None = None
         if db_path is None:
             self._tmp = tempfile.mkdtemp(prefix="imgconf-ref-")
@@ -47,7 +65,8 @@ class EmbeddedServer:
 
     def start(self, timeout: float = 10.0) -> EmbeddedServer:
         root, self._fhir_app = _root_app(self.db_path, auth=self.auth)
-        self._runner = ThreadedASGIServer(root, host=self.host, ready_path=f"{MOUNT}/metadata")
+        app: ASGIApp = _Late(root, self.latency_s) if self.latency_s > 0 else root
+        self._runner = ThreadedASGIServer(app, host=self.host, ready_path=f"{MOUNT}/metadata")
         try:
             self._runner.start(timeout)
         except RuntimeError:
