@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -138,6 +139,17 @@ def test_without_the_dask_extra_the_error_says_how_to_get_it(tmp_path: Path,
     assert "pip install 'imgconf[dask]'" in run.output
 
 
+def test_an_unreachable_scheduler_is_an_error_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dask_run, "CONNECT_TIMEOUT", "1s")
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "a.ndjson").write_text(json.dumps(_study(1)) + "\n", encoding="utf-8")
+    run = CliRunner().invoke(app, ["validate", "--dask", f"tcp://127.0.0.1:{port}", str(tmp_path / "a.ndjson")])
+    assert run.exit_code == 2 and f"the Dask scheduler tcp://127.0.0.1:{port} did not answer" in run.output
+    assert CliRunner().invoke(app, ["validate", "--dask", "127.0.0.1:8786", str(tmp_path / "a.ndjson")]).exit_code == 2
+
+
 def test_local_cluster_finds_what_validate_finds_across_partitions(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     data = tmp_path / "studies.ndjson"
@@ -152,10 +164,12 @@ def test_local_cluster_finds_what_validate_finds_across_partitions(tmp_path: Pat
 
     @contextmanager
     def observed(scheduler: str, *, workers: int | None = None) -> Iterator[Any]:
-        with real_client(scheduler, workers=workers) as client:
+        with real_client(scheduler, workers=workers) as local:
             pids = _descendants() - seen["before"]
-            seen.update(workers=len(client.nthreads()), pids=pids, listening=_listening(pids | {os.getpid()}))
-            yield client
+            seen.update(workers=len(local.nthreads()), pids=pids, listening=_listening(pids | {os.getpid()}),
+                        address=local.scheduler.address)
+            with real_client(local.scheduler.address) as remote:  # --dask tcp://host:port, on the same cluster
+                yield remote
 
     seen["before"] = _descendants()
     monkeypatch.setattr(dask_run, "dask_client", observed)
@@ -169,7 +183,7 @@ def test_local_cluster_finds_what_validate_finds_across_partitions(tmp_path: Pat
     assert (plain.exit_code, bulk.exit_code) == (1, 1)
 
     # the cluster: two worker processes, everything on loopback, nothing left afterwards
-    assert seen["workers"] == 2 and seen["pids"]
+    assert seen["workers"] == 2 and seen["pids"] and seen["address"].startswith("tcp://127.0.0.1:")
     assert seen["listening"] and {addr for addr, _ in seen["listening"]} == {"127.0.0.1"}
     left = {pid for pid in _descendants() & seen["pids"]
             if "multiprocessing.resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_text()}

@@ -47,6 +47,8 @@ MAX_FILES = 500  # small JSON files per task
 MAX_LINES = (1 << 20) - 1
 _BLOCK = 8 << 20  # bytes read at a time while counting lines
 LOCAL = "local"
+CONNECT_TIMEOUT = "10s"  # to reach a remote scheduler
+INTERRUPT_GRACE = 20.0  # seconds to merge the counts of the partitions taken before Ctrl-C
 INTERRUPTED = 130
 
 
@@ -254,7 +256,7 @@ def dask_client(scheduler: str, *, workers: int | None = None) -> Iterator[Clien
     if "://" not in scheduler:
         raise DaskUnavailable(f"--dask is 'local' or a scheduler address such as tcp://host:8786, not {scheduler!r}")
     try:
-        client = distributed.Client(scheduler, timeout="15s")
+        client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
         raise DaskUnavailable(f"the Dask scheduler {scheduler} did not answer: {exc}") from exc
     with client:
@@ -283,12 +285,12 @@ class _TreeReduce:
             parts, self.levels[level] = self.levels[level], []
             self.add(self.client.submit(merge_quality, *parts, pure=False), level + 1)
 
-    def result(self) -> QualityReport:
+    def result(self, timeout: float | None = None) -> QualityReport:
         rest = [f for level in self.levels for f in level]
         self.levels = []
         if not rest:
             return QualityReport()
-        final: QualityReport = self.client.submit(merge_quality, *rest, pure=False).result()
+        final: QualityReport = self.client.submit(merge_quality, *rest, pure=False).result(timeout=timeout)
         return final
 
 
@@ -306,6 +308,7 @@ def run_dask(paths: list[Path], *, scheduler: str, console: Console, workers: in
     started = time.perf_counter()
     out = pool._Output(console, fmt=fmt, output=output, json_out=json_out, printing=not (quiet or summary),
                        print_limit=pool.PRINT_LIMIT if print_limit is None else print_limit)
+    finished = False
     try:
         with tempfile.TemporaryDirectory(prefix="imgconf-dask-") as tmp, \
                 dask_client(scheduler, workers=workers) as client:
@@ -315,10 +318,11 @@ def run_dask(paths: list[Path], *, scheduler: str, console: Console, workers: in
                     run.validate(paths, max(1, int(partition_mb * (1 << 20))), bar)
                 run.merge_partials()
                 pool._cross_resource(run.spool, ChunkReader(paths, run.where_path), quality, out, profile=profile)
+                finished = True
             except KeyboardInterrupt:
                 run.cancel()
                 with suppress(Exception):  # what the partitions taken so far counted, if the cluster still answers
-                    run.merge_partials()
+                    run.merge_partials(timeout=INTERRUPT_GRACE)
                 quality.complete = False
                 quality.notes.append(
                     f"interrupted (Ctrl-C) after {quality.resources} resources: the rest of the input was not "
@@ -328,6 +332,11 @@ def run_dask(paths: list[Path], *, scheduler: str, console: Console, workers: in
     except DaskUnavailable as exc:
         console.print(f"validate --dask: {exc}", style="bold red", markup=False, soft_wrap=True)
         return 2
+    except KeyboardInterrupt:  # while the cluster started or stopped
+        if quality.complete and not finished:
+            quality.complete = False
+            quality.notes.append(f"interrupted (Ctrl-C) after {quality.resources} resources, while the Dask "
+                                 "cluster started or stopped")
     finally:
         quality.elapsed = time.perf_counter() - started
         out.close(quality)
@@ -397,10 +406,10 @@ class _Run:
             bar.update(task, advance=part.nbytes, resources=self.resources, rate=f"{rate:,.0f}")
         self.pending.popleft()
 
-    def merge_partials(self) -> None:
+    def merge_partials(self, timeout: float | None = None) -> None:
         if not self.merged:
             self.merged = True
-            self.quality.merge(self.reducer.result())
+            self.quality.merge(self.reducer.result(timeout))
 
     def cancel(self) -> None:
         futures = [f for _, done, picked in self.pending for f in (done, picked) if f is not None]
