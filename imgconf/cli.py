@@ -549,7 +549,8 @@ def fuzz(
 ) -> None:
     """Generate R4 searches over loaded fixtures, judge each with the search oracle, shrink every failure.
 
-    Exit 0: no finding (or only the baseline's); 1: new findings; 2: usage error or unreachable target."""
+    Exit 0: no finding (or only the baseline's); 1: new findings; 2: usage error, unreachable target or
+    nothing generated (no CapabilityStatement declares a fuzzed type's search: see --probe-all)."""
     import time
 
     from imgconf.credentials import shown
@@ -657,6 +658,10 @@ def _fuzz_results(run: Any, reports_dir: Path, baseline: Path | None, write_base
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(run.to_json(), indent=2) + "\n", encoding="utf-8")
+    if not run.queries and not run.not_judged:  # nothing was asked: no verdict (the reasons are listed above)
+        console.print("[bold red]nothing was generated[/]: see what was left out and why (--probe-all generates "
+                      "every parameter the harness knows)")
+        return 2
     if outcome is not None:
         return 0 if outcome.ok else 1
     return 1 if any(is_failing_level(f.defect.level, strict_should=strict_should) for f in run.findings) else 0

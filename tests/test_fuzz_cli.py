@@ -93,3 +93,10 @@ def test_a_new_finding_exits_1_with_query_ids_requirement_and_reproduce_line(
                      "--reports-dir", str(tmp_path), "--baseline", str(tmp_path / "known.yaml"))
     assert code == 0, out
     assert "known ImagingStudy modality precision" in out and "1 known, 0 new" in out
+
+
+def test_nothing_generated_without_a_capability_statement_exits_2(tmp_path: Path) -> None:
+    """html-error-page answers every GET of a one-segment path (metadata too) with an HTML page."""
+    with EmbeddedServer() as srv, FaultProxy(srv.base_url, [BY_NAME["html-error-page"]]) as proxy:
+        code, out = fuzz("--target", proxy.base_url, "--resource", "Patient", "--budget", "5", "--reports-dir", str(tmp_path))
+    assert code == 2 and "nothing was generated" in out and "no CapabilityStatement" in out, out

@@ -113,12 +113,22 @@ def _preliminary_key(query: FuzzQuery, failure: Failure) -> str:
     return key if failure.culprit else f"{key} [{' '.join(sorted(_names(query)))}]"
 
 
-def _same_cause(failure: Failure) -> Callable[[Failure], bool]:
-    def same(other: Failure) -> bool:
+def _same_cause(failure: Failure) -> Callable[[FuzzQuery, Failure], bool]:
+    """Does a (shrunk) query fail like ``failure``: the same kind about the same criterion — or the same kind
+    with no criterion at all (a server that loses matches whatever is asked: one finding, not one per parameter)."""
+    def same(query: FuzzQuery, other: Failure) -> bool:
         if other.defect.kind != failure.defect.kind:
             return False
-        return failure.culprit is None or other.culprit == failure.culprit
+        if failure.culprit is None or other.culprit == failure.culprit:
+            return True
+        return other.culprit is None and not query.compartment and not _criteria(query)
     return same
+
+
+def _criteria(query: FuzzQuery) -> list[str]:
+    from imgconf.searchparams.query import RESULT_PARAMS
+
+    return [name for name, _ in query.params if name.split(":", 1)[0] not in RESULT_PARAMS]
 
 
 def run_fuzz(
@@ -239,7 +249,7 @@ def _shrink_all(strategy: Any, judge: _Judge, causes: dict[str, _Cause], seed_va
         query = _shrink(strategy, judge, cause)
         judged = judge(query)
         same = _same_cause(cause.failure)
-        failure = next((f for f in interesting(judged) if same(f)), None)
+        failure = next((f for f in interesting(judged) if same(query, f)), None)
         if failure is None or failure.defect.level not in ("SHALL", "SHALL NOT", "SHOULD", "SHOULD NOT"):
             continue  # shrunk to a failure R4 leaves open (a MAY modifier): no finding
         key = _key(query, failure)
@@ -268,7 +278,7 @@ def _shrink(strategy: Any, judge: _Judge, cause: _Cause) -> FuzzQuery:
         if calls[0] >= MAX_SHRINK_CALLS:  # out of patience: only the best so far still counts
             return query == best[0]
         calls[0] += 1
-        if any(same(f) for f in interesting(judge(query))):
+        if any(same(query, f) for f in interesting(judge(query))):
             if _simpler(query, best[0]):
                 best[0] = query
             return True
