@@ -94,8 +94,10 @@ def _token_form(raw: str) -> str:
 
 def criterion_requirements(rtype: str, crit: Criterion) -> tuple[str, ...]:
     """The catalogue ids a wrong answer to this one criterion breaks."""
-    if crit.chain:
-        return ("REST-062",)
+    alternatives = ("REST-057",) if len(crit.values) > 1 else ()  # comma = OR
+    if crit.chain:  # the catalogue names one chain (MHD's patient.identifier); others only as echoed (REST-046)
+        chained = crit.raw_name.split(":")[0] if crit.raw_name else crit.name
+        return ("REST-062", *alternatives) if (rtype, chained) == ("DocumentReference", "patient.identifier") else ()
     mod = crit.modifier
     if mod == "missing":
         return ("REST-080",)
@@ -113,9 +115,7 @@ def criterion_requirements(rtype: str, crit: Criterion) -> tuple[str, ...]:
         reqs.append("REST-081")
     elif ptype == "reference":
         reqs.append("REST-060")
-    if len(crit.values) > 1:
-        reqs.append("REST-057")  # comma = OR
-    return tuple(dict.fromkeys(reqs))
+    return tuple(dict.fromkeys([*reqs, *alternatives]))
 
 
 def _case_variant_only(resource: dict[str, Any], crit: Criterion) -> bool:
