@@ -19,8 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -246,11 +248,12 @@ def dask_client(scheduler: str, *, workers: int | None = None) -> Iterator[Clien
         n = workers or _cores()
         # dashboard_address None: no Bokeh dashboard; the scheduler's /health HTTP endpoint still
         # listens, on a free loopback port instead of 8787 (another cluster may hold that)
-        with distributed.LocalCluster(
+        with _workers_ignore_sigint():
+            cluster = distributed.LocalCluster(
                 n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", scheduler_port=0,
                 dashboard_address=None, worker_dashboard_address=None, silence_logs=logging.ERROR,
-                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster, \
-                distributed.Client(cluster) as client:
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+        with cluster, distributed.Client(cluster) as client:
             yield client
         return
     if "://" not in scheduler:
@@ -261,6 +264,21 @@ def dask_client(scheduler: str, *, workers: int | None = None) -> Iterator[Clien
         raise DaskUnavailable(f"the Dask scheduler {scheduler} did not answer: {exc}") from exc
     with client:
         yield client
+
+
+@contextmanager
+def _workers_ignore_sigint() -> Iterator[None]:
+    """Ctrl-C reaches the whole process group: as with -j, this process decides (partial report) and the
+    workers must not die mid-partition with tracebacks. An ignored signal stays ignored across the
+    workers' spawn (exec), so SIGINT is ignored here while they start (a Ctrl-C then is lost)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _cores() -> int:
