@@ -29,7 +29,7 @@ def check_body_site_coding(loc: str, coding: dict[str, Any], element: str, out: 
     system, code = coding.get("system"), coding.get("code")
     if not isinstance(system, str) or not system:
         hint = ""
-        if element == "laterality" and code in _DICOM_LATERALITY:
+        if element == "laterality" and isinstance(code, str) and code in _DICOM_LATERALITY:
             hint = (f" '{code}' is the DICOM Laterality value; use SNOMED CT {_DICOM_LATERALITY[code]} with system "
                     + SNOMED)
         elif isinstance(code, str) and _BODY_PART_TERM.fullmatch(code):

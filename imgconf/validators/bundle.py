@@ -58,7 +58,7 @@ def validate_bundle_invariants(bundle: object) -> list[Finding]:
         if "resource" not in entry and not has_request and not has_response:
             add(loc, "bdl-5: an entry carries a resource unless it has a request or a response")
         method = obj(entry, "request") and entry["request"].get("method")
-        if has_request and method not in HTTP_VERBS:
+        if has_request and (not isinstance(method, str) or method not in HTTP_VERBS):  # any JSON value may come
             add(f"{loc}.request.method", "request.method is one of GET | HEAD | POST | PUT | DELETE | PATCH "
                 "(upper case)", method)
         full_url = text(entry, "fullUrl")

@@ -286,11 +286,11 @@ class _Dirty:
                 for i, item in enumerate(value):
                     if item is None:
                         raise _Unsure  # the models report the whole array (above the JSON-form location)
-                    self.value(table, key, kind, payload, item, (*path, key, i))
+                    self.value(table, key, kind, payload, item, path, i)
             elif isinstance(value, list):
                 self.json_form += 1
             else:
-                self.value(table, key, kind, payload, value, (*path, key))
+                self.value(table, key, kind, payload, value, path, None)
         for name in table.required:
             if data.get(name) is None and name not in data:
                 raise _Unsure
@@ -299,14 +299,18 @@ class _Dirty:
             if present > 1 or (one_required and not present):
                 raise _Unsure
 
-    def value(self, table: _Table, key: str, kind: int, payload: Any, value: Any, path: tuple[str | int, ...]) -> None:
+    def value(self, table: _Table, key: str, kind: int, payload: Any, value: Any, parent: tuple[str | int, ...],
+              index: int | None) -> None:
+        """``value`` of element ``key`` (item ``index`` of it when it repeats) in the object at ``parent``."""
         if kind == _PRIMITIVE:
             json_kind, adapter = table.primitives[key]
             if not json_kind_ok(json_kind, value) or (json_kind == "string" and value == ""):
                 self.json_form += 1
             elif not payload(value):
+                path = (*parent, key) if index is None else (*parent, key, index)
                 self.rejected.append((path, adapter, value))
             return
+        path = (*parent, key) if index is None else (*parent, key, index)
         if kind == _RESOURCE:
             model = model_class(value.get("resourceType")) if isinstance(value, dict) else None
             if model is None or len(value) < 2:
@@ -345,11 +349,13 @@ def dirty_structural_findings(resource: dict[str, Any]) -> list[Finding] | None:
         return None
     if walk.json_form and walk.rejected:
         return None  # both kinds: which of the models' errors survive is not worth guessing
-    found = json_form_findings(resource, model, model_class)
     if walk.json_form:
-        return found or None
-    if found or not walk.rejected:
-        return None  # the walk missed something the JSON-form check saw (or nothing is wrong)
+        return json_form_findings(resource, model, model_class) or None
+    if not walk.rejected:
+        return None  # nothing wrong here: the clean tiers were too narrow, the models decide
+    # The walk stops and counts exactly where the JSON-form check reports (or gives up): with no
+    # count, that check has nothing to say and the models' errors are these values' own.
+    found: list[Finding] = []
     for path, adapter, value in walk.rejected:
         errors = _primitive_findings(resource, str(rtype), path, adapter, value)
         if not errors:
