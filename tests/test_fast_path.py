@@ -265,6 +265,21 @@ def test_nesting_has_no_limit_in_r4() -> None:
     assert fast_validate({**patient, "extension": [{**extension, "url": 3}]})  # a real error, however deep
 
 
+def test_objects_where_rules_expect_strings_are_findings_not_crashes() -> None:
+    """Two TypeErrors the mutants found in the rules (both paths run them): an object as a Bundle
+    request.method is REST-103 like any other non-verb; an object as a laterality code is judged
+    as a code without a system, without the DICOM-laterality hint."""
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:0b7c1a8e-1c2f-4d0a-9a55-000000000001", "resource": {"resourceType": "Patient", "id": "p"},
+         "request": {"method": {"verb": "PUT"}, "url": "Patient/p"}}]}
+    assert ("REST-103", "SHALL", "Bundle.entry[0].request.method") in keyed(fast_validate(bundle))
+    assert_agree(bundle)
+    study = sample_imaging_study(1, 1)
+    study["series"][0]["laterality"] = {"code": {"L": 1}}
+    assert_agree(study)
+    assert ("IS-059", "SHOULD", "ImagingStudy.series[0].laterality.system") in keyed(fast_validate(study))
+
+
 @pytest.mark.parametrize("rtype", sorted(FAST_TYPES))
 def test_types_outside_and_odd_inputs_delegate(rtype: str) -> None:
     for resource in ({"resourceType": rtype}, {"resourceType": rtype, "id": "a"}, {"resourceType": "Observation"},
