@@ -216,3 +216,30 @@ def test_seconds_stop_generation_at_the_time_limit(upstream: EmbeddedServer) -> 
     assert run.queries > 0 and run.budget is None and run.seconds == 2.0
     # fixtures are loaded within the limit's clock; teardown and the embedded client add a little
     assert took < 2.0 + 10, took
+
+
+def dated_queries(universe: Any, plan: Any) -> Any:
+    """ImagingStudy searches of started (month and day values inside coarser fixture dates), modality and _count."""
+    pair = st.one_of(
+        st.sampled_from(["ge2019", "2019-03", "2020-07-14"]).map(lambda v: ("started", v)),
+        st.sampled_from(["CT", "NM"]).map(lambda v: ("modality", v)),
+        st.sampled_from(["3"]).map(lambda v: ("_count", v)),
+    )
+    return st.lists(pair, min_size=1, max_size=3, unique_by=lambda p: p[0]).map(
+        lambda pairs: FuzzQuery("ImagingStudy", tuple(pairs)))
+
+
+def test_date_eq_as_overlap_is_found_and_shrunk_to_the_date_alone(proxy: FaultProxy) -> None:
+    """The fixtures nm-unknown (started 2019) and us-abdomen (2020-07): eq2019-03 must not match them (REST-072)."""
+    proxy.set_faults([BY_NAME["date-eq-overlap"]])
+    try:
+        run = run_fuzz(proxy.base_url, FuzzSettings(budget=40, seed=0, resource_types=IMAGING), queries=dated_queries)
+    finally:
+        proxy.set_faults([])
+    assert len(run.findings) == 1, [f.cause for f in run.findings]
+    finding = run.findings[0]
+    assert finding.cause.startswith("ImagingStudy started") and finding.cause.endswith("precision")
+    assert [name for name, _ in finding.query.params] == ["started"]
+    assert finding.query.params[0][1] in ("2019-03", "2020-07-14")
+    assert finding.defect.level == "SHALL" and "REST-072" in finding.defect.requirement
+
