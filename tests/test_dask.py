@@ -130,6 +130,35 @@ def test_line_ranges_are_line_aligned_and_numbered(tmp_path: Path, monkeypatch: 
             assert data[start:end - 1].rfind(b"\n") < start + size - 1 or data[start:end].count(b"\n") == max_lines
 
 
+def test_folders_keep_input_order_and_small_json_files_share_a_task(tmp_path: Path) -> None:
+    for name in ("a.json", "b.json", "d.json"):
+        (tmp_path / name).write_text(json.dumps(_study(1)), encoding="utf-8")
+    (tmp_path / "c.ndjson").write_text("".join(json.dumps(_study(n)) + "\n" for n in range(6)), encoding="utf-8")
+    size = 2 * (tmp_path / "a.json").stat().st_size  # two small files per task; c.ndjson in three ranges
+    plan = list(plan_partitions([tmp_path, tmp_path / "gone.json"], size))
+    parts = [p for p in plan if isinstance(p, Partition)]
+    assert [p.no for p in parts] == list(range(len(parts)))
+    assert parts[0].files == (str(tmp_path / "a.json"), str(tmp_path / "b.json"))  # before c.ndjson, as read
+    assert all(p.path == str(tmp_path / "c.ndjson") for p in parts[1:-1]) and len(parts) > 3
+    assert parts[-1].files == (str(tmp_path / "d.json"),)
+    assert plan[-1] == dask_run.Unreadable(str(tmp_path / "gone.json"), "no such file or directory")
+
+
+def test_input_a_worker_cannot_read_is_a_finding(tmp_path: Path) -> None:
+    gone = dask_run.validate_partition(Partition(0, 100, path=str(tmp_path / "gone.ndjson"), end=100, first_line=1),
+                                       None, False, True)
+    assert [(f.label, f.findings[0].requirement) for f in gone.flagged] == [(f"{tmp_path}/gone.ndjson:1", "INPUT-READ")]
+    assert (gone.quality.resources, gone.quality.unreadable, gone.quality.failing) == (1, 1, 1)
+    bad = {"resourceType": "ImagingStudy", "status": "nonsense"}
+    (tmp_path / "a.json").write_text(json.dumps(bad), encoding="utf-8")
+    (tmp_path / "c.json").write_text(json.dumps(bad), encoding="utf-8")
+    files = (str(tmp_path / "a.json"), str(tmp_path / "b.json"), str(tmp_path / "c.json"))
+    mixed = dask_run.validate_partition(Partition(0, 100, files=files), None, False, True)
+    assert [f.label for f in mixed.flagged] == list(files)  # in input order
+    assert mixed.flagged[1].findings[0].requirement == "INPUT-READ" and not mixed.flagged[1].readable
+    assert mixed.quality.resources == 3
+
+
 def test_without_the_dask_extra_the_error_says_how_to_get_it(tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(__import__("sys").modules, "distributed", None)  # import distributed -> ImportError
