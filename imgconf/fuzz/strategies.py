@@ -1,0 +1,572 @@
+"""Hypothesis strategies of R4 search queries over the fixtures a target stores (issue 14).
+
+Values come from the Universe (the fixtures as the target stored them) and their near misses:
+another case or accent, a prefix, neighbouring dates at each precision, another system, another
+type or id, absolute and relative references. Everything is ordered simplest first and optional
+parts are drawn from ``st.none() | ...`` or ``st.lists(min_size=0)``, so Hypothesis shrinks a
+failure to the fewest parameters with the simplest values.
+
+Only what the oracle (``imgconf.searchparams``) can judge is generated: never ``:text`` nor the
+``ap`` prefix (R4 leaves both to the server), never a date whose answer depends on the server's
+time zone (REST-073: a date without a time is read in the server's zone), and every query parses
+with ``parse_query`` with no unknown or invalid parameter.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, Literal
+
+from hypothesis import strategies as st
+from hypothesis.strategies import SearchStrategy
+
+from imgconf.fuzz.capability import FuzzPlan, Universe, plan_from_capability
+from imgconf.fuzz.model import FuzzQuery
+from imgconf.searchparams import SearchParam, dates as search_dates, get_param
+from imgconf.searchparams.compartments import compartment_params
+from imgconf.searchparams.extract import values as extract_values
+from imgconf.searchparams.match import string_parts, token_items
+
+__all__ = ["FuzzPlan", "Universe", "plan_from_capability", "search_queries"]
+
+Pairs = tuple[tuple[str, str], ...]
+
+# "" (no prefix) first: it is the simplest. ap is left out (R4: the server chooses the approximation).
+DATE_PREFIXES = ("", "eq", "ne", "gt", "lt", "ge", "le", "sa", "eb")
+# R4 leaves the zone of a date without a time to the server (REST-073); UTC offsets span -12:00..+14:00.
+ZONE_SLACK = timedelta(hours=14)
+OTHER_SYSTEM = "http://example.org/fuzz/other-system"
+OTHER_BASE = "http://other.example.org/fhir"
+# Code systems R4/their owners define as case-insensitive: no "other case" near miss there.
+_CASE_INSENSITIVE_SYSTEMS = {"urn:ietf:bcp:13", "urn:ietf:bcp:47"}
+_CONTACT_SYSTEMS = {"phone", "fax", "email", "pager", "url", "sms", "other"}
+# Groups drawn with equal weight: uri with string, composite with reference (few of each)
+_TYPE_RANK = {"token": 0, "date": 1, "string": 2, "uri": 2, "reference": 3, "composite": 3}
+_MAX_OR = 3
+_MAX_CRITERIA = 4
+_MAX_CANDIDATES = 60  # per parameter: enough variety, short lists shrink fast
+
+
+def escape(text: str, specials: str = ",|$") -> str:
+    """R4 search.html#escaping: a backslash before ``\\`` and each special character of the value."""
+    out = text.replace("\\", "\\\\")
+    for ch in specials:
+        out = out.replace(ch, "\\" + ch)
+    return out
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for v in values:
+        if v and v not in seen:
+            seen[v] = None
+    return list(seen)[:_MAX_CANDIDATES]
+
+
+def _other_case(text: str) -> str:
+    swapped = text.upper() if text != text.upper() else text.lower()
+    return swapped if swapped != text else ""
+
+
+def _strip_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFD", text)
+    return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
+
+
+def _add_accent(text: str) -> str:
+    """The first plain vowel gets an acute accent: still a default (accent-insensitive) match, not :exact."""
+    for i, ch in enumerate(text):
+        if ch in "aeiouAEIOU":
+            return text[:i] + unicodedata.normalize("NFC", ch + "\u0301") + text[i + 1:]
+    return ""
+
+
+# --- the universe, indexed ------------------------------------------------------------------------
+
+@dataclass
+class _Index:
+    universe: Universe
+    by_type: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    by_ref: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for key in sorted(self.universe.resources):
+            res = self.universe.resources[key]
+            rtype, rid = res.get("resourceType"), res.get("id")
+            if isinstance(rtype, str):
+                self.by_type.setdefault(rtype, []).append(res)
+                if isinstance(rid, str):
+                    self.by_ref[f"{rtype}/{rid}"] = res
+
+    @property
+    def base(self) -> str:
+        return self.universe.base_url.rstrip("/")
+
+    def values(self, rtype: str, param: SearchParam) -> list[Any]:
+        return [v for res in self.by_type.get(rtype, []) for v in extract_values(res, param)]
+
+    def relative(self, literal: str) -> str | None:
+        """``Type/id`` of a reference into this server (relative or under the base), else None."""
+        if literal.startswith(self.base + "/"):
+            literal = literal[len(self.base) + 1:]
+        parts = literal.split("/")
+        if len(parts) == 2 and parts[0][:1].isupper() and parts[1]:
+            return literal
+        return None
+
+
+# --- token ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Token:
+    system: str | None  # None: no system to send (primitive without binding, ContactPoint)
+    code: str
+    can_be_systemless: bool  # `|code` is meaningful (a Coding/Identifier without system)
+    case_sensitive: bool
+    coded: bool = True  # a Coding/Identifier (False: a primitive, whose "no system" R4 leaves open)
+
+
+def _tokens(param: SearchParam, values: list[Any]) -> list[_Token]:
+    out: list[_Token] = []
+    for value in values:
+        if isinstance(value, bool):
+            out.append(_Token(None, "true" if value else "false", False, False))
+            continue
+        if isinstance(value, str):  # code/id/uri primitive: system only when R4 binds one
+            out.append(_Token(param.code_system or None, value, False,
+                              (param.code_system or "") not in _CASE_INSENSITIVE_SYSTEMS, coded=False))
+            continue
+        if isinstance(value, dict) and ("rank" in value or value.get("system") in _CONTACT_SYSTEMS):
+            if isinstance(value.get("value"), str):  # ContactPoint: the value only (no system, case left open)
+                out.append(_Token(None, value["value"], False, False))
+            continue
+        for item in token_items(value):
+            if item.code:
+                out.append(_Token(item.system, item.code, not item.system,
+                                  (item.system or "") not in _CASE_INSENSITIVE_SYSTEMS))
+    return out
+
+
+def _token_values(param: SearchParam, values: list[Any]) -> list[str]:
+    tokens = _tokens(param, values)
+    exact: list[str] = []
+    near: list[str] = []
+    for t in tokens:
+        code = escape(t.code)
+        exact.append(code)
+        if t.system:
+            exact.append(f"{escape(t.system)}|{code}")
+            exact.append(f"{escape(t.system)}|")
+            if t.coded:
+                near.append(f"|{code}")  # "no system": not this coded value
+        elif t.can_be_systemless:
+            exact.append(f"|{code}")
+        if t.case_sensitive:
+            near.append(escape(_other_case(t.code)))
+        if len(t.code) > 1:
+            near.append(escape(t.code[: max(1, len(t.code) // 2)]))  # a prefix is no token match
+        if t.system:
+            near.append(f"{OTHER_SYSTEM}|{code}")
+        if t.code.startswith("urn:oid:"):  # a bare UID is not the urn:oid: form
+            near.append(escape(t.code.removeprefix("urn:oid:")))
+            if t.system:
+                near.append(f"{escape(t.system)}|{escape(t.code.removeprefix('urn:oid:'))}")
+        elif t.code[:1].isdigit() and "." in t.code:
+            near.append(escape("urn:oid:" + t.code))
+    return _unique([*exact, *near]) or ["no-such-code"]
+
+
+def _of_type_values(values: list[Any]) -> list[str]:
+    out: list[str] = []
+    near: list[str] = []
+    for value in values:
+        for item in token_items(value):
+            for tsys, tcode in item.id_types:
+                if tsys and tcode and item.code:
+                    out.append(f"{escape(tsys)}|{escape(tcode)}|{escape(item.code)}")
+                    near.append(f"{escape(tsys)}|{escape(tcode)}X|{escape(item.code)}")
+    return _unique([*out, *near])
+
+
+# --- string, uri ----------------------------------------------------------------------------------
+
+def _parts(values: list[Any]) -> list[str]:
+    return _unique(p for v in values for p in string_parts(v) if p.strip())
+
+
+def _string_values(values: list[Any]) -> dict[str | None, list[str]]:
+    parts = _parts(values)
+    plain: list[str] = []
+    near: list[str] = []
+    exact: list[str] = []
+    contains: list[str] = []
+    for p in parts:
+        plain.append(p)
+        exact.append(p)
+        if len(p) > 3:
+            plain.append(p[: len(p) // 2])
+            contains.append(p[1: len(p) - 1])
+        near += [_other_case(p), _strip_accents(p), _add_accent(p), p + "zq"]
+        exact += [_other_case(p), _strip_accents(p) if _strip_accents(p) != p else "", p[: len(p) // 2]]
+        contains.append(p[len(p) // 2:] + "zq")
+    esc = lambda xs: [escape(x, ",") for x in _unique(xs)]  # noqa: E731
+    return {None: esc(plain + near) or ["Zzyzx"], "exact": esc(exact) or ["Zzyzx"], "contains": esc(contains) or ["zyzx"]}
+
+
+def _uri_values(values: list[Any]) -> list[str]:
+    uris = _unique(v for v in values if isinstance(v, str))
+    near = [u[: len(u) // 2] for u in uris if len(u) > 2] + [u + "x" for u in uris]
+    return [escape(u, ",") for u in _unique([*uris, *near])] or ["http://example.org/fuzz/no-such-uri"]
+
+
+# --- date -----------------------------------------------------------------------------------------
+
+def _date_texts(values: list[Any]) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, dict):
+            out += [v[k] for k in ("start", "end") if isinstance(v.get(k), str)]
+    return out
+
+
+def _has_time(text: str) -> bool:
+    return "T" in text
+
+
+@dataclass(frozen=True)
+class _Bound:
+    at: datetime
+    floating: bool  # a date without time: read in the server's zone
+
+
+def _bounds(texts: list[str]) -> list[_Bound]:
+    out: list[_Bound] = []
+    for t in texts:
+        try:
+            low, high = search_dates.parse_range(t)
+        except search_dates.DateError:
+            continue
+        out += [_Bound(low, not _has_time(t)), _Bound(high, not _has_time(t))]
+    return out
+
+
+def _zone_independent(candidate: str, bounds: list[_Bound]) -> bool:
+    """The answer to `candidate` is the same whatever zone the server reads dates without time in."""
+    try:
+        low, high = search_dates.parse_range(candidate)
+    except search_dates.DateError:
+        return False
+    floating = not _has_time(candidate)
+    return all(abs(b.at - edge) >= ZONE_SLACK
+               for b in bounds if b.floating != floating and b.at not in (search_dates.NEG_INF, search_dates.POS_INF)
+               for edge in (low, high))
+
+
+def _fmt_seconds(dt: datetime, zone: timezone) -> str:
+    local = dt.astimezone(zone)
+    text = local.strftime("%Y-%m-%dT%H:%M:%S")
+    offset = local.strftime("%z")
+    return text + ("Z" if offset in ("+0000", "") and zone is UTC else f"{offset[:3]}:{offset[3:]}")
+
+
+def _shift_month(dt: datetime, months: int) -> datetime:
+    total = dt.year * 12 + dt.month - 1 + months
+    return dt.replace(year=total // 12, month=total % 12 + 1, day=1)
+
+
+def _date_values(values: list[Any]) -> list[str]:
+    texts = _date_texts(values)
+    by_precision: dict[str, list[str]] = {"year": [], "month": [], "day": [], "second": []}
+    for text in texts:
+        try:
+            low, _ = search_dates.parse_range(text)
+        except search_dates.DateError:
+            continue
+        if low.year < 2 or low.year > 9997:
+            continue
+        for dy in (0, -1, 1):
+            by_precision["year"].append(f"{low.year + dy:04d}")
+        for dm in (0, -1, 1):
+            by_precision["month"].append(_shift_month(low, dm).strftime("%Y-%m"))
+        for dd in (0, -1, 1):
+            by_precision["day"].append((low + timedelta(days=dd)).strftime("%Y-%m-%d"))
+        if _has_time(text):
+            original = text[:19] + ("Z" if text.endswith("Z") else text[-6:]) if len(text) >= 25 or text.endswith("Z") else ""
+            seconds = [original, _fmt_seconds(low, UTC), _fmt_seconds(low, timezone(timedelta(hours=-5))),
+                       _fmt_seconds(low - timedelta(seconds=1), UTC), _fmt_seconds(low + timedelta(seconds=1), UTC)]
+            by_precision["second"] += [s for s in seconds if s]
+    bounds = _bounds(texts)
+    ordered = [v for k in ("year", "month", "day", "second") for v in _unique(by_precision[k])]
+    kept = [v for v in ordered if _valid_date(v) and _zone_independent(v, bounds)]
+    return _unique(kept) or ["1900"]
+
+
+def _valid_date(text: str) -> bool:
+    try:
+        search_dates.parse_range(text)
+    except search_dates.DateError:
+        return False
+    return True
+
+
+# --- reference ------------------------------------------------------------------------------------
+
+def _reference_values(index: _Index, param: SearchParam, values: list[Any]) -> tuple[list[str], dict[str, list[str]], list[str]]:
+    """(plain values, ``:Type`` -> bare ids, ``:identifier`` values)."""
+    plain: list[str] = []
+    near: list[str] = []
+    typed: dict[str, list[str]] = {}
+    identifiers: list[str] = []
+    for value in values:
+        if not isinstance(value, dict):
+            continue
+        ident = value.get("identifier")
+        if isinstance(ident, dict) and isinstance(ident.get("value"), str):
+            system = ident.get("system")
+            identifiers.append(f"{escape(system)}|{escape(ident['value'])}" if isinstance(system, str) else escape(ident["value"]))
+            identifiers.append(f"{OTHER_SYSTEM}|{escape(ident['value'])}")
+        literal = value.get("reference")
+        rel = index.relative(literal) if isinstance(literal, str) else None
+        if rel is None:
+            continue
+        rtype, rid = rel.split("/")
+        plain += [rel, rid, f"{index.base}/{rel}"]
+        others = [t for t in (param.targets or ("Patient", "Group")) if t != rtype] or ["Group"]
+        near += [f"{others[0]}/{rid}", f"{OTHER_BASE}/{rel}", f"{rtype}/{rid}x"]
+        if not param.targets or rtype in param.targets:
+            typed.setdefault(rtype, []).append(rid)
+            if others[0] in (param.targets or (others[0],)):
+                typed.setdefault(others[0], []).append(rid)
+    fallback = [f"{(param.targets or ('Patient',))[0]}/no-such-id"]
+    return (_unique([*plain, *near]) or fallback, {t: _unique(ids) for t, ids in sorted(typed.items())},
+            _unique(identifiers))
+
+
+# --- one criterion --------------------------------------------------------------------------------
+
+def _or_list(values: list[str]) -> SearchStrategy[str]:
+    """One value, or a comma OR of up to three (shrinks to one)."""
+    one = st.sampled_from(values)
+    return st.lists(one, min_size=1, max_size=_MAX_OR, unique=True).map(",".join)
+
+
+def _pair(name: str) -> Callable[[str], Pairs]:
+    return lambda value: ((name, value),)
+
+
+def _date_criterion(name: str, values: list[str]) -> SearchStrategy[Pairs]:
+    prefixed = st.tuples(st.sampled_from(DATE_PREFIXES), st.sampled_from(values)).map("".join)
+    single = st.lists(prefixed, min_size=1, max_size=_MAX_OR, unique=True).map(",".join)
+    # repeated AND: optionally a second bound (started=ge…&started=lt…); shrinks to none
+    upper = st.none() | st.tuples(st.sampled_from(("le", "lt", "eb")), st.sampled_from(values)).map("".join)
+
+    def pairs(parts: tuple[str, str | None]) -> Pairs:
+        return ((name, parts[0]),) if parts[1] is None else ((name, parts[0]), (name, parts[1]))
+
+    return st.tuples(single, upper).map(pairs)
+
+
+def _missing(name: str) -> SearchStrategy[Pairs]:
+    return st.sampled_from(("true", "false")).map(_pair(name + ":missing"))
+
+
+def _criterion(index: _Index, rtype: str, param: SearchParam) -> SearchStrategy[Pairs]:
+    name = param.name
+    values = index.values(rtype, param)
+    options: list[SearchStrategy[Pairs]] = []
+    if param.type == "token":
+        tokens = _token_values(param, values)
+        options.append(_or_list(tokens).map(_pair(name)))
+        options.append(_or_list(tokens).map(_pair(name + ":not")))
+        of_type = _of_type_values(values)
+        if of_type:
+            options.append(_or_list(of_type).map(_pair(name + ":of-type")))
+    elif param.type == "date":
+        options.append(_date_criterion(name, _date_values(values)))
+    elif param.type == "string":
+        by_mod = _string_values(values)
+        options += [_or_list(by_mod[None]).map(_pair(name)), _or_list(by_mod["exact"]).map(_pair(name + ":exact")),
+                    _or_list(by_mod["contains"]).map(_pair(name + ":contains"))]
+    elif param.type == "uri":
+        options.append(_or_list(_uri_values(values)).map(_pair(name)))
+    elif param.type == "reference":
+        plain, typed, identifiers = _reference_values(index, param, values)
+        options.append(_or_list(plain).map(_pair(name)))
+        for target, ids in typed.items():
+            options.append(_or_list(ids).map(_pair(f"{name}:{target}")))
+        if identifiers:
+            options.append(_or_list(identifiers).map(_pair(name + ":identifier")))
+    elif param.type == "composite":
+        options.append(_or_list(_composite_values(index, param, values)).map(_pair(name)))
+    else:
+        return st.nothing()
+    options.append(_missing(name))
+    return st.one_of(options)
+
+
+def _composite_values(index: _Index, param: SearchParam, values: list[Any]) -> list[str]:
+    """DocumentReference relationship: ``code$reference`` (the registry's only composite here)."""
+    out: list[str] = []
+    near: list[str] = []
+    for value in values:
+        if not isinstance(value, dict):
+            continue
+        code = value.get("code")
+        target = value.get("target")
+        literal = target.get("reference") if isinstance(target, dict) else None
+        rel = index.relative(literal) if isinstance(literal, str) else None
+        if isinstance(code, str) and rel:
+            out.append(f"{escape(code)}${rel}")
+            near += [f"{escape(code)}x${rel}", f"{escape(code)}${rel}x"]
+    return _unique([*out, *near]) or ["replaces$DocumentReference/no-such-id"]
+
+
+def _chain_criterion(index: _Index, rtype: str, chain: str) -> SearchStrategy[Pairs] | None:
+    """``ref.param=value`` or ``ref:Target.param=value``; values from the resources the chain reaches."""
+    head, _, terminal = chain.partition(".")
+    ref_name, _, target_type = head.partition(":")
+    ref = get_param(rtype, ref_name)
+    if ref is None or not terminal:
+        return None
+    types = (target_type,) if target_type else ref.targets
+    reached: dict[str, dict[str, Any]] = {}
+    for value in index.values(rtype, ref):
+        literal = value.get("reference") if isinstance(value, dict) else None
+        rel = index.relative(literal) if isinstance(literal, str) else None
+        if rel and rel in index.by_ref and rel.split("/")[0] in types:
+            reached[rel] = index.by_ref[rel]
+    if not reached:
+        return None
+    ttype = next(iter(reached.values()))["resourceType"]
+    tparam = get_param(ttype, terminal)
+    if tparam is None:
+        return None
+    tvalues = [v for res in index.by_type.get(ttype, []) for v in extract_values(res, tparam)]
+    if tparam.type == "token":
+        return _or_list(_token_values(tparam, tvalues)).map(_pair(chain))
+    if tparam.type == "string":
+        return _or_list(_string_values(tvalues)[None]).map(_pair(chain))
+    if tparam.type == "date":
+        prefixed = st.tuples(st.sampled_from(DATE_PREFIXES), st.sampled_from(_date_values(tvalues))).map("".join)
+        return prefixed.map(_pair(chain))
+    return None
+
+
+# --- a whole query ----------------------------------------------------------------------------------
+
+def _sort_keys(index: _Index, rtype: str, names: Iterable[str]) -> list[str]:
+    """Keys whose order R4 leaves no doubt about: dates and bound codes (no collation, no reference
+    order), and only where every resource has at most one plain value (no Period, no several values:
+    which bound or which value places a resource is the server's choice)."""
+    keys = []
+    for name in names:
+        param = get_param(rtype, name)
+        if param is None or not (param.type == "date" or (param.type == "token" and param.code_system)):
+            continue
+        per_resource = [extract_values(res, param) for res in index.by_type.get(rtype, [])]
+        if all(len(vals) <= 1 and all(isinstance(v, str) for v in vals) for vals in per_resource):
+            keys.append(name)
+    return keys
+
+
+def _sort_value(keys: list[str]) -> SearchStrategy[str]:
+    key = st.tuples(st.sampled_from(("", "-")), st.sampled_from(keys)).map("".join)
+    return st.lists(key, min_size=1, max_size=3, unique_by=lambda k: k.lstrip("-")).map(",".join)
+
+
+def _first(one: tuple[Pairs]) -> Pairs:
+    return one[0]
+
+
+def _param_rank(rtype: str, name: str) -> tuple[int, bool, str]:
+    """Type group, then the type's own parameters before the common ``_`` ones (drawn less often)."""
+    if "." in name:
+        return 9, False, name
+    param = get_param(rtype, name)
+    return (_TYPE_RANK.get(param.type, 8) if param else 10), name.startswith("_"), name
+
+
+def _type_queries(index: _Index, plan: FuzzPlan, rtype: str) -> SearchStrategy[FuzzQuery]:
+    allowed = plan.params.get(rtype, ())
+    # One branch per parameter type (token, date, string, reference, uri, composite, chains), each a
+    # choice of its parameters: every type gets its share, however many parameters (or chains) it has.
+    groups: dict[int, list[SearchStrategy[Pairs]]] = {}
+    for name in sorted((n for n in allowed if not n.startswith(("_sort", "_count", "_include"))),
+                       key=lambda n: _param_rank(rtype, n)):
+        if "." in name:
+            strategy = _chain_criterion(index, rtype, name)
+        else:
+            param = get_param(rtype, name)
+            strategy = _criterion(index, rtype, param) if param is not None else None
+        if strategy is not None:  # one branch per parameter, whatever number of modifiers it has
+            groups.setdefault(_param_rank(rtype, name)[0], []).append(st.tuples(strategy).map(_first))
+    # (st.tuples keeps a group one branch: st.one_of flattens nested one_of, even through .map)
+    criteria = [st.tuples(st.one_of(group)).map(_first) for _, group in sorted(groups.items())]
+    crit = st.one_of(criteria) if criteria else st.nothing()
+    sort_keys = _sort_keys(index, rtype, allowed) if "_sort" in allowed else []
+    includes = list(plan.includes.get(rtype, ())) if "_include" in allowed else []
+    patients = ([r["id"] for r in index.by_type.get("Patient", []) if isinstance(r.get("id"), str)]
+                if plan.compartment and compartment_params("Patient", rtype) and rtype != "Patient" else [])
+
+    # Every part is built once here (building strategies per draw costs more than drawing them).
+    criteria_s = st.lists(crit, min_size=0, max_size=_MAX_CRITERIA)
+    sort_s: SearchStrategy[str | None] = (st.none() | _sort_value(sort_keys)) if sort_keys else st.none()
+    count_s: SearchStrategy[int | None] = (st.none() | st.integers(min_value=1, max_value=5)) \
+        if "_count" in allowed else st.none()
+    include_s = st.lists(st.sampled_from(includes), max_size=2, unique=True) if includes else st.just([])
+    patient_s: SearchStrategy[str | None] = (st.none() | st.sampled_from(patients)) if patients else st.none()
+    method_s: SearchStrategy[Literal["GET", "POST"]] = st.sampled_from(("GET", "POST"))
+
+    def build(parts: tuple[list[Pairs], str | None, int | None, list[str], str | None, Literal["GET", "POST"]]
+              ) -> FuzzQuery:
+        groups, sort, count, included, patient, method = parts
+        pairs = [pair for group in groups for pair in group]
+        if sort:
+            pairs.append(("_sort", sort))
+        if count is not None:
+            pairs.append(("_count", str(count)))
+        pairs += [("_include", v) for v in included]
+        if patient:  # Patient/[id]/[type] is a GET (no POST form of a compartment search here)
+            return FuzzQuery(rtype, tuple(pairs), ("Patient", patient), "GET")
+        return FuzzQuery(rtype, tuple(pairs), None, method)
+
+    return st.tuples(criteria_s, sort_s, count_s, include_s, patient_s, method_s).map(build)
+
+
+def search_queries(universe: Universe, plan: FuzzPlan) -> SearchStrategy[FuzzQuery]:
+    """R4 searches of the plan's types over the universe's resources, simplest first."""
+    index = _Index(universe)
+    per_type = [_type_queries(index, plan, t) for t in plan.resource_types]
+    if not per_type:
+        return st.nothing()
+    queries = st.one_of(per_type)
+    # deferred: a short repr (Hypothesis would otherwise render every candidate value, tens of kB)
+    return st.deferred(lambda: queries)
+
+
+def criterion_values(universe: Universe, resource_type: str, name: str) -> Mapping[str, list[str]]:
+    """The candidate values the generator draws for one parameter (by modifier), for tests and reports."""
+    index = _Index(universe)
+    param = get_param(resource_type, name)
+    if param is None:
+        return {}
+    values = index.values(resource_type, param)
+    if param.type == "token":
+        return {"": _token_values(param, values), "of-type": _of_type_values(values)}
+    if param.type == "date":
+        return {"": _date_values(values)}
+    if param.type == "string":
+        return {k or "": v for k, v in _string_values(values).items()}
+    if param.type == "uri":
+        return {"": _uri_values(values)}
+    if param.type == "reference":
+        plain, typed, identifiers = _reference_values(index, param, values)
+        return {"": plain, "identifier": identifiers, **typed}
+    if param.type == "composite":
+        return {"": _composite_values(index, param, values)}
+    return {}
