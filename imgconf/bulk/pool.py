@@ -132,7 +132,7 @@ class _Output:
             handle.close()
 
 
-def _progress(total: int, enabled: bool) -> Any:
+def _progress(enabled: bool) -> Any:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     return Progress(TextColumn("[bold]validate"), BarColumn(), DownloadColumn(),
@@ -157,9 +157,9 @@ def run_bulk(paths: list[Path], *, jobs: int, console: Console, profile: str | N
         reader = ChunkReader(paths, Path(tmp) / "chunks.ndjson", max_lines=chunk_lines)
         spool = UidSpool(Path(tmp))
         try:
-            with _progress(total_bytes(paths), show_progress) as bar:
-                task = bar.add_task("validate", total=None, resources=0, rate=0)
-                bar.update(task, total=total_bytes(paths) or None)
+            with _progress(show_progress) as bar:
+                task = bar.add_task("validate", total=(total_bytes(paths) if show_progress else 0) or None,
+                                    resources=0, rate=0)
                 for nbytes, result in chunk_results(reader, jobs=jobs, profile=profile, keep_passing=out.junit):
                     if isinstance(result, Unreadable):
                         findings = [Finding(INPUT_READ, "SHALL", "", result.message)]

@@ -10,6 +10,7 @@ top-N, never a list of every resource.
 from __future__ import annotations
 
 import heapq
+import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -189,8 +190,6 @@ def write_quality_report(report: QualityReport, out_dir: Path, *, title: str) ->
     data = report.to_json()
     data["title"] = title
     json_path = out_dir / "quality.json"
-    import json
-
     json_path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     html_path = out_dir / "quality.html"
     write_html(data, html_path)
