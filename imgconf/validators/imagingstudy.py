@@ -19,7 +19,7 @@ from imgconf.validators.identifiers import (
 )
 from imgconf.validators.modality import check_modality_coding
 from imgconf.validators.sopclass import check_sop_class, sop_class_problems
-from imgconf.validators.uid import is_valid_uid
+from imgconf.validators.uid import MAX_UID_LEN, VALID_UID
 
 R = "ImagingStudy"
 STATUS_CODES = frozenset({"registered", "available", "cancelled", "entered-in-error", "unknown"})
@@ -237,6 +237,7 @@ def _instances(st: _Study, loc: str, series: dict[str, Any], series_modality: st
             _instance(st, f"{loc}.instance[{j}]", instance, series_modality)
         return n
     seen = st.seen
+    valid_uid = VALID_UID
     n = 0
     for j, instance in enumerate(instances):
         if not isinstance(instance, dict):
@@ -246,8 +247,8 @@ def _instances(st: _Study, loc: str, series: dict[str, Any], series_modality: st
         sop = instance.get("sopClass")
         # Exactly the no-finding case of _instance: a valid UID with first arc 0/1/2 (IS-023/025),
         # not seen before (IS-015), a sopClass whose cached problems are none.
-        if (type(uid) is str and is_valid_uid(uid) and uid[0] in "012" and uid[1] == "." and uid not in seen
-                and type(sop) is dict):
+        if (type(uid) is str and len(uid) <= MAX_UID_LEN and valid_uid.fullmatch(uid) and uid[0] in "012"
+                and uid[1] == "." and uid not in seen and type(sop) is dict):  # is_valid_uid, inlined
             system, code = sop.get("system"), sop.get("code")
             if (type(code) is str and code and (system is None or type(system) is str)
                     and not sop_class_problems(system, code, series_modality)):
