@@ -1,6 +1,7 @@
 """The fast structural path (imgconf.validators.faststructure) gives the findings of the model path.
 
-Compared as (requirement, level, location) sets over every example the project has (fixture
+Compared as (requirement, level, location) sets, and as multisets of whole findings (messages and
+values included; only the order may differ), over every example the project has (fixture
 templates rendered, the validators' samples, the JSON files under tests/data) and over mutants of
 them (wrong JSON types, unknown elements, arrays where single and back, empty strings / arrays /
 objects, nulls, bad date / uri / id / code syntax, missing required elements, `_x` twins, changes
@@ -103,9 +104,13 @@ IN_SCOPE = [(n, r) for n, r in EXAMPLES if r.get("resourceType") in FAST_TYPES]
 def assert_agree(resource: Any, label: str = "") -> None:
     profiles = PROFILES if isinstance(resource, dict) and resource.get("resourceType") == "DocumentReference" else (None,)
     for profile in profiles:
-        model = keyed(validate_resource(copy.deepcopy(resource), profile=profile))
-        fast = keyed(fast_validate(resource, profile=profile))
+        model_findings = validate_resource(copy.deepcopy(resource), profile=profile)
+        fast_findings = fast_validate(resource, profile=profile)
+        model, fast = keyed(model_findings), keyed(fast_findings)
         assert fast == model, (label, profile, "fast-only", fast - model, "model-only", model - fast)
+        # Stronger than the (requirement, level, location) sets: the same findings, messages and
+        # values included, as many times each (only their order may differ).
+        assert sorted(map(repr, fast_findings)) == sorted(map(repr, model_findings)), (label, profile)
 
 
 TIERS = {"dirty": 0}
