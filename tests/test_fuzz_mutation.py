@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from imgconf.faults import BY_NAME, MUTATION_FAULTS
+from imgconf.faults import BY_NAME, MUTATION_FAULTS, FaultProxy
 from imgconf.fuzz.model import Defect, FuzzFinding, FuzzQuery
 from imgconf.mutate import FaultResult, FuzzMutation, FuzzOutcome, MutationReport, RunOutcome
 from imgconf.paths import suites_dir
@@ -138,3 +138,27 @@ def test_mutate_with_fuzz_says_per_fault_what_caught_it(tmp_path: Path) -> None:
     assert report["caught"] == 4 and report["injected"] == 5 and report["not_caught"] == ["ignores-strict-handling"]
     assert proc.returncode == 1  # one fault caught by neither
     assert "fuzzing only 1" in proc.stdout and "ignores-count" in proc.stdout
+
+
+def test_the_proxy_maps_its_base_inside_encoded_queries_both_ways() -> None:
+    # A search with an absolute reference on the proxy's base: the upstream must see its own base in a POST _search
+    # form (percent-encoded), and the self link it echoes must come back with the proxy's base (encoded in the query).
+    # Without it every fuzzed absolute reference was a false finding of mutate --fuzz's no-fault run.
+    from imgconf.fuzz.fixtures import load_fixtures
+    from imgconf.fuzz.judge import judge_query
+    from imgconf.reference.server import EmbeddedServer
+    from imgconf.session import SessionOptions, TargetSession
+
+    with EmbeddedServer() as server, FaultProxy(server.base_url, []) as proxy:
+        session = TargetSession(SessionOptions(target=proxy.base_url))
+        try:
+            loaded = load_fixtures(session, ("ImagingStudy",))
+            jones = f"{proxy.base_url}/Patient/{loaded['patient/jones']['id']}"
+            muller = f"{proxy.base_url}/Patient/{loaded['patient/muller']['id']}"
+            for query in (FuzzQuery("ImagingStudy", (("subject", f"{jones},{muller}"),)),
+                          FuzzQuery("ImagingStudy", (("subject", muller),), method="POST")):
+                judged = judge_query(session, query)
+                assert judged.judged and judged.expected_ids and not judged.failures, (query, judged.failures)
+                assert sorted(judged.actual_ids) == judged.expected_ids
+        finally:
+            session.close()

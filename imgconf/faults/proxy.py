@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from starlette.applications import Starlette
@@ -21,6 +22,15 @@ from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
 
 MOUNT = "/fhir"
 _HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "accept-encoding", "content-encoding"}
+
+
+def _swap_base(text: bytes, old: str, new: str) -> bytes:
+    """``old`` -> ``new`` in a body, also where it is percent-encoded inside a URL's query (a self link echoing
+    ``subject=[base]/Patient/1``, a POST _search form): the other side must see its own base there too."""
+    for safe in (None, "", "/"):  # as is, then encoded as urlencode and as quote() leave it
+        old_form, new_form = (old, new) if safe is None else (quote(old, safe=safe), quote(new, safe=safe))
+        text = text.replace(old_form.encode(), new_form.encode())
+    return text
 
 
 @dataclass
@@ -54,7 +64,7 @@ def create_proxy_app(state: ProxyState) -> Starlette:
         upstream_base = state.upstream.rstrip("/")
         call.query = [(k, v.replace(own_base, upstream_base)) for k, v in call.query]
         if call.body:
-            call.body = call.body.replace(own_base.encode(), upstream_base.encode())
+            call.body = _swap_base(call.body, own_base, upstream_base)
         upstream_url = upstream_base + "/" + call.path
         try:
             upstream = await client.request(
@@ -62,9 +72,9 @@ def create_proxy_app(state: ProxyState) -> Starlette:
             )
         except httpx.HTTPError as exc:
             return _answer(state, call, ProxyResponse(502, {"content-type": "text/plain"}, f"proxy: {exc}".encode()))
-        body = upstream.content.replace(state.upstream.rstrip("/").encode(), own_base.encode())
+        body = _swap_base(upstream.content, upstream_base, own_base)
         headers = {
-            k.lower(): v.replace(state.upstream.rstrip("/"), own_base)
+            k.lower(): _swap_base(v.encode("latin-1"), upstream_base, own_base).decode("latin-1")
             for k, v in upstream.headers.items()
             if k.lower() not in _HOP_HEADERS
         }
