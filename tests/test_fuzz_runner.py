@@ -243,3 +243,22 @@ def test_date_eq_as_overlap_is_found_and_shrunk_to_the_date_alone(proxy: FaultPr
     assert finding.query.params[0][1] in ("2019-03", "2020-07-14")
     assert finding.defect.level == "SHALL" and "REST-072" in finding.defect.requirement
 
+
+
+def test_the_same_seed_generates_the_same_queries(upstream: EmbeddedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import imgconf.fuzz.runner as runner
+
+    sent: list[FuzzQuery] = []
+
+    def spy(session: TargetSession, query: FuzzQuery, resolved: Any = None) -> Any:
+        sent.append(query)
+        return judge_query(session, query, resolved)
+
+    monkeypatch.setattr(runner, "judge_query", spy)
+    runs = []
+    for seed in (5, 5, 6):
+        sent.clear()
+        run_fuzz(upstream.base_url, FuzzSettings(budget=12, seed=seed, resource_types=IMAGING), queries=dated_queries)
+        runs.append(list(sent))
+    assert runs[0] == runs[1] and len(runs[0]) == 12
+    assert runs[0] != runs[2]
