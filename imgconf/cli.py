@@ -657,7 +657,10 @@ def _fuzz_results(run: Any, reports_dir: Path, baseline: Path | None, write_base
                       "adjudicate each against the R4 text and fill in every reason", markup=False)
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(run.to_json(), indent=2) + "\n", encoding="utf-8")
+        from imgconf.report.redact import scrub_strings
+
+        # exchanges are redacted already; every secret the run holds is scrubbed by value once more
+        json_out.write_text(json.dumps(scrub_strings(run.to_json()), indent=2) + "\n", encoding="utf-8")
     if not run.queries and not run.not_judged:  # nothing was asked: no verdict (the reasons are listed above)
         console.print("[bold red]nothing was generated[/]: see what was left out and why (--probe-all generates "
                       "every parameter the harness knows)")
