@@ -100,3 +100,34 @@ def test_nothing_generated_without_a_capability_statement_exits_2(tmp_path: Path
     with EmbeddedServer() as srv, FaultProxy(srv.base_url, [BY_NAME["html-error-page"]]) as proxy:
         code, out = fuzz("--target", proxy.base_url, "--resource", "Patient", "--budget", "5", "--reports-dir", str(tmp_path))
     assert code == 2 and "nothing was generated" in out and "no CapabilityStatement" in out, out
+
+
+def test_sigterm_during_a_run_removes_the_fixtures_and_exits_130(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.test_fuzz_runner import tagged_left
+
+    with EmbeddedServer() as srv:
+        before = tagged_left(srv.base_url)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "imgconf.cli", "fuzz", "--target", srv.base_url, "--budget", "100000",
+             "--resource", "ImagingStudy", "--reports-dir", str(tmp_path)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"})
+        assert proc.stdout is not None
+        seen = []
+        deadline = time.monotonic() + 240
+        for line in proc.stdout:  # the first progress line: fixtures are loaded, queries are being judged
+            seen.append(line)
+            if "queries/s" in line or time.monotonic() > deadline:
+                break
+        assert tagged_left(srv.base_url) != before, "".join(seen)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 130, "".join(seen) + out
+        assert "interrupted" in out and "removed" in out
+        assert tagged_left(srv.base_url) == before
