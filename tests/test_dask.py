@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -144,6 +145,16 @@ def test_folders_keep_input_order_and_small_json_files_share_a_task(tmp_path: Pa
     assert plan[-1] == dask_run.Unreadable(str(tmp_path / "gone.json"), "no such file or directory")
 
 
+def test_relative_paths_stay_the_labels_and_workers_read_them_from_the_clients_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "c.ndjson").write_text(json.dumps(_study(1)) + "\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    part = next(p for p in plan_partitions([Path("c.ndjson")], 1 << 20) if isinstance(p, Partition))
+    monkeypatch.chdir("/")  # a worker elsewhere
+    result = dask_run.validate_partition(part, None, True, True)
+    assert [f.label for f in result.flagged] == ["c.ndjson:1"] and result.flagged[0].findings == []
+
+
 def test_input_a_worker_cannot_read_is_a_finding(tmp_path: Path) -> None:
     gone = dask_run.validate_partition(Partition(0, 100, path=str(tmp_path / "gone.ndjson"), end=100, first_line=1),
                                        None, False, True)
@@ -215,8 +226,8 @@ def test_local_cluster_finds_what_validate_finds_across_partitions(tmp_path: Pat
     assert seen["workers"] == 2 and seen["pids"] and seen["address"].startswith("tcp://127.0.0.1:")
     assert seen["listening"] and {addr for addr, _ in seen["listening"]} == {"127.0.0.1"}
     left = {pid for pid in _descendants() & seen["pids"]
-            if "multiprocessing.resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_text()}
-    assert not left  # (the stdlib's resource tracker of this process lives as long as this process, by design)
+            if not re.search(r"multiprocessing\.(resource_tracker|forkserver)", Path(f"/proc/{pid}/cmdline").read_text())}
+    assert not left  # (the stdlib's forkserver and resource tracker serve this process as long as it lives)
     assert not (_listening(seen["pids"] | {os.getpid()}) & seen["listening"])
 
     # the same findings, messages naming the first place in another partition included

@@ -69,6 +69,10 @@ class Partition:
     end: int = 0
     first_line: int = 1
     files: tuple[str, ...] = ()
+    cwd: str = ""  # the client's working directory: relative paths stay the labels, workers read them from here
+
+    def file(self, label: str) -> str:
+        return os.path.join(self.cwd, label)
 
     def where(self) -> dict[str, Any]:
         """The record imgconf.bulk.stream.ChunkReader.locate reads a resource back by."""
@@ -111,12 +115,13 @@ def line_ranges(path: Path, size: int, *, max_lines: int = MAX_LINES) -> Iterato
 def plan_partitions(paths: list[Path], size: int) -> Iterator[Partition | Unreadable]:
     """Partitions in input order (the order imgconf.offline and ``-j`` read), numbered from 0."""
     no = 0
+    cwd = os.getcwd()
     group: list[str] = []
     group_bytes = 0
 
     def flush() -> Partition:
         nonlocal no, group, group_bytes
-        part = Partition(no, group_bytes, files=tuple(group))
+        part = Partition(no, group_bytes, files=tuple(group), cwd=cwd)
         no, group, group_bytes = no + 1, [], 0
         return part
 
@@ -143,7 +148,8 @@ def plan_partitions(paths: list[Path], size: int) -> Iterator[Partition | Unread
             yield flush()
         try:
             for start, end, first_line in line_ranges(item, size):
-                yield Partition(no, end - start, path=str(item), start=start, end=end, first_line=first_line)
+                yield Partition(no, end - start, path=str(item), start=start, end=end, first_line=first_line,
+                                cwd=cwd)
                 no += 1
         except OSError as exc:
             yield Unreadable(str(item), f"cannot read: {exc}")
@@ -161,12 +167,12 @@ def read_partition(part: Partition) -> tuple[list[tuple[str, bytes]], list[tuple
     if part.files:
         for k, label in enumerate(part.files):
             try:
-                lines.append((label, Path(label).read_bytes()))
+                lines.append((label, Path(part.file(label)).read_bytes()))
             except OSError as exc:
                 lines.append((label, b""))
                 unreadable.append((k, f"cannot read JSON on the Dask worker: {exc}"))
         return lines, unreadable
-    with open(part.path, "rb") as fh:
+    with open(part.file(part.path), "rb") as fh:
         fh.seek(part.start)
         pos, lineno = part.start, part.first_line
         while pos < part.end:
@@ -248,7 +254,7 @@ def dask_client(scheduler: str, *, workers: int | None = None) -> Iterator[Clien
         n = workers or _cores()
         # dashboard_address None: no Bokeh dashboard; the scheduler's /health HTTP endpoint still
         # listens, on a free loopback port instead of 8787 (another cluster may hold that)
-        with _workers_ignore_sigint():
+        with _workers_ignore_sigint(), _forked_workers():
             cluster = distributed.LocalCluster(
                 n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", scheduler_port=0,
                 dashboard_address=None, worker_dashboard_address=None, silence_logs=logging.ERROR,
@@ -264,6 +270,24 @@ def dask_client(scheduler: str, *, workers: int | None = None) -> Iterator[Clien
         raise DaskUnavailable(f"the Dask scheduler {scheduler} did not answer: {exc}") from exc
     with client:
         yield client
+
+
+@contextmanager
+def _forked_workers() -> Iterator[None]:
+    """Local workers forked from a forkserver that imported distributed and built the validators once
+    (imgconf.bulk.warm, as for -j), instead of each spawned worker importing and building its own copy."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():  # Windows: spawned, as Dask does by default
+        yield
+        return
+    import dask
+    from distributed.utils import get_mp_context
+
+    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
+        get_mp_context()  # distributed sets its own preload list once; ours replaces it
+        multiprocessing.get_context("forkserver").set_forkserver_preload(["distributed", "imgconf.bulk.warm"])
+        yield
 
 
 @contextmanager
@@ -332,8 +356,10 @@ def run_dask(paths: list[Path], *, scheduler: str, console: Console, workers: in
                 dask_client(scheduler, workers=workers) as client:
             run = _Run(client, out, quality, Path(tmp), profile=profile, started=started)
             try:
-                with pool._progress(total_bytes(paths), show_progress) as bar:
-                    run.validate(paths, max(1, int(partition_mb * (1 << 20))), bar)
+                with _progress_bar(show_progress) as bar:
+                    task = bar.add_task("validate", total=(total_bytes(paths) if show_progress else 0) or None,
+                                        resources=0, rate=0)
+                    run.validate(paths, max(1, int(partition_mb * (1 << 20))), bar, task)
                 run.merge_partials()
                 pool._cross_resource(run.spool, ChunkReader(paths, run.where_path), quality, out, profile=profile)
                 finished = True
@@ -369,6 +395,16 @@ def run_dask(paths: list[Path], *, scheduler: str, console: Console, workers: in
     return 1 if quality.failing else 0
 
 
+def _progress_bar(enabled: bool) -> Any:
+    """Bytes taken of the input, resources and resources/s, on stderr (the -j bar's columns)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("[bold]validate --dask"), BarColumn(), DownloadColumn(),
+                    TextColumn("{task.fields[resources]} resources, {task.fields[rate]}/s"),
+                    TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=Console(stderr=True), disable=not enabled, transient=False)
+
+
 class _Run:
     """The client's side of one run: partitions submitted ahead in a bounded window, taken in input order."""
 
@@ -389,8 +425,7 @@ class _Run:
         self.window = 2 * max(1, sum(client.nthreads().values()))
         self.pending: deque[tuple[Partition | Unreadable, Future[ChunkResult] | None, Future[_Handover] | None]] = deque()
 
-    def validate(self, paths: list[Path], size: int, bar: Any) -> None:
-        task = bar.add_task("validate", total=total_bytes(paths) or None, resources=0, rate=0)
+    def validate(self, paths: list[Path], size: int, bar: Any, task: Any) -> None:
         with self.where_path.open("w", encoding="utf-8") as where:
             for part in plan_partitions(paths, size):
                 if isinstance(part, Unreadable):
