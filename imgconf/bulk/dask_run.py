@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from imgconf.bulk import uidspool
 from imgconf.bulk.quality import QualityReport, write_quality_report
 from imgconf.bulk.stream import NDJSON_SUFFIXES, ChunkReader, Unreadable, input_files, total_bytes
 from imgconf.bulk.uidspool import UidSpool
@@ -45,8 +46,8 @@ if TYPE_CHECKING:
 DEFAULT_PARTITION_MB = 64.0
 FAN_IN = 8  # partial QualityReports per merge task
 MAX_FILES = 500  # small JSON files per task
-# validate_chunk numbers a resource by (partition, line, entry) in 20 bits of line (uidspool.encode_seq)
-MAX_LINES = (1 << 20) - 1
+# validate_chunk numbers a resource by (partition, line, entry): the line in _LINE_BITS bits (uidspool.encode_seq)
+MAX_LINES = (1 << uidspool._LINE_BITS) - 1
 _BLOCK = 8 << 20  # bytes read at a time while counting lines
 LOCAL = "local"
 CONNECT_TIMEOUT = "10s"  # to reach a remote scheduler
