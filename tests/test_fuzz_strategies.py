@@ -224,6 +224,9 @@ def test_date_values_every_precision_and_no_zone_dependent_day() -> None:
     # ct-chest started 2024-03-14T09:30:00+01:00: whether the day 2024-03-14 contains it depends on the
     # zone the server reads a date without time in (REST-073), so that day is never generated.
     assert "2024-03-14" not in started and "2024-03-13" not in started
+    period = criterion_values(UNIVERSE, "DocumentReference", "period")[""]
+    assert "2024-03-14T08:37:30Z" in period  # inside 09:30-09:45+01:00: eq (contains) and overlap differ there
+    assert "2020-07-16" in started  # inside the month-precision start of mr-group-research, a date against a date
     birth = criterion_values(UNIVERSE, "Patient", "birthdate")[""]
     assert {"1982", "1982-11", "1982-11-03", "1982-11-02", "1982-11-04"} <= set(birth)  # date vs date: no zone issue
 
@@ -233,6 +236,8 @@ def test_reference_values_relative_bare_absolute_and_other_type() -> None:
     jones = _fake_id("patient/jones")
     assert {f"Patient/{jones}", jones, f"{BASE}/Patient/{jones}"} <= set(values[""])
     assert f"http://other.example.org/fhir/Patient/{jones}" in values[""]
+    device = _fake_id("device/ct-scanner")
+    assert device in values[""] and f"Device/{device}" in values[""]  # patient= must not find a Device subject
     subject = criterion_values(UNIVERSE, "ImagingStudy", "subject")
     assert jones in subject["Patient"]
     related = criterion_values(UNIVERSE, "DocumentReference", "related")
