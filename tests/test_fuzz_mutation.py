@@ -162,3 +162,27 @@ def test_the_proxy_maps_its_base_inside_encoded_queries_both_ways() -> None:
                 assert sorted(judged.actual_ids) == judged.expected_ids
         finally:
             session.close()
+
+
+def test_a_shrink_that_runs_out_of_patience_keeps_the_best_query_instead_of_crashing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Against Medplum (imgconf fuzz --with-target medplum --probe-all --budget 1000 --seed 0) a shrink that hit
+    # MAX_SHRINK_CALLS crashed the run with FlakyFailure: past the limit only the best query so far still "fails",
+    # so Hypothesis's replay of an example that failed before the limit (but was not simpler) no longer did.
+    from hypothesis import strategies as st
+
+    from imgconf.fuzz import runner
+    from imgconf.fuzz.judge import Failure, JudgedQuery
+    from imgconf.results import Level
+
+    failure = Failure(Defect("recall", ("REST-046",), "SHALL", "lost"), None, Level.SHALL)
+    strategy = st.lists(st.sampled_from(["a", "b"]), min_size=1, max_size=2).map(
+        lambda names: FuzzQuery("Patient", tuple((n, "1") for n in names)))
+
+    def judge(query: FuzzQuery) -> JudgedQuery:  # every query fails the same way
+        return JudgedQuery(query, status=200, judged=True, failures=[failure])
+
+    found_first = FuzzQuery("Patient")  # fewer parameters than anything the strategy draws: stays the best
+    monkeypatch.setattr(runner, "MAX_SHRINK_CALLS", 1)
+    shrunk = runner._shrink(strategy, judge, runner._Cause(found_first, failure, ()))  # type: ignore[arg-type]
+    assert shrunk == found_first

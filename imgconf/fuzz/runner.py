@@ -268,7 +268,7 @@ def _shrink(strategy: Any, judge: _Judge, cause: _Cause) -> FuzzQuery:
     """The smallest query that fails like ``cause``, Hypothesis shrinking from its first example."""
     from hypothesis import Phase, find, settings as hsettings
     from hypothesis.database import InMemoryExampleDatabase, choices_to_bytes
-    from hypothesis.errors import NoSuchExample
+    from hypothesis.errors import Flaky, NoSuchExample
 
     same = _same_cause(cause.failure)
     best: list[FuzzQuery] = [cause.query]
@@ -292,7 +292,7 @@ def _shrink(strategy: Any, judge: _Judge, cause: _Cause) -> FuzzQuery:
         return find(strategy, fails_the_same, database_key=key,
                     settings=hsettings(database=database, phases=[Phase.reuse, Phase.shrink], max_examples=1,
                                        deadline=None))
-    except NoSuchExample:  # the example no longer fails (a flaky target): keep it as found
+    except (NoSuchExample, Flaky):  # it no longer fails (a flaky target, or past MAX_SHRINK_CALLS): the best so far
         return best[0]
 
 
