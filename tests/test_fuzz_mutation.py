@@ -186,3 +186,47 @@ def test_a_shrink_that_runs_out_of_patience_keeps_the_best_query_instead_of_cras
     monkeypatch.setattr(runner, "MAX_SHRINK_CALLS", 1)
     shrunk = runner._shrink(strategy, judge, runner._Cause(found_first, failure, ()))  # type: ignore[arg-type]
     assert shrunk == found_first
+
+
+# -- oracle citations found adjudicating the Medplum fuzz run (imgconf fuzz --with-target medplum --probe-all) --------
+
+def _precision_failure(pairs: tuple[tuple[str, str], ...], resource: dict[str, object], failed: str) -> Defect:
+    from imgconf.checks.search_target import SearchTarget
+    from imgconf.fuzz.judge import _Culprits, _failure
+    from imgconf.results import CheckResult, Level, Verdict
+
+    query = FuzzQuery(str(resource["resourceType"]), pairs)
+    target = SearchTarget(query.resource_type, list(pairs), None)
+    result = CheckResult("search", [], Level.SHALL, Verdict.FAIL, "1 of 1 matches do not satisfy the search",
+                         detail="precision over 1 page(s)")
+    return _failure(result, _Culprits(target, query, None), {"failing": [(resource, failed)]}, query).defect
+
+
+def test_a_case_variant_in_a_repeated_token_parameter_is_the_should_of_rest_055() -> None:
+    # category=Medical-Imaging&category=MEDICAL-IMAGING (AND): Medplum returns the Medical-Imaging documents. The
+    # judge took the first `category` criterion (which they meet) and cited REST-050 (SHALL) instead of REST-055.
+    doc = {"resourceType": "DocumentReference", "id": "d1",
+           "category": [{"coding": [{"system": "http://example.org/cs", "code": "Medical-Imaging"}]}]}
+    pairs = (("category", "Medical-Imaging"), ("category", "MEDICAL-IMAGING"))
+    defect = _precision_failure(pairs, doc, "category=MEDICAL-IMAGING")
+    assert defect.requirement == ("REST-055",) and defect.level == "SHOULD"
+    # a code that differs in more than case is still the SHALL of REST-050
+    other = {**doc, "category": [{"coding": [{"system": "http://example.org/cs", "code": "Other"}]}]}
+    defect = _precision_failure((("category", "Other"), ("category", "MEDICAL-IMAGING")), other, "category=MEDICAL-IMAGING")
+    assert defect.requirement[0] == "REST-050" and defect.level == "SHALL"
+
+
+def test_a_type_modifier_cites_rest_061_and_an_ihe_parameter_its_profile() -> None:
+    from imgconf.fuzz.judge import _level_of, criterion_requirements
+    from imgconf.searchparams import parse_query
+
+    def reqs(rtype: str, name: str, value: str) -> tuple[str, ...]:
+        return criterion_requirements(rtype, parse_query(rtype, [(name, value)]).criteria[0])
+
+    # subject:Patient=123 failing: the :[type] modifier (MAY, as the suites judge it) is what Medplum lacks
+    assert reqs("DocumentReference", "subject:Patient", "abc") == ("REST-061",)
+    assert _level_of(reqs("ImagingStudy", "interpreter:Practitioner", "abc")).value == "MAY"
+    assert reqs("DocumentReference", "subject", "Patient/abc") == ("REST-060",)  # the plain forms stay SHALL
+    # creation / mothersMaidenName are IHE parameters: the actor's requirement to process them is cited
+    assert "MHD-003" in reqs("DocumentReference", "creation", "2024")
+    assert "PDQ-002" in reqs("Patient", "mothersMaidenName", "Lefèvre")

@@ -43,6 +43,10 @@ _SPECIFIC: dict[tuple[str, str], tuple[str, ...]] = {
     ("ImagingStudy", "instance"): ("IS-052",),
     ("ImagingStudy", "patient"): ("IS-055",),
     ("ImagingStudy", "subject"): ("IS-055",),
+    # IHE parameters outside R4 core: the actor must process them (a server without them answers with the R4 rule
+    # of their type failing, and the IHE requirement is what it breaks)
+    ("DocumentReference", "creation"): ("MHD-003",),
+    ("Patient", "mothersMaidenName"): ("PDQ-002",),
 }
 # R4 modifiers a server may or may not support (REST-056, REST-063: MAY): a wrong answer is no finding.
 _OPTIONAL_MODIFIERS = {"not": "REST-056", "text": "REST-056", "of-type": "REST-056", "above": "REST-056",
@@ -103,6 +107,8 @@ def criterion_requirements(rtype: str, crit: Criterion) -> tuple[str, ...]:
         return ("REST-080",)
     if mod in _OPTIONAL_MODIFIERS:
         return (_OPTIONAL_MODIFIERS[mod],)
+    if mod and mod[:1].isupper():  # subject:Patient=123: the type modifier (REST-061, MAY) is what the server may lack
+        return ("REST-061", *alternatives)
     ptype = crit.param.type if crit.param else ""
     reqs: list[str] = list(_SPECIFIC.get((rtype, crit.name), ()))
     if ptype == "token":
@@ -186,9 +192,11 @@ def _failure(result: CheckResult, culprits: _Culprits, observed: dict[str, Any],
             culprit = named[0]
             reqs = candidates[culprit]
             if culprit in culprits.by_name and culprits.target is not None:
-                crit = next(c for c in culprits.target.query.criteria if (c.raw_name or c.name) == culprit)
-                offenders = [res for res, failed in failing if failed.split("=", 1)[0] == culprit]
-                if offenders and all(_case_variant_only(r, crit) for r in offenders):
+                # the criterion each offender failed, by its text: a repeated name (AND) has several
+                by_text = {f"{c.raw_name or c.name}={c.raw_value or ','.join(c.values)}": c
+                           for c in culprits.target.query.criteria}
+                offenders = [(res, by_text.get(failed)) for res, failed in failing if failed.split("=", 1)[0] == culprit]
+                if offenders and all(crit is not None and _case_variant_only(r, crit) for r, crit in offenders):
                     reqs = ("REST-055",)  # token case sensitivity is a SHOULD (the code system may say otherwise)
                 elif culprit in culprits.echoed:
                     reqs = (*reqs, "REST-046")  # the self link claims the criterion was applied
