@@ -46,6 +46,7 @@ _CASE_INSENSITIVE_SYSTEMS = {"urn:ietf:bcp:13", "urn:ietf:bcp:47"}
 _CONTACT_SYSTEMS = {"phone", "fax", "email", "pager", "url", "sms", "other"}
 # Groups drawn with equal weight: uri with string, composite with reference (few of each)
 _TYPE_RANK = {"token": 0, "date": 1, "string": 2, "uri": 2, "reference": 3, "composite": 3}
+_MISSING_GROUP, _NO_VALUE_GROUP = 20, 21  # after the type groups (and the chains, 9): drawn last when shrinking
 _MAX_OR = 3
 _MAX_CRITERIA = 4
 _MAX_CANDIDATES = 60  # per parameter: enough variety, short lists shrink fast
@@ -65,6 +66,25 @@ def _unique(values: Iterable[str], limit: int = _MAX_CANDIDATES) -> list[str]:
         if v and v not in seen:
             seen[v] = None
     return list(seen)[:limit]
+
+
+Groups = list[list[str]]  # candidate values in groups drawn with equal weight (exact forms, near misses, ...)
+
+
+def _groups(*lists: list[str]) -> Groups:
+    """Non-empty, de-duplicated groups; a value keeps the first group it appears in."""
+    seen: set[str] = set()
+    out: Groups = []
+    for values in lists:
+        group = [v for v in _unique(values) if v not in seen]
+        seen.update(group)
+        if group:
+            out.append(group)
+    return out
+
+
+def _flat(groups: Groups) -> list[str]:
+    return [v for group in groups for v in group]
 
 
 def _other_case(text: str) -> str:
@@ -151,10 +171,11 @@ def _tokens(param: SearchParam, values: list[Any]) -> list[_Token]:
     return out
 
 
-def _token_values(param: SearchParam, values: list[Any]) -> list[str]:
+def _token_values(param: SearchParam, values: list[Any]) -> Groups:
     tokens = _tokens(param, values)
     exact: list[str] = []
     near: list[str] = []
+    uids: list[str] = []  # the other form of a DICOM UID (with / without urn:oid:)
     for t in tokens:
         code = escape(t.code)
         exact.append(code)
@@ -172,15 +193,15 @@ def _token_values(param: SearchParam, values: list[Any]) -> list[str]:
         if t.system:
             near.append(f"{OTHER_SYSTEM}|{code}")
         if t.code.startswith("urn:oid:"):  # a bare UID is not the urn:oid: form
-            near.append(escape(t.code.removeprefix("urn:oid:")))
+            uids.append(escape(t.code.removeprefix("urn:oid:")))
             if t.system:
-                near.append(f"{escape(t.system)}|{escape(t.code.removeprefix('urn:oid:'))}")
+                uids.append(f"{escape(t.system)}|{escape(t.code.removeprefix('urn:oid:'))}")
         elif t.code[:1].isdigit() and "." in t.code:
-            near.append(escape("urn:oid:" + t.code))
-    return _unique([*exact, *near]) or ["no-such-code"]
+            uids.append(escape("urn:oid:" + t.code))
+    return _groups(exact, near, uids) or [["no-such-code"]]
 
 
-def _of_type_values(values: list[Any]) -> list[str]:
+def _of_type_values(values: list[Any]) -> Groups:
     out: list[str] = []
     near: list[str] = []
     for value in values:
@@ -189,7 +210,7 @@ def _of_type_values(values: list[Any]) -> list[str]:
                 if tsys and tcode and item.code:
                     out.append(f"{escape(tsys)}|{escape(tcode)}|{escape(item.code)}")
                     near.append(f"{escape(tsys)}|{escape(tcode)}X|{escape(item.code)}")
-    return _unique([*out, *near])
+    return _groups(out, near)
 
 
 # --- string, uri ----------------------------------------------------------------------------------
@@ -198,10 +219,11 @@ def _parts(values: list[Any]) -> list[str]:
     return _unique(p for v in values for p in string_parts(v) if p.strip())
 
 
-def _string_values(values: list[Any]) -> dict[str | None, list[str]]:
+def _string_values(values: list[Any]) -> dict[str | None, Groups]:
     parts = _parts(values)
     plain: list[str] = []
-    near: list[str] = []
+    folded: list[str] = []  # other case or accent: still a match (REST-081), never an :exact one
+    miss: list[str] = []
     exact: list[str] = []
     contains: list[str] = []
     for p in parts:
@@ -210,17 +232,22 @@ def _string_values(values: list[Any]) -> dict[str | None, list[str]]:
         if len(p) > 3:
             plain.append(p[: len(p) // 2])
             contains.append(p[1: len(p) - 1])
-        near += [_other_case(p), _strip_accents(p), _add_accent(p), p + "zq"]
-        exact += [_other_case(p), _strip_accents(p) if _strip_accents(p) != p else "", p[: len(p) // 2]]
+        folded += [_other_case(p), _strip_accents(p) if _strip_accents(p) != p else "", _add_accent(p)]
+        miss += [p + "zq", p[: len(p) // 2] if len(p) > 1 else ""]
         contains.append(p[len(p) // 2:] + "zq")
-    esc = lambda xs: [escape(x, ",") for x in _unique(xs)]  # noqa: E731
-    return {None: esc(plain + near) or ["Zzyzx"], "exact": esc(exact) or ["Zzyzx"], "contains": esc(contains) or ["zyzx"]}
+
+    def esc(*lists: list[str]) -> Groups:
+        return [[escape(x, ",") for x in group] for group in _groups(*lists)]
+
+    return {None: esc(plain, folded, [m for m in miss if m.endswith("zq")]) or [["Zzyzx"]],
+            "exact": esc(exact, folded, [m for m in miss if not m.endswith("zq")]) or [["Zzyzx"]],
+            "contains": esc(contains) or [["zyzx"]]}
 
 
-def _uri_values(values: list[Any]) -> list[str]:
+def _uri_values(values: list[Any]) -> Groups:
     uris = _unique(v for v in values if isinstance(v, str))
     near = [u[: len(u) // 2] for u in uris if len(u) > 2] + [u + "x" for u in uris]
-    return [escape(u, ",") for u in _unique([*uris, *near])] or ["http://example.org/fuzz/no-such-uri"]
+    return [[escape(u, ",") for u in group] for group in _groups(uris, near)] or [["http://example.org/fuzz/no-such-uri"]]
 
 
 # --- date -----------------------------------------------------------------------------------------
@@ -290,7 +317,7 @@ def _shift_month(dt: datetime, months: int) -> datetime:
     return dt.replace(year=total // 12, month=total % 12 + 1, day=1)
 
 
-def _date_values(values: list[Any]) -> list[str]:
+def _date_values(values: list[Any]) -> Groups:
     texts = _date_texts(values)
     by_precision: dict[str, list[str]] = {"year": [], "month": [], "day": [], "second": []}
     for text in texts:
@@ -316,10 +343,13 @@ def _date_values(values: list[Any]) -> list[str]:
     # Inside a wide target (a Period, a year or month precision value), at a finer precision: where eq
     # (contains) and overlap differ, and so do sa/gt and eb/lt.
     inside = [x for v in values if (x := _inside(v))]
-    ordered = [*_unique(by_precision["year"]), *_unique(inside),
-               *[v for k in ("month", "day", "second") for v in _unique(by_precision[k])]]
-    kept = [v for v in ordered if _valid_date(v) and _zone_independent(v, bounds)]
-    return _unique(kept, limit=2 * _MAX_CANDIDATES) or ["1900"]
+
+    def kept(texts: list[str]) -> list[str]:
+        return [v for v in texts if _valid_date(v) and _zone_independent(v, bounds)]
+
+    groups = _groups(kept(by_precision["year"]), kept(inside), kept(by_precision["month"] + by_precision["day"]),
+                     kept(by_precision["second"]))
+    return groups or [["1900"]]
 
 
 def _inside(value: Any) -> str:
@@ -348,12 +378,16 @@ def _valid_date(text: str) -> bool:
 
 # --- reference ------------------------------------------------------------------------------------
 
-def _reference_values(index: _Index, param: SearchParam, values: list[Any]) -> tuple[list[str], dict[str, list[str]], list[str]]:
+def _reference_values(index: _Index, param: SearchParam, values: list[Any]) -> tuple[Groups, dict[str, list[str]], Groups]:
     """(plain values, ``:Type`` -> bare ids, ``:identifier`` values)."""
-    plain: list[str] = []
+    relative: list[str] = []
+    bare: list[str] = []
+    absolute: list[str] = []
+    other_type: list[str] = []  # a reference of a type the parameter does not search (patient= vs a Device subject)
     near: list[str] = []
     typed: dict[str, list[str]] = {}
     identifiers: list[str] = []
+    other_identifiers: list[str] = []
     for value in values:
         if not isinstance(value, dict):
             continue
@@ -361,22 +395,27 @@ def _reference_values(index: _Index, param: SearchParam, values: list[Any]) -> t
         if isinstance(ident, dict) and isinstance(ident.get("value"), str):
             system = ident.get("system")
             identifiers.append(f"{escape(system)}|{escape(ident['value'])}" if isinstance(system, str) else escape(ident["value"]))
-            identifiers.append(f"{OTHER_SYSTEM}|{escape(ident['value'])}")
+            other_identifiers.append(f"{OTHER_SYSTEM}|{escape(ident['value'])}")
         literal = value.get("reference")
         rel = index.relative(literal) if isinstance(literal, str) else None
         if rel is None:
             continue
         rtype, rid = rel.split("/")
-        plain += [rel, rid, f"{index.base}/{rel}"]
+        if param.targets and rtype not in param.targets:
+            other_type += [rel, rid]
+        else:
+            relative.append(rel)
+            bare.append(rid)
+            absolute.append(f"{index.base}/{rel}")
         others = [t for t in (param.targets or ("Patient", "Group")) if t != rtype] or ["Group"]
         near += [f"{others[0]}/{rid}", f"{OTHER_BASE}/{rel}", f"{rtype}/{rid}x"]
         if not param.targets or rtype in param.targets:
             typed.setdefault(rtype, []).append(rid)
             if others[0] in (param.targets or (others[0],)):
                 typed.setdefault(others[0], []).append(rid)
-    fallback = [f"{(param.targets or ('Patient',))[0]}/no-such-id"]
-    return (_unique([*plain, *near]) or fallback, {t: _unique(ids) for t, ids in sorted(typed.items())},
-            _unique(identifiers))
+    fallback = [[f"{(param.targets or ('Patient',))[0]}/no-such-id"]]
+    return (_groups(relative, bare, absolute, other_type, near) or fallback,
+            {t: _unique(ids) for t, ids in sorted(typed.items())}, _groups(identifiers, other_identifiers))
 
 
 class _Values(tuple[str, ...]):
@@ -393,21 +432,31 @@ def _choice(values: Iterable[str]) -> SearchStrategy[str]:
 
 # --- one criterion --------------------------------------------------------------------------------
 
-def _or_list(values: list[str]) -> SearchStrategy[str]:
+def _one(groups: Groups) -> SearchStrategy[str]:
+    """One value; each group (exact forms, near misses, ...) as likely as another, however long."""
+    if len(groups) == 1:
+        return _choice(groups[0])
+    return st.tuples(st.one_of([_choice(g) for g in groups])).map(_first_str)
+
+
+def _first_str(one: tuple[str]) -> str:
+    return one[0]
+
+
+def _or_list(groups: Groups) -> SearchStrategy[str]:
     """One value, or a comma OR of up to three (shrinks to one)."""
-    one = _choice(values)
-    return st.lists(one, min_size=1, max_size=_MAX_OR, unique=True).map(",".join)
+    return st.lists(_one(groups), min_size=1, max_size=_MAX_OR, unique=True).map(",".join)
 
 
 def _pair(name: str) -> Callable[[str], Pairs]:
     return lambda value: ((name, value),)
 
 
-def _date_criterion(name: str, values: list[str]) -> SearchStrategy[Pairs]:
-    prefixed = st.tuples(st.sampled_from(DATE_PREFIXES), _choice(values)).map("".join)
+def _date_criterion(name: str, values: Groups) -> SearchStrategy[Pairs]:
+    prefixed = st.tuples(st.sampled_from(DATE_PREFIXES), _one(values)).map("".join)
     single = st.lists(prefixed, min_size=1, max_size=_MAX_OR, unique=True).map(",".join)
     # repeated AND: optionally a second bound (started=ge…&started=lt…); shrinks to none
-    upper = st.none() | st.tuples(st.sampled_from(("le", "lt", "eb")), _choice(values)).map("".join)
+    upper = st.none() | st.tuples(st.sampled_from(("le", "lt", "eb")), _one(values)).map("".join)
 
     def pairs(parts: tuple[str, str | None]) -> Pairs:
         return ((name, parts[0]),) if parts[1] is None else ((name, parts[0]), (name, parts[1]))
@@ -427,7 +476,7 @@ def _criterion(index: _Index, rtype: str, param: SearchParam) -> SearchStrategy[
         tokens = _token_values(param, values)
         options.append(_or_list(tokens).map(_pair(name)))
         # :not takes one value: R4 does not say whether `:not=a,b` is "neither" or "not both"
-        options.append(_choice(tokens).map(_pair(name + ":not")))
+        options.append(_one(tokens).map(_pair(name + ":not")))
         of_type = _of_type_values(values)
         if of_type:
             options.append(_or_list(of_type).map(_pair(name + ":of-type")))
@@ -443,18 +492,17 @@ def _criterion(index: _Index, rtype: str, param: SearchParam) -> SearchStrategy[
         plain, typed, identifiers = _reference_values(index, param, values)
         options.append(_or_list(plain).map(_pair(name)))
         for target, ids in typed.items():
-            options.append(_or_list(ids).map(_pair(f"{name}:{target}")))
+            options.append(_or_list([ids]).map(_pair(f"{name}:{target}")))
         if identifiers:
             options.append(_or_list(identifiers).map(_pair(name + ":identifier")))
     elif param.type == "composite":
         options.append(_or_list(_composite_values(index, param, values)).map(_pair(name)))
     else:
         return st.nothing()
-    options.append(_missing(name))
-    return st.one_of(options)
+    return st.one_of(options)  # :missing is its own group (_type_queries)
 
 
-def _composite_values(index: _Index, param: SearchParam, values: list[Any]) -> list[str]:
+def _composite_values(index: _Index, param: SearchParam, values: list[Any]) -> Groups:
     """DocumentReference relationship: ``code$reference`` (the registry's only composite here)."""
     out: list[str] = []
     near: list[str] = []
@@ -468,7 +516,7 @@ def _composite_values(index: _Index, param: SearchParam, values: list[Any]) -> l
         if isinstance(code, str) and rel:
             out.append(f"{escape(code)}${rel}")
             near += [f"{escape(code)}x${rel}", f"{escape(code)}${rel}x"]
-    return _unique([*out, *near]) or ["replaces$DocumentReference/no-such-id"]
+    return _groups(out, near) or [["replaces$DocumentReference/no-such-id"]]
 
 
 def _chain_criterion(index: _Index, rtype: str, chain: str) -> SearchStrategy[Pairs] | None:
@@ -500,7 +548,7 @@ def _chain_criterion(index: _Index, rtype: str, chain: str) -> SearchStrategy[Pa
         # no ne: whether a target without a value matches ne is left open (match.left_open), and the
         # oracle cannot see through a chain to leave it unjudged
         prefixes = tuple(p for p in DATE_PREFIXES if p != "ne")
-        prefixed = st.tuples(st.sampled_from(prefixes), _choice(_date_values(tvalues))).map("".join)
+        prefixed = st.tuples(st.sampled_from(prefixes), _one(_date_values(tvalues))).map("".join)
         return prefixed.map(_pair(chain))
     return None
 
@@ -548,16 +596,23 @@ def _type_queries(index: _Index, plan: FuzzPlan, rtype: str) -> SearchStrategy[F
     allowed = plan.params.get(rtype, ())
     # One branch per parameter type (token, date, string, reference, uri, composite, chains), each a
     # choice of its parameters: every type gets its share, however many parameters (or chains) it has.
+    # Two more groups: `:missing` of every parameter, and the parameters no fixture has a value for
+    # (their values can only be made up, so they are drawn less often).
     groups: dict[int, list[SearchStrategy[Pairs]]] = {}
     for name in sorted((n for n in allowed if not n.startswith(("_sort", "_count", "_include"))),
                        key=lambda n: _param_rank(rtype, n)):
+        group = _param_rank(rtype, name)[0]
         if "." in name:
             strategy = _chain_criterion(index, rtype, name)
         else:
             param = get_param(rtype, name)
             strategy = _criterion(index, rtype, param) if param is not None else None
+            if param is not None and param.type in _TYPE_RANK:
+                groups.setdefault(_MISSING_GROUP, []).append(_missing(name))
+                if not index.values(rtype, param):
+                    group = _NO_VALUE_GROUP
         if strategy is not None:  # one branch per parameter, whatever number of modifiers it has
-            groups.setdefault(_param_rank(rtype, name)[0], []).append(st.tuples(_opaque(strategy)).map(_first))
+            groups.setdefault(group, []).append(st.tuples(_opaque(strategy)).map(_first))
     # (st.tuples keeps a group one branch: st.one_of flattens nested one_of, even through .map)
     criteria = [st.tuples(_opaque(st.one_of(group))).map(_first) for _, group in sorted(groups.items())]
     crit = st.one_of(criteria) if criteria else st.nothing()
@@ -610,16 +665,16 @@ def criterion_values(universe: Universe, resource_type: str, name: str) -> Mappi
         return {}
     values = index.values(resource_type, param)
     if param.type == "token":
-        return {"": _token_values(param, values), "of-type": _of_type_values(values)}
+        return {"": _flat(_token_values(param, values)), "of-type": _flat(_of_type_values(values))}
     if param.type == "date":
-        return {"": _date_values(values)}
+        return {"": _flat(_date_values(values))}
     if param.type == "string":
-        return {k or "": v for k, v in _string_values(values).items()}
+        return {k or "": _flat(v) for k, v in _string_values(values).items()}
     if param.type == "uri":
-        return {"": _uri_values(values)}
+        return {"": _flat(_uri_values(values))}
     if param.type == "reference":
         plain, typed, identifiers = _reference_values(index, param, values)
-        return {"": plain, "identifier": identifiers, **typed}
+        return {"": _flat(plain), "identifier": _flat(identifiers), **typed}
     if param.type == "composite":
-        return {"": _composite_values(index, param, values)}
+        return {"": _flat(_composite_values(index, param, values))}
     return {}
