@@ -230,3 +230,24 @@ def test_a_type_modifier_cites_rest_061_and_an_ihe_parameter_its_profile() -> No
     # creation / mothersMaidenName are IHE parameters: the actor's requirement to process them is cited
     assert "MHD-003" in reqs("DocumentReference", "creation", "2024")
     assert "PDQ-002" in reqs("Patient", "mothersMaidenName", "Lefèvre")
+
+
+def test_the_legal_sort_variation_moves_only_matches_without_the_first_key() -> None:
+    # Fuzzing caught the benign fault sort-missing-first: it moved a document that has `date` but no `creation` ahead
+    # of earlier-dated ones for _sort=date,-creation. R4 leaves open only where a match without the deciding key goes;
+    # the first key still orders the ones that have it. The variation now moves only matches without the first key.
+    from imgconf.fuzz.fixtures import load_fixtures
+    from imgconf.fuzz.judge import judge_query
+    from imgconf.reference.server import EmbeddedServer
+    from imgconf.session import SessionOptions, TargetSession
+
+    with EmbeddedServer() as server, FaultProxy(server.base_url, [BY_NAME["sort-missing-first"]]) as proxy:
+        session = TargetSession(SessionOptions(target=proxy.base_url))
+        try:
+            load_fixtures(session, ("DocumentReference", "ImagingStudy"))
+            for pairs in ((("_sort", "date,-creation,-relation"),), (("_sort", "-started"),), (("_sort", "-creation,date"),)):
+                rtype = "ImagingStudy" if "started" in pairs[0][1] else "DocumentReference"
+                judged = judge_query(session, FuzzQuery(rtype, pairs))
+                assert judged.judged and len(judged.actual_ids) > 1 and not judged.failures, (pairs, judged.failures)
+        finally:
+            session.close()

@@ -103,8 +103,9 @@ def _refuse_optional_modifiers(call: ProxyCall) -> ProxyResponse | None:
 # -- result parameters: _sort, _summary/_elements ------------------------------------------------
 
 def _sort_missing_first(call: ProxyCall, bundle: JsonObject) -> None:
-    """Matches without a value for a _sort key moved to the front of each page: legal, R4 leaves their place open."""
-    sort = parse_query(call.resource_type, call.query).sort
+    """Matches without a value for the first _sort key moved to the front of each page: legal, R4 leaves their place
+    open. (Only the first key: a match that has it but lacks a later one must still be ordered by the first.)"""
+    sort = parse_query(call.resource_type, call.query).sort[:1]
     entries = bundle.get("entry") or []
     if not sort or not entries:
         return
