@@ -109,6 +109,22 @@ def test_any_jobs_and_chunking_give_the_findings_of_the_in_memory_path(tmp_path:
     assert f"at {nd}:4 ImagingStudy.series[0].uid" in message  # names the first place, as the in-memory index does
 
 
+def test_json_files_before_an_ndjson_file_keep_input_order(tmp_path: Path) -> None:
+    """A folder of a.json then b.ndjson sharing a series UID: the later place (b.ndjson:1) is blamed, as
+    without -j and with --dask (the grouped JSON files used to be sent after the NDJSON chunks)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    first, second = study(1), study(2)
+    second["series"][0]["uid"] = first["series"][0]["uid"]
+    (folder / "a.json").write_text(json.dumps(first), encoding="utf-8")
+    (folder / "b.ndjson").write_text(json.dumps(second) + "\n", encoding="utf-8")
+    out = tmp_path / "out.json"
+    run_bulk([folder], jobs=1, console=quiet_console(), json_out=out, progress=False)
+    got = flat_findings(out)
+    assert got == reference_findings([folder])
+    assert {src for src, req, *_ in got if req == "DICOM-012"} == {f"{folder / 'b.ndjson'}:1"}
+
+
 def test_realistic_producer_output_same_findings_in_bulk_mode(tmp_path: Path) -> None:
     # JSON files, transaction Bundles and NDJSON in one folder; DICOM-012 across files
     legacy, bulk = tmp_path / "legacy.json", tmp_path / "bulk.json"

@@ -81,6 +81,11 @@ class ChunkReader:
             files: list[tuple[str, bytes]] = []
             size = 0
             for item in input_files(self.paths):
+                if files and (isinstance(item, Unreadable) or item.suffix in NDJSON_SUFFIXES):
+                    # the JSON files grouped so far come first: input order decides which place a
+                    # cross-resource conflict blames (the first seen), as without -j and with --dask
+                    yield self._files_chunk(files, size)
+                    files, size = [], 0
                 if isinstance(item, Unreadable):
                     yield item
                 elif item.suffix in NDJSON_SUFFIXES:
