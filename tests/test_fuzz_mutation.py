@@ -251,3 +251,27 @@ def test_the_legal_sort_variation_moves_only_matches_without_the_first_key() -> 
                 assert judged.judged and len(judged.actual_ids) > 1 and not judged.failures, (pairs, judged.failures)
         finally:
             session.close()
+
+
+def test_missing_on_an_ihe_parameter_cites_its_profile_and_an_optional_chain_recall_is_no_finding() -> None:
+    from imgconf.checks.search_target import SearchTarget
+    from imgconf.fuzz.judge import _Culprits, _failure, criterion_requirements
+    from imgconf.results import CheckResult, Level, Verdict
+    from imgconf.searchparams import parse_query
+
+    crit = parse_query("DocumentReference", [("creation:missing", "false")]).criteria[0]
+    assert criterion_requirements("DocumentReference", crit) == ("REST-080", "MHD-003")
+
+    def recall(rtype: str, pairs: tuple[tuple[str, str], ...]) -> Defect:
+        query = FuzzQuery(rtype, pairs)
+        result = CheckResult("search", [], Level.SHALL, Verdict.FAIL, "matching fixtures not returned: x",
+                             detail="recall over all pages")
+        return _failure(result, _Culprits(SearchTarget(rtype, list(pairs), None), query, None), {}, query).defect
+
+    # Medplum: ImagingStudy?basedon:ServiceRequest.code=…&subject:Patient.gender=… found nothing. Such chains are not
+    # in the catalogue (only MHD's patient.identifier is): the judge cited REST-046 (SHALL), a precision rule.
+    chained = recall("ImagingStudy", (("basedon:ServiceRequest.code", "24606-6"), ("subject:Patient.gender", "female")))
+    assert chained.level == "INFO" and chained.requirement == ()
+    # MHD's chain and a search with no criterion at all are still judged
+    assert recall("DocumentReference", (("patient.identifier", "urn:oid:1.2|x"),)).requirement == ("REST-062",)
+    assert recall("ImagingStudy", ()).requirement == ("REST-046",)

@@ -43,8 +43,10 @@ _SPECIFIC: dict[tuple[str, str], tuple[str, ...]] = {
     ("ImagingStudy", "instance"): ("IS-052",),
     ("ImagingStudy", "patient"): ("IS-055",),
     ("ImagingStudy", "subject"): ("IS-055",),
-    # IHE parameters outside R4 core: the actor must process them (a server without them answers with the R4 rule
-    # of their type failing, and the IHE requirement is what it breaks)
+}
+# IHE parameters outside R4 core: the actor must process them (a server without them answers with the R4 rule of
+# their type, or :missing, failing; the IHE requirement is what it breaks)
+_IHE_PARAMS: dict[tuple[str, str], tuple[str, ...]] = {
     ("DocumentReference", "creation"): ("MHD-003",),
     ("Patient", "mothersMaidenName"): ("PDQ-002",),
 }
@@ -104,13 +106,13 @@ def criterion_requirements(rtype: str, crit: Criterion) -> tuple[str, ...]:
         return ("REST-062", *alternatives) if (rtype, chained) == ("DocumentReference", "patient.identifier") else ()
     mod = crit.modifier
     if mod == "missing":
-        return ("REST-080",)
+        return ("REST-080", *_IHE_PARAMS.get((rtype, crit.name), ()))
     if mod in _OPTIONAL_MODIFIERS:
         return (_OPTIONAL_MODIFIERS[mod],)
     if mod and mod[:1].isupper():  # subject:Patient=123: the type modifier (REST-061, MAY) is what the server may lack
         return ("REST-061", *alternatives)
     ptype = crit.param.type if crit.param else ""
-    reqs: list[str] = list(_SPECIFIC.get((rtype, crit.name), ()))
+    reqs: list[str] = [*_SPECIFIC.get((rtype, crit.name), ()), *_IHE_PARAMS.get((rtype, crit.name), ())]
     if ptype == "token":
         reqs += sorted({_token_form(v) for v in crit.raw_values or crit.values})
         if crit.name == "identifier":
@@ -205,6 +207,8 @@ def _failure(result: CheckResult, culprits: _Culprits, observed: dict[str, Any],
         reqs = candidates[culprit]
     if culprit is None:
         pool = [r for rs in candidates.values() for r in rs]
+        if not pool and candidates:  # criteria that cite nothing (chains the catalogue does not name): R4 leaves
+            return Failure(Defect(kind, (), Level.INFO.value, result.reason), None, Level.INFO)  # them to the server
         if not pool:  # a search with no criteria: it must return every match (paging, REST-043, is its own check)
             pool = ["REST-046"]
         strongest = max((_level_of((r,)) for r in pool), key=lambda lvl: STRENGTH[lvl])
