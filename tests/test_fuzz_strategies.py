@@ -183,7 +183,7 @@ def test_shrinks_a_two_criteria_failure_to_two_criteria() -> None:
     def token_and_date(q: FuzzQuery) -> bool:
         kinds = query_shape(q)
         return "<token:" in kinds and "<date:" in kinds and "." not in kinds
-    query = _find(token_and_date)
+    query = _find(token_and_date, seed_value=1)
     assert len(query.params) == 2, query.display()
     assert query.method == "GET" and query.compartment is None
 

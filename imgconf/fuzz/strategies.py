@@ -174,7 +174,9 @@ def _tokens(param: SearchParam, values: list[Any]) -> list[_Token]:
 def _token_values(param: SearchParam, values: list[Any]) -> Groups:
     tokens = _tokens(param, values)
     exact: list[str] = []
-    near: list[str] = []
+    near: list[str] = []  # another system, or none
+    cases: list[str] = []  # another case (REST-055: tokens are case-sensitive)
+    prefixes: list[str] = []  # a prefix is no token match
     uids: list[str] = []  # the other form of a DICOM UID (with / without urn:oid:)
     for t in tokens:
         code = escape(t.code)
@@ -187,9 +189,11 @@ def _token_values(param: SearchParam, values: list[Any]) -> Groups:
         elif t.can_be_systemless:
             exact.append(f"|{code}")
         if t.case_sensitive:
-            near.append(escape(_other_case(t.code)))
+            cases.append(escape(_other_case(t.code)))
+            if t.system:
+                cases.append(f"{escape(t.system)}|{escape(_other_case(t.code))}")
         if len(t.code) > 1:
-            near.append(escape(t.code[: max(1, len(t.code) // 2)]))  # a prefix is no token match
+            prefixes.append(escape(t.code[: max(1, len(t.code) // 2)]))
         if t.system:
             near.append(f"{OTHER_SYSTEM}|{code}")
         if t.code.startswith("urn:oid:"):  # a bare UID is not the urn:oid: form
@@ -198,7 +202,7 @@ def _token_values(param: SearchParam, values: list[Any]) -> Groups:
                 uids.append(f"{escape(t.system)}|{escape(t.code.removeprefix('urn:oid:'))}")
         elif t.code[:1].isdigit() and "." in t.code:
             uids.append(escape("urn:oid:" + t.code))
-    return _groups(exact, near, uids) or [["no-such-code"]]
+    return _groups(exact, cases, prefixes, near, uids) or [["no-such-code"]]
 
 
 def _of_type_values(values: list[Any]) -> Groups:
@@ -222,7 +226,6 @@ def _parts(values: list[Any]) -> list[str]:
 def _string_values(values: list[Any]) -> dict[str | None, Groups]:
     parts = _parts(values)
     plain: list[str] = []
-    folded: list[str] = []  # other case or accent: still a match (REST-081), never an :exact one
     miss: list[str] = []
     exact: list[str] = []
     contains: list[str] = []
@@ -232,15 +235,16 @@ def _string_values(values: list[Any]) -> dict[str | None, Groups]:
         if len(p) > 3:
             plain.append(p[: len(p) // 2])
             contains.append(p[1: len(p) - 1])
-        folded += [_other_case(p), _strip_accents(p) if _strip_accents(p) != p else "", _add_accent(p)]
         miss += [p + "zq", p[: len(p) // 2] if len(p) > 1 else ""]
         contains.append(p[len(p) // 2:] + "zq")
 
     def esc(*lists: list[str]) -> Groups:
         return [[escape(x, ",") for x in group] for group in _groups(*lists)]
 
-    return {None: esc(plain, folded, [m for m in miss if m.endswith("zq")]) or [["Zzyzx"]],
-            "exact": esc(exact, folded, [m for m in miss if not m.endswith("zq")]) or [["Zzyzx"]],
+    cases = [c for p in parts if (c := _other_case(p))]
+    accents = [a for p in parts for a in (_strip_accents(p), _add_accent(p)) if a and a != p]
+    return {None: esc(plain, cases, accents, [m for m in miss if m.endswith("zq")]) or [["Zzyzx"]],
+            "exact": esc(exact, cases, accents, [m for m in miss if not m.endswith("zq")]) or [["Zzyzx"]],
             "contains": esc(contains) or [["zyzx"]]}
 
 
