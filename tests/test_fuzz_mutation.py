@@ -275,3 +275,18 @@ def test_missing_on_an_ihe_parameter_cites_its_profile_and_an_optional_chain_rec
     # MHD's chain and a search with no criterion at all are still judged
     assert recall("DocumentReference", (("patient.identifier", "urn:oid:1.2|x"),)).requirement == ("REST-062",)
     assert recall("ImagingStudy", ()).requirement == ("REST-046",)
+
+
+def test_an_order_failure_is_a_should_as_rest_086_is() -> None:
+    # Measured with sort-missing-first: the order check ran at the search's level (SHALL) and the finding said SHALL
+    # while citing REST-086, a SHOULD in the catalogue.
+    from imgconf.checks.search_target import SearchTarget
+    from imgconf.fuzz.judge import _Culprits, _failure
+    from imgconf.results import CheckResult, Level, Verdict
+
+    query = FuzzQuery("DocumentReference", (("_sort", "date"),))
+    culprits = _Culprits(SearchTarget("DocumentReference", list(query.params), None), query, None)
+    order = CheckResult("search", ["REST-086"], Level.SHALL, Verdict.FAIL, "not in _sort order", detail="order over all pages")
+    assert _failure(order, culprits, {}, query).defect.level == "SHOULD"
+    total = CheckResult("search", ["REST-041"], Level.SHALL, Verdict.FAIL, "total wrong", detail="total")
+    assert _failure(total, culprits, {}, query).defect.level == "SHALL"  # REST-041 is a SHALL

@@ -180,7 +180,8 @@ def _failure(result: CheckResult, culprits: _Culprits, observed: dict[str, Any],
     kind = _kind(result)
     if result.requirement and kind not in ("precision", "recall"):  # the check cites its own requirement
         reqs = tuple(result.requirement)
-        level = Level(result.level)
+        # never stricter than the catalogue: an order check runs at the search's level but cites REST-086 (SHOULD)
+        level = min((Level(result.level), _level_of(reqs)), key=lambda lvl: STRENGTH[lvl])
         return Failure(Defect(kind, reqs, level.value, result.reason), None, level)
     candidates = culprits.candidates()
     culprit: str | None = None
