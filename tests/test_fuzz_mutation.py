@@ -290,3 +290,16 @@ def test_an_order_failure_is_a_should_as_rest_086_is() -> None:
     assert _failure(order, culprits, {}, query).defect.level == "SHOULD"
     total = CheckResult("search", ["REST-041"], Level.SHALL, Verdict.FAIL, "total wrong", detail="total")
     assert _failure(total, culprits, {}, query).defect.level == "SHALL"  # REST-041 is a SHALL
+
+
+def test_a_uri_criterion_with_a_comma_cites_nothing_rather_than_rest_057() -> None:
+    # Medplum: location=[base]/ImagingStudy/1,[base]/Binary/ returned documents matching neither URI (a prefix match on
+    # a uri parameter). The catalogue has no uri matching rule, so the judge cited only REST-057 (comma = OR), a
+    # requirement the answer does not break.
+    from imgconf.fuzz.judge import criterion_requirements
+    from imgconf.searchparams import parse_query
+
+    crit = parse_query("DocumentReference", [("location", "http://a/ImagingStudy/1,http://a/Binary/")]).criteria[0]
+    assert criterion_requirements("DocumentReference", crit) == ()
+    token = parse_query("ImagingStudy", [("status", "available,cancelled")]).criteria[0]
+    assert "REST-057" in criterion_requirements("ImagingStudy", token)  # where a rule exists, the comma still counts

@@ -123,6 +123,8 @@ def criterion_requirements(rtype: str, crit: Criterion) -> tuple[str, ...]:
         reqs.append("REST-081")
     elif ptype == "reference":
         reqs.append("REST-060")
+    if not reqs:  # a type the catalogue gives no matching rule (uri, number, …): a comma alone is no accusation
+        return ()
     return tuple(dict.fromkeys([*reqs, *alternatives]))
 
 
