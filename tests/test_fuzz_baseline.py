@@ -172,3 +172,65 @@ def test_written_baseline_holds_no_registered_secret(tmp_path: Path) -> None:
     path = tmp_path / "known.yaml"
     write_fuzz_baseline(path, _run(finding))
     assert token not in path.read_text(encoding="utf-8") and "[redacted]" in path.read_text(encoding="utf-8")
+
+
+def _caused(cause_param: str, shape: str, kind: str, reqs: tuple[str, ...], rtype: str = "Patient") -> FuzzFinding:
+    return FuzzFinding(cause=f"{rtype} {cause_param} {kind}", shape=shape, query=FuzzQuery(rtype, ()),
+                       defect=Defect(kind, reqs, "SHALL", f"{kind} failed"), seed=0)
+
+
+GENDER = "Patient?gender=<token:system|code>"
+
+
+def _param_entry(parameter: str, req: str | list[str] = "REST-051", shape: str = GENDER) -> dict[str, object]:
+    return {"resource": "Patient", "shape": shape, "parameter": parameter, "defect": "recall", "requirement": req,
+            "reason": "code indexed without its implicit system", "clause": 'R4 search.html#token: "…"'}
+
+
+def test_an_entry_with_the_cause_parameter_matches_despite_an_unrelated_extra_parameter(tmp_path: Path) -> None:
+    """Values differ per run (server ids), so a run may end the same cause at gender plus an unrelated criterion."""
+    alone = _caused("gender", GENDER, "recall", ("REST-051",))
+    with_extra = _caused("gender", "Patient?active=<token:code>&gender=<token:system|code>", "recall", ("REST-051",))
+    path = _write(tmp_path, [_param_entry("gender")])
+    for finding in (alone, with_extra):
+        outcome = apply_baseline(_run(finding), path)
+        assert outcome.ok and [e.parameter for _f, e in outcome.known] == ["gender"] and not outcome.stale
+    dated = _caused("started:ge", "ImagingStudy?modality=<token:code>&started=ge<date:day>", "precision",
+                    ("REST-071", "REST-072"), rtype="ImagingStudy")
+    entry = {**_entry("ImagingStudy?started=ge<date:day>", "precision", ["REST-071", "REST-072"]), "parameter": "started:ge"}
+    assert apply_baseline(_run(dated), _write(tmp_path, [entry])).ok
+    # without the parameter an entry keeps matching by its shape only
+    plain = {k: v for k, v in _param_entry("gender").items() if k != "parameter"}
+    assert apply_baseline(_run(with_extra), _write(tmp_path, [plain])).new == [with_extra]
+
+
+@pytest.mark.parametrize(("finding", "why"), [
+    (_caused("active", "Patient?active=<token:code>&gender=<token:system|code>", "recall", ("REST-051",)),
+     "a defect of another parameter"),
+    (_caused("gender:not", "Patient?active=<token:code>&gender:not=<token:code>", "recall", ("REST-051",)),
+     "another modifier"),
+    (_caused("gender", "Patient?active=<token:code>&gender=<token:code>", "recall", ("REST-050",)),
+     "a requirement the entry does not list"),
+    (_caused("gender", "Patient?active=<token:code>&gender=<token:code>", "recall", ("REST-050", "REST-051")),
+     "one cited requirement listed, another not"),
+    (_caused("gender", "Patient?active=<token:code>&gender=<token:code>", "precision", ("REST-051",)),
+     "another defect kind"),
+    (_caused("*", "Patient?active=<token:code>&gender=<token:code>", "recall", ("REST-051",)),
+     "no single parameter to blame"),
+])
+def test_a_cause_parameter_entry_never_hides_another_defect(tmp_path: Path, finding: FuzzFinding, why: str) -> None:
+    outcome = apply_baseline(_run(finding), _write(tmp_path, [_param_entry("gender")]))
+    assert outcome.new == [finding], why
+    assert len(outcome.stale) == 1 and not outcome.ok
+
+
+def test_a_parameter_naming_no_parameter_is_refused_and_written_baselines_carry_it(tmp_path: Path) -> None:
+    path = _write(tmp_path, [_param_entry("*")])
+    with pytest.raises(FuzzBaselineError, match=r":3: entry 1: 'parameter' '\*' is not a cause parameter"):
+        load_fuzz_baseline(path)
+    run = _run(_caused("gender", GENDER, "recall", ("REST-051",)),
+               _caused("*", "Patient?active=<token:code>&gender=<token:code>", "recall", ("REST-050",)))
+    written = tmp_path / "written.yaml"
+    write_fuzz_baseline(written, run)
+    entries = yaml.safe_load(written.read_text(encoding="utf-8"))
+    assert [e.get("parameter") for e in entries] == ["gender", None]

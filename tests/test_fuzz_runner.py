@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -22,7 +23,7 @@ from imgconf.faults.registry import BY_NAME
 from imgconf.faults.rewrite import drop_params, named, outcome_response, set_status
 from imgconf.fixtures import RUN_TAG_SYSTEM
 from imgconf.fuzz.fixtures import FUZZ_FIXTURES, fixture_keys, load_fixtures
-from imgconf.fuzz.judge import judge_query
+from imgconf.fuzz.judge import Failure, judge_query
 from imgconf.fuzz.model import FuzzQuery
 from imgconf.fuzz.runner import FuzzSettings, run_fuzz
 from imgconf.paths import suites_dir
@@ -262,3 +263,47 @@ def test_the_same_seed_generates_the_same_queries(upstream: EmbeddedServer, monk
         runs.append(list(sent))
     assert runs[0] == runs[1] and len(runs[0]) == 12
     assert runs[0] != runs[2]
+
+
+def test_the_greedy_pass_ends_a_two_parameter_local_minimum_at_the_one_parameter_that_fails(
+        loaded: TargetSession, proxy: FaultProxy) -> None:
+    """Hypothesis's shrinker can stop at two parameters (or at MAX_SHRINK_CALLS); the greedy pass removes
+    status, a comma alternative, the extra _sort key and _count one at a time while modality still fails."""
+    from imgconf.fuzz.runner import _Judge, _same_cause, interesting, minimize
+
+    proxy.set_faults([BY_NAME["ignores-modality"]])
+    try:
+        judge = _Judge(loaded)
+        start = FuzzQuery("ImagingStudy", (("status", "available"), ("modality", "CT,NM"), ("_sort", "-started,_id"),
+                                           ("_count", "2")))
+        failure = next(f for f in interesting(judge(start)) if f.defect.kind == "precision")
+        assert failure.culprit == "modality"
+        sent_before = judge.sent
+        shrunk = minimize(judge, start, _same_cause(failure))
+        assert len(shrunk.params) == 1 and shrunk.params[0][0] == "modality" and "," not in shrunk.params[0][1]
+        assert judge.sent - sent_before <= 40
+        assert minimize(judge, start, _same_cause(failure)) == shrunk  # deterministic
+        # the same query sent in another order ends at the same query
+        assert minimize(judge, replace(start, params=start.params[::-1]), _same_cause(failure)) == shrunk
+    finally:
+        proxy.set_faults([])
+    # with the fault gone nothing fails: the greedy pass keeps no removal
+    judge = _Judge(loaded)
+    assert minimize(judge, start, _same_cause(failure)) == start
+
+
+def test_the_greedy_pass_keeps_a_removal_only_for_the_same_cause(loaded: TargetSession, proxy: FaultProxy) -> None:
+    """A fault about status: the greedy pass never keeps a query that fails only about modality, and stops
+    within its bound of new queries."""
+    from imgconf.fuzz.runner import _Judge, _same_cause, interesting, minimize
+
+    proxy.set_faults([BY_NAME["ignores-modality"]])
+    try:
+        judge = _Judge(loaded)
+        start = FuzzQuery("ImagingStudy", (("status", "available"), ("modality", "CT")))
+        failure = next(f for f in interesting(judge(start)) if f.defect.kind == "precision")
+        other = Failure(replace(failure.defect, kind="precision"), "status", failure.strongest)
+        assert minimize(judge, start, _same_cause(other)) == start
+        assert minimize(judge, start, _same_cause(failure), max_calls=0) == start
+    finally:
+        proxy.set_faults([])

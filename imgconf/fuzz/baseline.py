@@ -6,7 +6,8 @@ with every ``reason`` (and ``clause``) left empty, which the loader refuses unti
 down why each finding is accepted. Entries::
 
     - resource: ImagingStudy                       # the searched type
-      shape: "started:ge=<date:day>"               # the shrunk query's shape (imgconf.fuzz.shape.query_shape)
+      shape: "ImagingStudy?started=ge<date:day>"   # the shrunk query's shape (imgconf.fuzz.shape.query_shape)
+      parameter: started:ge                        # optional: the cause's parameter (below)
       defect: precision                            # the defect kind (precision, recall, order, total, …)
       requirement: REST-041                        # one id or a list; matches a finding citing any of them
       reason: the server compares dates at day precision as overlap    # mandatory, never empty
@@ -17,6 +18,14 @@ down why each finding is accepted. Entries::
 
 Matching is by resource + shape + defect kind + requirement — never by the reason, the query's concrete
 values or the cause text, so rewording a reason or a different seed finding the same defect changes nothing.
+
+``parameter`` (optional) also accepts a finding whose shape differs, when the run ends the same cause at a
+query with an unrelated extra parameter (values differ per run: server-assigned ids) — strictly: the
+finding's cause parameter (``cause_parameter``: ``name[:modifier][:prefixes]`` as in the cause key, e.g.
+``gender``, ``started:ge``, ``modality:not``, ``_sort``) equals ``parameter``, resource and defect kind are
+the entry's, and EVERY requirement the finding cites is among the entry's (not just one of them). A defect
+of another parameter, modifier or prefix, or citing a requirement the entry does not list, stays new; a
+cause without a parameter (``*``: no single criterion to blame) is never matched this way (refused).
 The gate fails on a SHALL finding no entry covers (new; a SHOULD one too with ``strict_should``) and on an
 entry that covers nothing although its resource type was fuzzed (stale: the server improved — remove it,
 so the baseline only shrinks). An entry for a type this run did not fuzz is "not run", never stale.
@@ -36,7 +45,8 @@ from imgconf.fuzz.model import FuzzFinding, FuzzRun
 from imgconf.localinput import MAX_BASELINE_BYTES, LocalInputError, check_aliases, read_capped
 
 _REQUIRED = ("resource", "shape", "defect", "requirement", "reason")
-_KNOWN_KEYS = {*_REQUIRED, "clause", "link", "observed", "query", "cause"}
+_KNOWN_KEYS = {*_REQUIRED, "clause", "link", "observed", "query", "cause", "parameter"}
+_PARAMETER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:,-]*$")  # a cause parameter: name[:modifier][:prefixes]
 _DEFECT_KIND = re.compile(r"^[a-z][a-z0-9-]*$")
 _RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
 TOP_KEY = "known_findings"  # a mapping with this key may hold the list (room for a header mapping)
@@ -57,14 +67,29 @@ class FuzzEntry:
     index: int = 0  # position in the file
     clause: str | None = None
     link: str | None = None
+    parameter: str | None = None  # the cause parameter: matches that cause in another shape (module doc)
 
     def label(self) -> str:
-        return f"{self.resource} {self.shape} {self.defect} [{', '.join(self.requirements)}]"
+        about = f" ({self.parameter})" if self.parameter else ""
+        return f"{self.resource} {self.shape}{about} {self.defect} [{', '.join(self.requirements)}]"
 
     def matches(self, finding: FuzzFinding) -> bool:
-        return (self.resource == finding.query.resource_type and self.shape == finding.shape
-                and self.defect == finding.defect.kind
-                and bool(set(self.requirements) & set(finding.defect.requirement)))
+        if self.resource != finding.query.resource_type or self.defect != finding.defect.kind:
+            return False
+        if self.shape == finding.shape:
+            return bool(set(self.requirements) & set(finding.defect.requirement))
+        return (self.parameter is not None and cause_parameter(finding) == self.parameter
+                and set(finding.defect.requirement) <= set(self.requirements))
+
+
+def cause_parameter(finding: FuzzFinding) -> str | None:
+    """The parameter part of the finding's cause key (``<type> <parameter> <kind>``); None for ``*``."""
+    head, tail = f"{finding.query.resource_type} ", f" {finding.defect.kind}"
+    cause = finding.cause
+    if not (cause.startswith(head) and cause.endswith(tail)) or len(cause) <= len(head) + len(tail):
+        return None
+    parameter = cause[len(head):-len(tail)]
+    return parameter if _PARAMETER.match(parameter) else None
 
 
 def is_failing_level(level: str, *, strict_should: bool = False) -> bool:
@@ -225,8 +250,12 @@ def _entry(path: Path, index: int, node: yaml.Node) -> FuzzEntry:
     if clause is not None and not clause:
         raise fail("clause", "'clause' is empty — quote the R4 text that makes it a deviation, or leave the key out")
     link = text("link")
+    parameter = text("parameter")
+    if parameter is not None and not _PARAMETER.match(parameter):
+        raise fail("parameter", f"'parameter' {parameter!r} is not a cause parameter (name[:modifier][:prefix], "
+                   "as in the finding's cause; '*' names no parameter and cannot be accepted this way)")
     return FuzzEntry(resource=resource, shape=shape, defect=defect, requirements=requirements, reason=reason,
-                     line=line, index=index, clause=clause, link=link or None)
+                     line=line, index=index, clause=clause, link=link or None, parameter=parameter)
 
 
 # -- comparing -------------------------------------------------------------------------------
@@ -277,6 +306,11 @@ def baseline_entries(run: FuzzRun) -> list[dict[str, Any]]:
             "query": readable_query(f),
         })
         entry["requirement"] = sorted(set(entry["requirement"]) | set(f.defect.requirement))
+        parameter = cause_parameter(f)  # matches the cause in another shape too (all findings of the entry's)
+        entry["parameter"] = parameter if entry.get("parameter", parameter) == parameter else None
+    for entry in grouped.values():
+        if entry["parameter"] is None:
+            del entry["parameter"]
     return list(grouped.values())
 
 

@@ -10,6 +10,12 @@ Two Hypothesis phases, both reproducible from the seed alone (``database=None``,
 2. Shrinking: per cause, ``hypothesis.find`` replays the stored example (it is put in an in-memory
    database's secondary corpus, which Hypothesis shrinks from) and shrinks it to the smallest query
    that still fails the same way — fewest parameters, simplest values, as the strategies order them.
+   Hypothesis's shrinker can stop at a local minimum (two parameters it does not remove one at a time,
+   or MAX_SHRINK_CALLS), and values differ from run to run (server-assigned ids), so the same cause
+   could end at different shapes. A deterministic greedy pass (``minimize``) follows: it removes one
+   criterion, comma alternative, extra ``_sort`` key, ``_count``/``_include``, POST or compartment at a
+   time, in a fixed order, keeping each removal after which the same cause still fails, until no single
+   removal keeps it failing (1-minimal; at most MAX_MINIMIZE_CALLS new queries per cause).
    Causes are then keyed again on the shrunk query (``cause_key``) and merged.
 
 Fixtures are loaded first and removed at the end by ``TargetSession.close()`` — also on Ctrl-C and
@@ -20,8 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +43,7 @@ if TYPE_CHECKING:
 # (universe, plan) -> SearchStrategy[FuzzQuery]; Any: Hypothesis is imported only when a run starts
 QueryStrategy = Callable[[Any, Any], Any]
 MAX_SHRINK_CALLS = 250  # queries one shrink may send; past it the best example so far stands
+MAX_MINIMIZE_CALLS = 40  # new queries the greedy pass after the shrink may send per cause
 MAX_CONSECUTIVE_UNREACHABLE = 5
 
 
@@ -246,9 +253,9 @@ def _shrink_all(strategy: Any, judge: _Judge, causes: dict[str, _Cause], seed_va
                  and _names(f.query) and _names(f.query) <= _names(cause.query)), None)) is not None:
             covering.occurrences += cause.occurrences
             continue
-        query = _shrink(strategy, judge, cause)
-        judged = judge(query)
         same = _same_cause(cause.failure)
+        query = minimize(judge, _shrink(strategy, judge, cause), same)
+        judged = judge(query)
         failure = next((f for f in interesting(judged) if same(query, f)), None)
         if failure is None or failure.defect.level not in ("SHALL", "SHALL NOT", "SHOULD", "SHOULD NOT"):
             continue  # shrunk to a failure R4 leaves open (a MAY modifier): no finding
@@ -298,3 +305,60 @@ def _shrink(strategy: Any, judge: _Judge, cause: _Cause) -> FuzzQuery:
 
 def _simpler(a: FuzzQuery, b: FuzzQuery) -> bool:
     return (len(a.params), len(a.display())) < (len(b.params), len(b.display()))
+
+
+def _without(params: tuple[tuple[str, str], ...], index: int, value: str | None = None) -> tuple[tuple[str, str], ...]:
+    """``params`` without the one at ``index`` (``value`` None), or with its value replaced by ``value``."""
+    if value is None:
+        return params[:index] + params[index + 1:]
+    return params[:index] + ((params[index][0], value),) + params[index + 1:]
+
+
+def _removals(query: FuzzQuery) -> Iterator[FuzzQuery]:
+    """Every query one removal simpler than ``query``, in a fixed order (the same query gives the same
+    sequence): compartment, POST, whole parameters (sorted by name and value, so the order they were sent
+    in does not matter), then one comma alternative of a criterion, then one ``_sort`` key beyond the first."""
+    from imgconf.fuzz.shape import _LITERAL
+    from imgconf.searchparams.text import split_unescaped
+
+    if query.compartment:
+        yield replace(query, compartment=None)
+    if query.method == "POST":
+        yield replace(query, method="GET")
+    params = query.params
+    order = sorted(range(len(params)), key=lambda i: params[i])
+    for i in order:
+        yield replace(query, params=_without(params, i))
+    for i in order:
+        name, value = params[i]
+        if name == "_sort":
+            keys = value.split(",")
+            for k in range(1, len(keys)):
+                yield replace(query, params=_without(params, i, ",".join(keys[:k] + keys[k + 1:])))
+        elif name.split(":", 1)[0] not in _LITERAL and name != "_count":
+            alternatives = split_unescaped(value, ",")
+            for k in range(len(alternatives)) if len(alternatives) > 1 else ():
+                yield replace(query, params=_without(params, i, ",".join(alternatives[:k] + alternatives[k + 1:])))
+
+
+def minimize(judge: Callable[[FuzzQuery], JudgedQuery], query: FuzzQuery,
+             same: Callable[[FuzzQuery, Failure], bool], max_calls: int = MAX_MINIMIZE_CALLS) -> FuzzQuery:
+    """Greedy, deterministic: remove one part of ``query`` at a time (``_removals``), keep a removal after which
+    it still fails the same way (``same``, re-judged), until no single removal does (1-minimal) or ``max_calls``
+    queries not judged before were sent. Escapes the local minima Hypothesis's shrinker can stop at."""
+    seen: set[FuzzQuery] = {query}
+    calls = 0
+    improved = True
+    while improved:
+        improved = False
+        for candidate in _removals(query):
+            if candidate in seen:
+                continue
+            if calls >= max_calls:
+                return query
+            seen.add(candidate)
+            calls += 1  # an upper bound: the run's judge answers a query it judged before from its cache
+            if any(same(candidate, f) for f in interesting(judge(candidate))):
+                query, improved = candidate, True
+                break
+    return query
