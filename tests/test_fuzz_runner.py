@@ -307,3 +307,31 @@ def test_the_greedy_pass_keeps_a_removal_only_for_the_same_cause(loaded: TargetS
         assert minimize(judge, start, _same_cause(failure), max_calls=0) == start
     finally:
         proxy.set_faults([])
+
+
+def test_a_wrong_answer_on_an_eu_parameter_outside_r4_core_is_no_more_than_a_should(proxy: FaultProxy) -> None:
+    """DocumentReference modality is EU Imaging's (EUIMG-055), not R4's: a server that does not know it SHOULD
+    ignore it (R4 search.html#errors, REST-034) — Medplum answers an empty set. A core parameter stays SHALL."""
+    from imgconf.faults.rewrite import rewrite_values
+
+    def matching_nothing(*names: str) -> Fault:
+        return Fault("matches-nothing", "a filter that matches nothing", ("REST-034",),
+                     on_request=rewrite_values(named(*names), lambda _v: "no-such-code"))
+
+    session = TargetSession(SessionOptions(target=proxy.base_url))
+    try:
+        load_fixtures(session, ("DocumentReference",))
+        modality = FuzzQuery("DocumentReference", (("modality", "CT"),))
+        proxy.set_faults([])
+        assert judge_query(session, modality).failures == []  # the reference server knows the parameter
+        proxy.set_faults([matching_nothing("modality")])
+        recall = next(f for f in judge_query(session, modality).failures if f.defect.kind == "recall")
+        assert recall.culprit == "modality" and recall.defect.level == "SHOULD"
+        assert "REST-034" in recall.defect.requirement
+        proxy.set_faults([matching_nothing("category")])
+        category = judge_query(session, FuzzQuery("DocumentReference", (("category", "Medical-Imaging"),)))
+        core = next(f for f in category.failures if f.defect.kind == "recall")
+        assert core.culprit == "category" and core.defect.level == "SHALL" and "REST-034" not in core.defect.requirement
+    finally:
+        proxy.set_faults([])
+        session.close()

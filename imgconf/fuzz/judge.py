@@ -50,6 +50,12 @@ _IHE_PARAMS: dict[tuple[str, str], tuple[str, ...]] = {
     ("DocumentReference", "creation"): ("MHD-003",),
     ("Patient", "mothersMaidenName"): ("PDQ-002",),
 }
+# Parameters outside R4 core that no catalogued actor duty makes every server process (EU Imaging's DocumentReference
+# modality, EUIMG-055: SHOULD in its CapabilityStatements). R4 search.html#errors: a server that does not know one
+# "SHOULD ignore unknown or unsupported parameters" (REST-034): answering wrongly is never more than a SHOULD.
+_EXTENSION_PARAMS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("DocumentReference", "modality"): ("REST-034",),
+}
 # R4 modifiers a server may or may not support (REST-056, REST-063: MAY): a wrong answer is no finding.
 _OPTIONAL_MODIFIERS = {"not": "REST-056", "text": "REST-056", "of-type": "REST-056", "above": "REST-056",
                        "below": "REST-056", "in": "REST-056", "not-in": "REST-056", "identifier": "REST-063"}
@@ -106,13 +112,14 @@ def criterion_requirements(rtype: str, crit: Criterion) -> tuple[str, ...]:
         return ("REST-062", *alternatives) if (rtype, chained) == ("DocumentReference", "patient.identifier") else ()
     mod = crit.modifier
     if mod == "missing":
-        return ("REST-080", *_IHE_PARAMS.get((rtype, crit.name), ()))
+        return ("REST-080", *_IHE_PARAMS.get((rtype, crit.name), ()), *_EXTENSION_PARAMS.get((rtype, crit.name), ()))
     if mod in _OPTIONAL_MODIFIERS:
         return (_OPTIONAL_MODIFIERS[mod],)
     if mod and mod[:1].isupper():  # subject:Patient=123: the type modifier (REST-061, MAY) is what the server may lack
         return ("REST-061", *alternatives)
     ptype = crit.param.type if crit.param else ""
-    reqs: list[str] = [*_SPECIFIC.get((rtype, crit.name), ()), *_IHE_PARAMS.get((rtype, crit.name), ())]
+    reqs: list[str] = [*_SPECIFIC.get((rtype, crit.name), ()), *_IHE_PARAMS.get((rtype, crit.name), ()),
+                       *_EXTENSION_PARAMS.get((rtype, crit.name), ())]
     if ptype == "token":
         reqs += sorted({_token_form(v) for v in crit.raw_values or crit.values})
         if crit.name == "identifier":
