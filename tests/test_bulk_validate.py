@@ -152,6 +152,7 @@ def imgconf(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str
                           timeout=timeout, check=False)
 
 
+@pytest.mark.slow  # processes / thousands of mutants: the full run, not the fast loop
 def test_quiet_and_summary_print_the_summary_only(tmp_path: Path) -> None:
     data = conflicted_ndjson(tmp_path / "studies.ndjson")
     loud = imgconf("-j", "2", str(data))
@@ -179,6 +180,7 @@ def test_printing_is_capped_but_reports_have_everything(tmp_path: Path) -> None:
     assert len(json.loads(out.read_text())["results"]) > 2
 
 
+@pytest.mark.slow  # processes / thousands of mutants: the full run, not the fast loop
 def test_quality_report_files_and_plots(tmp_path: Path) -> None:
     data = conflicted_ndjson(tmp_path / "studies.ndjson")
     run = imgconf("-j", "2", "--summary", "--report", str(tmp_path / "rep"), str(data))
@@ -213,6 +215,7 @@ def test_failing_count_includes_resources_failing_only_by_a_cross_resource_confl
     assert [w["source"] for w in worst] == [f"{data}:2", f"{data}:1"]  # counted once, with its own findings too
 
 
+@pytest.mark.slow  # processes / thousands of mutants: the full run, not the fast loop
 def test_ctrl_c_leaves_a_partial_report_marked_incomplete(tmp_path: Path) -> None:
     line = json.dumps(dict(study(0, series=1, instances=1), status="bogus"))  # every line has a finding
     data = tmp_path / "big.ndjson"

@@ -224,6 +224,7 @@ def mutants(resource: dict[str, Any], rng: random.Random, limit: int) -> Iterato
 SMALL_STUDY = sample_imaging_study(2, 3)
 
 
+@pytest.mark.slow  # processes / thousands of mutants: the full run, not the fast loop
 def test_every_path_of_a_small_study_mutated_agrees() -> None:
     """Every path of a 2-series/3-instance study, every replacement value."""
     TIERS["dirty"] = 0
