@@ -501,7 +501,9 @@ def run_fuzzing(url: str, fuzz: FuzzMutation, auth: AuthSettings | None) -> Fuzz
 
     started = time.perf_counter()
     try:
-        run = run_fuzz(url, FuzzSettings(budget=fuzz.budget, seed=fuzz.seed), auth=auth)
+        # caught or not is all a fault run must tell: it ends at its first finding, unshrunk
+        run = run_fuzz(url, FuzzSettings(budget=fuzz.budget, seed=fuzz.seed, stop_at_first_finding=True, shrink=False),
+                       auth=auth)
     except Exception as exc:  # noqa: BLE001 — a fault may break the fuzz run itself: no verdict, said why
         return FuzzOutcome(error=f"{type(exc).__name__}: {exc}", duration_s=time.perf_counter() - started)
     outcome = FuzzOutcome(list(run.findings), run.queries, run.not_judged, time.perf_counter() - started)

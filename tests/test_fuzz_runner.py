@@ -178,6 +178,21 @@ def test_a_fault_is_found_shrunk_to_one_parameter_and_deduplicated(proxy: FaultP
     assert tagged_left(upstream.base_url) == before
 
 
+def test_stop_at_first_finding_ends_generation_and_keeps_the_query_as_found(proxy: FaultProxy) -> None:
+    """What `imgconf mutate --fuzz` asks of a fault run: caught or not, without spending the budget or shrinking."""
+    proxy.set_faults([BY_NAME["ignores-modality"]])
+    try:
+        run = run_fuzz(proxy.base_url, FuzzSettings(budget=40, seed=0, resource_types=IMAGING,
+                                                    stop_at_first_finding=True, shrink=False), queries=small_queries)
+    finally:
+        proxy.set_faults([])
+    assert [f.cause for f in run.findings] == ["ImagingStudy modality precision"]
+    assert run.queries + run.not_judged < 40  # generation ended at the first finding
+    finding = run.findings[0]
+    assert any(name == "modality" for name, _ in finding.query.params)
+    assert finding.evidence and finding.defect.level == "SHALL"
+
+
 def test_the_reference_server_gives_no_finding_with_the_generator() -> None:
     with EmbeddedServer() as srv:
         run = run_fuzz(srv.base_url, FuzzSettings(budget=30, seed=1))

@@ -58,6 +58,10 @@ class FuzzSettings:
     seed: int = 0
     resource_types: tuple[str, ...] = FUZZ_TYPES
     probe_all: bool = False
+    # `imgconf mutate --fuzz` asks only whether a fault is caught: generation ends at the first query with a
+    # finding, and findings may keep the query they were found with (shrinking costs up to ~300 queries each).
+    stop_at_first_finding: bool = False
+    shrink: bool = True
 
 
 @dataclass
@@ -198,7 +202,27 @@ def _fuzz(session: TargetSession, settings: FuzzSettings, run: FuzzRun,
     strategy = (queries or search_queries)(universe, plan)
     judge = _Judge(session)
     causes = _generate(strategy, judge, settings, run, progress, started)
-    run.findings = _shrink_all(strategy, judge, causes, settings.seed)
+    run.findings = (_shrink_all(strategy, judge, causes, settings.seed) if settings.shrink
+                    else _as_found(judge, causes, settings.seed))
+
+
+def _as_found(judge: _Judge, causes: dict[str, _Cause], seed_value: int) -> list[FuzzFinding]:
+    """Findings with the queries they were generated with (no shrinking), one per cause."""
+    from imgconf.fuzz.shape import query_shape
+
+    findings: dict[str, FuzzFinding] = {}
+    for cause in causes.values():
+        key = _key(cause.query, cause.failure)
+        if key in findings:
+            findings[key].occurrences += cause.occurrences
+            continue
+        judged = judge(cause.query)  # cached: no query is sent again
+        findings[key] = FuzzFinding(
+            cause=key, shape=query_shape(cause.query), query=cause.query, defect=cause.failure.defect,
+            expected_ids=judged.expected_ids, actual_ids=judged.actual_ids, seed=seed_value,
+            occurrences=cause.occurrences, evidence=judged.exchanges,
+        )
+    return sorted(findings.values(), key=lambda f: f.cause)
 
 
 def _generate(strategy: Any, judge: _Judge, settings: FuzzSettings, run: FuzzRun,
@@ -210,7 +234,7 @@ def _generate(strategy: Any, judge: _Judge, settings: FuzzSettings, run: FuzzRun
     deadline = started + settings.seconds if settings.seconds else None
     budget = settings.budget if settings.budget is not None else 10**9
 
-    class TimeUp(Exception):
+    class TimeUp(Exception):  # --seconds spent, or (stop_at_first_finding) a finding is in
         pass
 
     @seed(settings.seed)
@@ -235,6 +259,8 @@ def _generate(strategy: Any, judge: _Judge, settings: FuzzSettings, run: FuzzRun
                 causes[key].occurrences += 1
             else:
                 causes[key] = _Cause(query, failure, tuple(current_build_context().data.choices))
+        if causes and settings.stop_at_first_finding:
+            raise TimeUp
 
     with contextlib.suppress(TimeUp):
         generated()
