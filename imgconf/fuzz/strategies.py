@@ -46,9 +46,8 @@ _CASE_INSENSITIVE_SYSTEMS = {"urn:ietf:bcp:13", "urn:ietf:bcp:47"}
 _CONTACT_SYSTEMS = {"phone", "fax", "email", "pager", "url", "sms", "other"}
 # Groups drawn with equal weight: uri with string, composite with reference (few of each)
 _TYPE_RANK = {"token": 0, "date": 1, "string": 2, "uri": 2, "reference": 3, "composite": 3}
-_MISSING_GROUP, _NO_VALUE_GROUP = 20, 21  # after the type groups (and the chains, 9): drawn last when shrinking
-_MAX_OR = 3
-_MAX_CRITERIA = 4
+_OR_COUNTS = (1,) * 7 + (2,) * 2 + (3,)  # values of a comma OR, drawn uniformly: 70 % one value
+_CRITERIA_COUNTS = (0,) + (1,) * 10 + (2,) * 6 + (3,) * 2 + (4,)  # drawn uniformly: the share of each count
 _MAX_CANDIDATES = 60  # per parameter: enough variety, short lists shrink fast
 
 
@@ -243,7 +242,8 @@ def _string_values(values: list[Any]) -> dict[str | None, Groups]:
 
     cases = [c for p in parts if (c := _other_case(p))]
     accents = [a for p in parts for a in (_strip_accents(p), _add_accent(p)) if a and a != p]
-    return {None: esc(plain, cases, accents, [m for m in miss if m.endswith("zq")]) or [["Zzyzx"]],
+    inside = [p[1: len(p) - 1] for p in parts if len(p) > 3]  # no match: R4 matches from the start
+    return {None: esc(plain, cases, accents, inside, [m for m in miss if m.endswith("zq")]) or [["Zzyzx"]],
             "exact": esc(exact, cases, accents, [m for m in miss if not m.endswith("zq")]) or [["Zzyzx"]],
             "contains": esc(contains) or [["zyzx"]]}
 
@@ -447,9 +447,16 @@ def _first_str(one: tuple[str]) -> str:
     return one[0]
 
 
+def _or_values(draw: st.DrawFn, one: SearchStrategy[str]) -> str:
+    # Mostly one value: an OR with an exact value hides what a near miss would have matched wrongly.
+    # Sorted counts: Hypothesis shrinks toward one value.
+    n = draw(st.sampled_from(_OR_COUNTS))
+    return ",".join(dict.fromkeys(draw(one) for _ in range(n)))
+
+
 def _or_list(groups: Groups) -> SearchStrategy[str]:
     """One value, or a comma OR of up to three (shrinks to one)."""
-    return st.lists(_one(groups), min_size=1, max_size=_MAX_OR, unique=True).map(",".join)
+    return st.composite(_or_values)(_one(groups))
 
 
 def _pair(name: str) -> Callable[[str], Pairs]:
@@ -458,9 +465,10 @@ def _pair(name: str) -> Callable[[str], Pairs]:
 
 def _date_criterion(name: str, values: Groups) -> SearchStrategy[Pairs]:
     prefixed = st.tuples(st.sampled_from(DATE_PREFIXES), _one(values)).map("".join)
-    single = st.lists(prefixed, min_size=1, max_size=_MAX_OR, unique=True).map(",".join)
-    # repeated AND: optionally a second bound (started=ge…&started=lt…); shrinks to none
-    upper = st.none() | st.tuples(st.sampled_from(("le", "lt", "eb")), _one(values)).map("".join)
+    single = st.composite(_or_values)(prefixed)
+    # repeated AND: in one of four, a second bound (started=ge…&started=lt…); shrinks to none
+    upper = st.one_of(st.none(), st.none(), st.none(),
+                      st.tuples(st.sampled_from(("le", "lt", "eb")), _one(values)).map("".join))
 
     def pairs(parts: tuple[str, str | None]) -> Pairs:
         return ((name, parts[0]),) if parts[1] is None else ((name, parts[0]), (name, parts[1]))
@@ -472,38 +480,47 @@ def _missing(name: str) -> SearchStrategy[Pairs]:
     return st.sampled_from(("true", "false")).map(_pair(name + ":missing"))
 
 
-def _criterion(index: _Index, rtype: str, param: SearchParam) -> SearchStrategy[Pairs]:
+def _per_group(groups: Groups, name: str) -> list[SearchStrategy[Pairs]]:
+    """One option per value group (exact forms, other case, prefix, other system, other UID form, ...):
+    a near miss gets the share of a modifier, however many exact values the parameter has."""
+    return [_or_list([group]).map(_pair(name)) for group in groups]
+
+
+def _criterion_options(index: _Index, rtype: str, param: SearchParam) -> list[SearchStrategy[Pairs]]:
+    """The ways to ask one parameter, each drawn as often as another: modifier x value group, then :missing."""
     name = param.name
     values = index.values(rtype, param)
     options: list[SearchStrategy[Pairs]] = []
     if param.type == "token":
         tokens = _token_values(param, values)
-        options.append(_or_list(tokens).map(_pair(name)))
+        options += _per_group(tokens, name)
         # :not takes one value: R4 does not say whether `:not=a,b` is "neither" or "not both"
-        options.append(_one(tokens).map(_pair(name + ":not")))
+        # a modifier weighs as two value groups (a token parameter has up to five of them)
+        options += [_one(tokens).map(_pair(name + ":not"))] * 2
         of_type = _of_type_values(values)
         if of_type:
-            options.append(_or_list(of_type).map(_pair(name + ":of-type")))
+            options += [_or_list(of_type).map(_pair(name + ":of-type"))] * 2
     elif param.type == "date":
-        options.append(_date_criterion(name, _date_values(values)))
+        # one option per value group (years / inside wide targets / days / seconds), every prefix in each
+        options += [_date_criterion(name, [group]) for group in _date_values(values)]
     elif param.type == "string":
         by_mod = _string_values(values)
-        options += [_or_list(by_mod[None]).map(_pair(name)), _or_list(by_mod["exact"]).map(_pair(name + ":exact")),
-                    _or_list(by_mod["contains"]).map(_pair(name + ":contains"))]
+        options += _per_group(by_mod[None], name) + _per_group(by_mod["exact"], name + ":exact")
+        options.append(_or_list(by_mod["contains"]).map(_pair(name + ":contains")))
     elif param.type == "uri":
-        options.append(_or_list(_uri_values(values)).map(_pair(name)))
+        options += _per_group(_uri_values(values), name)
     elif param.type == "reference":
         plain, typed, identifiers = _reference_values(index, param, values)
-        options.append(_or_list(plain).map(_pair(name)))
+        options += _per_group(plain, name)
         for target, ids in typed.items():
             options.append(_or_list([ids]).map(_pair(f"{name}:{target}")))
         if identifiers:
             options.append(_or_list(identifiers).map(_pair(name + ":identifier")))
     elif param.type == "composite":
-        options.append(_or_list(_composite_values(index, param, values)).map(_pair(name)))
+        options += _per_group(_composite_values(index, param, values), name)
     else:
-        return st.nothing()
-    return st.one_of(options)  # :missing is its own group (_type_queries)
+        return []
+    return [*options, _missing(name)]
 
 
 def _composite_values(index: _Index, param: SearchParam, values: list[Any]) -> Groups:
@@ -589,36 +606,66 @@ def _first(one: tuple[Pairs]) -> Pairs:
 
 
 def _param_rank(rtype: str, name: str) -> tuple[int, bool, str]:
-    """Type group, then the type's own parameters before the common ``_`` ones (drawn less often)."""
+    """Type group, then the type's own parameters before the common ``_`` ones (simplest first when shrinking)."""
     if "." in name:
         return 9, False, name
     param = get_param(rtype, name)
     return (_TYPE_RANK.get(param.type, 8) if param else 10), name.startswith("_"), name
 
 
+def _branch(options: list[SearchStrategy[Pairs]]) -> SearchStrategy[Pairs]:
+    """One choice among `options`, kept one branch of an enclosing choice (st.one_of flattens nested
+    one_of, even through .map; st.tuples does not) and behind a short repr."""
+    return st.tuples(_opaque(st.one_of(options))).map(_first)
+
+
+def _chain_options(index: _Index, rtype: str, chains: list[str]) -> list[SearchStrategy[Pairs]]:
+    """The chains of one reference parameter: those ending in ``identifier`` (the chain IHE MHD ITI-67
+    names: patient.identifier) as one option, every other chain as the other."""
+    by_identifier: dict[bool, list[SearchStrategy[Pairs]]] = {}
+    for chain in chains:
+        strategy = _chain_criterion(index, rtype, chain)
+        if strategy is not None:
+            by_identifier.setdefault(not chain.endswith(".identifier"), []).append(strategy)
+    return [_branch(options) for _, options in sorted(by_identifier.items())]
+
+
+def _criterion_count(draw: st.DrawFn, crit: SearchStrategy[Pairs]) -> list[Pairs]:
+    # ~5 % none, 50 % one, 30 % two, 10 % three, 5 % four: one criterion shows an ignored or mismatched
+    # parameter (more criteria mostly find nothing, whatever the server does with the one under test).
+    # Sorted: Hypothesis shrinks a count toward the start, to fewer criteria.
+    n = draw(st.sampled_from(_CRITERIA_COUNTS))
+    return [draw(crit) for _ in range(n)]
+
+
 def _type_queries(index: _Index, plan: FuzzPlan, rtype: str) -> SearchStrategy[FuzzQuery]:
     allowed = plan.params.get(rtype, ())
-    # One branch per parameter type (token, date, string, reference, uri, composite, chains), each a
-    # choice of its parameters: every type gets its share, however many parameters (or chains) it has.
-    # Two more groups: `:missing` of every parameter, and the parameters no fixture has a value for
-    # (their values can only be made up, so they are drawn less often).
-    groups: dict[int, list[SearchStrategy[Pairs]]] = {}
+    # Each criterion: first a parameter, every declared one as likely as another (the chains of one
+    # reference parameter count as one; the parameters no fixture has a value for share one choice: their
+    # values can only be made up), then one of its ways (modifier x value group, :missing).
+    slots: list[tuple[tuple[int, bool, str], SearchStrategy[Pairs]]] = []
+    chains: dict[str, list[str]] = {}
+    no_value: list[SearchStrategy[Pairs]] = []
     for name in sorted((n for n in allowed if not n.startswith(("_sort", "_count", "_include"))),
                        key=lambda n: _param_rank(rtype, n)):
-        group = _param_rank(rtype, name)[0]
         if "." in name:
-            strategy = _chain_criterion(index, rtype, name)
+            chains.setdefault(name.partition(".")[0].partition(":")[0], []).append(name)
+            continue
+        param = get_param(rtype, name)
+        options = _criterion_options(index, rtype, param) if param is not None else []
+        if param is None or not options:
+            continue
+        if not index.values(rtype, param):
+            no_value.append(_branch(options))
         else:
-            param = get_param(rtype, name)
-            strategy = _criterion(index, rtype, param) if param is not None else None
-            if param is not None and param.type in _TYPE_RANK:
-                groups.setdefault(_MISSING_GROUP, []).append(_missing(name))
-                if not index.values(rtype, param):
-                    group = _NO_VALUE_GROUP
-        if strategy is not None:  # one branch per parameter, whatever number of modifiers it has
-            groups.setdefault(group, []).append(st.tuples(_opaque(strategy)).map(_first))
-    # (st.tuples keeps a group one branch: st.one_of flattens nested one_of, even through .map)
-    criteria = [st.tuples(_opaque(st.one_of(group))).map(_first) for _, group in sorted(groups.items())]
+            slots.append((_param_rank(rtype, name), _branch(options)))
+    for head, names in chains.items():
+        chain_options = _chain_options(index, rtype, names)
+        if chain_options:
+            slots.append(((9, False, head), _branch(chain_options)))
+    criteria = [strategy for _, strategy in sorted(slots, key=lambda slot: slot[0])]
+    if no_value:
+        criteria.append(_branch(no_value))
     crit = st.one_of(criteria) if criteria else st.nothing()
     sort_keys = _sort_keys(index, rtype, allowed) if "_sort" in allowed else []
     includes = list(plan.includes.get(rtype, ())) if "_include" in allowed else []
@@ -626,12 +673,14 @@ def _type_queries(index: _Index, plan: FuzzPlan, rtype: str) -> SearchStrategy[F
                 if plan.compartment and compartment_params("Patient", rtype) and rtype != "Patient" else [])
 
     # Every part is built once here (building strategies per draw costs more than drawing them).
-    criteria_s = st.lists(crit, min_size=0, max_size=_MAX_CRITERIA)
+    criteria_s = st.composite(_criterion_count)(crit)
     sort_s: SearchStrategy[str | None] = (st.none() | _sort_value(sort_keys)) if sort_keys else st.none()
     count_s: SearchStrategy[int | None] = (st.none() | st.integers(min_value=1, max_value=5)) \
         if "_count" in allowed else st.none()
     include_s = st.lists(_choice(includes), max_size=2, unique=True) if includes else st.just([])
-    patient_s: SearchStrategy[str | None] = (st.none() | _choice(patients)) if patients else st.none()
+    # a compartment narrows the answer to one patient's (where an ignored criterion shows less): 1 in 4
+    patient_s: SearchStrategy[str | None] = st.one_of(st.none(), st.none(), st.none(), _choice(patients)) \
+        if patients else st.none()
     method_s: SearchStrategy[Literal["GET", "POST"]] = st.sampled_from(("GET", "POST"))
 
     def build(parts: tuple[list[Pairs], str | None, int | None, list[str], str | None, Literal["GET", "POST"]]
