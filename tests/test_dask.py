@@ -190,6 +190,7 @@ def test_an_unreachable_scheduler_is_an_error_not_a_traceback(tmp_path: Path, mo
     assert CliRunner().invoke(app, ["validate", "--dask", "127.0.0.1:8786", str(tmp_path / "a.ndjson")]).exit_code == 2
 
 
+@pytest.mark.slow  # Hypothesis sweeps / real processes and clusters: the full run, not the fast loop
 def test_local_cluster_finds_what_validate_finds_across_partitions(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     data = tmp_path / "studies.ndjson"

@@ -70,6 +70,7 @@ def test_an_unreachable_target_exits_2(tmp_path: Path) -> None:
     assert code == 2 and "cannot fuzz" in out, out
 
 
+@pytest.mark.slow  # Hypothesis sweeps / real processes and clusters: the full run, not the fast loop
 def test_a_new_finding_exits_1_with_query_ids_requirement_and_reproduce_line(
     faulty: FaultProxy, small_generator: None, tmp_path: Path,
 ) -> None:
@@ -102,6 +103,7 @@ def test_nothing_generated_without_a_capability_statement_exits_2(tmp_path: Path
     assert code == 2 and "nothing was generated" in out and "no CapabilityStatement" in out, out
 
 
+@pytest.mark.slow  # Hypothesis sweeps / real processes and clusters: the full run, not the fast loop
 def test_sigterm_during_a_run_removes_the_fixtures_and_exits_130(tmp_path: Path) -> None:
     import os
     import signal

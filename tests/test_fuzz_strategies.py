@@ -10,6 +10,7 @@ from pathlib import Path
 from random import Random
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, Phase, find, given, seed, settings, strategies as st
 
 from imgconf.fixtures import RUN_TAG_SYSTEM, add_tag, library
@@ -78,6 +79,7 @@ def _find(predicate: Callable[[FuzzQuery], bool], seed_value: int = 0) -> FuzzQu
 
 # --- every query is one the oracle can judge ------------------------------------------------------
 
+@pytest.mark.slow  # Hypothesis sweeps / real processes and clusters: the full run, not the fast loop
 @seed(14)
 @settings(database=None, deadline=None, max_examples=400, suppress_health_check=list(HealthCheck))
 @given(st.data())
@@ -147,6 +149,7 @@ QUERY_CHECKS: dict[str, Callable[[FuzzQuery], bool]] = {
 }
 
 
+@pytest.mark.slow  # Hypothesis sweeps / real processes and clusters: the full run, not the fast loop
 def test_generator_reaches_every_kind_modifier_prefix_and_result_parameter() -> None:
     queries = _sample(1500)
     shapes = [query_shape(q) for q in queries]
@@ -165,6 +168,7 @@ def test_generator_reaches_every_kind_modifier_prefix_and_result_parameter() -> 
 
 # --- shrinking: fewest parameters, simplest values ------------------------------------------------
 
+@pytest.mark.slow  # Hypothesis sweeps / real processes and clusters: the full run, not the fast loop
 def test_shrinks_to_a_single_date_parameter_with_prefix_ge() -> None:
     """hypothesis.find over the whole plan (all three types) gives the minimal example: one parameter."""
     def has_ge(q: FuzzQuery) -> bool:
@@ -180,6 +184,7 @@ def test_shrinks_to_a_single_date_parameter_with_prefix_ge() -> None:
     assert re.fullmatch(r"ge\d{4}", value), value  # the simplest precision: a year
 
 
+@pytest.mark.slow  # Hypothesis sweeps / real processes and clusters: the full run, not the fast loop
 def test_shrinks_a_two_criteria_failure_to_two_criteria() -> None:
     def token_and_date(q: FuzzQuery) -> bool:
         kinds = query_shape(q)
@@ -377,6 +382,7 @@ def _lone(queries: list[FuzzQuery]) -> list[tuple[str, str]]:
     return out
 
 
+@pytest.mark.slow  # Hypothesis sweeps / real processes and clusters: the full run, not the fast loop
 def test_most_queries_ask_one_criterion_and_each_parameter_gets_its_share() -> None:
     """An ignored or mismatched parameter shows when it is asked alone: most queries have one criterion,
     and the parameter is chosen before its modifier and value, so every parameter comes up."""
@@ -394,6 +400,7 @@ def test_most_queries_ask_one_criterion_and_each_parameter_gets_its_share() -> N
         assert by_param.get(param, 0) >= 1, (param, sorted(by_param.items()))
 
 
+@pytest.mark.slow  # Hypothesis sweeps / real processes and clusters: the full run, not the fast loop
 def test_near_misses_come_up_alone() -> None:
     """The other DICOM UID form, another subject type, :missing: alone; a date inside a wider target."""
     lone = _lone(_sample_of("ImagingStudy", 1500))  # the same sample (cached)

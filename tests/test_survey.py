@@ -424,6 +424,7 @@ def test_smart_preset_token_stays_in_memory(tmp_path: Path) -> None:
         assert token not in text
 
 
+@pytest.mark.slow  # Hypothesis sweeps / real processes and clusters: the full run, not the fast loop
 def test_sigint_in_a_real_process_leaves_state_and_partial_report(upstream: EmbeddedServer, tmp_path: Path) -> None:
     """The CLI path end to end: Ctrl-C (SIGINT) while pages are read → exit 2, INTERRUPTED, a resumable state and
     a partial report that says so; the resume completes it with every resource counted once."""
