@@ -28,7 +28,7 @@ from rich.text import Text
 from imgconf.bulk.work import resource_validator
 from imgconf.validators import bundle_own_findings, relocate
 from imgconf.validators.crossref import UidIndex
-from imgconf.validators.findings import MANDATORY, Finding
+from imgconf.validators.findings import MANDATORY, Finding, resource_name
 
 INPUT_READ = "INPUT-READ"  # pseudo requirement id: the input itself could not be read
 PRINT_LIMIT = 200  # resources whose findings are printed one by one; the rest only in the reports and counts
@@ -153,14 +153,6 @@ def validate_paths(paths: list[Path], *, profile: str | None = None, index: UidI
             yield label, item, findings
 
 
-def _resource_name(resource: dict[str, Any] | None) -> str:
-    if resource is None:
-        return "unreadable"
-    rtype = resource.get("resourceType", "?")
-    rid = resource.get("id")
-    return f"{rtype}/{rid}" if isinstance(rid, str) else str(rtype)
-
-
 class _JsonReport:
     """Streams ``{"results": [...], "summary": {...}}``: only resources with findings are listed."""
 
@@ -192,7 +184,7 @@ class _JunitReport:
         self.spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - lives until close()
 
     def add(self, label: str, resource: dict[str, Any] | None, findings: list[Finding]) -> None:
-        name = _xml(f"{label} {_resource_name(resource)}")
+        name = _xml(f"{label} {resource_name(resource)}")
         lines = "\n".join(_finding_line(f) for f in findings)
         mandatory = [f for f in findings if f.level in MANDATORY]
         self.spool.write(f'<testcase classname="imgconf.validate" name="{name}">')
@@ -318,7 +310,7 @@ _STYLE = {"SHALL": "red", "SHALL NOT": "red", "SHOULD": "yellow"}
 
 def _print_resource(console: Console, label: str, resource: dict[str, Any] | None, findings: list[Finding]) -> None:
     # soft_wrap: the terminal wraps; rich's own wrapping caches every distinct line (memory grows).
-    console.print(Text(f"{label}  {_resource_name(resource)}", style="bold"), soft_wrap=True)
+    console.print(Text(f"{label}  {resource_name(resource)}", style="bold"), soft_wrap=True)
     for f in findings:
         line = Text("  ")
         line.append(f"{f.requirement:<10} {f.level:<9}", style=_STYLE.get(f.level, "cyan"))

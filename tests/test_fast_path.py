@@ -297,7 +297,8 @@ def test_types_outside_and_odd_inputs_delegate(rtype: str) -> None:
 
 def _elements_by_primitive() -> dict[str, tuple[Element, Any]]:
     """One (element, adapter index) per primitive type name among the models the fast types reach."""
-    from imgconf.validators.faststructure import _ADAPTER_INDEX, _inner_annotation  # internals under test
+    from imgconf.validators.faststructure import _ADAPTER_INDEX  # internals under test
+    from imgconf.validators.jsonform import unwrap_annotation
     from imgconf.validators.jsonform import elements
 
     found: dict[str, tuple[Element, Any]] = {}
@@ -312,7 +313,7 @@ def _elements_by_primitive() -> dict[str, tuple[Element, Any]]:
         annotations = {f.alias: f.annotation for f in model.model_fields.values() if f.alias}
         for name, element in elements(model).items():
             if element.primitive is not None and not name.startswith("_") and element.json_kind != "boolean":
-                index = _ADAPTER_INDEX[_inner_annotation(annotations[name])]
+                index = _ADAPTER_INDEX[unwrap_annotation(annotations[name])[0]]
                 found.setdefault(element.primitive, (element, index))
             elif element.model is not None and not element.is_resource:
                 stack.append(element.model())

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from imgconf.validators.findings import MANDATORY, Finding
+from imgconf.validators.findings import MANDATORY, Finding, resource_name
 
 WORST_N = 20
 MAX_KEYS = 10_000  # distinct producers/modalities kept; the rest are "(other)"
@@ -63,14 +63,6 @@ def modalities_of(resource: dict[str, Any] | None) -> list[str]:
         if isinstance(s, dict):
             take(s.get("modality"))
     return sorted(codes) or [NO_MODALITY]
-
-
-def _name(resource: dict[str, Any] | None) -> str:
-    if resource is None:
-        return "unreadable"
-    rtype = resource.get("resourceType", "?")
-    rid = resource.get("id")
-    return f"{rtype}/{rid}" if isinstance(rid, str) else str(rtype)
 
 
 class QualityReport:
@@ -125,7 +117,7 @@ class QualityReport:
             if not counted:  # the resource may already be among the worst with its own findings
                 self.worst = [w for w in self.worst if w[2] != label]
                 heapq.heapify(self.worst)
-            self._offer((mandatory + prior_mandatory, len(findings) + len(prior), label, _name(resource)))
+            self._offer((mandatory + prior_mandatory, len(findings) + len(prior), label, resource_name(resource)))
 
     def _offer(self, item: _Worst) -> None:
         if len(self.worst) < self.worst_n:

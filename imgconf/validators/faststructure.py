@@ -35,7 +35,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from imgconf.validators import rule_findings, validate_resource
 from imgconf.validators.fastschema import schema_validator
 from imgconf.validators.findings import Finding
-from imgconf.validators.jsonform import Element, elements, json_form_findings, json_kind_ok
+from imgconf.validators.jsonform import Element, elements, json_form_findings, json_kind_ok, unwrap_annotation
 from imgconf.validators.structure import error_finding, model_class, structural_findings
 
 FAST_TYPES = frozenset({"ImagingStudy", "DocumentReference", "Patient", "Endpoint", "Bundle", "Composition",
@@ -136,19 +136,6 @@ def _primitive_check(element: Element, annotation: Any) -> Check:
     return lambda v: type(v) is str and v != "" and (test(v) or model_accepts(index, v))
 
 
-def _inner_annotation(annotation: Any) -> Any:
-    """Strip Optional / List from a field annotation (as jsonform does), keeping Annotated."""
-    while True:
-        origin = typing.get_origin(annotation)
-        args = typing.get_args(annotation)
-        if origin is typing.Union or (origin is not None and type(None) in args and origin is not list):
-            annotation = next(a for a in args if a is not type(None))
-        elif origin is list:
-            annotation = args[0]
-        else:
-            return annotation
-
-
 # --- compiled tables --------------------------------------------------------------------------
 
 _TABLES: dict[type[BaseModel], _Table] = {}
@@ -170,7 +157,7 @@ def _compile(model: type[BaseModel]) -> _Table:
         if name.startswith("_"):
             continue  # primitive extensions `_x`: rare; the model path judges them
         if element.primitive is not None:
-            annotation = _inner_annotation(annotations[name])
+            annotation = unwrap_annotation(annotations[name])[0]
             fields[name] = (element.many, _PRIMITIVE, _primitive_check(element, annotation))
             primitives[name] = (element.json_kind or "string", _adapter_index(annotation))
         elif element.is_resource:

@@ -47,3 +47,12 @@ def short(value: Any, limit: int = 200) -> str | None:
         return None
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def resource_name(resource: dict[str, Any] | None) -> str:
+    """``Type/id`` of a resource in a report (``Type`` without an id, ``unreadable`` for none)."""
+    if resource is None:
+        return "unreadable"
+    rtype = resource.get("resourceType", "?")
+    rid = resource.get("id")
+    return f"{rtype}/{rid}" if isinstance(rid, str) else str(rtype)

@@ -61,7 +61,7 @@ class Element:
     is_resource: bool = False
 
 
-def _unwrap(annotation: Any) -> tuple[Any, bool]:
+def unwrap_annotation(annotation: Any) -> tuple[Any, bool]:
     """Strip Optional / List; return (inner type, repeating)."""
     many = False
     while True:
@@ -83,7 +83,7 @@ def elements(model: type[BaseModel]) -> dict[str, Element]:
         name = field.alias
         if not name or name == "fhir_comments":
             continue
-        inner, many = _unwrap(field.annotation)
+        inner, many = unwrap_annotation(field.annotation)
         if typing.get_origin(inner) is typing.Annotated:
             base, *meta = typing.get_args(inner)
             kind = next((_PRIMITIVES[type(m).__name__] for m in meta if type(m).__name__ in _PRIMITIVES), None)
