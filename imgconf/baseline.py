@@ -135,13 +135,18 @@ class Comparison:
 
 # -- loading ---------------------------------------------------------------------------------
 
-def load_baseline(path: Path) -> list[Entry]:
+def read_baseline_text(path: Path, error: type[Exception], what: str = "baseline") -> str:
+    """A baseline file's text, within the size cap; ``error`` (naming the file) when it cannot be read."""
     try:
-        text = read_capped(path, MAX_BASELINE_BYTES, "baseline")
+        return read_capped(path, MAX_BASELINE_BYTES, "baseline")
     except LocalInputError as exc:
-        raise BaselineError(str(exc)) from None
+        raise error(str(exc)) from None
     except OSError as exc:
-        raise BaselineError(f"{path}: cannot read the baseline ({exc.strerror})") from None
+        raise error(f"{path}: cannot read the {what} ({exc.strerror})") from None
+
+
+def load_baseline(path: Path) -> list[Entry]:
+    text = read_baseline_text(path, BaselineError)
     try:
         data = loads_bounded(text) if path.suffix == ".json" else safe_yaml(path, text)
     except LocalInputError as exc:

@@ -41,8 +41,9 @@ from typing import Any
 import yaml
 
 from imgconf import catalogue
+from imgconf.baseline import read_baseline_text
 from imgconf.fuzz.model import FuzzFinding, FuzzRun
-from imgconf.localinput import MAX_BASELINE_BYTES, LocalInputError, check_aliases, read_capped
+from imgconf.localinput import LocalInputError, check_aliases
 
 _REQUIRED = ("resource", "shape", "defect", "requirement", "reason")
 _KNOWN_KEYS = {*_REQUIRED, "clause", "link", "observed", "query", "cause", "parameter"}
@@ -144,12 +145,7 @@ class BaselineOutcome:
 
 def load_fuzz_baseline(path: Path) -> list[FuzzEntry]:
     """The entries of a fuzz baseline (YAML, or JSON which YAML reads), or FuzzBaselineError naming file:line."""
-    try:
-        text = read_capped(path, MAX_BASELINE_BYTES, "baseline")
-    except LocalInputError as exc:
-        raise FuzzBaselineError(str(exc)) from None
-    except OSError as exc:
-        raise FuzzBaselineError(f"{path}: cannot read the fuzz baseline ({exc.strerror})") from None
+    text = read_baseline_text(path, FuzzBaselineError, "fuzz baseline")
     root = _compose(path, text)
     if root is None:
         return []
