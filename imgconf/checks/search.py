@@ -13,7 +13,13 @@ from typing import Any
 
 from imgconf.checks.base import CheckContext, describe
 from imgconf.checks.registry import CheckKind, ParseContext, SpecError, register, waits_for
-from imgconf.checks.search_results import _tagged_subsetted, judge_shape, reported_ignored
+from imgconf.checks.search_results import (
+    _tagged_subsetted,
+    check_changed_criteria,
+    judge_shape,
+    reported_changed,
+    reported_ignored,
+)
 from imgconf.checks.search_target import SearchExpectation, SearchTarget, parse_search_request
 from imgconf.results import CheckResult, Level
 
@@ -121,8 +127,10 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
         complete = complete and not paging_problem
 
     # A full last page without a next link: whatever is missing was unreachable, a paging defect
-    # (REST-043, SHOULD), not a wrong match set or a wrong total.
-    cut_short = _cut_short(page, target) if complete else None
+    # (REST-043, SHOULD), not a wrong match set or a wrong total — unless the self link shows a criterion
+    # replaced by another (modality:not=CT answered as modality=CT): that explains what is missing.
+    changed = reported_changed(target, bundle)
+    cut_short = _cut_short(page, target) if complete and not changed else None
 
     # -- precision ---------------------------------------------------------------------
     cache: dict[str, dict[str, Any] | None] = ctx.resolved if ctx.resolved is not None else {}
@@ -145,6 +153,9 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
         skip = reported_ignored(target, bundle, session.capability.declared.get(target.resource_type, set()))
         if skip:
             note += f" (reported not applied, not judged: {', '.join(sorted(skip))})"
+        if changed:  # judged once, as a changed criterion (check_changed_criteria)
+            skip |= set(changed)
+            note += f" (reported changed, judged as such: {', '.join(sorted(changed))})"
     failing: list[tuple[dict[str, Any], str]] = []  # (match, the criterion it fails), for ctx.observations
     if spec.precision:
         offenders = []
@@ -180,12 +191,20 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
     missing = sorted(fixture for fixture, rid in expected.items() if rid not in returned_ids)
     # What was returned and expected, for callers that show it (imgconf fuzz findings); judges nothing.
     ctx.observations["search"] = {"returned": [f"{t}/{i}" for t, i in matched], "expected": dict(expected),
-                                  "not_applied": sorted(skip), "complete": complete, "failing": failing}
+                                  "not_applied": sorted(skip), "complete": complete, "failing": failing,
+                                  "changed": dict(changed)}
+    if spec.lenient_ignored:
+        results += check_changed_criteria(ctx, changed)
     if expected or spec.includes:
         if missing and not complete:
             results.append(
                 ctx.result("search", True, f"recall not judged: paging stopped before the last page; missing so far: {', '.join(missing)}",
                            detail="recall")
+            )
+        elif missing and changed and spec.lenient_ignored:
+            results.append(
+                ctx.result("search", True, f"recall not judged: the server answered another search than the one sent "
+                           f"({', '.join(sorted(changed))} changed); missing: {', '.join(missing)}", detail="recall")
             )
         elif missing and cut_short:
             results.append(

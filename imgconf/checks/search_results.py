@@ -108,23 +108,76 @@ def _outcome_mentions(bundle: dict[str, Any], name: str) -> bool:
     return False
 
 
+def _self_link_pairs(bundle: dict[str, Any]) -> list[tuple[str, str]] | None:
+    self_url = next((link.get("url") for link in bundle.get("link") or []
+                     if isinstance(link, dict) and link.get("relation") == "self" and link.get("url")), None)
+    return parse_qsl(urlsplit(str(self_url)).query, keep_blank_values=True) if self_url else None
+
+
+def _type_modifier(name: str) -> bool:
+    """``subject:Patient``: a resource-type modifier a server may fold into the value (``subject=Patient/1``)."""
+    _, _, modifier = name.partition(":")
+    return modifier[:1].isupper()
+
+
+def reported_changed(target: SearchTarget, bundle: dict[str, Any]) -> dict[str, str]:
+    """Criteria (names as sent) the self link shows REPLACED, each with what was echoed instead.
+
+    A criterion is changed when its name is not echoed but its parameter is, under a name the client never
+    sent: ``modality:not=CT`` echoed as ``modality=CT`` — the server dropped the modifier and searched the
+    value with another meaning (neither refused nor ignored, REST-082). Chains and resource-type modifiers
+    are not compared: a server may legitimately rewrite them (``subject:Patient=1`` as ``subject=Patient/1``)."""
+    echoed = _self_link_pairs(bundle)
+    if not echoed:
+        return {}
+    sent = {crit.raw_name or crit.name for crit in target.query.criteria}
+    changed: dict[str, str] = {}
+    for crit in target.query.criteria:
+        name = crit.raw_name or crit.name
+        if crit.chain or name in changed or _type_modifier(name) or any(n == name for n, _ in echoed):
+            continue
+        instead = [f"{n}={v}" for n, v in echoed
+                   if n.split(":", 1)[0] == crit.name and n not in sent and not _type_modifier(n)]
+        if instead:
+            changed[name] = "&".join(instead)
+    return changed
+
+
 def reported_ignored(target: SearchTarget, bundle: dict[str, Any], declared: Collection[str]) -> set[str]:
-    """Criteria (names as sent) the server says it did not apply: left out of a self link that shows
+    """Criteria (names as sent) the server says it did not apply: absent from a self link that shows
     the parameters used, or named in an OperationOutcome of the Bundle (R4 lenient handling, REST-034/082).
 
     Plain use (no modifier, no chain) of a parameter in ``declared`` (the CapabilityStatement's names for
-    the type) is never counted: declaring a parameter claims support for it."""
-    self_url = next((link.get("url") for link in bundle.get("link") or []
-                     if isinstance(link, dict) and link.get("relation") == "self" and link.get("url")), None)
-    echoed = {name for name, _ in parse_qsl(urlsplit(str(self_url)).query, keep_blank_values=True)} if self_url else None
+    the type) is never counted: declaring a parameter claims support for it. A criterion the self link shows
+    replaced by another (``reported_changed``) was not ignored: it was answered with another meaning."""
+    pairs = _self_link_pairs(bundle)
+    echoed = {name for name, _ in pairs} if pairs is not None else None
+    changed = reported_changed(target, bundle)
     ignored = set()
     for crit in target.query.criteria:
         name = crit.raw_name or crit.name
-        if crit.modifier is None and not crit.chain and crit.name in declared:
+        if (crit.modifier is None and not crit.chain and crit.name in declared) or name in changed:
             continue
         if (echoed is not None and name not in echoed) or _outcome_mentions(bundle, name):
             ignored.add(name)
     return ignored
+
+
+def check_changed_criteria(ctx: CheckContext, changed: dict[str, str]) -> list[CheckResult]:
+    """REST-082 (SHOULD): an unsupported modifier is refused (400) or ignored and left out of the self link.
+
+    A self link that shows the criterion replaced by another (``modality:not=CT`` answered as ``modality=CT``)
+    is neither: the client gets the opposite of what it asked for. One verdict for the cause: the criterion
+    is not judged again for precision, and recall is not judged (the server answered another question)."""
+    if not changed:
+        return []
+    what = "; ".join(f"{name} answered as {instead}" for name, instead in sorted(changed.items()))
+    return [ctx.result(
+        "search", False,
+        f"the self link shows criteria replaced by others the client never sent ({what}): an unsupported modifier "
+        "is refused or ignored and left out of the self link, not searched with another meaning",
+        detail="self link: changed criteria", requirement=("REST-082",), level=Level.SHOULD,
+    )]
 
 
 def check_self_link(

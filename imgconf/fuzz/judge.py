@@ -191,7 +191,9 @@ def _failure(result: CheckResult, culprits: _Culprits, observed: dict[str, Any],
         reqs = tuple(result.requirement)
         # never stricter than the catalogue: an order check runs at the search's level but cites REST-086 (SHOULD)
         level = min((Level(result.level), _level_of(reqs)), key=lambda lvl: STRENGTH[lvl])
-        return Failure(Defect(kind, reqs, level.value, result.reason), None, level)
+        # a criterion the self link shows replaced: the cause is that criterion (one finding per parameter)
+        changed = sorted(observed.get("changed") or {}) if result.detail == "self link: changed criteria" else []
+        return Failure(Defect(kind, reqs, level.value, result.reason), changed[0] if changed else None, level)
     candidates = culprits.candidates()
     culprit: str | None = None
     reqs = ()
