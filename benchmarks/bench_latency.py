@@ -1,13 +1,19 @@
 """A latency-bound full run: wall time against the critical path (issue 15, item 5).
 
-    python benchmarks/bench_latency.py [--latency-ms 50] [--workers 0,4,8] [--suite ID ...]
+    python benchmarks/bench_latency.py [--latency-ms 50] [--modes 0,c8,n2] [--suite ID ...]
 
-The embedded reference server is put behind a proxy that adds ``--latency-ms`` to every request (a
-distant target; ``IMGCONF_BENCH_LATENCY_MS``, imgconf.session). Cases of one suite file run in order (they
-share saved variables); files are independent. So the shortest possible run is the longest file: the
-critical path, measured as the largest per-file sum of case durations in the sequential run (``-n 0``).
-Each worker count then runs the same suites; the table shows wall time, wall / critical path, and the
-CPU time of the whole process tree (the harness and the servers share the machine's cores).
+The target is the reference server in a process of its own (its CPU is not on the harness's GIL),
+answering every request ``--latency-ms`` late (a distant target), with SMART auth on like the embedded
+one: a client key made here, registered there, given to the run as a preset. Every mode gets a fresh
+target. Modes: ``0`` one case after another; ``cN`` ``imgconf run --concurrency N`` (N suite files at
+once in one process); ``nN`` ``imgconf run -n N`` (pytest-xdist workers).
+
+Cases of one suite file run in order (they share saved variables); files are independent. So the
+shortest possible run is the longest file — the critical path, measured as the largest per-file sum
+of case durations in the sequential run — plus what no case can overlap: start-up, collection of the
+suites and writing the reports, measured as a run that selects no case (``fixed``). The table gives
+wall / critical path and wall / (fixed + critical path), CPU seconds of the harness and of the
+target, and how many case verdicts differ from the sequential run (must be 0).
 """
 
 from __future__ import annotations
@@ -16,25 +22,30 @@ import argparse
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-ENV = "IMGCONF_BENCH_LATENCY_MS"  # imgconf.session.BENCH_LATENCY_ENV (not imported: keep this script light)
+NO_CASE = "imgconf_bench_selects_no_case"
+SCOPES = "system/*.cruds"  # what the embedded target grants its harness client (imgconf.auth.embedded)
 
 
 @dataclass(frozen=True)
 class RunFigures:
-    workers: int
+    mode: str
     wall_s: float
-    cpu_s: float
+    cpu_s: float  # the imgconf run process (and its xdist workers)
+    target_cpu_s: float
     cases: int
     outcome: str
-    chains: dict[str, float]  # suite file -> summed case durations
+    chains: dict[str, float]  # suite id -> summed case durations
+    verdicts: dict[str, tuple[object, ...]]  # nodeid -> verdict, checks, skip reason, error or not
 
 
 def _imgconf() -> list[str]:
@@ -42,47 +53,130 @@ def _imgconf() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "imgconf.cli"]
 
 
-def run(workers: int, latency_ms: float, suites: list[str], reports: Path) -> RunFigures:
-    argv = [*_imgconf(), "run", "--workers", str(workers), "--reports-dir", str(reports)]
+# -- the target: a process of its own --------------------------------------------------------------
+
+def serve(latency_ms: float, client_id: str, jwks_file: Path) -> None:
+    """(In the target process) the reference server with one registered client, until SIGTERM."""
+    from imgconf.reference.auth import ReferenceAuth, RegisteredClient
+    from imgconf.reference.server import EmbeddedServer
+
+    auth = ReferenceAuth()
+    auth.register(RegisteredClient(client_id, json.loads(jwks_file.read_text(encoding="utf-8")), allowed_scopes=SCOPES))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with EmbeddedServer(auth=auth, latency_s=latency_ms / 1000) as server:
+        print(server.base_url, flush=True)
+        while True:
+            time.sleep(3600)
+
+
+class Target:
+    """Starts the target process and writes the preset (config file + key in an environment variable)."""
+
+    def __init__(self, latency_ms: float, workdir: Path) -> None:
+        from imgconf.auth.keys import SigningKey, jwks, private_pem
+
+        key = SigningKey.generate("ES384")
+        self.client_id = f"imgconf-bench-{uuid.uuid4().hex[:8]}"
+        jwks_file = workdir / "client.jwks.json"
+        jwks_file.write_text(json.dumps(jwks([key])), encoding="utf-8")
+        self.key_env = {"IMGCONF_BENCH_CLIENT_KEY": private_pem(key).decode()}
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", "--latency-ms", str(latency_ms), "--client-id", self.client_id,
+             "--jwks", str(jwks_file)], stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        self.base_url = self.proc.stdout.readline().strip()
+        if not self.base_url:
+            sys.exit("the target process did not start")
+        self.config = workdir / f"target-{self.proc.pid}.toml"
+        self.config.write_text(
+            f'[presets.bench]\nurl = "{self.base_url}"\n[presets.bench.auth]\nclient_id = "{self.client_id}"\n'
+            f'key_env = "IMGCONF_BENCH_CLIENT_KEY"\nscopes = "{SCOPES}"\n', encoding="utf-8")
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+# -- one run -------------------------------------------------------------------------------------
+
+def _mode_args(mode: str) -> list[str]:
+    if mode == "0":
+        return []
+    if mode.startswith("c"):
+        return ["--concurrency", mode[1:]]
+    if mode.startswith("n"):
+        return ["--workers", mode[1:]]
+    raise SystemExit(f"unknown mode {mode!r}: 0, cN (--concurrency N) or nN (-n N)")
+
+
+def run(mode: str, latency_ms: float, suites: list[str], workdir: Path, extra: list[str] | None = None) -> RunFigures:
+    target = Target(latency_ms, workdir)
+    reports = workdir / f"reports-{mode}-{target.proc.pid}"
+    argv = [*_imgconf(), "run", "--config", str(target.config), "--preset", "bench", "--reports-dir", str(reports),
+            *_mode_args(mode), *(extra or [])]
     for suite in suites:
         argv += ["--suite", suite]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    done = subprocess.run(argv, env={**os.environ, ENV: str(latency_ms)}, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    try:
+        before, target_before = resource.getrusage(resource.RUSAGE_CHILDREN), target.cpu_s()
+        started = time.perf_counter()
+        done = subprocess.run(argv, env={**os.environ, **target.key_env}, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - started
+        after, target_cpu = resource.getrusage(resource.RUSAGE_CHILDREN), target.cpu_s() - target_before
+    finally:
+        target.stop()
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     summary_path = reports / "summary.json"
+    if extra:  # the run that selects no case writes no summary
+        return RunFigures(mode, wall, cpu, target_cpu, 0, f"exit {done.returncode}", {}, {})
     if not summary_path.exists():
-        sys.exit(f"imgconf run -n {workers} wrote no summary.json (exit {done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        sys.exit(f"imgconf run ({mode}) wrote no summary.json (exit {done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     chains: dict[str, float] = defaultdict(float)
+    verdicts: dict[str, tuple[object, ...]] = {}
     for case in summary["cases"]:
         chains[case["suite_id"]] += float(case.get("duration_s") or 0.0)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return RunFigures(workers, wall, cpu, len(summary["cases"]), str(summary.get("outcome")), dict(chains))
+        verdicts[case["nodeid"]] = (case["verdict"], case["checks"], case["skipped_reason"], bool(case["error"]))
+    return RunFigures(mode, wall, cpu, target_cpu, len(summary["cases"]), str(summary.get("outcome")), dict(chains), verdicts)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latency-ms", type=float, default=50.0)
-    parser.add_argument("--workers", default="0,4,8", help="comma-separated worker counts; 0 (in-process) is always run first")
+    parser.add_argument("--modes", default="0,c8", help="comma-separated: 0, cN (--concurrency N), nN (-n N); 0 always runs first")
     parser.add_argument("--suite", action="append", default=[], help="limit to these suite ids (default: every suite)")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # the target process
+    parser.add_argument("--client-id", help=argparse.SUPPRESS)
+    parser.add_argument("--jwks", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    counts = [0] + [int(w) for w in args.workers.split(",") if w.strip() and int(w) != 0]
+    if args.serve:
+        serve(args.latency_ms, args.client_id, args.jwks)
+        return
+    modes = ["0"] + [m.strip() for m in args.modes.split(",") if m.strip() and m.strip() != "0"]
     load = os.getloadavg()[0]
     rows: list[RunFigures] = []
     with tempfile.TemporaryDirectory(prefix="imgconf-latency-") as tmp:
-        for workers in counts:
-            rows.append(run(workers, args.latency_ms, args.suite, Path(tmp) / f"n{workers}"))
-            print(f"  -n {workers}: {rows[-1].wall_s:.1f} s", file=sys.stderr)
+        fixed = run("0", args.latency_ms, args.suite, Path(tmp), extra=["-k", NO_CASE])
+        print(f"  fixed (no case selected): {fixed.wall_s:.1f} s", file=sys.stderr)
+        for mode in modes:
+            rows.append(run(mode, args.latency_ms, args.suite, Path(tmp)))
+            print(f"  {mode}: {rows[-1].wall_s:.1f} s", file=sys.stderr)
     sequential = rows[0]
     longest_suite, critical = max(sequential.chains.items(), key=lambda item: item[1])
+    floor = fixed.wall_s + critical
     print(f"latency {args.latency_ms:.0f} ms per request; {sequential.cases} cases in {len(sequential.chains)} suite files; "
-          f"load average at start {load:.1f}")
-    print(f"critical path: {critical:.1f} s ({longest_suite}); sum of all chains {sum(sequential.chains.values()):.1f} s")
-    print(f"{'workers':>7} {'wall s':>8} {'wall/critical':>14} {'CPU s':>8} {'cases':>6}  outcome")
+          f"load average at start {load:.1f}; {os.cpu_count()} cores")
+    print(f"critical path: {critical:.1f} s ({longest_suite}); sum of all chains {sum(sequential.chains.values()):.1f} s; "
+          f"fixed (start-up, collection, no case): {fixed.wall_s:.1f} s, {fixed.cpu_s:.1f} CPU-s")
+    print(f"{'mode':>5} {'wall s':>7} {'/critical':>9} {'/(fixed+crit)':>13} {'CPU s':>6} {'target CPU s':>12} {'cases':>5} "
+          f"{'verdicts != seq':>15}  outcome")
     for row in rows:
-        print(f"{row.workers:>7} {row.wall_s:>8.1f} {row.wall_s / critical:>14.2f} {row.cpu_s:>8.1f} {row.cases:>6}  {row.outcome}")
+        differ = sum(1 for nodeid, verdict in sequential.verdicts.items() if row.verdicts.get(nodeid) != verdict)
+        print(f"{row.mode:>5} {row.wall_s:>7.1f} {row.wall_s / critical:>9.2f} {row.wall_s / floor:>13.2f} {row.cpu_s:>6.1f} "
+              f"{row.target_cpu_s:>12.1f} {row.cases:>5} {differ:>15}  {row.outcome}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ import hashlib
 import json
 import logging
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from imgconf.suite.template import names_in, render
 log = logging.getLogger(__name__)
 
 RUN_TAG_SYSTEM = "urn:imgconf:run"
+REFERENCED = (409, 412)  # a DELETE refused because another resource still refers to it (HAPI's referential integrity)
 LOCATION_ID = re.compile(r"/(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?/?$")
 
 
@@ -98,10 +101,19 @@ class FixtureManager:
     failures: dict[str, FixtureError] = field(default_factory=dict)
     bind_only: bool = False  # --read-only: read existing resources named by fixture.<key>.id, create nothing
     bindings: dict[str, str] = field(default_factory=dict)  # the user's --var values
+    # Suite files running at the same time (imgconf.concurrent_cases) may ask for one fixture at once: one lock
+    # per key creates it once. Locks are taken from a fixture to its dependencies only, so they cannot deadlock.
+    _key_locks: dict[str, threading.RLock] = field(default_factory=dict, init=False, repr=False)
+    _guard: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def track(self, rtype: str, rid: str) -> None:
-        if (rtype, rid) not in self.created:
-            self.created.append((rtype, rid))
+        with self._guard:
+            if (rtype, rid) not in self.created:
+                self.created.append((rtype, rid))
+
+    def _lock_for(self, key: str) -> threading.RLock:
+        with self._guard:
+            return self._key_locks.setdefault(key, threading.RLock())
 
     def ensure(self, keys: tuple[str, ...] | list[str]) -> None:
         for key in keys:
@@ -109,6 +121,12 @@ class FixtureManager:
 
     def _ensure_one(self, key: str, chain: tuple[str, ...]) -> dict[str, Any]:
         if key in self.loaded:
+            return self.loaded[key]
+        with self._lock_for(key):
+            return self._ensure_locked(key, chain)
+
+    def _ensure_locked(self, key: str, chain: tuple[str, ...]) -> dict[str, Any]:
+        if key in self.loaded:  # made by another thread while this one waited
             return self.loaded[key]
         if key in self.failures:
             raise self.failures[key]
@@ -183,32 +201,35 @@ class FixtureManager:
             return resource[attribute]
         raise KeyError(f"fixture.{key}.{attribute}")
 
-    def teardown(self, resource_types: set[str] | None = None, budget_s: float | None = None) -> int:
+    def teardown(self, resource_types: set[str] | None = None, budget_s: float | None = None, workers: int = 1) -> int:
         """Delete what the run created; return how many tagged resources are left on the target.
 
         Whatever the server answers, every tracked delete is tried (one failing delete never stops
         the others) and the sweep tolerates any shape; past ``budget_s`` seconds teardown stops and
-        what is left is counted, so ``imgconf cleanup --run-tag`` can finish the job.
+        what is left is counted, so ``imgconf cleanup --run-tag`` can finish the job. With
+        ``workers`` > 1 the deletes and the sweeps go out that many at a time (a distant target).
         """
         deadline = time.monotonic() + budget_s if budget_s else None
-        undeleted = 0
-        for rtype, rid in reversed(self.created):
-            if deadline is not None and time.monotonic() > deadline:
-                undeleted += 1
-                continue
-            if not self._delete_quietly(rtype, rid):
-                undeleted += 1
-        types = set(resource_types or ()) | {t for t, _ in self.created}
+        newest_first = list(reversed(self.created))
+        if workers > 1:
+            undeleted = self._delete_in_waves(newest_first, workers, deadline)
+        else:
+            undeleted = 0
+            for rtype, rid in newest_first:
+                if deadline is not None and time.monotonic() > deadline:
+                    undeleted += 1
+                    continue
+                if not self._delete_quietly(rtype, rid):
+                    undeleted += 1
+        types = sorted(set(resource_types or ()) | {t for t, _ in self.created})
         remaining, unswept = 0, []
-        for rtype in sorted(types):
-            if deadline is not None and time.monotonic() > deadline:
-                unswept.append(rtype)
-                continue
-            try:
-                remaining += self._sweep(rtype)
-            except Exception as exc:  # noqa: BLE001 — teardown must reach its end whatever the server sends
-                log.warning("teardown: sweeping %s failed: %s", rtype, exc)
-                remaining += 1
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="imgconf-sweep") as pool:
+            sweeps = pool.map if workers > 1 else map  # sequential: in this thread, in order, as ever
+            for rtype, left in zip(types, sweeps(lambda rtype: self._sweep_within(rtype, deadline), types), strict=True):
+                if left is None:
+                    unswept.append(rtype)
+                else:
+                    remaining += left
         if unswept:  # how many are left is unknown: at least the tracked ones not deleted, at least one
             log.warning("teardown: time budget of %.0f s spent; not swept: %s", budget_s, ", ".join(unswept))
             remaining = max(remaining + 1, undeleted)
@@ -216,17 +237,47 @@ class FixtureManager:
         self.loaded.clear()
         return remaining
 
+    def _sweep_within(self, rtype: str, deadline: float | None) -> int | None:
+        """What a sweep of ``rtype`` left (None: the time budget was spent before it started)."""
+        if deadline is not None and time.monotonic() > deadline:
+            return None
+        try:
+            return self._sweep(rtype)
+        except Exception as exc:  # noqa: BLE001 — teardown must reach its end whatever the server sends
+            log.warning("teardown: sweeping %s failed: %s", rtype, exc)
+            return 1
+
+    def _delete_in_waves(self, newest_first: list[tuple[str, str]], workers: int, deadline: float | None) -> int:
+        """Concurrent deletes, newest first; a delete refused because something still refers to the resource
+        (409/412) is tried again in the next wave, after the others are gone. Returns how many stayed."""
+        pending, undeleted = newest_first, 0
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imgconf-teardown") as pool:
+            while pending:
+                if deadline is not None and time.monotonic() > deadline:
+                    return undeleted + len(pending)
+                answers = list(pool.map(lambda ident: self._delete_answer(*ident), pending))
+                referenced = [ident for ident, status in zip(pending, answers, strict=True) if status in REFERENCED]
+                undeleted += sum(1 for status in answers if not _deleted(status) and status not in REFERENCED)
+                if len(referenced) == len(pending):  # no progress: they refer to each other or to what others keep
+                    return undeleted + len(referenced)
+                pending = referenced
+        return undeleted
+
     def _delete_quietly(self, rtype: str, rid: str) -> bool:
         """One isolated delete: any failure is logged, never raised (the next delete must still run)."""
+        return _deleted(self._delete_answer(rtype, rid))
+
+    def _delete_answer(self, rtype: str, rid: str) -> int | None:
+        """The status a DELETE got (None: no answer, or one that could not be read); never raises."""
         try:
             result = self.client.send("DELETE", f"{rtype}/{rid}")
         except TargetUnreachable as exc:
             log.warning("teardown: %s", exc)
-            return False
+            return None
         except Exception as exc:  # noqa: BLE001 — a hostile answer must not stop teardown
             log.warning("teardown: DELETE %s/%s: %s: %s", rtype, rid, type(exc).__name__, exc)
-            return False
-        return result.status < 400 or result.status in (404, 410)
+            return None
+        return result.status
 
     def _sweep(self, rtype: str, rounds: int = 5) -> int:
         """Delete anything of a type still tagged with this run (resources made by cases, retries).
@@ -247,6 +298,10 @@ class FixtureManager:
             for rid in ids:
                 self._delete_quietly(rtype, rid)
         return left
+
+
+def _deleted(status: int | None) -> bool:
+    return status is not None and (status < 400 or status in (404, 410))
 
 
 def run_tags_of(resource: Any) -> set[str]:

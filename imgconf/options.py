@@ -36,7 +36,7 @@ class RunOption:
     name: str  # python name; pytest dest is imgconf_<name>
     help: str
     kind: Kind = "value"
-    value_type: type = str  # str, float or Path (a Path is resolved: command line to the invocation dir, ini to the ini file's dir)
+    value_type: type = str  # str, int, float or Path (a Path is resolved: command line to the invocation dir, ini to the ini file's dir)
     default: Any = None
     metavar: str | None = None
     choices: tuple[str, ...] = ()
@@ -99,6 +99,10 @@ OPTIONS: tuple[RunOption, ...] = (
               kind="append", metavar="'NAME: VALUE'", cli=_cli("header")),
     RunOption("run_timeout", "Stop starting cases after this many seconds; the run ends as interrupted, with teardown.",
               value_type=float, metavar="SECONDS", cli=_cli("run_timeout")),
+    RunOption("concurrency", "Run up to N suite files at the same time in this one process (a suite file's cases still run "
+              "in order; reports keep the collection order) and delete the run's data N at a time: for a distant target. "
+              "0 or 1: one case after another. Not combined with -n.", value_type=int, default=0, metavar="N",
+              cli=_cli("concurrency")),
     RunOption("max_response_mb", "Stop reading a response body beyond this size; the case is an error.",
               value_type=float, default=20.0, metavar="MB", cli=_cli("max_response_mb")),
     RunOption("run_id", "Run tag to use (imgconf run chooses and prints one); xdist workers add -gwN.",
@@ -127,7 +131,7 @@ def register(parser: pytest.Parser) -> None:
                             metavar=option.metavar, help=option.help_text)
         else:
             group.addoption(option.pytest_flag, dest=option.dest, default=None, metavar=option.metavar,
-                            type=float if option.value_type is float else None,
+                            type=option.value_type if option.value_type in (float, int) else None,
                             choices=list(option.choices) or None, help=option.help_text)
         if option.ini:
             parser.addini(option.ini_name, option.help_text, type=_ini_type(option))
@@ -179,9 +183,9 @@ def _one(option: RunOption, value: Any, base: Path) -> Any:
     if option.value_type is Path:
         path = Path(str(value)).expanduser()
         return path if path.is_absolute() else base / path
-    if option.value_type is float:
+    if option.value_type in (float, int):
         try:
-            return float(value)
+            return option.value_type(value)
         except ValueError:
             import pytest
 

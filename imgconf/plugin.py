@@ -186,6 +186,23 @@ class CaseItem(pytest.Item):
     def setup(self) -> None:
         # The exchange with the target happens here, so an unreachable target (or one that cannot
         # take the fixtures) is a pytest *error* — allure "broken" — never a conformance failure.
+        chains = self.config.stash.get(CHAINS_KEY, None)
+        if chains is not None and chains.scheduled(self):  # --imgconf-concurrency: its suite file's chain ran it
+            from imgconf.concurrent_cases import NotRun
+
+            try:
+                result = chains.result(self)
+            except NotRun as exc:
+                pytest.skip(f"not run: {exc}")
+        else:
+            result = self.judge()
+        self.case_result = result
+        _allure_annotate(self, result)
+        if result.verdict is Verdict.ERROR:
+            raise TargetError(result.error)
+
+    def judge(self) -> CaseResult:
+        """The case's result from the target; on the main thread, or on a suite-file chain's thread."""
         from imgconf.engine import run_case
 
         session = _session(self.config)
@@ -199,10 +216,7 @@ class CaseItem(pytest.Item):
         else:
             result = _without_secrets(run_case(self.case, self.suite, session, self.nodeid))
             guard.observe(result)
-        self.case_result = result
-        _allure_annotate(self, result)
-        if result.verdict is Verdict.ERROR:
-            raise TargetError(result.error)
+        return result
 
     def runtest(self) -> None:
         result = self.case_result
@@ -234,6 +248,54 @@ class CaseItem(pytest.Item):
 
 
 UNREACHABLE_KEY = pytest.StashKey[Any]()  # imgconf.report.outcome.UnreachableGuard, one per process
+CHAINS_KEY = pytest.StashKey[Any]()  # imgconf.concurrent_cases.CaseChains of a --imgconf-concurrency run
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """--imgconf-concurrency N: start the suite files' chains; pytest's own loop then sets the items up in order."""
+    config = session.config
+    workers = options.get(config, "concurrency") or 0
+    if (workers < 2 or not suite_roots(config) or hasattr(config, "workerinput") or config.option.collectonly
+            or getattr(config.option, "dist", "no") != "no"  # xdist: its workers take items one by one
+            or (session.testsfailed and not config.option.continue_on_collection_errors)):
+        return
+    chains = _suite_file_chains(session.items)
+    if not chains:
+        return
+    from imgconf.concurrent_cases import CaseChains
+
+    target = _session(config)  # here, on the main thread: the server, the run note, the SIGTERM handler
+    target.capability  # noqa: B018 — /metadata read once before the threads, which all record into it
+    runner: CaseChains[CaseItem, CaseResult] = CaseChains(workers, CaseItem.judge, lambda: _stopping(session))
+    config.stash[CHAINS_KEY] = runner
+    runner.start(chains, weight=lambda chain: sum(len(item.case.steps) for item in chain))
+
+
+def _suite_file_chains(items: list[pytest.Item]) -> list[list[CaseItem]]:
+    """The selected cases of each suite file, in collection order. A case skipped by a marker is left out
+    (pytest skips it before setup); a conditional skip ends its chain there: that case and the ones after
+    it run the sequential way, as pytest reaches them."""
+    chains: dict[pytest.Collector | None, list[CaseItem]] = {}
+    cut: set[pytest.Collector | None] = set()
+    for item in items:
+        if not isinstance(item, CaseItem) or item.parent in cut:
+            continue
+        if item.get_closest_marker("skipif") is not None:
+            cut.add(item.parent)
+            continue
+        if item.get_closest_marker("skip") is None:
+            chains.setdefault(item.parent, []).append(item)
+    return [chain for chain in chains.values() if chain]
+
+
+def _stopping(session: pytest.Session) -> bool:
+    """Whether a chain should start no further case: -x / --maxfail, Ctrl-C on the way, --run-timeout passed."""
+    if session.shouldstop or session.shouldfail:
+        return True
+    limit = options.get(session.config, "run_timeout")
+    started = session.config.stash.get(RUNINFO_KEY, {}).get("started")
+    return bool(limit and started is not None and time.time() - started > limit)
 
 
 def _unreachable_guard(config: pytest.Config) -> Any:
@@ -284,6 +346,7 @@ def _session(config: pytest.Config) -> TargetSession:
         run_id = options.get(config, "run_id") or (workerinput["testrunuid"][:12] if workerinput else None)
         settings = SessionOptions(
             target=options.get(config, "target"),
+            concurrency=max(1, options.get(config, "concurrency") or 1),
             timeout=options.get(config, "request_timeout"),
             verify_tls=not options.get(config, "insecure"),
             edition=options.get(config, "edition"),
@@ -373,6 +436,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if not suite_roots(config):
         return
+    if (chains := config.stash.get(CHAINS_KEY, None)) is not None:
+        chains.stop()  # Ctrl-C, -x: no case starts any more, the ones in flight end before teardown begins
     results = config.stash[CASE_RESULTS_KEY].copy()
     target = config.stash.get(SESSION_KEY, None)
     info = None

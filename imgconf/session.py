@@ -57,6 +57,7 @@ class SessionOptions:
     auth: AuthSettings | None = None  # SMART backend client (config preset); None: requests go without a token
     embedded_auth: bool = True  # the embedded target requires SMART tokens (ephemeral client key)
     dicomweb: PacsAccess | None = None  # the PACS behind the endpoints (--dicomweb, preset, --with-pacs); None: no cross-check
+    concurrency: int = 1  # suite files at once (imgconf.concurrent_cases); teardown then deletes as many at a time
 
 
 class TargetSession:
@@ -196,7 +197,8 @@ class TargetSession:
         remaining = 0
         try:
             budget = max(TEARDOWN_BUDGET_S, 4 * self.options.timeout)  # a stalling server cannot hold the run forever
-            remaining = 0 if self.options.read_only else self.fixtures.teardown(self.touched_types, budget_s=budget)
+            remaining = 0 if self.options.read_only else self.fixtures.teardown(
+                self.touched_types, budget_s=budget, workers=self.options.concurrency)
             if remaining:
                 log.warning("teardown left %d resources tagged %s|%s", remaining, RUN_TAG_SYSTEM, self.run_tag)
         finally:
