@@ -408,7 +408,9 @@ def mutate(
         "--fuzz", help="Also run imgconf fuzz against every search fault: caught by the suites, by fuzzing, both "
                        "or neither.")] = False,
     fuzz_budget: Annotated[int, typer.Option(
-        "--fuzz-budget", min=1, help="Generated queries per fuzz run (with --fuzz).")] = 300,
+        "--fuzz-budget", min=1, help="Generated queries per resource type a fuzz run searches (with --fuzz): the "
+        "types a fault can change (Fault.search_types; all three if it names none), one after the other; each "
+        "fault's run ends at its first new finding.")] = 300,
     fuzz_seed: Annotated[int, typer.Option("--fuzz-seed", help="Seed of every fuzz run (with --fuzz).")] = 0,
     fuzz_only: Annotated[bool, typer.Option(
         "--fuzz-only", help="Only the search faults, judged only by fuzzing (no suite runs).")] = False,
@@ -529,6 +531,9 @@ def fuzz(
     budget: Annotated[int | None, typer.Option(
         min=1, help="Generated queries to judge (default 200; with --seconds: no budget unless given).")] = None,
     seconds: Annotated[float | None, typer.Option(min=0.1, help="Stop generating after this many seconds.")] = None,
+    per_type: Annotated[bool, typer.Option(
+        "--per-type", help="--budget queries for each resource type in turn (from the same seed), not shared by "
+        "them (--seconds still bounds the whole run).")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the generation: the same seed generates the same queries.")] = 0,
     resource: Annotated[list[str] | None, typer.Option(
         "--resource", help="Resource type to fuzz (repeatable): ImagingStudy, DocumentReference, Patient (default: all).")] = None,
@@ -574,12 +579,13 @@ def fuzz(
         raise typer.Exit(2) from None
     chosen = _preset_or_exit(config, preset)
     settings = FuzzSettings(budget=budget if budget is not None else (None if seconds else 200), seconds=seconds,
-                            seed=seed, resource_types=types, probe_all=probe_all)
+                            seed=seed, resource_types=types, probe_all=probe_all, per_type=per_type)
     managed = _start_managed_target(with_target, None) if with_target else None
     url = managed.base_url if managed is not None else (target or (chosen.url if chosen else None))
     if managed is not None:
         headers += [(k.strip(), v.strip()) for k, _, v in (h.partition(":") for h in managed.request_headers)]
-    limit = " and ".join(x for x in (f"budget {settings.budget}" if settings.budget else "",
+    each = " per type" if per_type else ""
+    limit = " and ".join(x for x in (f"budget {settings.budget}{each}" if settings.budget else "",
                                      f"{seconds:g} s" if seconds else "") if x)
     console.print(f"imgconf fuzz → {plain(shown(url) or 'embedded reference server (SMART auth on)')}: "
                   f"{', '.join(types)}, seed {seed}, {limit}", markup=False, soft_wrap=True)

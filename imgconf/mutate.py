@@ -25,7 +25,10 @@ run option to every run. Without a PACS (not asked for, or it could not start) t
 Fuzzing (issue 14): with ``fuzz=FuzzMutation(...)`` (``imgconf mutate --fuzz``) every search fault
 (``Fault.search``) is also judged by the generative search tester (``imgconf fuzz``), through the same proxy:
 one fuzz run with no fault (it must find nothing: a finding there is a false positive of the oracle), then one
-per search fault. The fault is caught by fuzzing when its run has a finding whose cause the no-fault run did not
+per search fault. Each run gives every resource type it fuzzes its own budget, one type after the other from the
+same seed: the no-fault run every fuzzed type, a fault's run the types it can change (``Fault.search_types``, the
+likeliest first; every type when it names none) — three types sharing one budget missed faults of one type's
+parameter. The fault is caught by fuzzing when its run has a finding whose cause the no-fault run did not
 have. A fault counts as caught when the suites or fuzzing catch it; the report says which (suites / fuzz / both
 / neither) and how many only fuzzing caught. ``fuzz_only=True`` (``--fuzz-only``) injects only the search faults
 and runs no suite: what fuzzing alone catches.
@@ -36,7 +39,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,7 +87,7 @@ class RunOutcome:
 class FuzzMutation:
     """``imgconf mutate --fuzz``: how much fuzzing each search fault (and the no-fault run) gets."""
 
-    budget: int = 300
+    budget: int = 300  # queries per resource type: the fault's Fault.search_types (the no-fault run: every type)
     seed: int = 0
 
 
@@ -97,6 +100,7 @@ class FuzzOutcome:
     not_judged: int = 0
     duration_s: float = 0.0
     error: str | None = None  # the run raised: no verdict from fuzzing for this fault
+    queries_per_type: dict[str, int] = field(default_factory=dict)  # the types it reached (in order) and their queries
 
     def new_since(self, quiet: FuzzOutcome) -> list[FuzzFinding]:
         """The findings whose cause the no-fault run did not have."""
@@ -107,7 +111,7 @@ class FuzzOutcome:
         shown = self.findings if findings is None else findings
         return {
             "queries": self.queries, "not_judged": self.not_judged, "duration_s": round(self.duration_s, 2),
-            "error": self.error,
+            "error": self.error, "queries_per_type": self.queries_per_type,
             "findings": [{"cause": f.cause, "query": f.query.display(), "requirements": list(f.defect.requirement),
                           "level": f.defect.level, "message": f.defect.message, "seed": f.seed} for f in shown],
         }
@@ -286,7 +290,7 @@ class MutationReport:
             return None
         fuzzed = [r for r in self.scored if r.fuzz is not None]
         return {
-            "budget": self.fuzz.budget, "seed": self.fuzz.seed, "suites_run": not self.fuzz_only,
+            "budget": self.fuzz.budget, "budget_per_type": True, "seed": self.fuzz.seed, "suites_run": not self.fuzz_only,
             "no_fault_run": {**self.fuzz_baseline.to_dict(), "green": not self.fuzz_false_positives},
             "search_faults": len(fuzzed),
             "caught_by_fuzz": sum(r.caught_by_fuzz for r in fuzzed),
@@ -448,7 +452,7 @@ def mutate(
             )
         fuzz_quiet = None
         if fuzz is not None:
-            fuzz_quiet = run_fuzzing(proxy.base_url, fuzz, client_auth)
+            fuzz_quiet = run_fuzzing(proxy.base_url, fuzz, client_auth)  # every fuzzed type, --fuzz-budget each
             if fuzz_quiet.error:
                 raise MutationError(f"the no-fault fuzz run did not complete: {fuzz_quiet.error}")
         if progress:
@@ -466,7 +470,8 @@ def mutate(
             result = FaultResult(fault, selection="none: --fuzz-only") if fuzz_only else _suites_result(
                 fault, select_suites(fault, available, full=full), proxy.base_url, suites, extra, rootdir, quiet)
             if fuzz is not None and fuzz_quiet is not None and fault.search:
-                result.fuzz = run_fuzzing(proxy.base_url, fuzz, client_auth)
+                result.fuzz = run_fuzzing(proxy.base_url, fuzz, client_auth, fault.search_types,
+                                          known=frozenset(f.cause for f in fuzz_quiet.findings))
                 result.fuzz_caught_by = result.fuzz.new_since(fuzz_quiet)
             results.append(result)
             if progress:
@@ -495,18 +500,25 @@ def _suites_result(fault: Fault, selection: SuiteSelection, url: str, suites: li
     return result
 
 
-def run_fuzzing(url: str, fuzz: FuzzMutation, auth: AuthSettings | None) -> FuzzOutcome:
-    """One ``imgconf fuzz`` run against ``url`` (the proxy, with or without a fault)."""
+def run_fuzzing(url: str, fuzz: FuzzMutation, auth: AuthSettings | None, types: Sequence[str] | None = None,
+                known: frozenset[str] = frozenset()) -> FuzzOutcome:
+    """One ``imgconf fuzz`` run against ``url`` (the proxy, with or without a fault): each of ``types`` (None:
+    every fuzzed type) in turn with ``fuzz.budget`` queries, from the same seed. ``known``: the no-fault run's
+    causes, which do not end the run."""
+    from imgconf.fuzz.fixtures import FUZZ_TYPES
     from imgconf.fuzz.runner import FuzzSettings, run_fuzz
 
     started = time.perf_counter()
+    settings = FuzzSettings(budget=fuzz.budget, seed=fuzz.seed, resource_types=tuple(types or FUZZ_TYPES),
+                            per_type=True, known_causes=known,
+                            # caught or not is all a fault run must tell: it ends at its first new finding, unshrunk
+                            stop_at_first_finding=True, shrink=False)
     try:
-        # caught or not is all a fault run must tell: it ends at its first finding, unshrunk
-        run = run_fuzz(url, FuzzSettings(budget=fuzz.budget, seed=fuzz.seed, stop_at_first_finding=True, shrink=False),
-                       auth=auth)
+        run = run_fuzz(url, settings, auth=auth)
     except Exception as exc:  # noqa: BLE001 — a fault may break the fuzz run itself: no verdict, said why
         return FuzzOutcome(error=f"{type(exc).__name__}: {exc}", duration_s=time.perf_counter() - started)
-    outcome = FuzzOutcome(list(run.findings), run.queries, run.not_judged, time.perf_counter() - started)
+    outcome = FuzzOutcome(list(run.findings), run.queries, run.not_judged, time.perf_counter() - started,
+                          queries_per_type=dict(run.queries_per_type))
     if not run.queries:  # e.g. no CapabilityStatement to plan from: nothing was judged, which is no verdict either
         why = "; ".join(f"{rtype}: {', '.join(reasons[:2])}" for rtype, reasons in run.left_out.items())
         outcome.error = "no query was generated and judged" + (f" ({why})" if why else "")

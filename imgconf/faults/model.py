@@ -88,3 +88,7 @@ class Fault:
     # how the searchset is paged, ordered, counted, included or shaped, or how a search refuses what it
     # cannot do. ``imgconf mutate --fuzz`` also runs the generative search tester (imgconf fuzz) against it.
     search: bool = False
+    # The fuzzed resource types (ImagingStudy, DocumentReference, Patient) whose searches a search fault changes,
+    # the likeliest first; None: every type (the searchset's shape, paging, any parameter). `imgconf mutate --fuzz`
+    # gives each of them its own --fuzz-budget, so a fault of one type's parameter is not diluted by the others.
+    search_types: tuple[str, ...] | None = None

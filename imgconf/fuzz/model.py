@@ -81,8 +81,10 @@ class FuzzRun:
     seed: int
     budget: int | None
     seconds: float | None
+    per_type: bool = False  # the budget was each resource type's (imgconf fuzz --per-type), not shared by them
     queries: int = 0  # queries sent and judged
     not_judged: int = 0  # refused (4xx) or otherwise not judgeable queries
+    queries_per_type: dict[str, int] = field(default_factory=dict)  # generated queries (judged or not) per type
     duration_s: float = 0.0
     restricted_to_capability: bool = True  # generation kept to what the CapabilityStatement declares
     left_out: dict[str, list[str]] = field(default_factory=dict)  # type -> parameters not generated, and why

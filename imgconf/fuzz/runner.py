@@ -62,6 +62,16 @@ class FuzzSettings:
     # finding, and findings may keep the query they were found with (shrinking costs up to ~300 queries each).
     stop_at_first_finding: bool = False
     shrink: bool = True
+    # Per type (`imgconf fuzz --per-type`, `imgconf mutate --fuzz`): each resource type in turn gets the whole
+    # budget from the same seed, instead of the types sharing it. Why: a defect of one type's parameter
+    # (a date prefix, a string rule) was missed when three types shared 2,000 queries.
+    per_type: bool = False
+    # Causes already known (the mutation run's no-fault findings): they do not end a stop_at_first_finding run.
+    known_causes: frozenset[str] = frozenset()
+
+    def total_budget(self, types: int) -> int | None:
+        """Queries the run may judge over ``types`` resource types (None: no budget, only --seconds)."""
+        return None if self.budget is None else self.budget * (types if self.per_type else 1)
 
 
 @dataclass
@@ -169,7 +179,8 @@ def run_fuzz(
         if reports_dir is not None:
             _note_run(session, reports_dir)
         run = FuzzRun(target=session.base_url, resource_types=list(settings.resource_types), seed=settings.seed,
-                      budget=settings.budget, seconds=settings.seconds, restricted_to_capability=not settings.probe_all)
+                      budget=settings.budget, seconds=settings.seconds, restricted_to_capability=not settings.probe_all,
+                      per_type=settings.per_type)
         _fuzz(session, settings, run, progress, started, queries)
         run.duration_s = round(time.monotonic() - started, 2)
         return run
@@ -199,11 +210,22 @@ def _fuzz(session: TargetSession, settings: FuzzSettings, run: FuzzRun,
     if not plan.resource_types:
         return
     universe = Universe(resources=load_fixtures(session, settings.resource_types), base_url=session.base_url)
-    strategy = (queries or search_queries)(universe, plan)
     judge = _Judge(session)
-    causes = _generate(strategy, judge, settings, run, progress, started)
-    run.findings = (_shrink_all(strategy, judge, causes, settings.seed) if settings.shrink
-                    else _as_found(judge, causes, settings.seed))
+    total = settings.total_budget(len(plan.resource_types)) or 0
+    # per_type: one generation (and its shrinks) per type, each with the whole budget; else the types share it
+    parts = [replace(plan, resource_types=(rtype,)) for rtype in plan.resource_types] if settings.per_type else [plan]
+    for part in parts:
+        strategy = (queries or search_queries)(universe, part)
+        causes = _generate(strategy, judge, settings, run, progress, started, total)
+        run.findings += (_shrink_all(strategy, judge, causes, settings.seed) if settings.shrink
+                         else _as_found(judge, causes, settings.seed))
+        if settings.stop_at_first_finding and _has_new(run.findings, settings.known_causes):
+            break
+    run.findings.sort(key=lambda f: f.cause)
+
+
+def _has_new(findings: Sequence[FuzzFinding], known: frozenset[str]) -> bool:
+    return any(f.cause not in known for f in findings)
 
 
 def _as_found(judge: _Judge, causes: dict[str, _Cause], seed_value: int) -> list[FuzzFinding]:
@@ -226,7 +248,7 @@ def _as_found(judge: _Judge, causes: dict[str, _Cause], seed_value: int) -> list
 
 
 def _generate(strategy: Any, judge: _Judge, settings: FuzzSettings, run: FuzzRun,
-              progress: Callable[[int, int], None] | None, started: float) -> dict[str, _Cause]:
+              progress: Callable[[int, int], None] | None, started: float, total: int) -> dict[str, _Cause]:
     from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings as hsettings
     from hypothesis.control import current_build_context
 
@@ -237,6 +259,8 @@ def _generate(strategy: Any, judge: _Judge, settings: FuzzSettings, run: FuzzRun
     class TimeUp(Exception):  # --seconds spent, or (stop_at_first_finding) a finding is in
         pass
 
+    stopped = [False]  # Hypothesis replays the example that raised TimeUp: that replay is not another query
+
     @seed(settings.seed)
     @hsettings(max_examples=budget, database=None, deadline=None, phases=[Phase.generate], derandomize=False,
                verbosity=Verbosity.quiet, report_multiple_bugs=False,
@@ -244,22 +268,26 @@ def _generate(strategy: Any, judge: _Judge, settings: FuzzSettings, run: FuzzRun
                                       HealthCheck.large_base_example])
     @given(strategy)
     def generated(query: FuzzQuery) -> None:
-        if deadline is not None and time.monotonic() >= deadline:
+        if stopped[0] or (deadline is not None and time.monotonic() >= deadline):
+            stopped[0] = True
             raise TimeUp
         judged = judge(query)
+        run.queries_per_type[query.resource_type] = run.queries_per_type.get(query.resource_type, 0) + 1
         if judged.judged:
             run.queries += 1
         else:
             run.not_judged += 1
         if progress is not None:
-            progress(run.queries + run.not_judged, settings.budget or 0)
+            progress(run.queries + run.not_judged, total)
         for failure in interesting(judged):
             key = _preliminary_key(query, failure)
             if key in causes:
                 causes[key].occurrences += 1
             else:
                 causes[key] = _Cause(query, failure, tuple(current_build_context().data.choices))
-        if causes and settings.stop_at_first_finding:
+        if settings.stop_at_first_finding and any(
+                _key(c.query, c.failure) not in settings.known_causes for c in causes.values()):
+            stopped[0] = True
             raise TimeUp
 
     with contextlib.suppress(TimeUp):
