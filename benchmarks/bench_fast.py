@@ -1,6 +1,7 @@
 """The fast structural path against the model path, side by side in one run, on one core.
 
     python benchmarks/bench_fast.py [--seconds 3] [--series 3] [--instances 20] [--no-pin]
+    python benchmarks/bench_fast.py --per-type [--seconds 1]
 
 Resources per second for the 3-series/20-instance ImagingStudy of imgconf.validators.samples:
 orjson.loads of its JSON, the bare R4B parse (ImagingStudy.model_validate), validate_resource
@@ -8,11 +9,17 @@ orjson.loads of its JSON, the bare R4B parse (ImagingStudy.model_validate), vali
 the schema tier alone; then fast_validate / validate_resource. Two broken variants show the tier for
 resources with findings (a count written as a JSON string: REST-102; a dateTime without time zone). The machine's load average is
 printed with the figures (the machine may be shared: compare ratios measured in the same run).
+
+``--per-type``: instead, every fixture under fixtures/ (placeholders replaced by fixed stand-ins,
+each edition), grouped by resource type: fast_validate and validate_resource over all fixtures of a
+type in one call, per CPU-second, side by side.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import sys
 import time
@@ -26,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import orjson
 from fhir.resources.R4B.imagingstudy import ImagingStudy
 
+from imgconf.editions import EDITIONS
+from imgconf.suite.template import render
 from imgconf.validators import rule_findings, validate_resource
 from imgconf.validators.faststructure import fast_validate, schema_accepts
 from imgconf.validators.samples import sample_imaging_study
@@ -64,15 +73,70 @@ def _rates(cases: list[tuple[str, Callable[[Any], Any], Any]], seconds: float) -
     return best
 
 
+def _stand_in(edition: dict[str, str]) -> Callable[[str], Any]:
+    """A fixed value for each placeholder of a fixture template (timing does not depend on which)."""
+    def lookup(name: str) -> Any:
+        digest = int(hashlib.sha1(name.encode()).hexdigest()[:8], 16)
+        if name.startswith("uid."):
+            return f"1.2.826.0.1.3680043.8.498.{digest}"
+        if name.startswith("run.uuid."):
+            return f"urn:uuid:00000000-0000-4000-8000-{digest:012x}"
+        if name.startswith("edition."):
+            return edition[name.removeprefix("edition.")]
+        if name.startswith("fixture."):
+            key, attribute = name.removeprefix("fixture.").rsplit(".", 1)
+            rtype, rid = key.split("/")[0].capitalize(), f"f{digest}"
+            return {"id": rid, "ref": f"{rtype}/{rid}", "url": f"https://fhir.example.org/{rtype}/{rid}",
+                    "size": 1024, "hash": "2jmj7l5rSw0yVb/vlWAYkK/YBwk="}[attribute]
+        return f"x{digest}"
+    return lookup
+
+
+def _fixtures_by_type() -> dict[str, list[dict[str, Any]]]:
+    root = Path(__file__).resolve().parents[1] / "fixtures"
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(root.rglob("*.json")):
+        template = json.loads(path.read_text())
+        for edition in EDITIONS.values():
+            resource = render(template, _stand_in(edition))
+            by_type.setdefault(str(resource.get("resourceType")), []).append(resource)
+    return by_type
+
+
+def _per_type(seconds: float) -> None:
+    from imgconf.validators.faststructure import FAST_TYPES
+
+    def over(validate: Callable[[dict[str, Any]], Any]) -> Callable[[list[dict[str, Any]]], None]:
+        def every_fixture(resources: list[dict[str, Any]]) -> None:
+            for resource in resources:
+                validate(resource)
+        return every_fixture
+
+    print(f"{'type (fixtures)':<26}{'fast /CPU-s':>13}{'model /CPU-s':>14}{'fast µs':>10}{'model µs':>10}{'ratio':>8}")
+    for rtype, resources in sorted(_fixtures_by_type().items()):
+        if rtype not in FAST_TYPES:
+            continue
+        best = _rates([("fast", over(fast_validate), resources), ("model", over(validate_resource), resources)], seconds)
+        fast, model = (best[k][1] * len(resources) for k in ("fast", "model"))
+        print(f"{f'{rtype} ({len(resources)})':<26}{fast:>13,.0f}{model:>14,.0f}{1e6 / fast:>10,.0f}{1e6 / model:>10,.0f}"
+              f"{fast / model:>7.1f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0, help="time per case, in rounds taken in turn (default 3)")
     parser.add_argument("--series", type=int, default=3)
     parser.add_argument("--instances", type=int, default=20)
     parser.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
+    parser.add_argument("--per-type", action="store_true", help="fast vs model path per resource type over the fixtures")
     args = parser.parse_args()
 
     pin = "not pinned" if args.no_pin else _pin_one_core()
+    if args.per_type:
+        print(f"{pin}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        _per_type(args.seconds)
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        return
     study = sample_imaging_study(args.series, args.instances)
     raw = orjson.dumps(study)
     assert validate_resource(study) == [] and fast_validate(study) == [], "the benchmark study must be valid"

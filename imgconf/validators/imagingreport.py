@@ -1,11 +1,19 @@
 """The HL7 Europe Imaging Report document (R4): Bundle (EUIMG-040..043), Composition
 (EUIMG-020..026) and DiagnosticReport (EUIMG-030..036) key constraints, and references that must
 resolve inside the Bundle (FHIRPath ``resolve()`` over the entries, imgconf.fhirpath).
+
+The FHIRPath expressions (``BundlePath.fhirpath``) define what the rule asks. fhirpathpy interprets
+them at ~1 ms each, so each also has a plain-Python reading for the shapes that reading vouches for
+(well-typed JSON, no primitive-extension twins); on any other shape the reading gives up and fhirpathpy
+decides. tests/test_imaging_report_paths.py holds both to the same answers over every example and
+mutant, so the expressions stay the one definition.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from imgconf.fhirpath import BundleIndex, evaluate_in_bundle
@@ -25,12 +33,132 @@ SECTIONS = {
 _FORBIDDEN_ENTRY_KEYS = ("link", "search", "request", "response")
 
 
-def _fp(expression: str, resource: Any, bundle: dict[str, Any]) -> list[Any]:
-    """FHIRPath with resolve() inside the Bundle; malformed data gives no values, never an exception."""
+class NotVouched(Exception):
+    """A plain reading met a shape it does not answer for: the FHIRPath expression decides."""
+
+
+@dataclass(frozen=True)
+class BundlePath:
+    """One FHIRPath expression of the rule (the definition) evaluated on a resource of ``context``
+    type inside the Bundle, and its plain reading (raises NotVouched when unsure)."""
+
+    context: str
+    fhirpath: str
+    plain: Callable[[dict[str, Any], BundleIndex], list[Any]]
+
+
+def evaluate_path(path: BundlePath, resource: dict[str, Any], index: BundleIndex, *, plain: bool = True) -> list[Any]:
+    """The values of ``path`` on ``resource``; malformed data gives no values, never an exception."""
+    if plain:
+        try:
+            return path.plain(resource, index)
+        except (NotVouched, RecursionError):  # fhirpathpy answers [] where it recurses too deep
+            pass
     try:
-        return [v for v in evaluate_in_bundle(expression, resource, bundle) if v is not None]
+        return [v for v in evaluate_in_bundle(path.fhirpath, resource, index) if v is not None]
     except Exception:  # noqa: BLE001 - server data of any shape
         return []
+
+
+# -- plain readings: each step refuses (NotVouched) what FHIRPath would read differently from JSON --
+
+def _elements(parent: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """``parent.key`` as FHIRPath navigates it, vouched only for an absent key or a list of objects."""
+    if "_" + key in parent:
+        raise NotVouched
+    if key not in parent:
+        return []
+    value = parent[key]
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise NotVouched
+    return value
+
+
+def _string(parent: dict[str, Any], key: str) -> str | None:
+    if "_" + key in parent:
+        raise NotVouched
+    if key not in parent:
+        return None
+    value = parent[key]
+    if not isinstance(value, str):
+        raise NotVouched
+    return value
+
+
+def _as_returned(value: Any) -> Any:
+    """fhirpathpy hands back copies with floats as Decimal and list items that are only
+    ``{"extension": …}`` left out; a value where that would change anything is not vouched for."""
+    if isinstance(value, float):
+        raise NotVouched
+    if isinstance(value, dict):
+        for inner in value.values():
+            _as_returned(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            if isinstance(inner, dict) and list(inner) == ["extension"]:
+                raise NotVouched
+            _as_returned(inner)
+    return value
+
+
+def _resolved(references: list[dict[str, Any]], index: BundleIndex, rtype: str | None) -> list[Any]:
+    """``references.resolve()`` (imgconf.fhirpath), then ``.where(resourceType = rtype)``."""
+    found = []
+    for reference in references:
+        ref = _string(reference, "reference")
+        target = index.lookup(ref) if ref is not None else None
+        if target is None:
+            continue
+        _as_returned([target])
+        if rtype is None or _string(target, "resourceType") == rtype:
+            found.append(target)
+    return found
+
+
+def _study_section_entries(composition: dict[str, Any], index: BundleIndex) -> list[Any]:
+    entries: list[dict[str, Any]] = []
+    for section in _elements(composition, "section"):
+        if "_code" in section or ("code" in section and not isinstance(section["code"], dict)):
+            raise NotVouched
+        # Every coding read whole (FHIRPath's `and` evaluates both sides; a malformed side can fail the expression).
+        pairs = [(_string(c, "system"), _string(c, "code")) for c in _elements(section.get("code", {}), "coding")]
+        if (LOINC, "18726-0") in pairs:
+            entries += _elements(section, "entry")
+    return _as_returned(entries)
+
+
+def _composition_extension_target(report: dict[str, Any], index: BundleIndex) -> list[Any]:
+    references = []
+    for extension in _elements(report, "extension"):
+        if _string(extension, "url") != DR_COMPOSITION_EXT:
+            continue
+        values = [k for k in extension if k.startswith(("value", "_value"))]
+        if values != ["valueReference"] or not isinstance(extension["valueReference"], dict):
+            raise NotVouched
+        references.append(extension["valueReference"])
+    return _resolved(references, index, "Composition")
+
+
+def _references_of(element: str, rtype: str | None) -> Callable[[dict[str, Any], BundleIndex], list[Any]]:
+    return lambda resource, index: _resolved(_elements(resource, element), index, rtype)
+
+
+_STUDY_SECTION = "section.where(code.coding.where(system = 'http://loinc.org' and code = '18726-0').exists()).entry"
+STUDY_SECTION_ENTRIES = BundlePath("Composition", _STUDY_SECTION, _study_section_entries)
+STUDY_SECTION_STUDIES = BundlePath(
+    "Composition", _STUDY_SECTION + ".resolve().where(resourceType = 'ImagingStudy')",
+    lambda composition, index: _resolved(_study_section_entries(composition, index), index, "ImagingStudy"))
+COMPOSITION_EXTENSION_TARGET = BundlePath(
+    "DiagnosticReport", f"extension.where(url = '{DR_COMPOSITION_EXT}').value.resolve().where(resourceType = 'Composition')",
+    _composition_extension_target)
+REPORT_STUDIES = BundlePath("DiagnosticReport", "imagingStudy.resolve()", _references_of("imagingStudy", None))
+PERFORMER_ORGANIZATIONS = BundlePath("DiagnosticReport", "performer.resolve().where(resourceType = 'Organization')",
+                                     _references_of("performer", "Organization"))
+AUTHOR_ORGANIZATIONS = BundlePath("Composition", "author.resolve().where(resourceType = 'Organization')",
+                                  _references_of("author", "Organization"))
+PathReader = Callable[[BundlePath, dict[str, Any]], list[Any]]
+BUNDLE_PATHS = (STUDY_SECTION_ENTRIES, STUDY_SECTION_STUDIES, COMPOSITION_EXTENSION_TARGET, REPORT_STUDIES,
+                PERFORMER_ORGANIZATIONS, AUTHOR_ORGANIZATIONS)
 
 
 def _entries(bundle: dict[str, Any]) -> list[tuple[int, dict[str, Any], dict[str, Any] | None]]:
@@ -129,7 +257,7 @@ def _resolution(bundle: dict[str, Any], index: BundleIndex, out: list[Finding]) 
                 out.append(Finding("EUIMG-040", "SHALL", path, "the reference does not resolve inside the document Bundle", short(ref)))
 
 
-def _composition(bundle: dict[str, Any], out: list[Finding]) -> None:
+def _composition(bundle: dict[str, Any], fp: PathReader, out: list[Finding]) -> None:
     for i, comp in _of_type(bundle, "Composition"):
         where = f"Bundle.entry[{i}].resource"
         if not isinstance(comp.get("identifier"), dict):
@@ -149,12 +277,12 @@ def _composition(bundle: dict[str, Any], out: list[Finding]) -> None:
                 out.append(Finding("EUIMG-022", "SHALL", f"{where}.attester[{j}].time",
                                    f"a {att['mode']} attester (legalAuthenticator/resultValidator) has a time"))
         _categories(comp, where, "EUIMG-024", out)
-        _sections(comp, where, bundle, out)
+        _sections(comp, where, fp, out)
         if not (comp.get("text") or comp.get("section")):
             out.append(Finding("EUIMG-026", "SHALL", where, "eu-imaging-composition-2: text, entry or section is required"))
 
 
-def _sections(comp: dict[str, Any], where: str, bundle: dict[str, Any], out: list[Finding]) -> None:
+def _sections(comp: dict[str, Any], where: str, fp: PathReader, out: list[Finding]) -> None:
     counts: dict[str, int] = {}
     for j, section in items(comp, "section"):
         codes = [str(c.get("code")) for c in codings(section.get("code")) if c.get("system") == LOINC]
@@ -171,15 +299,14 @@ def _sections(comp: dict[str, Any], where: str, bundle: dict[str, Any], out: lis
             out.append(Finding("EUIMG-025", "SHALL", f"{where}.section",
                                f"section {name} ({LOINC}#{code}) is {low}..{high} (found {n})"))
     # The imagingstudy section's entries resolve to ImagingStudy resources in the Bundle.
-    expr = "section.where(code.coding.where(system = 'http://loinc.org' and code = '18726-0').exists()).entry"
-    refs = _fp(expr, comp, bundle)
-    studies = _fp(expr + ".resolve().where(resourceType = 'ImagingStudy')", comp, bundle)
+    refs = fp(STUDY_SECTION_ENTRIES, comp)
+    studies = fp(STUDY_SECTION_STUDIES, comp)
     if counts.get("18726-0") and (not refs or len(studies) != len(refs)):
         out.append(Finding("EUIMG-025", "SHALL", f"{where}.section",
                            f"the imagingstudy section has 1..* entries resolving to ImagingStudy ({len(studies)} of {len(refs)})"))
 
 
-def _diagnostic_report(bundle: dict[str, Any], out: list[Finding]) -> None:
+def _diagnostic_report(bundle: dict[str, Any], fp: PathReader, out: list[Finding]) -> None:
     comps = _of_type(bundle, "Composition")
     comp = comps[0][1] if comps else {}
     for i, dr in _of_type(bundle, "DiagnosticReport"):
@@ -192,8 +319,7 @@ def _diagnostic_report(bundle: dict[str, Any], out: list[Finding]) -> None:
         if len(links) != 1:
             out.append(Finding("EUIMG-030", "SHALL", f"{where}.extension",
                                f"exactly one composition extension ({DR_COMPOSITION_EXT}); found {len(links)}"))
-        elif not _fp(
-                f"extension.where(url = '{DR_COMPOSITION_EXT}').value.resolve().where(resourceType = 'Composition')", dr, bundle):
+        elif not fp(COMPOSITION_EXTENSION_TARGET, dr):
             out.append(Finding("EUIMG-030", "SHALL", f"{where}.extension", "the composition extension does not resolve to the Composition"))
         _categories(dr, where, "EUIMG-031", out)
         if comp and dr.get("status") != _aligned_status(comp.get("status")):
@@ -204,12 +330,12 @@ def _diagnostic_report(bundle: dict[str, Any], out: list[Finding]) -> None:
         dr_code = {(str(c.get("system")), str(c.get("code"))) for c in codings(dr.get("code"))}
         if comp_type and not comp_type & dr_code:
             out.append(Finding("EUIMG-032", "SHOULD", f"{where}.code", "DiagnosticReport.code should equal Composition.type"))
-        studies = _fp("imagingStudy.resolve()", dr, bundle)
+        studies = fp(REPORT_STUDIES, dr)
         if len(studies) != len(list(items(dr, "imagingStudy"))) or any(s.get("resourceType") != "ImagingStudy" for s in studies):
             out.append(Finding("EUIMG-034", "SHALL", f"{where}.imagingStudy", "imagingStudy references resolve to ImagingStudy entries"))
         # dr-comp-author-org (EUIMG-041): the performing Organization is the authoring Organization.
-        performer = set(map(_key, _fp("performer.resolve().where(resourceType = 'Organization')", dr, bundle)))
-        author = set(map(_key, _fp("author.resolve().where(resourceType = 'Organization')", comp, bundle))) if comp else set()
+        performer = set(map(_key, fp(PERFORMER_ORGANIZATIONS, dr)))
+        author = set(map(_key, fp(AUTHOR_ORGANIZATIONS, comp))) if comp else set()
         if performer != author:
             out.append(Finding("EUIMG-041", "SHALL", f"{where}.performer",
                                "dr-comp-author-org: the DiagnosticReport performer Organization is the Composition author Organization"))
@@ -239,10 +365,16 @@ def _imaging_studies(bundle: dict[str, Any], out: list[Finding]) -> None:
                                    findings=("FIND-14",)))
 
 
-def validate_imaging_report_bundle(bundle: dict[str, Any]) -> list[Finding]:
-    """Findings for an EU imaging report Bundle; other Bundles get none."""
+def validate_imaging_report_bundle(bundle: dict[str, Any], *, plain: bool = True) -> list[Finding]:
+    """Findings for an EU imaging report Bundle; other Bundles get none. ``plain=False``: every
+    FHIRPath expression evaluated by fhirpathpy (the definition; tests compare the two)."""
     if not is_imaging_report_bundle(bundle):
         return []
+    index = BundleIndex(bundle)
+
+    def fp(path: BundlePath, resource: dict[str, Any]) -> list[Any]:
+        return evaluate_path(path, resource, index, plain=plain)
+
     out: list[Finding] = []
     _bundle_shape(bundle, out)
     if bundle.get("type") == "collection":  # BundleReportMinimalMetadataEuImaging (EUIMG-043)
@@ -254,8 +386,8 @@ def validate_imaging_report_bundle(bundle: dict[str, Any]) -> list[Finding]:
             out.append(Finding("EUIMG-043", "SHALL", "Bundle.link", "link is not allowed (0..0)"))
         return out
     _document_slices(bundle, out)
-    _resolution(bundle, BundleIndex(bundle), out)
-    _composition(bundle, out)
-    _diagnostic_report(bundle, out)
+    _resolution(bundle, index, out)
+    _composition(bundle, fp, out)
+    _diagnostic_report(bundle, fp, out)
     _imaging_studies(bundle, out)
     return out
