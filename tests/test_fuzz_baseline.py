@@ -39,30 +39,54 @@ def _entry(shape: str, defect: str, req: str | list[str], resource: str = "Imagi
             "clause": 'R4 search.html#prefix: "eq: the range of the search value fully contains the range of the target value"'}
 
 
-def test_known_new_stale_and_not_run(tmp_path: Path) -> None:
+def test_known_new_not_reached_and_not_run(tmp_path: Path) -> None:
     known = _finding(DATE_EQ, "precision", "REST-072", params=(("started", "eq2024-03"),))
     new = _finding(MOD_NOT, "recall", "REST-046")
     path = _write(tmp_path, [
         _entry(DATE_EQ, "precision", ["REST-071", "REST-072"]),  # a list matches a finding citing any of them
-        _entry(SORT, "order", "REST-086"),  # nothing found: stale
+        _entry(SORT, "order", "REST-086"),  # nothing found: not reached
         _entry("DocumentReference?date=ge<date:day>", "precision", "REST-072", resource="DocumentReference"),
     ])
     outcome = apply_baseline(_run(known, new, types=("ImagingStudy", "Patient")), path)
     assert [(f.cause, e.line) for f, e in outcome.known] == [(known.cause, 1)]
     assert outcome.new == [new] and outcome.failing_new == [new]
-    assert [e.shape for e in outcome.stale] == [SORT]
-    assert [e.resource for e in outcome.not_run] == ["DocumentReference"]  # not fuzzed this run: never stale
-    assert not outcome.ok
+    assert [e.shape for e in outcome.not_reached] == [SORT]
+    assert [e.resource for e in outcome.not_run] == ["DocumentReference"]  # not fuzzed this run
+    assert not outcome.ok  # the new finding
     assert known.known == "the server compares dates as overlap" and new.known is None
     lines = outcome.lines()
-    assert lines[0].startswith("fuzz baseline: 1 known, 1 new (1 failing the gate), 1 stale, 1 not run")
-    assert any(line.startswith("  NEW ImagingStudy") for line in lines) and any("STALE (line" in line for line in lines)
+    assert lines[0].startswith("fuzz baseline: 1 known, 1 new (1 failing the gate), 1 not reached (not failing), 1 not run")
+    assert any(line.startswith("  NEW ImagingStudy") for line in lines)
+    assert any(line.startswith("  not reached (line ") and "not failing" in line for line in lines)
 
 
-def test_gate_passes_when_every_finding_is_known_and_nothing_is_stale(tmp_path: Path) -> None:
+def test_a_known_cause_not_reached_does_not_fail_the_gate_and_says_so(tmp_path: Path) -> None:
+    """A run samples the queries: an entry it did not meet is reported as not reached, never as a failure."""
+    known = _finding(DATE_EQ, "precision", "REST-072")
+    path = _write(tmp_path, [_entry(DATE_EQ, "precision", "REST-072"), _entry(SORT, "order", "REST-086")])
+    outcome = apply_baseline(_run(known), path)
+    assert outcome.ok and [e.shape for e in outcome.not_reached] == [SORT]
+    data = outcome.to_json()
+    assert data["outcome"] == "pass" and "stale" not in data
+    assert [e["message"].split(":")[0] for e in data["not_reached"]] == ["not reached this run"]
+    assert "not failing" in data["not_reached"][0]["message"]
+    write_fuzz_reports(_run(known), tmp_path / "reports", baseline=outcome)
+    summary = json.loads((tmp_path / "reports" / "summary.json").read_text(encoding="utf-8"))["fuzz"]["baseline"]
+    assert summary["outcome"] == "pass" and len(summary["not_reached"]) == 1
+    assert "1 not reached (not failing)" in (tmp_path / "reports" / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_new_finding_fails_the_gate_even_when_every_entry_is_reached(tmp_path: Path) -> None:
+    known, new = _finding(DATE_EQ, "precision", "REST-072"), _finding(MOD_NOT, "recall", "REST-046")
+    outcome = apply_baseline(_run(known, new), _write(tmp_path, [_entry(DATE_EQ, "precision", "REST-072")]))
+    assert not outcome.ok and outcome.failing_new == [new] and not outcome.not_reached
+    assert outcome.to_json()["outcome"] == "fail"
+
+
+def test_gate_passes_when_every_finding_is_known(tmp_path: Path) -> None:
     finding = _finding(DATE_EQ, "precision", "REST-072")
     outcome = apply_baseline(_run(finding), _write(tmp_path, [_entry(DATE_EQ, "precision", "REST-072")]))
-    assert outcome.ok and not outcome.new and not outcome.stale
+    assert outcome.ok and not outcome.new and not outcome.not_reached
     assert outcome.to_json()["outcome"] == "pass"
 
 
@@ -74,7 +98,7 @@ def test_gate_passes_when_every_finding_is_known_and_nothing_is_stale(tmp_path: 
 def test_an_entry_covers_only_its_shape_defect_and_requirement(tmp_path: Path, shape: str, defect: str, req: str) -> None:
     finding = _finding(DATE_EQ, "precision", "REST-072")
     outcome = apply_baseline(_run(finding), _write(tmp_path, [_entry(shape, defect, req)]))
-    assert outcome.new == [finding] and len(outcome.stale) == 1 and not outcome.ok
+    assert outcome.new == [finding] and len(outcome.not_reached) == 1 and not outcome.ok
 
 
 def test_a_reworded_reason_or_other_values_keep_matching(tmp_path: Path) -> None:
@@ -159,7 +183,7 @@ def test_baseline_outcome_goes_to_summary_json(tmp_path: Path) -> None:
     assert fuzz["baseline"]["outcome"] == "fail" and len(fuzz["baseline"]["known"]) == 1
     assert [n["cause"] for n in fuzz["baseline"]["new"]] == [f"ImagingStudy {MOD_NOT} recall"]
     assert fuzz["counts"]["known"] == 1 and fuzz["findings"][0]["known"] == "the server compares dates as overlap"
-    assert "1 known, 1 new, 0 stale" in (tmp_path / "reports" / "report.html").read_text(encoding="utf-8")
+    assert "1 known, 1 new, 0 not reached (not failing)" in (tmp_path / "reports" / "report.html").read_text(encoding="utf-8")
 
 
 def test_written_baseline_holds_no_registered_secret(tmp_path: Path) -> None:
@@ -194,7 +218,7 @@ def test_an_entry_with_the_cause_parameter_matches_despite_an_unrelated_extra_pa
     path = _write(tmp_path, [_param_entry("gender")])
     for finding in (alone, with_extra):
         outcome = apply_baseline(_run(finding), path)
-        assert outcome.ok and [e.parameter for _f, e in outcome.known] == ["gender"] and not outcome.stale
+        assert outcome.ok and [e.parameter for _f, e in outcome.known] == ["gender"] and not outcome.not_reached
     dated = _caused("started:ge", "ImagingStudy?modality=<token:code>&started=ge<date:day>", "precision",
                     ("REST-071", "REST-072"), rtype="ImagingStudy")
     entry = {**_entry("ImagingStudy?started=ge<date:day>", "precision", ["REST-071", "REST-072"]), "parameter": "started:ge"}
@@ -221,7 +245,7 @@ def test_an_entry_with_the_cause_parameter_matches_despite_an_unrelated_extra_pa
 def test_a_cause_parameter_entry_never_hides_another_defect(tmp_path: Path, finding: FuzzFinding, why: str) -> None:
     outcome = apply_baseline(_run(finding), _write(tmp_path, [_param_entry("gender")]))
     assert outcome.new == [finding], why
-    assert len(outcome.stale) == 1 and not outcome.ok
+    assert len(outcome.not_reached) == 1 and not outcome.ok
 
 
 def test_a_parameter_naming_no_parameter_is_refused_and_written_baselines_carry_it(tmp_path: Path) -> None:

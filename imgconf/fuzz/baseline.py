@@ -1,4 +1,4 @@
-"""Known fuzz findings (``imgconf fuzz --baseline FILE``): a CI gate fails only on new ones and stale entries.
+"""Known fuzz findings (``imgconf fuzz --baseline FILE``): a CI gate fails only on new ones.
 
 The fuzz counterpart of :mod:`imgconf.baseline` (suite baselines), with the same UX: a YAML list of the
 findings a team has adjudicated, each with the reason; ``--write-baseline FILE`` writes one from a run
@@ -26,9 +26,12 @@ finding's cause parameter (``cause_parameter``: ``name[:modifier][:prefixes]`` a
 the entry's, and EVERY requirement the finding cites is among the entry's (not just one of them). A defect
 of another parameter, modifier or prefix, or citing a requirement the entry does not list, stays new; a
 cause without a parameter (``*``: no single criterion to blame) is never matched this way (refused).
-The gate fails on a SHALL finding no entry covers (new; a SHOULD one too with ``strict_should``) and on an
-entry that covers nothing although its resource type was fuzzed (stale: the server improved — remove it,
-so the baseline only shrinks). An entry for a type this run did not fuzz is "not run", never stale.
+The gate fails on a SHALL finding no entry covers (new; a SHOULD one too with ``strict_should``). An entry
+that covers nothing although its resource type was fuzzed is "not reached": reported, never failing — a run
+samples the query space (generation is reproducible from the seed, but one oracle or generator change moves
+what a budget reaches), so a cause not met this run is no evidence that the server was fixed; remove an
+entry after reproducing its query against the fixed server. An entry for a type this run did not fuzz is
+"not run".
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ _PARAMETER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:,-]*$")  # a cause parameter: n
 _DEFECT_KIND = re.compile(r"^[a-z][a-z0-9-]*$")
 _RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
 TOP_KEY = "known_findings"  # a mapping with this key may hold the list (room for a header mapping)
+NOT_REACHED = ("not reached this run: not failing (a run samples the queries; not meeting a known cause is no "
+               "evidence of a fix — reproduce its query before removing the entry)")
 
 
 class FuzzBaselineError(ValueError):
@@ -104,7 +109,7 @@ class BaselineOutcome:
 
     known: list[tuple[FuzzFinding, FuzzEntry]] = field(default_factory=list)
     new: list[FuzzFinding] = field(default_factory=list)  # covered by no entry (SHOULD ones included)
-    stale: list[FuzzEntry] = field(default_factory=list)  # its type was fuzzed, it covered nothing
+    not_reached: list[FuzzEntry] = field(default_factory=list)  # its type was fuzzed, it covered nothing: no failure
     not_run: list[FuzzEntry] = field(default_factory=list)  # its resource type was not fuzzed this run
     strict_should: bool = False
 
@@ -115,7 +120,8 @@ class BaselineOutcome:
 
     @property
     def ok(self) -> bool:
-        return not self.failing_new and not self.stale
+        """Only a new finding fails: a known cause this run did not reach is no evidence of a fix."""
+        return not self.failing_new
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -123,21 +129,21 @@ class BaselineOutcome:
             "known": [{"cause": f.cause, "entry": e.label(), "line": e.line, "reason": e.reason} for f, e in self.known],
             "new": [{"cause": f.cause, "shape": f.shape, "level": f.defect.level,
                      "requirement": list(f.defect.requirement), "fails_gate": f in self.failing_new} for f in self.new],
-            "stale": [{"entry": e.label(), "line": e.line, "reason": e.reason,
-                       "message": "stale: this run found nothing the entry covers — remove it"} for e in self.stale],
+            "not_reached": [{"entry": e.label(), "line": e.line, "reason": e.reason, "message": NOT_REACHED}
+                            for e in self.not_reached],
             "not_run": [{"entry": e.label(), "line": e.line} for e in self.not_run],
         }
 
     def lines(self) -> list[str]:
         head = (f"fuzz baseline: {len(self.known)} known, {len(self.new)} new ({len(self.failing_new)} failing the gate), "
-                f"{len(self.stale)} stale, {len(self.not_run)} not run")
+                f"{len(self.not_reached)} not reached (not failing), {len(self.not_run)} not run")
         out = [head]
         gate = self.failing_new
         for f in self.new:
             word = "NEW" if f in gate else "new (SHOULD, not failing)"
             out.append(f"  {word} {f.cause} [{', '.join(f.defect.requirement)} {f.defect.level}]: {f.query.display()}")
-        for e in self.stale:
-            out.append(f"  STALE (line {e.line}) {e.label()}: nothing found any more — remove it from the baseline")
+        for e in self.not_reached:
+            out.append(f"  not reached (line {e.line}) {e.label()}: {NOT_REACHED}")
         return out
 
 
@@ -272,12 +278,12 @@ def compare_findings(entries: list[FuzzEntry], run: FuzzRun, *, strict_should: b
     fuzzed = set(run.resource_types)
     for entry in entries:
         if entry.index not in used:
-            (outcome.stale if entry.resource in fuzzed else outcome.not_run).append(entry)
+            (outcome.not_reached if entry.resource in fuzzed else outcome.not_run).append(entry)
     return outcome
 
 
 def apply_baseline(run: FuzzRun, baseline_path: Path, *, strict_should: bool = False) -> BaselineOutcome:
-    """Load ``baseline_path`` and classify ``run``'s findings (known / new / stale); FuzzBaselineError if unusable."""
+    """Load ``baseline_path`` and classify ``run``'s findings (known / new / not reached); FuzzBaselineError if unusable."""
     return compare_findings(load_fuzz_baseline(baseline_path), run, strict_should=strict_should)
 
 

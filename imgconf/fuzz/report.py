@@ -231,7 +231,7 @@ def fuzz_testsuite(summary: dict[str, Any]) -> ET.Element:
             _prop(props, f"imgconf_fuzz_{name}", fuzz[name])
     if (base := fuzz.get("baseline")):
         _prop(props, "imgconf_fuzz_baseline", f"{base['outcome']}: {len(base['known'])} known, {len(base['new'])} new, "
-                                              f"{len(base['stale'])} stale")
+                                              f"{len(base['not_reached'])} not reached")
     counts = {"tests": 1, "failures": 0, "errors": 0, "skipped": 0}
     run_case = ET.SubElement(suite, "testcase", classname=FUZZ_SUITE, name="generated search queries",
                              time=f"{fuzz['duration_s']:.3f}")

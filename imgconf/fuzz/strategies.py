@@ -59,27 +59,49 @@ def escape(text: str, specials: str = ",|$") -> str:
     return out
 
 
-def _unique(values: Iterable[str], limit: int = _MAX_CANDIDATES) -> list[str]:
-    seen: dict[str, None] = {}
-    for v in values:
-        if v and v not in seen:
-            seen[v] = None
-    return list(seen)[:limit]
-
-
 Groups = list[list[str]]  # candidate values in groups drawn with equal weight (exact forms, near misses, ...)
 
 
-def _groups(*lists: list[str]) -> Groups:
-    """Non-empty, de-duplicated groups; a value keeps the first group it appears in."""
+@dataclass(frozen=True)
+class _Raw:
+    """Candidate values as one copy of the fixtures gives them, in groups, BEFORE anything is dropped:
+    a value that does not apply stays as "" and duplicates stay, so the canonical and the real copy
+    give lists of the same lengths, position by position (``_finish`` decides on the canonical one)."""
+
+    groups: tuple[list[str], ...]
+    fallback: str  # the one candidate when nothing is left
+    keep: Callable[[str], bool] | None = None  # a value the oracle can judge in this copy (dates: zone-independent)
+
+    def lengths(self) -> list[int]:
+        return [len(group) for group in self.groups]
+
+
+def _raw(*groups: list[str], fallback: str, keep: Callable[[str], bool] | None = None) -> _Raw:
+    return _Raw(groups, fallback, keep)
+
+
+def _finish(canon: _Raw, real: _Raw, canonical: bool) -> Groups:
+    """The candidate groups: which positions are kept (non-empty, first occurrence, judgeable, at most
+    _MAX_CANDIDATES a group), in which order, is decided on the canonical copy alone, so the lists a seed
+    draws from have the same lengths in every run; the value at a kept position is the real copy's (the
+    canonical one with ``canonical``, or where the real one is empty or not judgeable in this run)."""
+    if canon.lengths() != real.lengths():  # a server stored a value of another structure: this run's own lists
+        canon, real = real, real
     seen: set[str] = set()
     out: Groups = []
-    for values in lists:
-        group = [v for v in _unique(values) if v not in seen]
-        seen.update(group)
+    for canon_group, real_group in zip(canon.groups, real.groups, strict=True):
+        group: list[str] = []
+        for slot, value in zip(canon_group, real_group, strict=True):
+            if len(group) >= _MAX_CANDIDATES:
+                break
+            if not slot or slot in seen or (canon.keep is not None and not canon.keep(slot)):
+                continue
+            seen.add(slot)
+            usable = value and (real.keep is None or real.keep(value))
+            group.append(slot if canonical or not usable else value)
         if group:
             out.append(group)
-    return out
+    return out or ([[canon.fallback]] if canon.fallback else [])
 
 
 def _flat(groups: Groups) -> list[str]:
@@ -138,6 +160,40 @@ class _Index:
         return None
 
 
+@dataclass
+class _Pair:
+    """The canonical copy of the fixtures (``canonical.canonical_universe``: decides every list's shape)
+    and the real one (gives the values sent); ``canonical`` renders the canonical values instead (tests:
+    the "slots" a seed draws, the same whatever the server's ids and the run's UIDs)."""
+
+    canon: _Index
+    real: _Index
+    canonical: bool = False
+
+    def groups(self, build: Callable[[_Index], _Raw]) -> Groups:
+        return _finish(build(self.canon), build(self.real), self.canonical)
+
+    def references(self, rtype: str, param: SearchParam) -> tuple[Groups, dict[str, list[str]], Groups]:
+        canon = _reference_raw(self.canon, param, self.canon.values(rtype, param))
+        real = _reference_raw(self.real, param, self.real.values(rtype, param))
+        if list(canon[1]) != list(real[1]):  # other target types (another structure): this run's own lists
+            canon = real
+        typed = {t: _flat(_finish(canon[1][t], real[1][t], self.canonical)) for t in canon[1]}
+        return (_finish(canon[0], real[0], self.canonical), typed, _finish(canon[2], real[2], self.canonical))
+
+    def ids(self, rtype: str) -> list[str]:
+        """The ids of `rtype`'s fixtures, in fixture-key order (the same count in every run)."""
+        def build(index: _Index) -> _Raw:
+            return _raw([r["id"] for r in index.by_type.get(rtype, []) if isinstance(r.get("id"), str)], fallback="")
+        return [v for v in _flat(self.groups(build)) if v]
+
+
+def _pair_of(universe: Universe, canonical: bool = False) -> _Pair:
+    from imgconf.fuzz.canonical import canonical_universe
+
+    return _Pair(_Index(canonical_universe(universe)), _Index(universe), canonical)
+
+
 # --- token ----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -170,7 +226,7 @@ def _tokens(param: SearchParam, values: list[Any]) -> list[_Token]:
     return out
 
 
-def _token_values(param: SearchParam, values: list[Any]) -> Groups:
+def _token_values(param: SearchParam, values: list[Any]) -> _Raw:
     tokens = _tokens(param, values)
     exact: list[str] = []
     near: list[str] = []  # another system, or none
@@ -188,11 +244,11 @@ def _token_values(param: SearchParam, values: list[Any]) -> Groups:
         elif t.can_be_systemless:
             exact.append(f"|{code}")
         if t.case_sensitive:
-            cases.append(escape(_other_case(t.code)))
+            other = escape(_other_case(t.code))  # "" (kept in place) where the code has no case
+            cases.append(other)
             if t.system:
-                cases.append(f"{escape(t.system)}|{escape(_other_case(t.code))}")
-        if len(t.code) > 1:
-            prefixes.append(escape(t.code[: max(1, len(t.code) // 2)]))
+                cases.append(f"{escape(t.system)}|{other}" if other else "")
+        prefixes.append(escape(t.code[: max(1, len(t.code) // 2)]) if len(t.code) > 1 else "")
         if t.system:
             near.append(f"{OTHER_SYSTEM}|{code}")
         if t.code.startswith("urn:oid:"):  # a bare UID is not the urn:oid: form
@@ -201,10 +257,10 @@ def _token_values(param: SearchParam, values: list[Any]) -> Groups:
                 uids.append(f"{escape(t.system)}|{escape(t.code.removeprefix('urn:oid:'))}")
         elif t.code[:1].isdigit() and "." in t.code:
             uids.append(escape("urn:oid:" + t.code))
-    return _groups(exact, cases, prefixes, near, uids) or [["no-such-code"]]
+    return _raw(exact, cases, prefixes, near, uids, fallback="no-such-code")
 
 
-def _of_type_values(values: list[Any]) -> Groups:
+def _of_type_values(values: list[Any]) -> _Raw:
     out: list[str] = []
     near: list[str] = []
     for value in values:
@@ -213,45 +269,44 @@ def _of_type_values(values: list[Any]) -> Groups:
                 if tsys and tcode and item.code:
                     out.append(f"{escape(tsys)}|{escape(tcode)}|{escape(item.code)}")
                     near.append(f"{escape(tsys)}|{escape(tcode)}X|{escape(item.code)}")
-    return _groups(out, near)
+    return _raw(out, near, fallback="")
 
 
 # --- string, uri ----------------------------------------------------------------------------------
 
 def _parts(values: list[Any]) -> list[str]:
-    return _unique(p for v in values for p in string_parts(v) if p.strip())
+    return [p for v in values for p in string_parts(v) if p.strip()]
 
 
-def _string_values(values: list[Any]) -> dict[str | None, Groups]:
+def _string_values(values: list[Any]) -> dict[str | None, _Raw]:
     parts = _parts(values)
     plain: list[str] = []
-    miss: list[str] = []
     exact: list[str] = []
     contains: list[str] = []
-    for p in parts:
-        plain.append(p)
+    for p in parts:  # "" keeps the place of a form a short part has not
+        long = len(p) > 3
+        plain += [p, p[: len(p) // 2] if long else ""]
         exact.append(p)
-        if len(p) > 3:
-            plain.append(p[: len(p) // 2])
-            contains.append(p[1: len(p) - 1])
-        miss += [p + "zq", p[: len(p) // 2] if len(p) > 1 else ""]
-        contains.append(p[len(p) // 2:] + "zq")
+        contains += [p[1: len(p) - 1] if long else "", p[len(p) // 2:] + "zq"]
+    after = [p + "zq" for p in parts]
+    halves = [p[: len(p) // 2] if len(p) > 1 else "" for p in parts]
 
-    def esc(*lists: list[str]) -> Groups:
-        return [[escape(x, ",") for x in group] for group in _groups(*lists)]
+    def esc(*lists: list[str]) -> list[list[str]]:
+        return [[escape(x, ",") for x in values] for values in lists]
 
-    cases = [c for p in parts if (c := _other_case(p))]
-    accents = [a for p in parts for a in (_strip_accents(p), _add_accent(p)) if a and a != p]
-    inside = [p[1: len(p) - 1] for p in parts if len(p) > 3]  # no match: R4 matches from the start
-    return {None: esc(plain, cases, accents, inside, [m for m in miss if m.endswith("zq")]) or [["Zzyzx"]],
-            "exact": esc(exact, cases, accents, [m for m in miss if not m.endswith("zq")]) or [["Zzyzx"]],
-            "contains": esc(contains) or [["zyzx"]]}
+    cases = [_other_case(p) for p in parts]
+    accents = [a if a != p else "" for p in parts for a in (_strip_accents(p), _add_accent(p))]
+    inside = [p[1: len(p) - 1] if len(p) > 3 else "" for p in parts]  # no match: R4 matches from the start
+    return {None: _raw(*esc(plain, cases, accents, inside, after), fallback="Zzyzx"),
+            "exact": _raw(*esc(exact, cases, accents, halves), fallback="Zzyzx"),
+            "contains": _raw(*esc(contains), fallback="zyzx")}
 
 
-def _uri_values(values: list[Any]) -> Groups:
-    uris = _unique(v for v in values if isinstance(v, str))
-    near = [u[: len(u) // 2] for u in uris if len(u) > 2] + [u + "x" for u in uris]
-    return [[escape(u, ",") for u in group] for group in _groups(uris, near)] or [["http://example.org/fuzz/no-such-uri"]]
+def _uri_values(values: list[Any]) -> _Raw:
+    uris = [v for v in values if isinstance(v, str)]
+    near = [u[: len(u) // 2] if len(u) > 2 else "" for u in uris] + [u + "x" for u in uris]
+    return _raw(*[[escape(u, ",") for u in group] for group in (uris, near)],
+                fallback="http://example.org/fuzz/no-such-uri")
 
 
 # --- date -----------------------------------------------------------------------------------------
@@ -321,15 +376,17 @@ def _shift_month(dt: datetime, months: int) -> datetime:
     return dt.replace(year=total // 12, month=total % 12 + 1, day=1)
 
 
-def _date_values(values: list[Any]) -> Groups:
+def _date_values(values: list[Any]) -> _Raw:
     texts = _date_texts(values)
     by_precision: dict[str, list[str]] = {"year": [], "month": [], "day": [], "second": []}
     for text in texts:
         try:
             low, _ = search_dates.parse_range(text)
         except search_dates.DateError:
-            continue
-        if low.year < 2 or low.year > 9997:
+            low = search_dates.NEG_INF
+        if low.year < 2 or low.year > 9997:  # no neighbours: "" keeps their places
+            for precision, count in (("year", 3), ("month", 3), ("day", 3), ("second", 5)):
+                by_precision[precision] += [""] * count
             continue
         for dy in (0, -1, 1):
             by_precision["year"].append(f"{low.year + dy:04d}")
@@ -342,18 +399,19 @@ def _date_values(values: list[Any]) -> Groups:
             original = _fmt_seconds(low, _zone(own.group(0))) if own else ""
             seconds = [original, _fmt_seconds(low, UTC), _fmt_seconds(low, timezone(timedelta(hours=-5))),
                        _fmt_seconds(low - timedelta(seconds=1), UTC), _fmt_seconds(low + timedelta(seconds=1), UTC)]
-            by_precision["second"] += [s for s in seconds if s]
+            by_precision["second"] += seconds
+        else:
+            by_precision["second"] += [""] * 5
     bounds = _bounds(texts)
     # Inside a wide target (a Period, a year or month precision value), at a finer precision: where eq
     # (contains) and overlap differ, and so do sa/gt and eb/lt.
-    inside = [x for v in values if (x := _inside(v))]
+    inside = [_inside(v) for v in values]
 
-    def kept(texts: list[str]) -> list[str]:
-        return [v for v in texts if _valid_date(v) and _zone_independent(v, bounds)]
+    def kept(text: str) -> bool:
+        return _valid_date(text) and _zone_independent(text, bounds)
 
-    groups = _groups(kept(by_precision["year"]), kept(inside), kept(by_precision["month"] + by_precision["day"]),
-                     kept(by_precision["second"]))
-    return groups or [["1900"]]
+    return _raw(by_precision["year"], inside, by_precision["month"] + by_precision["day"], by_precision["second"],
+                fallback="1900", keep=kept)
 
 
 def _inside(value: Any) -> str:
@@ -382,7 +440,7 @@ def _valid_date(text: str) -> bool:
 
 # --- reference ------------------------------------------------------------------------------------
 
-def _reference_values(index: _Index, param: SearchParam, values: list[Any]) -> tuple[Groups, dict[str, list[str]], Groups]:
+def _reference_raw(index: _Index, param: SearchParam, values: list[Any]) -> tuple[_Raw, dict[str, _Raw], _Raw]:
     """(plain values, ``:Type`` -> bare ids, ``:identifier`` values)."""
     relative: list[str] = []
     bare: list[str] = []
@@ -417,9 +475,9 @@ def _reference_values(index: _Index, param: SearchParam, values: list[Any]) -> t
             typed.setdefault(rtype, []).append(rid)
             if others[0] in (param.targets or (others[0],)):
                 typed.setdefault(others[0], []).append(rid)
-    fallback = [[f"{(param.targets or ('Patient',))[0]}/no-such-id"]]
-    return (_groups(relative, bare, absolute, other_type, near) or fallback,
-            {t: _unique(ids) for t, ids in sorted(typed.items())}, _groups(identifiers, other_identifiers))
+    fallback = f"{(param.targets or ('Patient',))[0]}/no-such-id"
+    return (_raw(relative, bare, absolute, other_type, near, fallback=fallback),
+            {t: _raw(ids, fallback="") for t, ids in sorted(typed.items())}, _raw(identifiers, other_identifiers, fallback=""))
 
 
 class _Values(tuple[str, ...]):
@@ -486,44 +544,45 @@ def _per_group(groups: Groups, name: str) -> list[SearchStrategy[Pairs]]:
     return [_or_list([group]).map(_pair(name)) for group in groups]
 
 
-def _criterion_options(index: _Index, rtype: str, param: SearchParam) -> list[SearchStrategy[Pairs]]:
+def _criterion_options(pair: _Pair, rtype: str, param: SearchParam) -> list[SearchStrategy[Pairs]]:
     """The ways to ask one parameter, each drawn as often as another: modifier x value group, then :missing."""
     name = param.name
-    values = index.values(rtype, param)
     options: list[SearchStrategy[Pairs]] = []
     if param.type == "token":
-        tokens = _token_values(param, values)
+        tokens = pair.groups(lambda ix: _token_values(param, ix.values(rtype, param)))
         options += _per_group(tokens, name)
         # :not takes one value: R4 does not say whether `:not=a,b` is "neither" or "not both"
         # a modifier weighs as two value groups (a token parameter has up to five of them)
         options += [_one(tokens).map(_pair(name + ":not"))] * 2
-        of_type = _of_type_values(values)
+        of_type = pair.groups(lambda ix: _of_type_values(ix.values(rtype, param)))
         if of_type:
             options += [_or_list(of_type).map(_pair(name + ":of-type"))] * 2
     elif param.type == "date":
         # one option per value group (years / inside wide targets / days / seconds), every prefix in each
-        options += [_date_criterion(name, [group]) for group in _date_values(values)]
+        options += [_date_criterion(name, [group])
+                    for group in pair.groups(lambda ix: _date_values(ix.values(rtype, param)))]
     elif param.type == "string":
-        by_mod = _string_values(values)
+        by_mod = {mod: pair.groups(lambda ix, m=mod: _string_values(ix.values(rtype, param))[m])  # type: ignore[misc]
+                  for mod in (None, "exact", "contains")}
         options += _per_group(by_mod[None], name) + _per_group(by_mod["exact"], name + ":exact")
         options.append(_or_list(by_mod["contains"]).map(_pair(name + ":contains")))
     elif param.type == "uri":
-        options += _per_group(_uri_values(values), name)
+        options += _per_group(pair.groups(lambda ix: _uri_values(ix.values(rtype, param))), name)
     elif param.type == "reference":
-        plain, typed, identifiers = _reference_values(index, param, values)
+        plain, typed, identifiers = pair.references(rtype, param)
         options += _per_group(plain, name)
         for target, ids in typed.items():
             options.append(_or_list([ids]).map(_pair(f"{name}:{target}")))
         if identifiers:
             options.append(_or_list(identifiers).map(_pair(name + ":identifier")))
     elif param.type == "composite":
-        options += _per_group(_composite_values(index, param, values), name)
+        options += _per_group(pair.groups(lambda ix: _composite_values(ix, param, ix.values(rtype, param))), name)
     else:
         return []
     return [*options, _missing(name)]
 
 
-def _composite_values(index: _Index, param: SearchParam, values: list[Any]) -> Groups:
+def _composite_values(index: _Index, param: SearchParam, values: list[Any]) -> _Raw:
     """DocumentReference relationship: ``code$reference`` (the registry's only composite here)."""
     out: list[str] = []
     near: list[str] = []
@@ -537,10 +596,10 @@ def _composite_values(index: _Index, param: SearchParam, values: list[Any]) -> G
         if isinstance(code, str) and rel:
             out.append(f"{escape(code)}${rel}")
             near += [f"{escape(code)}x${rel}", f"{escape(code)}${rel}x"]
-    return _groups(out, near) or [["replaces$DocumentReference/no-such-id"]]
+    return _raw(out, near, fallback="replaces$DocumentReference/no-such-id")
 
 
-def _chain_criterion(index: _Index, rtype: str, chain: str) -> SearchStrategy[Pairs] | None:
+def _chain_criterion(pair: _Pair, rtype: str, chain: str) -> SearchStrategy[Pairs] | None:
     """``ref.param=value`` or ``ref:Target.param=value``; values from the resources the chain reaches."""
     head, _, terminal = chain.partition(".")
     ref_name, _, target_type = head.partition(":")
@@ -548,6 +607,7 @@ def _chain_criterion(index: _Index, rtype: str, chain: str) -> SearchStrategy[Pa
     if ref is None or not terminal:
         return None
     types = (target_type,) if target_type else ref.targets
+    index = pair.canon  # which fixtures a chain reaches: the same in every run
     reached: dict[str, dict[str, Any]] = {}
     for value in index.values(rtype, ref):
         literal = value.get("reference") if isinstance(value, dict) else None
@@ -560,16 +620,19 @@ def _chain_criterion(index: _Index, rtype: str, chain: str) -> SearchStrategy[Pa
     tparam = get_param(ttype, terminal)
     if tparam is None:
         return None
-    tvalues = [v for res in index.by_type.get(ttype, []) for v in extract_values(res, tparam)]
+
+    def tvalues(ix: _Index) -> list[Any]:
+        return [v for res in ix.by_type.get(ttype, []) for v in extract_values(res, tparam)]
+
     if tparam.type == "token":
-        return _or_list(_token_values(tparam, tvalues)).map(_pair(chain))
+        return _or_list(pair.groups(lambda ix: _token_values(tparam, tvalues(ix)))).map(_pair(chain))
     if tparam.type == "string":
-        return _or_list(_string_values(tvalues)[None]).map(_pair(chain))
+        return _or_list(pair.groups(lambda ix: _string_values(tvalues(ix))[None])).map(_pair(chain))
     if tparam.type == "date":
         # no ne: whether a target without a value matches ne is left open (match.left_open), and the
         # oracle cannot see through a chain to leave it unjudged
         prefixes = tuple(p for p in DATE_PREFIXES if p != "ne")
-        prefixed = st.tuples(st.sampled_from(prefixes), _one(_date_values(tvalues))).map("".join)
+        prefixed = st.tuples(st.sampled_from(prefixes), _one(pair.groups(lambda ix: _date_values(tvalues(ix))))).map("".join)
         return prefixed.map(_pair(chain))
     return None
 
@@ -619,12 +682,12 @@ def _branch(options: list[SearchStrategy[Pairs]]) -> SearchStrategy[Pairs]:
     return st.tuples(_opaque(st.one_of(options))).map(_first)
 
 
-def _chain_options(index: _Index, rtype: str, chains: list[str]) -> list[SearchStrategy[Pairs]]:
+def _chain_options(pair: _Pair, rtype: str, chains: list[str]) -> list[SearchStrategy[Pairs]]:
     """The chains of one reference parameter: those ending in ``identifier`` (the chain IHE MHD ITI-67
     names: patient.identifier) as one option, every other chain as the other."""
     by_identifier: dict[bool, list[SearchStrategy[Pairs]]] = {}
     for chain in chains:
-        strategy = _chain_criterion(index, rtype, chain)
+        strategy = _chain_criterion(pair, rtype, chain)
         if strategy is not None:
             by_identifier.setdefault(not chain.endswith(".identifier"), []).append(strategy)
     return [_branch(options) for _, options in sorted(by_identifier.items())]
@@ -638,8 +701,9 @@ def _criterion_count(draw: st.DrawFn, crit: SearchStrategy[Pairs]) -> list[Pairs
     return [draw(crit) for _ in range(n)]
 
 
-def _type_queries(index: _Index, plan: FuzzPlan, rtype: str) -> SearchStrategy[FuzzQuery]:
+def _type_queries(pair: _Pair, plan: FuzzPlan, rtype: str) -> SearchStrategy[FuzzQuery]:
     allowed = plan.params.get(rtype, ())
+    index = pair.canon  # what exists (a parameter with values, sort keys): the same in every run
     # Each criterion: first a parameter, every declared one as likely as another (the chains of one
     # reference parameter count as one; the parameters no fixture has a value for share one choice: their
     # values can only be made up), then one of its ways (modifier x value group, :missing).
@@ -652,7 +716,7 @@ def _type_queries(index: _Index, plan: FuzzPlan, rtype: str) -> SearchStrategy[F
             chains.setdefault(name.partition(".")[0].partition(":")[0], []).append(name)
             continue
         param = get_param(rtype, name)
-        options = _criterion_options(index, rtype, param) if param is not None else []
+        options = _criterion_options(pair, rtype, param) if param is not None else []
         if param is None or not options:
             continue
         if not index.values(rtype, param):
@@ -660,7 +724,7 @@ def _type_queries(index: _Index, plan: FuzzPlan, rtype: str) -> SearchStrategy[F
         else:
             slots.append((_param_rank(rtype, name), _branch(options)))
     for head, names in chains.items():
-        chain_options = _chain_options(index, rtype, names)
+        chain_options = _chain_options(pair, rtype, names)
         if chain_options:
             slots.append(((9, False, head), _branch(chain_options)))
     criteria = [strategy for _, strategy in sorted(slots, key=lambda slot: slot[0])]
@@ -669,7 +733,7 @@ def _type_queries(index: _Index, plan: FuzzPlan, rtype: str) -> SearchStrategy[F
     crit = st.one_of(criteria) if criteria else st.nothing()
     sort_keys = _sort_keys(index, rtype, allowed) if "_sort" in allowed else []
     includes = list(plan.includes.get(rtype, ())) if "_include" in allowed else []
-    patients = ([r["id"] for r in index.by_type.get("Patient", []) if isinstance(r.get("id"), str)]
+    patients = (pair.ids("Patient")
                 if plan.compartment and compartment_params("Patient", rtype) and rtype != "Patient" else [])
 
     # Every part is built once here (building strategies per draw costs more than drawing them).
@@ -699,10 +763,14 @@ def _type_queries(index: _Index, plan: FuzzPlan, rtype: str) -> SearchStrategy[F
     return st.tuples(criteria_s, sort_s, count_s, include_s, patient_s, method_s).map(build)
 
 
-def search_queries(universe: Universe, plan: FuzzPlan) -> SearchStrategy[FuzzQuery]:
-    """R4 searches of the plan's types over the universe's resources, simplest first."""
-    index = _Index(universe)
-    per_type = [_type_queries(index, plan, t) for t in plan.resource_types]
+def search_queries(universe: Universe, plan: FuzzPlan, *, canonical: bool = False) -> SearchStrategy[FuzzQuery]:
+    """R4 searches of the plan's types over the universe's resources, simplest first.
+
+    What a seed draws (the shapes, and which candidate: "slot") depends on the plan and the fixtures'
+    canonical form only, not on server ids or per-run UIDs (module ``canonical``); ``canonical`` renders
+    those slots (the canonical values) instead of the values sent."""
+    pair = _pair_of(universe, canonical)
+    per_type = [_type_queries(pair, plan, t) for t in plan.resource_types]
     if not per_type:
         return st.nothing()
     queries = st.one_of(per_type)
@@ -710,24 +778,31 @@ def search_queries(universe: Universe, plan: FuzzPlan) -> SearchStrategy[FuzzQue
     return st.deferred(lambda: queries)
 
 
-def criterion_values(universe: Universe, resource_type: str, name: str) -> Mapping[str, list[str]]:
+def criterion_values(universe: Universe, resource_type: str, name: str, *, canonical: bool = False
+                     ) -> Mapping[str, list[str]]:
     """The candidate values the generator draws for one parameter (by modifier), for tests and reports."""
-    index = _Index(universe)
+    pair = _pair_of(universe, canonical)
     param = get_param(resource_type, name)
     if param is None:
         return {}
-    values = index.values(resource_type, param)
-    if param.type == "token":
-        return {"": _flat(_token_values(param, values)), "of-type": _flat(_of_type_values(values))}
-    if param.type == "date":
-        return {"": _flat(_date_values(values))}
-    if param.type == "string":
-        return {k or "": _flat(v) for k, v in _string_values(values).items()}
-    if param.type == "uri":
-        return {"": _flat(_uri_values(values))}
-    if param.type == "reference":
-        plain, typed, identifiers = _reference_values(index, param, values)
+    p: SearchParam = param
+
+    def values(ix: _Index) -> list[Any]:
+        return ix.values(resource_type, p)
+
+    if p.type == "token":
+        return {"": _flat(pair.groups(lambda ix: _token_values(p, values(ix)))),
+                "of-type": _flat(pair.groups(lambda ix: _of_type_values(values(ix))))}
+    if p.type == "date":
+        return {"": _flat(pair.groups(lambda ix: _date_values(values(ix))))}
+    if p.type == "string":
+        return {mod or "": _flat(pair.groups(lambda ix, m=mod: _string_values(values(ix))[m]))  # type: ignore[misc]
+                for mod in (None, "exact", "contains")}
+    if p.type == "uri":
+        return {"": _flat(pair.groups(lambda ix: _uri_values(values(ix))))}
+    if p.type == "reference":
+        plain, typed, identifiers = pair.references(resource_type, p)
         return {"": _flat(plain), "identifier": _flat(identifiers), **typed}
-    if param.type == "composite":
-        return {"": _flat(_composite_values(index, param, values))}
+    if p.type == "composite":
+        return {"": _flat(pair.groups(lambda ix: _composite_values(ix, p, values(ix))))}
     return {}
