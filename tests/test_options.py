@@ -45,6 +45,7 @@ def test_imgconf_run_arguments_parse_back_to_the_same_values(pytester: pytest.Py
         "reports_dir": tmp_path / "r", "no_reports": True, "read_only": True, "var": ["x=1"], "vars_file": tmp_path / "v.yaml",
         "header": ["X-A: 1"], "run_timeout": 9.0, "max_response_mb": 2.0, "run_id": "abc", "baseline": tmp_path / "b.yaml",
         "write_baseline": tmp_path / "w.yaml", "suites": [tmp_path], "dicomweb": "http://127.0.0.1:9/dicom-web",
+        "concurrency": 4,
     }
     assert set(values) == set(options.BY_NAME)  # every row is exercised
     config = pytester.parseconfig(*options.pytest_argv(values))
