@@ -25,8 +25,8 @@ from xml.sax.saxutils import escape
 from rich.console import Console
 from rich.text import Text
 
-from imgconf.bulk.work import resource_validator
-from imgconf.validators import bundle_own_findings, relocate
+from imgconf.bulk.work import TOO_DEEP_TO_PARSE, bundle_own_findings, resource_validator
+from imgconf.validators import relocate
 from imgconf.validators.crossref import UidIndex
 from imgconf.validators.findings import MANDATORY, Finding, resource_name
 
@@ -79,6 +79,9 @@ def _iter_json(path: Path) -> Iterator[_Item]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         yield label, ReadError(f"cannot read JSON: {exc}"), ""
         return
+    except RecursionError:
+        yield label, ReadError(TOO_DEEP_TO_PARSE), ""
+        return
     yield from _expand(label, data)
 
 
@@ -106,6 +109,9 @@ def _iter_ndjson(path: Path) -> Iterator[_Item]:
                 data = json.loads(line)
             except json.JSONDecodeError as exc:
                 yield label, ReadError(f"line is not JSON: {exc.msg} (column {exc.colno})"), ""
+                continue
+            except RecursionError:
+                yield label, ReadError(TOO_DEEP_TO_PARSE), ""
                 continue
             yield from _expand(label, data)
 

@@ -147,6 +147,42 @@ def test_bad_line_and_missing_path_are_findings_with_their_place(tmp_path: Path)
                     (f"{data}:5", "line is not JSON"), (f"{tmp_path / 'missing.ndjson'}", "no such file or directory")}
 
 
+def _nested_patient(levels: int) -> dict[str, Any]:
+    extension: dict[str, Any] = {"url": "http://example.org/x", "valueString": "y"}
+    for _ in range(levels):
+        extension = {"url": "http://example.org/x", "extension": [extension]}
+    return {"resourceType": "Patient", "id": "deep", "extension": [extension]}
+
+
+def test_nesting_too_deep_to_read_is_an_input_error_never_an_r4_finding_or_a_traceback(tmp_path: Path) -> None:
+    """Too deep for the parsers (3,000 levels: a RecursionError in json, a traceback before) and too deep
+    for the R4 models (200 extension levels with a defect only the models see) are INPUT-READ with the
+    depth, in the one-process path and with -j, never FHIR-R4-STRUCTURE "could not be read"; the same
+    defect within reach is a finding, and a deep but clean resource passes (R4 sets no depth limit)."""
+    unreadable = '{"resourceType": "Patient", "extension": ' + "[" * 3000 + "]" * 3000 + "}"
+    deep = _nested_patient(200)
+    deep_defect = {**deep, "extension": [{"extension": deep["extension"][0]["extension"]}]}  # Extension.url missing
+    shallow = _nested_patient(20)
+    shallow_defect = {**shallow, "extension": [{"extension": shallow["extension"][0]["extension"]}]}
+    data = tmp_path / "deep.ndjson"
+    data.write_text("\n".join([unreadable, *map(json.dumps, (deep_defect, shallow_defect, deep))]) + "\n", encoding="utf-8")
+    single = tmp_path / "deep.json"
+    single.write_text(unreadable, encoding="utf-8")
+    out = tmp_path / "out.json"
+    assert run_bulk([data, single], jobs=2, console=quiet_console(), json_out=out, progress=False) == 1
+    got = flat_findings(out)
+    assert got == reference_findings([data, single])
+    by_source = {src: (req, message) for src, req, _, _, message in got}
+    assert by_source[f"{data}:1"] == ("INPUT-READ", "JSON nested too deep to parse (more than about 1,000 levels); not judged")
+    assert by_source[str(single)] == by_source[f"{data}:1"]
+    req, message = by_source[f"{data}:2"]
+    assert req == "INPUT-READ" and message.startswith("nesting 403 levels deep: deeper than the validators can read")
+    assert "an input error, not an R4 finding" in message
+    assert by_source[f"{data}:3"][0] != "INPUT-READ"  # within the models' reach: the defect itself
+    assert f"{data}:4" not in by_source  # deep and clean: nothing to say
+    assert not any(req == "FHIR-R4-STRUCTURE" and "could not be read" in m for _, req, _, _, m in got)
+
+
 def imgconf(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "imgconf.cli", "validate", *args], capture_output=True, text=True,
                           timeout=timeout, check=False)

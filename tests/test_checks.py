@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 
 from imgconf.checks.base import CheckContext
 from imgconf.checks.body import check_resource_type
@@ -138,6 +139,20 @@ def test_structure_check_validates_bundle_entries() -> None:
     del bad["status"]
     bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [{"fullUrl": "http://t/fhir/ImagingStudy/ct1", "resource": bad}]}
     assert Verdict.FAIL in verdicts(check_structure(ctx(response(200, bundle))))
+
+
+def test_structure_check_of_a_body_too_deep_for_the_models_is_not_a_structure_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client refuses bodies deeper than 200 levels; should the models still hit the recursion limit
+    (a lower limit in some process), the body is unusable ("cannot validate"), not an R4 finding."""
+    import imgconf.validators.structure as structure
+    from imgconf.validators.nesting import too_deep
+
+    def recursing(resource: object) -> list[Any]:
+        raise too_deep(resource)
+    monkeypatch.setattr(structure, "structural_findings", recursing)
+    (result,) = check_structure(ctx(response(200, GOOD_STUDY)))
+    assert result.verdict is Verdict.FAIL and result.reason.startswith("cannot validate: nesting ")
+    assert "not an R4 finding" in result.reason
 
 
 def test_rules_on_bundle_entries_name_the_entry() -> None:

@@ -26,8 +26,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from imgconf.editions import EDITIONS
+from imgconf.jsonsafe import JsonTooDeep
 from imgconf.suite.template import render
-from imgconf.validators import validate_resource
+from imgconf.validators import bundle_own_findings, validate_resource
 from imgconf.validators.fastschema import SCHEMA_FILE, build_schema, primitive_schema, schema_text
 from imgconf.validators.faststructure import (
     FAST_TYPES,
@@ -257,9 +258,9 @@ def test_hypothesis_mutants_agree(data: st.DataObject) -> None:
 
 
 def test_nesting_has_no_limit_in_r4() -> None:
-    """R4 JSON sets no depth limit. (The model path reports a resource nested deeper than Python's
-    recursion limit lets pydantic read, ~120 extension levels here, as 'could not be read': an
-    artefact of the call stack, not of the resource; the fast path does not copy it.)"""
+    """R4 JSON sets no depth limit. (The model path cannot read a resource nested deeper than Python's
+    recursion limit lets pydantic go, ~130 extension levels here: an input error, see the next test;
+    the fast path judges what it can without the models.)"""
     extension: dict[str, Any] = {"url": "http://example.org/x", "valueString": "y"}
     for _ in range(100):
         extension = {"url": "http://example.org/x", "extension": [extension]}
@@ -269,6 +270,34 @@ def test_nesting_has_no_limit_in_r4() -> None:
         extension = {"url": "http://example.org/x", "extension": [extension]}
     assert fast_validate({**patient, "extension": [extension]}) == []
     assert fast_validate({**patient, "extension": [{**extension, "url": 3}]})  # a real error, however deep
+
+
+def _nested_patient(levels: int) -> dict[str, Any]:
+    extension: dict[str, Any] = {"url": "http://example.org/x", "valueString": "y"}
+    for _ in range(levels):
+        extension = {"url": "http://example.org/x", "extension": [extension]}
+    return {"resourceType": "Patient", "id": "p1", "extension": [extension]}
+
+
+def test_a_resource_deeper_than_the_models_read_is_an_input_error_not_a_finding() -> None:
+    """A RecursionError is the depth of the input, not its R4 structure: no FHIR-R4-STRUCTURE finding
+    ("could not be read"), but JsonTooDeep saying how deep — the readers of input make it INPUT-READ
+    (tests/test_bulk_validate.py). Where the fast path needs the models it says the same."""
+    deep = _nested_patient(200)
+    for validate in (structural_findings, validate_resource, bundle_own_findings):
+        subject = deep if validate is not bundle_own_findings else {
+            "resourceType": "Bundle", "type": "collection", "entry": [{"extension": deep["extension"], "resource": deep}]}
+        with pytest.raises(JsonTooDeep, match=r"nesting \d+ levels deep: .*not judged — an input error, not an R4 finding"):
+            validate(subject)
+    needs_the_models = {**deep, "extension": [{"extension": deep["extension"][0]["extension"]}]}  # Extension.url missing
+    with pytest.raises(JsonTooDeep):
+        fast_validate(needs_the_models)
+    # Within the models' reach the same defect is a finding on both paths, and a clean resource passes.
+    shallow = _nested_patient(20)
+    broken = {**shallow, "extension": [{"extension": shallow["extension"][0]["extension"]}]}
+    assert_agree(broken)
+    assert any(f.location.startswith("Patient.extension[0]") for f in fast_validate(broken))
+    assert validate_resource(shallow) == fast_validate(shallow) == []
 
 
 def test_objects_where_rules_expect_strings_are_findings_not_crashes() -> None:
@@ -298,8 +327,7 @@ def test_types_outside_and_odd_inputs_delegate(rtype: str) -> None:
 def _elements_by_primitive() -> dict[str, tuple[Element, Any]]:
     """One (element, adapter index) per primitive type name among the models the fast types reach."""
     from imgconf.validators.faststructure import _ADAPTER_INDEX  # internals under test
-    from imgconf.validators.jsonform import unwrap_annotation
-    from imgconf.validators.jsonform import elements
+    from imgconf.validators.jsonform import elements, unwrap_annotation
 
     found: dict[str, tuple[Element, Any]] = {}
     seen: set[Any] = set()

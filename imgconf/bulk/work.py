@@ -16,13 +16,26 @@ from typing import Any
 import orjson
 
 from imgconf.bulk.quality import QualityReport
-from imgconf.validators import bundle_own_findings, relocate
+from imgconf.jsonsafe import JsonTooDeep
+from imgconf.validators import bundle_own_findings as _bundle_own_findings, relocate
 from imgconf.validators.crossref import UidIndex
 from imgconf.validators.findings import Finding
 
 INPUT_READ = "INPUT-READ"  # the same pseudo requirement id as imgconf.offline
+TOO_DEEP_TO_PARSE = "JSON nested too deep to parse (more than about 1,000 levels); not judged"
 
 Validate = Callable[..., list[Finding]]
+
+
+def input_error_if_too_deep(validate: Validate) -> Validate:
+    """A resource nested deeper than the validators can read (JsonTooDeep, imgconf.validators.nesting)
+    is an INPUT-READ finding of the input, not an R4 finding."""
+    def guarded(resource: Any, **options: Any) -> list[Finding]:
+        try:
+            return validate(resource, **options)
+        except JsonTooDeep as exc:
+            return [Finding(INPUT_READ, "SHALL", "", str(exc))]
+    return guarded
 
 
 def resource_validator() -> Validate:
@@ -30,7 +43,10 @@ def resource_validator() -> Validate:
     ``fast_validate`` gives the same findings (tests/test_fast_path.py), only faster."""
     from imgconf.validators.faststructure import fast_validate
 
-    return fast_validate
+    return input_error_if_too_deep(fast_validate)
+
+
+bundle_own_findings = input_error_if_too_deep(_bundle_own_findings)  # the Bundle as a Bundle, as imgconf.offline judges it
 
 
 @dataclass
@@ -57,6 +73,8 @@ def parse_line(raw: bytes) -> dict[str, Any] | Finding:
             return Finding(INPUT_READ, "SHALL", "", f"not UTF-8: {exc}")
         except json.JSONDecodeError as exc:
             return Finding(INPUT_READ, "SHALL", "", f"line is not JSON: {exc.msg} (column {exc.colno})")
+        except RecursionError:  # orjson stops at 1,024 levels, json at the recursion limit
+            return Finding(INPUT_READ, "SHALL", "", TOO_DEEP_TO_PARSE)
     if not isinstance(data, dict):
         return Finding(INPUT_READ, "SHALL", "", f"expected a JSON object, got {type(data).__name__}")
     return data

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 
 def check_structure(ctx: CheckContext) -> list[CheckResult]:
+    from imgconf.jsonsafe import JsonTooDeep
     from imgconf.validators.structure import structural_findings  # fhir.resources: only when judged
 
     if ctx.response.json_error:
@@ -23,7 +24,10 @@ def check_structure(ctx: CheckContext) -> list[CheckResult]:
         return [ctx.result("structure", False, "the response body is not a FHIR resource (no resourceType)")]
     if body.get("resourceType") == "Bundle":
         resources = [("", body)]  # the Bundle model validates its entries as well
-    found = [(prefix, f) for prefix, resource in resources for f in structural_findings(resource)]
+    try:
+        found = [(prefix, f) for prefix, resource in resources for f in structural_findings(resource)]
+    except JsonTooDeep as exc:  # deeper than the models can read: the body is unusable, not non-conformant
+        return [ctx.result("structure", False, f"cannot validate: {exc}")]
     return findings_to_results("structure", found, ctx, scope="R4 structure")
 
 

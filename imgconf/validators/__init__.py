@@ -16,6 +16,7 @@ from imgconf.validators.endpoint import validate_endpoint
 from imgconf.validators.findings import Finding
 from imgconf.validators.imagingreport import validate_imaging_report_bundle
 from imgconf.validators.imagingstudy import validate_imaging_study
+from imgconf.validators.nesting import within_reach
 from imgconf.validators.structure import STRUCTURE, structural_findings
 
 RuleFn = Callable[[dict[str, Any]], list[Finding]]
@@ -49,6 +50,7 @@ def rule_findings(resource: object, *, profile: str | None = None) -> list[Findi
     return findings
 
 
+@within_reach  # nested deeper than the validators can read: JsonTooDeep, an input error
 def validate_resource(resource: dict[str, Any], *, profile: str | None = None) -> list[Finding]:
     """Structure plus type rules; a rule finding replaces a structure finding with the same
     requirement and location (the rule's message is more specific)."""
@@ -92,6 +94,7 @@ def validate_bundle(bundle: object, *,
         yield i, resource, [relocate(f, prefix) for f in validate_resource(resource, profile=profile)]
 
 
+@within_reach
 def bundle_own_findings(bundle: dict[str, Any]) -> list[Finding]:
     """The Bundle as a Bundle, whatever its type: its structure without the entries' resources,
     REST-103 invariants, and the document rules (EU imaging report) that see the whole Bundle."""

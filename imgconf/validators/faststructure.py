@@ -36,6 +36,7 @@ from imgconf.validators import rule_findings, validate_resource
 from imgconf.validators.fastschema import schema_validator
 from imgconf.validators.findings import Finding
 from imgconf.validators.jsonform import Element, elements, json_form_findings, json_kind_ok, unwrap_annotation
+from imgconf.validators.nesting import within_reach
 from imgconf.validators.structure import error_finding, model_class, structural_findings
 
 FAST_TYPES = frozenset({"ImagingStudy", "DocumentReference", "Patient", "Endpoint", "Bundle", "Composition",
@@ -365,6 +366,7 @@ def schema_accepts(resource: dict[str, Any]) -> bool:
         return False
 
 
+@within_reach  # nested deeper than the validators can read: JsonTooDeep, an input error (as validate_resource)
 def fast_validate(resource: dict[str, Any], *, profile: str | None = None) -> list[Finding]:
     """The findings of ``validate_resource(resource, profile=profile)``, fast for clean resources of
     the types in ``FAST_TYPES``; other types go to ``validate_resource`` itself."""

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from imgconf.validators.findings import Finding, short
 from imgconf.validators.jsonform import json_form_findings
+from imgconf.validators.nesting import within_reach
 
 STRUCTURE = "FHIR-R4-STRUCTURE"
 _ABSTRACT = frozenset({"Resource", "DomainResource"})
@@ -51,8 +52,10 @@ def model_class(resource_type: Any) -> type[_r4b_resource.Resource] | None:
     return klass if issubclass(klass, _r4b_resource.Resource) else None
 
 
+@within_reach
 def structural_findings(resource: object) -> list[Finding]:
-    """Validate ``resource`` (any JSON value) against the R4B model of its resourceType."""
+    """Validate ``resource`` (any JSON value) against the R4B model of its resourceType. Nested deeper
+    than the models can read: JsonTooDeep (imgconf.validators.nesting), never a finding."""
     if not isinstance(resource, dict):
         return [Finding(STRUCTURE, "SHALL", "", "a resource is a JSON object", short(resource))]
     rtype = resource.get("resourceType")
@@ -71,6 +74,8 @@ def structural_findings(resource: object) -> list[Finding]:
             finding = error_finding(resource, str(rtype), err)
             if not _covered(finding.location, judged):
                 found.append(finding)
+    except RecursionError:
+        raise  # the depth of the input, not its structure: within_reach makes it an input error
     except Exception:  # noqa: BLE001
         # fhir.resources/fhir_core raise bare KeyError / AttributeError on some odd shapes (an
         # unknown contained resourceType, a number where a url goes); still a structural failure.
