@@ -455,7 +455,7 @@ def mutate(
 
     def progress(name: str, result: Any) -> None:
         if result is None:
-            console.print("  no fault: done")
+            console.print(f"  {plain(name)}: done")  # "no fault", then "no fault: fuzz"
         elif result.not_run:
             console.print(f"  {name}: [yellow]not run[/] — {plain(result.not_run)}")
         else:

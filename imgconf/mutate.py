@@ -23,7 +23,8 @@ run option to every run. Without a PACS (not asked for, or it could not start) t
 "not run: no PACS" with the reason: neither caught nor failed, and not scored.
 
 Fuzzing (issue 14): with ``fuzz=FuzzMutation(...)`` (``imgconf mutate --fuzz``) every search fault
-(``Fault.search``) is also judged by the generative search tester (``imgconf fuzz``), through the same proxy:
+(``Fault.search``) is also judged by the generative search tester (``imgconf fuzz``), through the same proxy,
+after every suite run and through one session whose fixtures are loaded once, with no fault:
 one fuzz run with no fault (it must find nothing: a finding there is a false positive of the oracle), then one
 per search fault. Each run gives every resource type it fuzzes its own budget, one type after the other from the
 same seed: the no-fault run every fuzzed type, a fault's run the types it can change (``Fault.search_types``, the
@@ -51,6 +52,7 @@ from imgconf.results import CaseResult, Verdict
 
 if TYPE_CHECKING:
     from imgconf.auth.settings import AuthSettings
+    from imgconf.session import TargetSession
 
 Signal = tuple[str, str, str, tuple[str, ...]]  # (suite-id::case, check kind, verdict, requirement ids)
 
@@ -450,11 +452,6 @@ def mutate(
                 f"the no-fault run did not complete (pytest exit code {baseline.exit_code}, {len(baseline.cases)} cases): "
                 "fix collection errors first (`imgconf list`)"
             )
-        fuzz_quiet = None
-        if fuzz is not None:
-            fuzz_quiet = run_fuzzing(proxy.base_url, fuzz, client_auth)  # every fuzzed type, --fuzz-budget each
-            if fuzz_quiet.error:
-                raise MutationError(f"the no-fault fuzz run did not complete: {fuzz_quiet.error}")
         if progress:
             progress("no fault", None)
         quiet = baseline.signals()
@@ -469,14 +466,14 @@ def mutate(
             proxy.set_faults([fault])
             result = FaultResult(fault, selection="none: --fuzz-only") if fuzz_only else _suites_result(
                 fault, select_suites(fault, available, full=full), proxy.base_url, suites, extra, rootdir, quiet)
-            if fuzz is not None and fuzz_quiet is not None and fault.search:
-                result.fuzz = run_fuzzing(proxy.base_url, fuzz, client_auth, fault.search_types,
-                                          known=frozenset(f.cause for f in fuzz_quiet.findings))
-                result.fuzz_caught_by = result.fuzz.new_since(fuzz_quiet)
             results.append(result)
-            if progress:
+            if progress and (fuzz is None or not fault.search):
                 progress(fault.name, result)
         proxy.set_faults([])
+        fuzz_quiet = None
+        if fuzz is not None:  # after every suite run: the fuzz fixtures stay loaded for all fuzz runs
+            fuzz_quiet = _fuzz_every_fault(proxy, fuzz, client_auth, [r for r in results if r.fault.search
+                                                                      and not r.not_run], progress)
     return MutationReport(label, baseline, results, time.perf_counter() - started, full=full, fuzz=fuzz,
                           fuzz_baseline=fuzz_quiet, fuzz_only=fuzz_only)
 
@@ -500,11 +497,38 @@ def _suites_result(fault: Fault, selection: SuiteSelection, url: str, suites: li
     return result
 
 
+def _fuzz_every_fault(proxy: FaultProxy, fuzz: FuzzMutation, auth: AuthSettings | None, results: list[FaultResult],
+                      progress: Callable[[str, FaultResult | None], None] | None) -> FuzzOutcome:
+    """The no-fault fuzz run, then one per search fault (``results``, filled in), all through one session whose
+    fixtures are loaded once with no fault (saves a load and a teardown per fault, and every run searches the same
+    stored data). It runs after the suites: their runs never see the fuzz fixtures."""
+    from imgconf.session import SessionOptions, TargetSession
+
+    session = TargetSession(SessionOptions(target=proxy.base_url, auth=auth))
+    try:
+        quiet = run_fuzzing(proxy.base_url, fuzz, auth, session=session)  # every fuzzed type, --fuzz-budget each
+        if quiet.error:
+            raise MutationError(f"the no-fault fuzz run did not complete: {quiet.error}")
+        if progress:
+            progress("no fault: fuzz", None)
+        known = frozenset(f.cause for f in quiet.findings)
+        for result in results:
+            proxy.set_faults([result.fault])
+            result.fuzz = run_fuzzing(proxy.base_url, fuzz, auth, result.fault.search_types, known=known, session=session)
+            result.fuzz_caught_by = result.fuzz.new_since(quiet)
+            if progress:
+                progress(result.fault.name, result)
+        return quiet
+    finally:
+        proxy.set_faults([])  # the fixtures are removed through a proxy with no fault
+        session.close()
+
+
 def run_fuzzing(url: str, fuzz: FuzzMutation, auth: AuthSettings | None, types: Sequence[str] | None = None,
-                known: frozenset[str] = frozenset()) -> FuzzOutcome:
+                known: frozenset[str] = frozenset(), session: TargetSession | None = None) -> FuzzOutcome:
     """One ``imgconf fuzz`` run against ``url`` (the proxy, with or without a fault): each of ``types`` (None:
     every fuzzed type) in turn with ``fuzz.budget`` queries, from the same seed. ``known``: the no-fault run's
-    causes, which do not end the run."""
+    causes, which do not end the run. ``session``: fuzz through it (its fixtures loaded once, left open)."""
     from imgconf.fuzz.fixtures import FUZZ_TYPES
     from imgconf.fuzz.runner import FuzzSettings, run_fuzz
 
@@ -514,7 +538,7 @@ def run_fuzzing(url: str, fuzz: FuzzMutation, auth: AuthSettings | None, types: 
                             # caught or not is all a fault run must tell: it ends at its first new finding, unshrunk
                             stop_at_first_finding=True, shrink=False)
     try:
-        run = run_fuzz(url, settings, auth=auth)
+        run = run_fuzz(url, settings, auth=auth, session=session)
     except Exception as exc:  # noqa: BLE001 — a fault may break the fuzz run itself: no verdict, said why
         return FuzzOutcome(error=f"{type(exc).__name__}: {exc}", duration_s=time.perf_counter() - started)
     outcome = FuzzOutcome(list(run.findings), run.queries, run.not_judged, time.perf_counter() - started,

@@ -346,6 +346,32 @@ def test_a_known_cause_does_not_end_a_run_that_stops_at_its_first_finding() -> N
         assert on.queries == 6 and {f.cause for f in on.findings} == known  # the whole budget, nothing new
 
 
+def test_runs_through_one_session_load_the_fixtures_once_and_read_the_capability_statement_each_time() -> None:
+    # mutate --fuzz fuzzes the no-fault run and every search fault through one session: the fixtures are loaded once
+    # (no load and teardown per fault), but each run plans from its own GET /metadata (html-error-page breaks it).
+    from imgconf.fuzz.runner import FuzzSettings, run_fuzz
+    from imgconf.reference.server import EmbeddedServer
+    from imgconf.session import SessionOptions, TargetSession
+
+    with EmbeddedServer() as server, FaultProxy(server.base_url, []) as proxy:
+        session = TargetSession(SessionOptions(target=proxy.base_url))
+        try:
+            first = run_fuzz(None, FuzzSettings(budget=2, resource_types=("Patient",)), queries=_count_queries,
+                             session=session)
+            stored = {key: resource["id"] for key, resource in session.fixtures.loaded.items()}
+            second = run_fuzz(None, FuzzSettings(budget=2, resource_types=("Patient", "ImagingStudy"), per_type=True),
+                              queries=_count_queries, session=session)
+            assert not session.closed and first.queries == 2 and second.queries == 4
+            assert {key: session.fixtures.loaded[key]["id"] for key in stored} == stored  # not loaded again
+            proxy.set_faults([BY_NAME["html-error-page"]])
+            broken = run_fuzz(None, FuzzSettings(budget=2), queries=_count_queries, session=session)
+            assert broken.queries == 0 and "no CapabilityStatement" in " ".join(broken.left_out["Patient"])
+        finally:
+            proxy.set_faults([])
+            remaining = session.close()
+    assert remaining == 0
+
+
 def test_search_types_name_fuzzed_types_and_only_search_faults_declare_them() -> None:
     from imgconf.fuzz.fixtures import FUZZ_TYPES
 

@@ -167,16 +167,22 @@ def run_fuzz(
     """Load the fuzz fixtures, generate, judge, shrink, dedupe, clean up (also on Ctrl-C); the run.
 
     ``base_url`` None: the embedded reference server (with SMART auth on, as ``imgconf run``).
+    session: TargetSession | None = None,
     ``reports_dir``: where the run tag is noted for ``imgconf cleanup`` after a hard stop.
-    ``queries``: the strategy factory (default ``strategies.search_queries``; tests give a small one)."""
+    ``queries``: the strategy factory (default ``strategies.search_queries``; tests give a small one).
+    ``session``: an open session to fuzz through instead (base_url, auth, headers, timeout, verify_tls unused): the
+    fixtures it already holds are not loaded again and it is left open — the mutation run loads them once, with no
+    fault, for the no-fault run and every fault's (the CapabilityStatement is still read afresh by each run)."""
     from imgconf.session import SessionOptions, TargetSession
 
     header_list = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
     started = time.monotonic()
-    session = TargetSession(SessionOptions(target=base_url, auth=auth, headers=header_list, timeout=timeout,
-                                           verify_tls=verify_tls))
+    own = session is None
+    if session is None:
+        session = TargetSession(SessionOptions(target=base_url, auth=auth, headers=header_list, timeout=timeout,
+                                               verify_tls=verify_tls))
     try:
-        if reports_dir is not None:
+        if reports_dir is not None and own:
             _note_run(session, reports_dir)
         run = FuzzRun(target=session.base_url, resource_types=list(settings.resource_types), seed=settings.seed,
                       budget=settings.budget, seconds=settings.seconds, restricted_to_capability=not settings.probe_all,
@@ -185,7 +191,8 @@ def run_fuzz(
         run.duration_s = round(time.monotonic() - started, 2)
         return run
     finally:
-        session.close()
+        if own:
+            session.close()
 
 
 def _note_run(session: TargetSession, reports_dir: Path) -> None:
@@ -202,10 +209,14 @@ def _fuzz(session: TargetSession, settings: FuzzSettings, run: FuzzRun,
     from imgconf.fuzz.strategies import Universe, plan_from_capability, search_queries
 
     try:  # an unreachable target is no target without a CapabilityStatement: the run cannot start
-        session.client.send("GET", "metadata")
+        metadata = session.client.send("GET", "metadata")
     except TargetUnreachable as exc:
         raise TargetUnavailable(str(exc)) from None
-    plan, left_out = plan_from_capability(session.capabilities(), settings.resource_types, probe_all=settings.probe_all)
+    # planned from this read, not the session's cached one: a session shared by runs (mutate) may meet a fault
+    # that breaks /metadata itself
+    statement = metadata.resource if metadata.status == 200 else None
+    capability = statement if statement and statement.get("resourceType") == "CapabilityStatement" else None
+    plan, left_out = plan_from_capability(capability, settings.resource_types, probe_all=settings.probe_all)
     run.left_out = left_out
     if not plan.resource_types:
         return
