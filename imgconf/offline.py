@@ -159,7 +159,7 @@ def validate_paths(paths: list[Path], *, profile: str | None = None, index: UidI
             yield label, item, findings
 
 
-class _JsonReport:
+class JsonReport:
     """Streams ``{"results": [...], "summary": {...}}``: only resources with findings are listed."""
 
     def __init__(self, fh: IO[str]) -> None:
@@ -181,7 +181,7 @@ class _JsonReport:
         self.fh.write('\n],\n"summary": ' + json.dumps(summary) + "}\n")
 
 
-class _JunitReport:
+class JunitReport:
     """JUnit XML: one testcase per resource; a SHALL finding is a failure, the rest system-out.
     Testcases are spooled to a temporary file so the header can carry the counts (flat memory)."""
 
@@ -236,16 +236,16 @@ def run_validate(paths: list[Path], *, json_out: Path | None, console: Console |
     resources = failing = printed = not_printed = 0
     levels: Counter[str] = Counter()
     handles: list[IO[str]] = []
-    reports: list[_JsonReport | _JunitReport] = []
+    reports: list[JsonReport | JunitReport] = []
     if json_out is not None:
         handles.append(json_out.open("w", encoding="utf-8"))
-        reports.append(_JsonReport(handles[-1]))
+        reports.append(JsonReport(handles[-1]))
     if fmt != "text":
         fh = output.open("w", encoding="utf-8") if output is not None else sys.stdout
         if output is not None:
             handles.append(fh)
-        reports.append(_JsonReport(fh) if fmt == "json" else _JunitReport(fh))
-    junit = next((r for r in reports if isinstance(r, _JunitReport)), None)
+        reports.append(JsonReport(fh) if fmt == "json" else JunitReport(fh))
+    junit = next((r for r in reports if isinstance(r, JunitReport)), None)
     pacs = None
     if dicomweb:
         from imgconf.dicomweb.offline import open_pacs
@@ -265,12 +265,12 @@ def run_validate(paths: list[Path], *, json_out: Path | None, console: Console |
                 failing += 1
             if fmt == "text" and not quiet:
                 if printed < PRINT_LIMIT:
-                    _print_resource(console, label, resource, findings)
+                    print_resource(console, label, resource, findings)
                     printed += 1
                 else:  # printing thousands of resources costs more than validating them
                     not_printed += 1
             for report in reports:
-                if isinstance(report, _JsonReport):
+                if isinstance(report, JsonReport):
                     report.add(label, resource, findings)
         summary = {"resources": resources, "failing_resources": failing, "findings_by_level": dict(levels)}
         for report in reports:
@@ -314,7 +314,7 @@ def _finding_line(f: Finding) -> str:
 _STYLE = {"SHALL": "red", "SHALL NOT": "red", "SHOULD": "yellow"}
 
 
-def _print_resource(console: Console, label: str, resource: dict[str, Any] | None, findings: list[Finding]) -> None:
+def print_resource(console: Console, label: str, resource: dict[str, Any] | None, findings: list[Finding]) -> None:
     # soft_wrap: the terminal wraps; rich's own wrapping caches every distinct line (memory grows).
     console.print(Text(f"{label}  {resource_name(resource)}", style="bold"), soft_wrap=True)
     for f in findings:

@@ -318,3 +318,26 @@ def test_one_process_path_caps_printing_too(tmp_path: Path, monkeypatch: pytest.
     assert len([line for line in lines if "ImagingStudy/" in line or "unreadable" in line]) == 3
     assert any("more resource(s) with findings not printed" in line for line in lines)
     assert flat_findings(out) == reference_findings([data])  # the report still has every finding
+
+
+def test_bulk_modules_use_no_private_names_of_other_modules() -> None:
+    """imgconf.bulk's modules (and imgconf.offline, which they share) reach each other through public
+    names only: no ``from m import _x`` and no ``module._x`` of an imported module."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "imgconf"
+    offenders = []
+    for path in [*sorted((root / "bulk").glob("*.py")), root / "offline.py"]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        modules = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                   for alias in node.names if node.module in ("imgconf", "imgconf.bulk")}
+        modules |= {(alias.asname or alias.name).split(".")[0] for node in ast.walk(tree)
+                    if isinstance(node, ast.Import) for alias in node.names}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("imgconf"):
+                offenders += [f"{path.name}: from {node.module} import {a.name}" for a in node.names
+                              if a.name.startswith("_")]
+            elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__") \
+                    and isinstance(node.value, ast.Name) and node.value.id in modules:
+                offenders.append(f"{path.name}:{node.lineno}: {node.value.id}.{node.attr}")
+    assert offenders == []

@@ -46,8 +46,8 @@ if TYPE_CHECKING:
 DEFAULT_PARTITION_MB = 64.0
 FAN_IN = 8  # partial QualityReports per merge task
 MAX_FILES = 500  # small JSON files per task
-# validate_chunk numbers a resource by (partition, line, entry): the line in _LINE_BITS bits (uidspool.encode_seq)
-MAX_LINES = (1 << uidspool._LINE_BITS) - 1
+# validate_chunk numbers a resource by (partition, line, entry): the line in uidspool.encode_seq's line field
+MAX_LINES = uidspool.MAX_CHUNK_LINES
 _BLOCK = 8 << 20  # bytes read at a time while counting lines
 LOCAL = "local"
 CONNECT_TIMEOUT = "10s"  # to reach a remote scheduler
@@ -356,7 +356,7 @@ def run_dask(paths: list[Path], *, scheduler: str, console: Console, workers: in
     show_progress = (sys.stderr.isatty() and not quiet) if progress is None else progress
     quality = QualityReport()
     started = time.perf_counter()
-    out = pool._Output(console, fmt=fmt, output=output, json_out=json_out, printing=not (quiet or summary),
+    out = pool.FindingsOutput(console, fmt=fmt, output=output, json_out=json_out, printing=not (quiet or summary),
                        print_limit=pool.PRINT_LIMIT if print_limit is None else print_limit)
     finished = False
     try:
@@ -369,7 +369,7 @@ def run_dask(paths: list[Path], *, scheduler: str, console: Console, workers: in
                                         resources=0, rate=0)
                     run.validate(paths, max(1, int(partition_mb * (1 << 20))), bar, task)
                 run.merge_partials()
-                pool._cross_resource(run.spool, ChunkReader(paths, run.where_path), quality, out, profile=profile)
+                pool.cross_resource_findings(run.spool, ChunkReader(paths, run.where_path), quality, out, profile=profile)
                 finished = True
             except KeyboardInterrupt:
                 run.cancel()
@@ -395,9 +395,9 @@ def run_dask(paths: list[Path], *, scheduler: str, console: Console, workers: in
     written = write_quality_report(quality, report_dir, title="imgconf validate --dask: data quality") \
         if report_dir is not None else []
     to_stderr = fmt != "text" and output is None
-    pool._print_summary(console, quality, out, detailed=quiet or summary, to_stderr=to_stderr)
+    pool.print_summary(console, quality, out, detailed=quiet or summary, to_stderr=to_stderr)
     for path in written:
-        pool._say(console, f"report: {path}", to_stderr=to_stderr)
+        pool.say(console, f"report: {path}", to_stderr=to_stderr)
     if not quality.complete:
         return INTERRUPTED
     return 1 if quality.failing else 0

@@ -85,12 +85,12 @@ def chunk_results(reader: ChunkReader, *, jobs: int, profile: str | None, keep_p
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-class _Output:
+class FindingsOutput:
     """Where findings go: the console (bounded), the JSON/JUnit reports (all of them)."""
 
     def __init__(self, console: Console, *, fmt: str, output: Path | None, json_out: Path | None, printing: bool,
                  print_limit: int) -> None:
-        from imgconf.offline import _JsonReport, _JunitReport
+        from imgconf.offline import JsonReport, JunitReport
 
         self.console = console
         self.fmt = fmt
@@ -98,27 +98,27 @@ class _Output:
         self.print_limit = print_limit
         self.printed = self.not_printed = 0
         self.handles: list[IO[str]] = []
-        self.reports: list[_JsonReport | _JunitReport] = []
+        self.reports: list[JsonReport | JunitReport] = []
         if json_out is not None:
             self.handles.append(json_out.open("w", encoding="utf-8"))
-            self.reports.append(_JsonReport(self.handles[-1]))
+            self.reports.append(JsonReport(self.handles[-1]))
         if fmt != "text":
             fh = output.open("w", encoding="utf-8") if output is not None else sys.stdout
             if output is not None:
                 self.handles.append(fh)
-            self.reports.append(_JsonReport(fh) if fmt == "json" else _JunitReport(fh))
-        self.junit = any(isinstance(r, _JunitReport) for r in self.reports)
+            self.reports.append(JsonReport(fh) if fmt == "json" else JunitReport(fh))
+        self.junit = any(isinstance(r, JunitReport) for r in self.reports)
 
     def add(self, label: str, resource: dict[str, Any] | None, findings: list[Finding]) -> None:
-        from imgconf.offline import _JsonReport, _print_resource
+        from imgconf.offline import JsonReport, print_resource
 
         for report in self.reports:
-            if findings or not isinstance(report, _JsonReport):  # JUnit lists passing resources too
+            if findings or not isinstance(report, JsonReport):  # JUnit lists passing resources too
                 report.add(label, resource, findings)
         if not findings or not self.printing:
             return
         if self.printed < self.print_limit:
-            _print_resource(self.console, label, resource, findings)
+            print_resource(self.console, label, resource, findings)
             self.printed += 1
         else:
             self.not_printed += 1
@@ -151,7 +151,7 @@ def run_bulk(paths: list[Path], *, jobs: int, console: Console, profile: str | N
     show_progress = (sys.stderr.isatty() and not quiet) if progress is None else progress
     quality = QualityReport()
     started = time.perf_counter()
-    out = _Output(console, fmt=fmt, output=output, json_out=json_out, printing=not (quiet or summary),
+    out = FindingsOutput(console, fmt=fmt, output=output, json_out=json_out, printing=not (quiet or summary),
                   print_limit=print_limit)
     with tempfile.TemporaryDirectory(prefix="imgconf-bulk-") as tmp:
         reader = ChunkReader(paths, Path(tmp) / "chunks.ndjson", max_lines=chunk_lines)
@@ -172,7 +172,7 @@ def run_bulk(paths: list[Path], *, jobs: int, console: Console, profile: str | N
                         out.add(flagged.label, flagged.stub(), flagged.findings)
                     rate = quality.resources / max(time.perf_counter() - started, 1e-6)
                     bar.update(task, advance=nbytes, resources=quality.resources, rate=f"{rate:,.0f}")
-                _cross_resource(spool, reader, quality, out, profile=profile)
+                cross_resource_findings(spool, reader, quality, out, profile=profile)
         except KeyboardInterrupt:
             quality.complete = False
             quality.notes.append(f"interrupted (Ctrl-C) after {quality.resources} resources: the rest of the input "
@@ -183,15 +183,15 @@ def run_bulk(paths: list[Path], *, jobs: int, console: Console, profile: str | N
             out.close(quality)
             written = write_quality_report(quality, report_dir, title="imgconf validate: data quality") \
                 if report_dir is not None else []
-    _print_summary(console, quality, out, detailed=quiet or summary, to_stderr=fmt != "text" and output is None)
+    print_summary(console, quality, out, detailed=quiet or summary, to_stderr=fmt != "text" and output is None)
     for path in written:
-        _say(console, f"report: {path}", to_stderr=fmt != "text" and output is None)
+        say(console, f"report: {path}", to_stderr=fmt != "text" and output is None)
     if not quality.complete:
         return INTERRUPTED
     return 1 if quality.failing else 0
 
 
-def _cross_resource(spool: UidSpool, reader: ChunkReader, quality: QualityReport, out: _Output, *,
+def cross_resource_findings(spool: UidSpool, reader: ChunkReader, quality: QualityReport, out: FindingsOutput, *,
                     profile: str | None) -> None:
     """The UID conflicts across the whole input, once every chunk is in (imgconf.bulk.uidspool)."""
     validate = resource_validator()
@@ -206,14 +206,14 @@ def _cross_resource(spool: UidSpool, reader: ChunkReader, quality: QualityReport
         out.add(label, resource, findings)
 
 
-def _say(console: Console, text: str, *, to_stderr: bool) -> None:
+def say(console: Console, text: str, *, to_stderr: bool) -> None:
     if to_stderr:  # keep stdout pure JSON / XML when the report goes there
         print(text, file=sys.stderr)
     else:
         console.print(Text(text), soft_wrap=True)
 
 
-def _print_summary(console: Console, quality: QualityReport, out: _Output, *, detailed: bool, to_stderr: bool) -> None:
+def print_summary(console: Console, quality: QualityReport, out: FindingsOutput, *, detailed: bool, to_stderr: bool) -> None:
     lines: list[str] = []
     if out.not_printed:
         lines.append(f"... {out.not_printed} more resource(s) with findings not printed "
@@ -235,5 +235,5 @@ def _print_summary(console: Console, quality: QualityReport, out: _Output, *, de
     lines.append(f"{quality.resources} resource(s) checked, {quality.failing} failing; {counts}"
                  f" ({quality.elapsed or 0:.1f} s, {rate:,.0f} resources/s)")
     for line in lines:
-        _say(console, line, to_stderr=to_stderr)
+        say(console, line, to_stderr=to_stderr)
 

@@ -32,6 +32,7 @@ from imgconf.validators.findings import Finding
 BUCKETS = 64
 _LINE_BITS = 20  # lines per chunk < 2**20
 _ENTRY_BITS = 20  # Bundle entries per line < 2**20 - 1
+MAX_CHUNK_LINES = (1 << _LINE_BITS) - 1  # the most lines a chunk (or a Dask line range) may have: encode_seq's line field
 
 
 def encode_seq(chunk_no: int, line: int, entry: int) -> int:
