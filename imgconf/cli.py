@@ -551,6 +551,10 @@ def fuzz(
     insecure: Annotated[bool, typer.Option(help="Do not verify TLS certificates.")] = False,
     strict_should: Annotated[bool, typer.Option(
         "--strict-should", help="SHOULD findings fail the run too (default: they warn).")] = False,
+    actor: Annotated[list[str] | None, typer.Option(
+        "--actor", help="IHE actor to judge the target as (repeatable): mhd-responder, pdqm-supplier; 'none': plain R4. "
+        "Their parameters (MHD-003, PDQ-002/004) are never taken as leniently ignored. "
+        "Default: the actors its CapabilityStatement instantiates.")] = None,
 ) -> None:
     """Generate R4 searches over loaded fixtures, judge each with the search oracle, shrink every failure.
 
@@ -560,6 +564,7 @@ def fuzz(
 
     from imgconf.credentials import shown
     from imgconf.fixtures import FixtureError
+    from imgconf.fuzz.actors import ACTORS, unknown_actors
     from imgconf.fuzz.fixtures import FUZZ_TYPES
     from imgconf.fuzz.runner import FuzzSettings, TargetUnavailable, run_fuzz
     from imgconf.runcontrol import RunControlError, parse_headers
@@ -577,9 +582,14 @@ def fuzz(
     except RunControlError as exc:
         console.print(str(exc), markup=False)
         raise typer.Exit(2) from None
+    actors = tuple(dict.fromkeys(a for a in actor or [] if a != "none")) if actor else None
+    if actors and (unknown := unknown_actors(actors)):
+        console.print(f"--actor: {plain(', '.join(unknown))} unknown; known: {', '.join(ACTORS)}, none",
+                      style="bold red", markup=False)
+        raise typer.Exit(2)
     chosen = _preset_or_exit(config, preset)
     settings = FuzzSettings(budget=budget if budget is not None else (None if seconds else 200), seconds=seconds,
-                            seed=seed, resource_types=types, probe_all=probe_all, per_type=per_type)
+                            seed=seed, resource_types=types, probe_all=probe_all, per_type=per_type, actors=actors)
     managed = _start_managed_target(with_target, None) if with_target else None
     url = managed.base_url if managed is not None else (target or (chosen.url if chosen else None))
     if managed is not None:
@@ -622,11 +632,14 @@ def fuzz(
 def _fuzz_results(run: Any, reports_dir: Path, baseline: Path | None, write_baseline: Path | None,
                   json_out: Path | None, strict_should: bool) -> int:
     """Print, report and gate one fuzz run; the exit code."""
+    from imgconf.fuzz.actors import ACTORS
     from imgconf.fuzz.baseline import FuzzBaselineError, apply_baseline, is_failing_level, write_fuzz_baseline
     from imgconf.fuzz.report import FuzzReportError, reproduce_command, write_fuzz_reports
 
     console.print(f"{run.queries} queries judged, {run.not_judged} not judged (refused with 4xx: R4 lets a server "
                   f"refuse a search it cannot perform) in {run.duration_s:.1f} s", markup=False, soft_wrap=True)
+    judged_as = ", ".join(ACTORS.get(a, a) for a in run.actors) or "plain R4 (no IHE actor claimed or named)"
+    console.print(f"judged as: {judged_as}", markup=False, soft_wrap=True)
     for rtype, why in run.left_out.items():
         if why:
             console.print(f"left out of generation for {rtype} ({len(why)}):", markup=False)

@@ -8,6 +8,7 @@ variation of the same behaviour passes.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -20,11 +21,14 @@ from imgconf.faults import FaultProxy
 from imgconf.faults.model import Fault
 from imgconf.faults.registry import BY_NAME
 from imgconf.faults.rewrite import drop_params, named
+from imgconf.fuzz.actors import MHD_RESPONDER, PDQM_SUPPLIER, claimed_actors, ihe_requirements
 from imgconf.fuzz.fixtures import load_fixtures
 from imgconf.fuzz.judge import judge_query
 from imgconf.fuzz.model import FuzzQuery
+from imgconf.fuzz.runner import FuzzSettings, run_fuzz
 from imgconf.reference.server import EmbeddedServer
 from imgconf.results import Level, Verdict
+from imgconf.searchparams.query import parse_criterion
 from imgconf.session import SessionOptions, TargetSession
 from imgconf.suite.model import Request
 
@@ -108,3 +112,93 @@ def test_changed_means_replaced_under_a_name_never_sent_and_ignored_means_absent
     # a parameter the client sent itself is no replacement
     both = SearchTarget("DocumentReference", [("modality", "MR"), ("modality:not", "CT")], None)
     assert reported_changed(both, _bundle("http://x/DocumentReference?modality=MR")) == {}
+
+
+# -- 2: parameters an IHE actor must process are never "leniently ignored" ------------------------------------------
+
+IHE = frozenset({MHD_RESPONDER, PDQM_SUPPLIER})
+
+
+def _cited(judged: Any) -> list[tuple[str | None, str, tuple[str, ...], str]]:
+    return [(f.culprit, f.defect.kind, f.defect.requirement, f.defect.level) for f in judged.failures]
+
+
+def test_the_actors_judged_are_those_the_capability_statement_instantiates(loaded: TargetSession) -> None:
+    assert claimed_actors(loaded.capabilities()) == IHE  # the reference server passes mhd-iti67 and pdqm-iti78
+    assert claimed_actors({"resourceType": "CapabilityStatement"}) == frozenset()  # plain R4: none
+    versioned = "https://profiles.ihe.net/ITI/PDQm/CapabilityStatement/IHE.PDQm.Supplier|3.0.0"
+    assert claimed_actors({"instantiates": [versioned, 7, "http://example.org/CapabilityStatement/other"]}) == {
+        PDQM_SUPPLIER}
+
+
+def test_a_pdqm_supplier_answering_exact_as_plain_breaks_pdq_004_and_plain_r4_only_rest_082(
+        loaded: TargetSession, faults: Any) -> None:
+    faults([BY_NAME["ignores-exact"]])
+    query = FuzzQuery("Patient", (("family:exact", "Muller"),))  # exact: no match; plain folds the accent: Müller
+    assert _cited(judge_query(loaded, query, actors=IHE)) == [("family:exact", "self-link", ("PDQ-004",), "SHALL")]
+    assert _cited(judge_query(loaded, query)) == [("family:exact", "self-link", ("REST-082",), "SHOULD")]
+
+
+def test_a_pdqm_supplier_dropping_exact_silently_breaks_pdq_004_a_plain_r4_server_may(
+        loaded: TargetSession, faults: Any) -> None:
+    faults([Fault("drops-exact", "drops family:exact", ("PDQ-004",), on_request=drop_params(named("family:exact")))])
+    query = FuzzQuery("Patient", (("family:exact", "Müller"),))
+    precision = [f for f in judge_query(loaded, query, actors=IHE).failures if f.defect.kind == "precision"]
+    assert precision and precision[0].culprit == "family:exact"
+    assert "PDQ-004" in precision[0].defect.requirement and precision[0].defect.level == "SHALL"
+    assert judge_query(loaded, query).failures == []  # R4 lenient handling: ignored and left out of the self link
+    assert judge_query(loaded, query, actors=frozenset({MHD_RESPONDER})).failures == []  # no PDQm claim
+
+
+def test_an_mhd_responder_dropping_the_patient_identifier_chain_breaks_mhd_003(loaded: TargetSession,
+                                                                                faults: Any) -> None:
+    identifier = loaded.fixtures.loaded["patient/muller"]["identifier"][0]
+    query = FuzzQuery("DocumentReference", (("patient.identifier", f"{identifier['system']}|{identifier['value']}"),))
+    faults([])
+    assert judge_query(loaded, query, actors=IHE).failures == []  # the reference server applies it
+    faults([BY_NAME["ignores-patient-identifier-chain"]])
+    precision = [f for f in judge_query(loaded, query, actors=IHE).failures if f.defect.kind == "precision"]
+    assert precision and precision[0].culprit == "patient.identifier"
+    assert "MHD-003" in precision[0].defect.requirement and precision[0].defect.level == "SHALL"
+    assert judge_query(loaded, query).failures == []  # not judged as an MHD Document Responder: R4 lets it ignore
+
+
+def test_an_ihe_actor_may_still_refuse_what_it_cannot_do(loaded: TargetSession, faults: Any) -> None:
+    faults([BY_NAME["refuses-optional-modifiers"]])
+    judged = judge_query(loaded, FuzzQuery("Patient", (("gender:not", "male"),)), actors=IHE)
+    assert not judged.judged and judged.status == 400 and judged.failures == []
+
+
+def test_ihe_requirements_name_only_the_listed_parameters() -> None:
+    def reqs(actors: frozenset[str], rtype: str, name: str, value: str) -> tuple[str, ...]:
+        crit = parse_criterion(rtype, name, value)
+        assert crit is not None
+        return ihe_requirements(actors, rtype, crit)
+
+    assert reqs(IHE, "Patient", "family:exact", "X") == ("PDQ-004",)
+    assert reqs(IHE, "Patient", "given", "X") == ("PDQ-002",)
+    assert reqs(IHE, "Patient", "family:contains", "X") == ()  # PDQ-004: other modifiers are out of scope
+    assert reqs(IHE, "Patient", "name:exact", "X") == ()  # not a PDQ-002 parameter
+    assert reqs(IHE, "DocumentReference", "patient.identifier", "a|b") == ("MHD-003",)
+    assert reqs(IHE, "DocumentReference", "status:not", "current") == ()
+    assert reqs(frozenset(), "Patient", "family:exact", "X") == ()
+    assert reqs(frozenset({PDQM_SUPPLIER}), "DocumentReference", "patient.identifier", "a|b") == ()
+
+
+def _chain_queries(universe: Any, plan: Any) -> Any:
+    from hypothesis import strategies as st
+
+    return st.sampled_from(["urn:oid:1.2.250.1.999.1.1|none", "other"]).map(
+        lambda v: FuzzQuery("DocumentReference", (("patient.identifier", v),)))
+
+
+def test_a_fuzz_run_judges_the_actors_the_target_claims_unless_told_otherwise(proxy: FaultProxy, faults: Any) -> None:
+    faults([BY_NAME["ignores-patient-identifier-chain"]])
+    settings = FuzzSettings(budget=5, resource_types=("DocumentReference",), shrink=False)
+    claimed = run_fuzz(proxy.base_url, settings, queries=_chain_queries)
+    assert claimed.actors == [MHD_RESPONDER, PDQM_SUPPLIER]
+    assert [(f.cause, f.defect.level) for f in claimed.findings] == [("DocumentReference patient.identifier precision",
+                                                                      "SHALL")]
+    assert "MHD-003" in claimed.findings[0].defect.requirement
+    plain_r4 = run_fuzz(proxy.base_url, replace(settings, actors=()), queries=_chain_queries)
+    assert plain_r4.actors == [] and plain_r4.findings == []

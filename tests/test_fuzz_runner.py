@@ -266,9 +266,9 @@ def test_the_same_seed_generates_the_same_queries(upstream: EmbeddedServer, monk
 
     sent: list[FuzzQuery] = []
 
-    def spy(session: TargetSession, query: FuzzQuery, resolved: Any = None) -> Any:
+    def spy(session: TargetSession, query: FuzzQuery, resolved: Any = None, actors: frozenset[str] = frozenset()) -> Any:
         sent.append(query)
-        return judge_query(session, query, resolved)
+        return judge_query(session, query, resolved, actors)
 
     monkeypatch.setattr(runner, "judge_query", spy)
     runs = []

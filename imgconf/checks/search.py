@@ -150,7 +150,7 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
     note = f" (not judged: {', '.join(not_judged)})" if not_judged else ""
     skip: set[str] = set()
     if spec.lenient_ignored:
-        skip = reported_ignored(target, bundle, session.capability.declared.get(target.resource_type, set()))
+        skip = reported_ignored(target, bundle, session.capability.declared.get(target.resource_type, set())) - spec.required
         if skip:
             note += f" (reported not applied, not judged: {', '.join(sorted(skip))})"
         if changed:  # judged once, as a changed criterion (check_changed_criteria)

@@ -31,6 +31,9 @@ class SearchExpectation:
     # self link, or named in an OperationOutcome: R4 lenient handling, REST-034/082) is not judged for
     # precision, unless it is plain use of a parameter the CapabilityStatement declares (declared = supported).
     lenient_ignored: bool = False
+    # Criteria (names as sent) an actor the target is judged as must process (IHE PDQm/MHD: imgconf.fuzz.actors):
+    # never "reported not applied", whatever the self link says.
+    required: frozenset[str] = frozenset()
 
 
 class SearchTarget:

@@ -22,6 +22,7 @@ from imgconf.checks.base import CheckContext
 from imgconf.checks.search import check_search
 from imgconf.checks.search_target import SearchExpectation, SearchTarget, parse_search_request
 from imgconf.client import TargetUnreachable
+from imgconf.fuzz.actors import ihe_requirements
 from imgconf.fuzz.model import Defect, FuzzQuery
 from imgconf.results import CheckResult, Level, Verdict
 from imgconf.searchparams import Criterion
@@ -169,13 +170,18 @@ def _kind(result: CheckResult) -> str:
 class _Culprits:
     """Who a failure is about: the oracle's criteria and what each one cites."""
 
-    def __init__(self, target: SearchTarget | None, query: FuzzQuery, bundle: dict[str, Any] | None) -> None:
+    def __init__(self, target: SearchTarget | None, query: FuzzQuery, bundle: dict[str, Any] | None,
+                 actors: frozenset[str] = frozenset()) -> None:
         self.target = target
         self.echoed = _self_link_names(bundle)
         self.rtype = query.resource_type
         self.by_name: dict[str, tuple[str, ...]] = {}
+        self.ihe: dict[str, tuple[str, ...]] = {}  # criteria an IHE actor the target is judged as must apply
         for crit in target.query.criteria if target else []:
-            self.by_name[crit.raw_name or crit.name] = criterion_requirements(self.rtype, crit)
+            name = crit.raw_name or crit.name
+            self.ihe[name] = ihe_requirements(actors, self.rtype, crit)
+            reqs = criterion_requirements(self.rtype, crit)
+            self.by_name[name] = tuple(dict.fromkeys([*reqs, *self.ihe[name]])) if self.ihe[name] else reqs
         self.compartment = ("IS-056",) if self.rtype == "ImagingStudy" else ("REST-100",)
 
     def candidates(self) -> dict[str, tuple[str, ...]]:
@@ -193,6 +199,9 @@ def _failure(result: CheckResult, culprits: _Culprits, observed: dict[str, Any],
         level = min((Level(result.level), _level_of(reqs)), key=lambda lvl: STRENGTH[lvl])
         # a criterion the self link shows replaced: the cause is that criterion (one finding per parameter)
         changed = sorted(observed.get("changed") or {}) if result.detail == "self link: changed criteria" else []
+        if changed and (ihe := culprits.ihe.get(changed[0])):
+            # an actor that must apply it (PDQ-004: :exact on a PDQm string) has no REST-082 way out
+            reqs, level = ihe, _level_of(ihe)
         return Failure(Defect(kind, reqs, level.value, result.reason), changed[0] if changed else None, level)
     candidates = culprits.candidates()
     culprit: str | None = None
@@ -243,7 +252,8 @@ def _self_link_names(bundle: dict[str, Any] | None) -> set[str]:
     return {name for name, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)} if url else set()
 
 
-def _spec_for(query: FuzzQuery, target: SearchTarget | None, bundle: dict[str, Any] | None) -> SearchExpectation:
+def _spec_for(query: FuzzQuery, target: SearchTarget | None, bundle: dict[str, Any] | None,
+              required: frozenset[str] = frozenset()) -> SearchExpectation:
     names = {name.split(":", 1)[0] for name, _ in query.params}
     values = dict(query.params)
     summary = "_summary" in names  # a summary is no set of whole matches (REST-087 is not fuzzed)
@@ -256,6 +266,7 @@ def _spec_for(query: FuzzQuery, target: SearchTarget | None, bundle: dict[str, A
         order=sort_echoed,
         total=not summary and values.get("_total") not in ("estimate", "none"),
         lenient_ignored=True,
+        required=required,
     )
 
 
@@ -266,11 +277,13 @@ def send(session: TargetSession, query: FuzzQuery) -> Any:
     return session.client.send("GET", query.path, params=list(query.params))
 
 
-def judge_query(session: TargetSession, query: FuzzQuery, resolved: dict[str, Any] | None = None) -> JudgedQuery:
+def judge_query(session: TargetSession, query: FuzzQuery, resolved: dict[str, Any] | None = None,
+                actors: frozenset[str] = frozenset()) -> JudgedQuery:
     """Send ``query``, judge the answer with the search oracle; defects, ids and evidence.
 
     ``resolved``: references already read, shared across the queries of a run (the data does not change
-    while it runs); None reads them again for this query."""
+    while it runs); None reads them again for this query. ``actors``: the IHE actors the target is judged as
+    (``imgconf.fuzz.actors``): the criteria they must process are never taken as leniently ignored."""
     judged = JudgedQuery(query)
     try:
         response = send(session, query)
@@ -294,7 +307,7 @@ def judge_query(session: TargetSession, query: FuzzQuery, resolved: dict[str, An
     form = list(query.params) if query.method == "POST" and not query.compartment else []
     target = parse_search_request(session.base_url, response.url, form)
     bundle = response.resource if response.resource and response.resource.get("resourceType") == "Bundle" else None
-    culprits = _Culprits(target, query, bundle)
+    culprits = _Culprits(target, query, bundle, actors)
     reqs_all = tuple(dict.fromkeys(r for rs in culprits.candidates().values() for r in rs)) or ("REST-046",)
     ctx = CheckContext(
         response=response,
@@ -308,7 +321,8 @@ def judge_query(session: TargetSession, query: FuzzQuery, resolved: dict[str, An
         resolved=resolved,
     )
     try:
-        results = check_search(_spec_for(query, target, bundle), ctx)
+        required = frozenset(name for name, reqs in culprits.ihe.items() if reqs)
+        results = check_search(_spec_for(query, target, bundle, required), ctx)
     except TargetUnreachable as exc:  # following a next link or resolving a reference
         judged.exchanges += [e.to_dict() for e in ctx.extra_exchanges] + [exc.exchange.to_dict()]
         judged.judged, judged.not_judged, judged.unreachable = False, str(exc), True

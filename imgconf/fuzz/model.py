@@ -88,6 +88,8 @@ class FuzzRun:
     duration_s: float = 0.0
     restricted_to_capability: bool = True  # generation kept to what the CapabilityStatement declares
     left_out: dict[str, list[str]] = field(default_factory=dict)  # type -> parameters not generated, and why
+    # IHE actors the target was judged as (imgconf.fuzz.actors): their parameters are never leniently ignored
+    actors: list[str] = field(default_factory=list)
     findings: list[FuzzFinding] = field(default_factory=list)
     # How `imgconf fuzz` chose the target, for the reproduce command in reports: "--with-target medplum",
     # "--target URL", "" for the embedded server; None (unknown): the reports say `--target <target>`.

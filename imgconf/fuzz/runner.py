@@ -68,6 +68,9 @@ class FuzzSettings:
     per_type: bool = False
     # Causes already known (the mutation run's no-fault findings): they do not end a stop_at_first_finding run.
     known_causes: frozenset[str] = frozenset()
+    # IHE actors the target is judged as (imgconf.fuzz.actors: mhd-responder, pdqm-supplier): the parameters they
+    # must process are never taken as leniently ignored. None: those the CapabilityStatement claims (instantiates).
+    actors: tuple[str, ...] | None = None
 
     def total_budget(self, types: int) -> int | None:
         """Queries the run may judge over ``types`` resource types (None: no budget, only --seconds)."""
@@ -93,10 +96,11 @@ class _Judge:
     resolved: dict[str, Any] = field(default_factory=dict)  # references the oracle read: fixtures do not change
     sent: int = 0
     unreachable_in_a_row: int = 0
+    actors: frozenset[str] = frozenset()  # IHE actors the target is judged as
 
     def __call__(self, query: FuzzQuery) -> JudgedQuery:
         if query not in self.cache:
-            judged = judge_query(self.session, query, self.resolved)
+            judged = judge_query(self.session, query, self.resolved, self.actors)
             self.sent += 1
             self.unreachable_in_a_row = self.unreachable_in_a_row + 1 if judged.unreachable else 0
             if self.unreachable_in_a_row >= MAX_CONSECUTIVE_UNREACHABLE:
@@ -221,7 +225,11 @@ def _fuzz(session: TargetSession, settings: FuzzSettings, run: FuzzRun,
     if not plan.resource_types:
         return
     universe = Universe(resources=load_fixtures(session, settings.resource_types), base_url=session.base_url)
-    judge = _Judge(session)
+    from imgconf.fuzz.actors import claimed_actors
+
+    actors = frozenset(settings.actors) if settings.actors is not None else claimed_actors(session.capabilities())
+    run.actors = sorted(actors)
+    judge = _Judge(session, actors=actors)
     total = settings.total_budget(len(plan.resource_types)) or 0
     # per_type: one generation (and its shrinks) per type, each with the whole budget; else the types share it
     parts = [replace(plan, resource_types=(rtype,)) for rtype in plan.resource_types] if settings.per_type else [plan]

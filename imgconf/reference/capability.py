@@ -51,7 +51,12 @@ def capability_statement(base: str, started: str) -> dict[str, Any]:
         "implementation": {"description": "imgconf embedded reference FHIR R4 server", "url": base},
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json", "application/fhir+xml", "xml"],
-        "instantiates": [],
+        # The IHE actors it implements (the mhd-iti67 and pdqm-iti78 suites pass): imgconf fuzz judges a target
+        # that claims them by their parameter lists (MHD-003, PDQ-002/004), a plain R4 server by R4 alone.
+        "instantiates": [
+            "https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentResponder",
+            "https://profiles.ihe.net/ITI/PDQm/CapabilityStatement/IHE.PDQm.Supplier",
+        ],
         "rest": [{
             "mode": "server",
             "documentation": (
