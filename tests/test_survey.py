@@ -239,6 +239,76 @@ def test_resume_refuses_another_target_and_a_changed_state(upstream: EmbeddedSer
             load_state(path)
 
 
+# -- the UID index beyond memory: the disk spool (imgconf.bulk.surveyindex) ------------------------------------
+
+def _uids_before_last_study(upstream: EmbeddedServer) -> int:
+    """UIDs one in-memory index holds once every study but the last is in: a bound that puts the first of
+    the two conflicting studies in memory and the second (the last) after it."""
+    index = UidIndex()
+    for study in everything(upstream, "ImagingStudy")[:-1]:
+        index.add(study)
+    return len(index.study_subject) + len(index.series_study) + len(index.instance_series)
+
+
+def _findings(out: Path) -> list[str]:
+    return sorted((out / "findings.ndjson").read_text(encoding="utf-8").splitlines())
+
+
+@pytest.mark.parametrize("bound", ["nothing in memory", "the first conflicting study in memory"])
+def test_survey_beyond_its_memory_bound_finds_what_the_in_memory_index_finds(upstream: EmbeddedServer, tmp_path: Path,
+                                                                              bound: str) -> None:
+    """With a small ``memory_uids`` the claims go to the disk spool (conflicts found when the crawl ends, both
+    studies spooled) or are judged against the frozen in-memory index (the first study in memory): either way
+    the same findings, messages included, and the same quality report as the survey kept all in memory."""
+    memory_uids = 0 if bound == "nothing in memory" else _uids_before_last_study(upstream)
+    in_memory, _ = survey(upstream.base_url, tmp_path / "memory", count=4)
+    spooled, _ = survey(upstream.base_url, tmp_path / "spool", count=4, memory_uids=memory_uids)
+    assert in_memory.uids.spool is None  # the default bound: nothing spooled
+    expected, got = _findings(tmp_path / "memory"), _findings(tmp_path / "spool")
+    assert any('"DICOM-012"' in line for line in got)
+    # the same resources with findings (a spooled conflict is a record of its own, as with validate -j)
+    assert {json.loads(r)["source"] for r in got} == {json.loads(r)["source"] for r in expected}
+    flat = [json.dumps(f, sort_keys=True) for r in map(json.loads, got) for f in r["findings"]]
+    assert sorted(flat) == sorted(json.dumps(f, sort_keys=True) for r in map(json.loads, expected) for f in r["findings"])
+    timing = ("elapsed_seconds", "resources_per_second")
+    report, same = ({k: v for k, v in json.loads((tmp_path / run / "quality.json").read_text(encoding="utf-8")).items()
+                     if k not in timing} for run in ("spool", "memory"))
+    assert report == same
+    store = tmp_path / "spool" / "uid-spool" / "resources.ndjson"
+    last = everything(upstream, "ImagingStudy")[-1]["id"]
+    stored = [json.loads(line)[0] for line in store.read_text(encoding="utf-8").splitlines()]
+    if bound == "nothing in memory":
+        assert len(stored) == len(everything(upstream, "ImagingStudy"))  # every study's claims spooled
+    else:
+        # only the last study's new Study UID went to the spool (one resource: no spooled conflict possible), so
+        # its DICOM-012 findings came from the frozen in-memory index at once
+        assert stored == [f"ImagingStudy/{last}"]
+    assert spooled.state.report.by_level() == in_memory.state.report.by_level()
+    assert outcome(spooled.state, None) == outcome(in_memory.state, None) == ("fail", 1)
+
+
+def test_an_interrupted_spooled_survey_resumes_to_the_same_findings(upstream: EmbeddedServer, tmp_path: Path) -> None:
+    """Ctrl-C mid-crawl with everything spooled: the spool is cut back to the checkpoint on resume, nothing is
+    spooled twice, and the conflicts come out once, as in an uninterrupted survey; a removed spool is refused."""
+    whole, _ = survey(upstream.base_url, tmp_path / "whole", count=3, memory_uids=0)
+    out = tmp_path / "r"
+    chosen = settings(upstream.base_url, count=3, memory_uids=0)
+    state, folder, state_path = prepare(chosen, out_dir=out, resume=None)
+    Survey(chosen, state, state_path=state_path, out_dir=folder, validator=InterruptAfter(7)).run()
+    assert load_state(state_path).spool_sizes  # the checkpoint counts the spooled files
+    resumed, folder, state_path = prepare(chosen, out_dir=None, resume=state_path)
+    Survey(chosen, resumed, state_path=state_path, out_dir=folder, validator=InterruptAfter(None)).run()
+    assert _findings(out) == _findings(tmp_path / "whole")
+    store = out / "uid-spool" / "resources.ndjson"
+    labels = [json.loads(line)[0] for line in store.read_text(encoding="utf-8").splitlines()]
+    assert len(labels) == len(set(labels)) == len(everything(upstream, "ImagingStudy"))
+    assert outcome(resumed, None) == outcome(whole.state, None)
+
+    store.unlink()
+    with pytest.raises(SurveyError, match=r"cannot resume: .*resources\.ndjson: missing"):
+        prepare(chosen, out_dir=None, resume=state_path)
+
+
 # -- a misbehaving server: findings with evidence, never a traceback or a hang --------------------------------
 
 def _offsite_next(bundle: dict[str, Any]) -> None:

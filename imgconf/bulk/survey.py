@@ -2,7 +2,8 @@
 
 For each resource type: ``GET [type]?_count=N``, then the ``next`` links (opaque, R4 search.html),
 every match entry validated with the rules ``imgconf validate`` uses, and the cross-resource UID
-rules (DICOM-012/013, one ``UidIndex`` over everything read), accumulated into one ``QualityReport``.
+rules (DICOM-012/013 over everything read: in memory up to ``memory_uids`` UIDs, then the disk spool,
+imgconf.bulk.surveyindex), accumulated into one ``QualityReport``.
 
 Why it may be pointed at production:
 
@@ -45,12 +46,14 @@ from imgconf import secret_registry
 from imgconf.auth.settings import AuthSettings
 from imgconf.bounded import bounded_transport
 from imgconf.bulk.quality import QualityReport, write_quality_report
+from imgconf.bulk.surveyindex import MEMORY_UIDS, SpoolMissing, SurveyUidIndex
 from imgconf.client import DEFAULT_MAX_RESPONSE_BYTES, HttpResult, TargetClient, TargetUnreachable
 from imgconf.credentials import origin, shown
 from imgconf.results import Exchange
 from imgconf.validators.crossref import UidIndex
 from imgconf.validators.findings import MANDATORY, Finding
 
+SPOOL_DIR = "uid-spool"  # in the report folder: the UID claims beyond memory_uids and their resources
 SURVEY_READ = "SURVEY-READ"  # pseudo requirement: what the survey could not read (evidence, never a verdict)
 STATE_FORMAT = "imgconf-survey-state/1"
 DEFAULT_COUNT = 100
@@ -105,6 +108,7 @@ class SurveySettings:
     auth: AuthSettings | None = None
     profile: str | None = None
     checkpoint_s: float = 5.0  # the state file is rewritten at most this often while a type is read
+    memory_uids: int = MEMORY_UIDS  # UIDs the in-memory index holds; later claims go to the disk spool
 
 
 @dataclass
@@ -142,6 +146,7 @@ class SurveyState:
     requests: int = 0
     problems: list[dict[str, Any]] = field(default_factory=list)  # what could not be read, with redacted evidence
     findings_bytes: int = 0  # the length of findings.ndjson at this checkpoint (a resume cuts it back there)
+    spool_sizes: list[int] = field(default_factory=list)  # the UID spool's file sizes at this checkpoint (idem)
     started_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     elapsed_s: float = 0.0
     interrupted: bool = False
@@ -194,7 +199,8 @@ def save_state(path: Path, state: SurveyState) -> None:
     data = {
         "format": STATE_FORMAT, "target": state.target, "count": state.count, "out_dir": state.out_dir,
         "types": {t: p.to_json() for t, p in state.types.items()}, "requests": state.requests,
-        "problems": state.problems, "findings_bytes": state.findings_bytes, "started_at": state.started_at,
+        "problems": state.problems, "findings_bytes": state.findings_bytes, "spool_sizes": state.spool_sizes,
+        "started_at": state.started_at,
         "elapsed_s": state.elapsed_s, "interrupted": state.interrupted,
         "accumulators": base64.b64encode(blob).decode("ascii"),
     }
@@ -227,7 +233,8 @@ def load_state(path: Path) -> SurveyState:
             target=str(data["target"]), count=int(data["count"]), out_dir=str(data["out_dir"]),
             types={str(t): TypeProgress.from_json(p) for t, p in data["types"].items()},
             report=report, index=index, seen=seen, requests=int(data["requests"]), problems=list(data["problems"]),
-            findings_bytes=int(data["findings_bytes"]), started_at=str(data["started_at"]),
+            findings_bytes=int(data["findings_bytes"]), spool_sizes=[int(n) for n in data.get("spool_sizes", [])],
+            started_at=str(data["started_at"]),
             elapsed_s=float(data["elapsed_s"]), interrupted=bool(data["interrupted"]),
         )
     except (KeyError, TypeError, ValueError, AttributeError, EOFError, pickle.UnpicklingError) as exc:
@@ -298,6 +305,8 @@ class Survey:
         self.echo = echo  # progress lines for the console (already free of secrets)
         self.validate = validator or default_validator(settings.profile)
         self.limit = RateLimit(settings.rate)
+        self.uids = SurveyUidIndex(state.index, out_dir / SPOOL_DIR, memory_uids=settings.memory_uids,
+                                   sizes=state.spool_sizes)
         self._findings: IO[bytes] | None = None
         self._last_checkpoint = time.monotonic()
         self._clock_from = time.monotonic()
@@ -316,8 +325,10 @@ class Survey:
         finally:
             try:
                 self.checkpoint()
+                self._spooled_conflicts()  # after the checkpoint: a resume finds them again from the spool
                 self.write_reports()
             finally:
+                self.uids.close()
                 client.close()
                 if smart is not None:
                     smart.close()
@@ -355,7 +366,15 @@ class Survey:
         if self._findings is not None:
             self._findings.flush()
             self.state.findings_bytes = self._findings.tell()
+        self.state.spool_sizes = self.uids.checkpoint()
         save_state(self.state_path, self.state)
+
+    def _spooled_conflicts(self) -> None:
+        """The DICOM-012/013 conflicts of the claims spooled to disk, added as ``imgconf validate -j`` adds its
+        cross-resource findings (to resources already counted, which may have been failing already)."""
+        for label, resource, findings, prior in self.uids.conflicts():
+            self.state.report.add(label, resource, findings, counted=False, prior=prior)
+            self._write_findings(label, resource, findings)
 
     def _maybe_checkpoint(self) -> None:
         if time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_s:
@@ -479,14 +498,18 @@ class Survey:
         rid = resource.get("id")
         label = secret_registry.scrub(f"{rtype}/{rid}" if isinstance(rid, str) else f"{shown(page)}#entry[{i}]")
         findings = self.validate(resource)  # the long part: a Ctrl-C here leaves the resource to the resume
-        findings += self.state.index.add(resource, label, "ImagingStudy")
+        findings += self.uids.add(resource, label, findings)
         progress = self.state.types[rtype]
         self.state.report.add(label, resource, findings)
         progress.consumed, progress.validated = i + 1, progress.validated + 1
         if isinstance(rid, str):
             self.state.seen.add(f"{rtype}/{rid}")
+        self._write_findings(label, resource, findings)
+
+    def _write_findings(self, label: str, resource: dict[str, Any], findings: list[Finding]) -> None:
         if findings and self._findings is not None:
-            record = {"source": label, "resourceType": rtype, "id": rid if isinstance(rid, str) else None,
+            rid = resource.get("id")
+            record = {"source": label, "resourceType": resource.get("resourceType"), "id": rid if isinstance(rid, str) else None,
                       "findings": [f.to_dict() for f in findings]}
             self._findings.write(secret_registry.scrub(json.dumps(record, ensure_ascii=False)).encode("utf-8") + b"\n")
 
@@ -577,7 +600,12 @@ def prepare(settings: SurveySettings, *, out_dir: Path | None, resume: Path | No
             raise SurveyError(f"{resume} is a survey of {state.target}, not of {_base_url(settings.target)}")
         if settings.resource_types and tuple(state.types) != settings.resource_types:
             raise SurveyError(f"{resume} surveys {', '.join(state.types)}; resume it with those types (or no --resource)")
-        return state, (out_dir or Path(state.out_dir)), resume
+        folder = out_dir or Path(state.out_dir)
+        try:  # the UID spool the state counts on is still there (cut back to the checkpoint)
+            SurveyUidIndex(state.index, folder / SPOOL_DIR, sizes=state.spool_sizes).close()
+        except SpoolMissing as exc:
+            raise SurveyError(f"{resume}: cannot resume: {exc}") from None
+        return state, folder, resume
     folder = out_dir or Path("reports/survey")
     state_path = folder / "survey-state.json"
     if state_path.exists():

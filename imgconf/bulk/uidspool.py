@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,13 +61,16 @@ class ClaimWriter:
 
     def add(self, chunk_no: int, line: int, entry: int, resource: dict[str, Any], root: str) -> None:
         claims = uid_claims(resource, root)
-        if not claims:
-            return
-        seq = encode_seq(chunk_no, line, entry)
+        if claims:
+            self.add_claims(encode_seq(chunk_no, line, entry), enumerate(claims))
+
+    def add_claims(self, seq: int, numbered: Iterable[tuple[int, Claim]]) -> None:
+        """Claims of the resource at ``seq`` (any int64 that orders resources as read), each with its
+        ordinal ``n`` in ``uid_claims`` of that resource (``resolve`` finds the claim again by it)."""
         # a series UID is a claim's UID and the owner of its 20 instances: hash each string once
         hashes: dict[str, int] = {}
         arrays, buckets = self.arrays, self.buckets
-        for n, (kind, uid, owner, *_) in enumerate(claims):
+        for n, (kind, uid, owner, *_) in numbered:
             key = hashes.get(uid)
             if key is None:
                 key = hashes[uid] = _hash(uid)
@@ -95,13 +98,17 @@ Located = tuple[str, str, dict[str, Any]]  # (label, root, resource) of a seq
 Locate = Callable[[int], "Located | None"]
 
 
+def bucket_paths(directory: Path, buckets: int = BUCKETS) -> list[Path]:
+    return [directory / f"uids-{b:03d}.bin" for b in range(buckets)]
+
+
 class UidSpool:
     """The driver's side: appends the workers' records to bucket files; ``conflicts()`` merges them."""
 
     def __init__(self, directory: Path, buckets: int = BUCKETS) -> None:
         self.directory = directory
         self.buckets = buckets
-        self.paths = [directory / f"uids-{b:03d}.bin" for b in range(buckets)]
+        self.paths = bucket_paths(directory, buckets)
         self.files = [p.open("ab") for p in self.paths]
         self.records = 0
 
