@@ -173,10 +173,14 @@ def main() -> None:
           f"fixed (start-up, collection, no case): {fixed.wall_s:.1f} s, {fixed.cpu_s:.1f} CPU-s")
     print(f"{'mode':>5} {'wall s':>7} {'/critical':>9} {'/(fixed+crit)':>13} {'CPU s':>6} {'target CPU s':>12} {'cases':>5} "
           f"{'verdicts != seq':>15}  outcome")
+    differing: list[str] = []
     for row in rows:
-        differ = sum(1 for nodeid, verdict in sequential.verdicts.items() if row.verdicts.get(nodeid) != verdict)
+        differ = [nodeid for nodeid, verdict in sequential.verdicts.items() if row.verdicts.get(nodeid) != verdict]
+        differing += [f"  {row.mode}: {nodeid}: {sequential.verdicts[nodeid]} -> {row.verdicts.get(nodeid)}" for nodeid in differ]
         print(f"{row.mode:>5} {row.wall_s:>7.1f} {row.wall_s / critical:>9.2f} {row.wall_s / floor:>13.2f} {row.cpu_s:>6.1f} "
-              f"{row.target_cpu_s:>12.1f} {row.cases:>5} {differ:>15}  {row.outcome}")
+              f"{row.target_cpu_s:>12.1f} {row.cases:>5} {len(differ):>15}  {row.outcome}")
+    if differing:
+        print("verdicts that differ from the sequential run:", *differing, sep="\n")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,11 @@ uses, and every case's result is kept as a future. pytest's protocol is untouche
 set up, called and reported one by one in collection order on the main thread (terminal, junit and
 allure see nothing new); an item's setup only waits for its future.
 
+Verdicts must be those of the sequential run, so no case may see the target's data change under it
+(a search paging through results while another file deletes one of them would lose a match): a case
+that writes runs alone (``exclusive``; a readers-writer lock, writers first), cases that only read run
+side by side.
+
 Nothing here knows imgconf's cases: a chain is a list of anything hashable, ``run_one`` makes its
 result. ``should_stop`` (Ctrl-C, ``-x``, ``--run-timeout``) is asked before every case; the cases not
 run then are :class:`NotRun`, and :meth:`CaseChains.stop` waits for the cases in flight, so teardown
@@ -20,6 +25,8 @@ from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
+import fasteners
+
 Item = TypeVar("Item", bound=Hashable)
 Result = TypeVar("Result")
 
@@ -31,12 +38,15 @@ class NotRun(Exception):
 class CaseChains(Generic[Item, Result]):
     """Runs chains of items on up to ``workers`` threads; :meth:`result` waits for one item's result."""
 
-    def __init__(self, workers: int, run_one: Callable[[Item], Result], should_stop: Callable[[], bool]) -> None:
+    def __init__(self, workers: int, run_one: Callable[[Item], Result], should_stop: Callable[[], bool],
+                 exclusive: Callable[[Item], bool] = lambda _: False) -> None:
         if workers < 1:
             raise ValueError("at least one worker")
         self.workers = workers
         self._run_one = run_one
         self._should_stop = should_stop
+        self._exclusive = exclusive
+        self._data = fasteners.ReaderWriterLock()  # writers first: a waiting writer holds new readers back
         self._stopped = threading.Event()
         self._futures: dict[Item, Future[Result]] = {}
         self._pool: ThreadPoolExecutor | None = None
@@ -73,7 +83,9 @@ class CaseChains(Generic[Item, Result]):
                 self._give_up(chain[position:], "the run stopped before this case")
                 return
             try:
-                future.set_result(self._run_one(item))
+                with self._data.write_lock() if self._exclusive(item) else self._data.read_lock():
+                    result = self._run_one(item)
+                future.set_result(result)
             except Exception as exc:  # noqa: BLE001 — handed to the waiting item, where pytest reports it; the chain
                 future.set_exception(exc)  # goes on, as pytest goes on to the next item after an error
 

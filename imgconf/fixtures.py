@@ -115,6 +115,10 @@ class FixtureManager:
         with self._guard:
             return self._key_locks.setdefault(key, threading.RLock())
 
+    def ready(self, keys: tuple[str, ...] | list[str]) -> bool:
+        """Whether ensuring these keys would send nothing (each made, or its failure remembered)."""
+        return all(key in self.loaded or key in self.failures for key in keys)
+
     def ensure(self, keys: tuple[str, ...] | list[str]) -> None:
         for key in keys:
             self._ensure_one(key, ())

@@ -267,9 +267,31 @@ def pytest_runtestloop(session: pytest.Session) -> None:
 
     target = _session(config)  # here, on the main thread: the server, the run note, the SIGTERM handler
     target.capability  # noqa: B018 — /metadata read once before the threads, which all record into it
-    runner: CaseChains[CaseItem, CaseResult] = CaseChains(workers, CaseItem.judge, lambda: _stopping(session))
+    if target.capabilities() is not None:  # a target that answers at all (else each case finds out, as in a sequential run)
+        _load_fixtures(target, {key for chain in chains for item in chain if not item.target_skip_reason
+                                for key in item.suite.fixtures}, workers)
+    # A case that writes runs alone, fixtures it has to make count as writes; the others side by side
+    # (no case sees the target's data change under it).
+    runner: CaseChains[CaseItem, CaseResult] = CaseChains(
+        workers, CaseItem.judge, lambda: _stopping(session),
+        exclusive=lambda item: item.case.writes or not target.fixtures.ready(item.suite.fixtures))
     config.stash[CHAINS_KEY] = runner
     runner.start(chains, weight=lambda chain: sum(len(item.case.steps) for item in chain))
+
+
+def _load_fixtures(target: TargetSession, keys: set[str], workers: int) -> None:
+    """Every fixture the selected suites use, made before any case runs (N at a time; dependencies under
+    their own locks): the writes of the case phase are then only those of cases that write. A target
+    holds other data anyway, so suites never rely on a fixture being absent. A fixture that cannot be
+    made is reported by each case that needs it, as in a sequential run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def load(key: str) -> None:
+        with contextlib.suppress(Exception):  # what went wrong happens again in the case that needs it, and is reported there
+            target.fixtures.ensure([key])
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imgconf-fixtures") as pool:
+        list(pool.map(load, sorted(keys)))
 
 
 def _suite_file_chains(items: list[pytest.Item]) -> list[list[CaseItem]]:

@@ -103,6 +103,25 @@ def test_should_stop_is_asked_before_every_case() -> None:
     runner.stop()
 
 
+def test_a_case_that_writes_runs_alone_and_readers_run_side_by_side() -> None:
+    """No case may see the target's data change under it: a writer overlaps with no other case."""
+    log, run_one = _recording_runner(0.1)
+    chains = [["r1", "w1", "r2"], ["r3", "r4", "r5"], ["r6", "w2", "r7"]]
+    runner: CaseChains[str, str] = CaseChains(3, run_one, lambda: False, exclusive=lambda item: item.startswith("w"))  # type: ignore[arg-type]
+    runner.start(chains)
+    for chain in chains:
+        for item in chain:
+            runner.result(item)
+    runner.stop()
+    spans = {name: (start, end) for name, start, end in log}
+    for writer in ("w1", "w2"):
+        w_start, w_end = spans[writer]
+        overlapping = [n for n, (s, e) in spans.items() if n != writer and s < w_end and e > w_start]
+        assert not overlapping, (writer, overlapping)
+    readers = [spans[n] for n in ("r1", "r3", "r6")]  # the first case of each chain: readers, together
+    assert max(s for s, _ in readers) < min(e for _, e in readers)
+
+
 # -- fixtures asked for by several threads at once -----------------------------------------------
 
 @pytest.fixture
