@@ -93,6 +93,10 @@ def run(
         args += ["-k", keyword]
     if marker:
         args += ["-m", marker]
+    if workers and (values["concurrency"] or 0) > 1:  # one process runs suite files side by side, or xdist workers do
+        console.print("[bold red]--concurrency runs suite files side by side in one process: give it without -n/--workers[/]")
+        _stop_servers(managed)
+        raise typer.Exit(2)
     if workers:
         args += ["-n", str(workers)]
     if values["read_only"]:
