@@ -158,3 +158,37 @@ def test_values_are_rendered_from_the_run_and_judgeable_there() -> None:
     assert "2031" not in two and "2031-12" not in two and "2032-01" not in two
     slot_month = next(s for s in slots if len(s) == 7)
     assert slot_month in two and one[slots.index(slot_month)] != slot_month
+
+
+@pytest.mark.slow  # real HTTP: the fixtures loaded twice on the embedded server (two runs, two tags, new ids)
+def test_fixtures_loaded_twice_on_the_embedded_server_give_the_same_slots() -> None:
+    from imgconf.fuzz.fixtures import load_fixtures
+    from imgconf.reference.server import EmbeddedServer
+    from imgconf.session import SessionOptions, TargetSession
+
+    with EmbeddedServer() as server:
+        sessions = [TargetSession(SessionOptions(target=server.base_url)) for _ in range(2)]
+        try:
+            universes = [Universe(load_fixtures(s, FUZZ_TYPES), s.base_url) for s in sessions]
+        finally:
+            for s in sessions:
+                s.close()
+    one, two = universes
+    assert one.resources["patient/jones"]["id"] != two.resources["patient/jones"]["id"]
+    assert canonical_universe(one).resources == canonical_universe(two).resources
+
+    def draws(universe: Universe, canonical: bool) -> list[FuzzQuery]:
+        drawn: list[FuzzQuery] = []
+
+        @seed(3)
+        @settings(database=None, deadline=None, max_examples=N, phases=[Phase.generate],
+                  suppress_health_check=list(HealthCheck))
+        @given(search_queries(universe, PLAN, canonical=canonical))
+        def collect(query: FuzzQuery) -> None:
+            drawn.append(query)
+
+        collect()
+        return drawn
+
+    assert draws(one, True) == draws(two, True)
+    assert [query_shape(q) for q in draws(one, False)] == [query_shape(q) for q in draws(two, False)]
