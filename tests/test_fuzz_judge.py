@@ -20,7 +20,14 @@ from imgconf.checks.search_target import SearchExpectation, SearchTarget
 from imgconf.faults import FaultProxy
 from imgconf.faults.model import Fault
 from imgconf.faults.registry import BY_NAME
-from imgconf.faults.rewrite import drop_params, named
+from imgconf.faults.rewrite import (
+    drop_params,
+    edit_json,
+    edit_resources,
+    ignore_params,
+    named,
+    path_is,
+)
 from imgconf.fuzz.actors import MHD_RESPONDER, PDQM_SUPPLIER, claimed_actors, ihe_requirements
 from imgconf.fuzz.fixtures import load_fixtures
 from imgconf.fuzz.judge import judge_query
@@ -202,3 +209,66 @@ def test_a_fuzz_run_judges_the_actors_the_target_claims_unless_told_otherwise(pr
     assert "MHD-003" in claimed.findings[0].defect.requirement
     plain_r4 = run_fuzz(proxy.base_url, replace(settings, actors=()), queries=_chain_queries)
     assert plain_r4.actors == [] and plain_r4.findings == []
+
+
+# -- 3: _include completeness (REST-083) ----------------------------------------------------------------------------
+
+SUBJECTS = FuzzQuery("ImagingStudy", (("modality", "CT"), ("_include", "ImagingStudy:subject")))
+ENDPOINTS = FuzzQuery("ImagingStudy", (("_include", "ImagingStudy:endpoint"), ("_count", "2")))
+
+
+def _without_search_include(capability: dict[str, Any]) -> None:
+    for rest in capability.get("rest") or []:
+        for resource in rest.get("resource") or []:
+            resource.pop("searchInclude", None)
+
+
+def test_an_ignored_include_the_server_declares_is_a_rest_083_defect(loaded: TargetSession, faults: Any) -> None:
+    faults([])
+    assert judge_query(loaded, SUBJECTS).failures == [] and judge_query(loaded, ENDPOINTS).failures == []
+    faults([BY_NAME["ignores-include"]])
+    for query in (SUBJECTS, ENDPOINTS):  # paged: the includes of every page count
+        judged = judge_query(loaded, query)
+        assert _cited(judged) == [("_include", "include", ("REST-083",), "SHALL")], query.display()
+        assert "not in the Bundle" in judged.failures[0].defect.message
+
+
+def test_an_include_the_server_neither_declares_nor_echoes_may_be_ignored(proxy: FaultProxy, faults: Any) -> None:
+    """R4 lenient handling: an include the server does not support is ignored and left out of the self link."""
+    faults([Fault("undeclared-include-ignored", "declares no searchInclude and ignores _include", ("REST-083",),
+                  on_request=ignore_params("_include"),
+                  on_response=edit_json(_without_search_include, calls=path_is("metadata")))])
+    session = TargetSession(SessionOptions(target=proxy.base_url))
+    try:
+        load_fixtures(session, ("ImagingStudy",))
+        judged = judge_query(session, SUBJECTS)
+        assert judged.judged and judged.failures == []
+    finally:
+        session.close()
+
+
+def test_a_reference_to_a_resource_the_server_does_not_hold_is_not_judged(loaded: TargetSession, faults: Any) -> None:
+    """A server cannot include what it does not hold: matches whose subject points at nothing need no include."""
+    def dangling(study: dict[str, Any]) -> None:
+        study["subject"] = {"reference": "Patient/not-on-this-server"}
+
+    faults([BY_NAME["ignores-include"], Fault("dangling-subject", "subjects point at nothing", ("REST-083",),
+                                              on_response=edit_resources("ImagingStudy", dangling))])
+    judged = judge_query(loaded, SUBJECTS)
+    assert judged.judged and judged.actual_ids and judged.failures == []
+
+
+def test_included_resources_and_matches_count_as_present_and_only_server_statements_declare() -> None:
+    from imgconf.checks.search_include import _entries_by_mode, declared_includes
+
+    page = {"entry": [
+        {"resource": {"resourceType": "ImagingStudy", "id": "s"}, "search": {"mode": "match"}},
+        {"resource": {"resourceType": "Patient", "id": "p"}, "search": {"mode": "include"}},
+        {"resource": {"resourceType": "OperationOutcome"}, "search": {"mode": "outcome"}},
+    ]}
+    matches, present = _entries_by_mode([page], "ImagingStudy")
+    assert [m["id"] for m in matches] == ["s"] and present == {"ImagingStudy/s", "Patient/p"}
+    statement = {"rest": [{"mode": "server", "resource": [{"type": "ImagingStudy", "searchInclude": ["ImagingStudy:subject"]}]},
+                          {"mode": "client", "resource": [{"type": "ImagingStudy", "searchInclude": ["ImagingStudy:endpoint"]}]}]}
+    assert declared_includes(statement, "ImagingStudy") == {"ImagingStudy:subject"}
+

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from imgconf.checks.base import CheckContext
+from imgconf.checks.search_include import check_included_targets
 from imgconf.checks.search_target import SearchExpectation, SearchTarget
 from imgconf.results import CheckResult, Level
 from imgconf.searchparams import matches, parse_query
@@ -288,5 +289,7 @@ def judge_shape(
         results += check_self_link(ctx, target, pages[0], ordered, resolver, base)
     if spec.subsetted:
         results += check_subsetted(ctx, target, ordered)
+    if spec.include_targets:
+        results += check_included_targets(ctx, target, pages, complete)
     return results
 

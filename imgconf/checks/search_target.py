@@ -34,6 +34,8 @@ class SearchExpectation:
     # Criteria (names as sent) an actor the target is judged as must process (IHE PDQm/MHD: imgconf.fuzz.actors):
     # never "reported not applied", whatever the self link says.
     required: frozenset[str] = frozenset()
+    # REST-083: the resources the matches refer to through an asked _include are in the Bundle (search_include.py)
+    include_targets: bool = False
 
 
 class SearchTarget:

@@ -62,6 +62,11 @@ _OPTIONAL_MODIFIERS = {"not": "REST-056", "text": "REST-056", "of-type": "REST-0
                        "below": "REST-056", "in": "REST-056", "not-in": "REST-056", "identifier": "REST-063"}
 
 
+# Defects of the whole answer whatever the criteria (_include completeness): one cause per type, named so
+# (without a name every combination of parameters would be a cause of its own, each shrunk apart).
+_RUN_WIDE = {"include": "_include"}
+
+
 @dataclass(frozen=True)
 class Failure:
     """One failing oracle result of a query, as a defect, with the criterion it names (if one)."""
@@ -162,6 +167,8 @@ def _kind(result: CheckResult) -> str:
         return "total"
     if detail.startswith("self link"):
         return "self-link"
+    if detail == "include":
+        return "include"
     if result.reason.startswith("no searchset Bundle"):
         return "status"
     return "shape"
@@ -202,7 +209,8 @@ def _failure(result: CheckResult, culprits: _Culprits, observed: dict[str, Any],
         if changed and (ihe := culprits.ihe.get(changed[0])):
             # an actor that must apply it (PDQ-004: :exact on a PDQm string) has no REST-082 way out
             reqs, level = ihe, _level_of(ihe)
-        return Failure(Defect(kind, reqs, level.value, result.reason), changed[0] if changed else None, level)
+        named = changed[0] if changed else _RUN_WIDE.get(kind)
+        return Failure(Defect(kind, reqs, level.value, result.reason), named, level)
     candidates = culprits.candidates()
     culprit: str | None = None
     reqs = ()
@@ -267,6 +275,7 @@ def _spec_for(query: FuzzQuery, target: SearchTarget | None, bundle: dict[str, A
         total=not summary and values.get("_total") not in ("estimate", "none"),
         lenient_ignored=True,
         required=required,
+        include_targets=not summary,
     )
 
 
