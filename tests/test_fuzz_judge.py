@@ -15,18 +15,21 @@ import pytest
 
 from imgconf.checks.base import CheckContext
 from imgconf.checks.search import check_search
+from imgconf.checks.search_fullurl import full_url_problem
 from imgconf.checks.search_results import reported_changed, reported_ignored
 from imgconf.checks.search_target import SearchExpectation, SearchTarget
 from imgconf.faults import FaultProxy
 from imgconf.faults.model import Fault
 from imgconf.faults.registry import BY_NAME
 from imgconf.faults.rewrite import (
+    bundles,
     drop_params,
     edit_json,
     edit_resources,
     ignore_params,
     named,
     path_is,
+    searches,
 )
 from imgconf.fuzz.actors import MHD_RESPONDER, PDQM_SUPPLIER, claimed_actors, ihe_requirements
 from imgconf.fuzz.fixtures import load_fixtures
@@ -272,3 +275,51 @@ def test_included_resources_and_matches_count_as_present_and_only_server_stateme
                           {"mode": "client", "resource": [{"type": "ImagingStudy", "searchInclude": ["ImagingStudy:endpoint"]}]}]}
     assert declared_includes(statement, "ImagingStudy") == {"ImagingStudy:subject"}
 
+
+# -- 4: fullUrl (REST-044), one finding per type for the run ---------------------------------------------------------
+
+def _other_base(bundle: dict[str, Any]) -> None:
+    for entry in bundle.get("entry") or []:
+        resource = entry.get("resource") or {}
+        entry["fullUrl"] = f"https://public.example/fhir/{resource.get('resourceType')}/{resource.get('id')}"
+
+
+def test_relative_full_urls_are_a_rest_044_defect_and_another_public_base_is_not(loaded: TargetSession,
+                                                                                  faults: Any) -> None:
+    faults([BY_NAME["relative-full-urls"]])
+    judged = judge_query(loaded, SUBJECTS)
+    assert _cited(judged) == [("fullUrl", "full-url", ("REST-044",), "SHALL")]
+    assert "is not absolute" in judged.failures[0].defect.message
+    faults([Fault("public-base", "fullUrls name the server's public base", ("REST-044",),
+                  on_response=edit_json(_other_base, calls=searches, body=bundles("searchset")))])
+    assert judge_query(loaded, SUBJECTS).failures == []  # a server behind a proxy may name its public base
+
+
+def test_full_url_problems() -> None:
+    def entry(url: str | None, mode: str = "match", rid: str | None = "1") -> dict[str, Any]:
+        return {"fullUrl": url, "resource": {"resourceType": "Patient", "id": rid}, "search": {"mode": mode}}
+
+    assert full_url_problem(entry("http://x/fhir/Patient/1")) is None
+    assert full_url_problem(entry("urn:uuid:0b7c", mode="outcome")) is None  # an outcome is not a stored resource
+    assert full_url_problem(entry(None, rid=None)) is None  # no id: nothing to name
+    assert "no fullUrl" in (full_url_problem(entry(None)) or "")
+    assert "not absolute" in (full_url_problem(entry("Patient/1")) or "")
+    assert "does not end in /Patient/1" in (full_url_problem(entry("http://x/fhir/Patient/2", mode="include")) or "")
+
+
+def _varied_queries(universe: Any, plan: Any) -> Any:
+    from hypothesis import strategies as st
+
+    pair = st.one_of(st.sampled_from(["CT", "MR"]).map(lambda v: ("modality", v)),
+                     st.sampled_from(["available", "cancelled"]).map(lambda v: ("status", v)),
+                     st.just(("_count", "2")))
+    return st.lists(pair, min_size=1, max_size=3, unique_by=lambda p: p[0]).map(
+        lambda pairs: FuzzQuery("ImagingStudy", tuple(pairs)))
+
+
+def test_a_fuzz_run_reports_relative_full_urls_once_whatever_the_queries(proxy: FaultProxy, faults: Any) -> None:
+    faults([BY_NAME["relative-full-urls"]])
+    run = run_fuzz(proxy.base_url, FuzzSettings(budget=15, resource_types=("ImagingStudy",)), queries=_varied_queries)
+    assert [(f.cause, f.defect.requirement, f.defect.level) for f in run.findings] == [
+        ("ImagingStudy fullUrl full-url", ("REST-044",), "SHALL")]
+    assert run.findings[0].occurrences >= 5  # every query with an entry failed it: still one finding

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from imgconf.checks.base import CheckContext
+from imgconf.checks.search_fullurl import check_full_urls
 from imgconf.checks.search_include import check_included_targets
 from imgconf.checks.search_target import SearchExpectation, SearchTarget
 from imgconf.results import CheckResult, Level
@@ -291,5 +292,7 @@ def judge_shape(
         results += check_subsetted(ctx, target, ordered)
     if spec.include_targets:
         results += check_included_targets(ctx, target, pages, complete)
+    if spec.full_urls:
+        results += check_full_urls(ctx, pages)
     return results
 

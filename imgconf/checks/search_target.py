@@ -36,6 +36,8 @@ class SearchExpectation:
     required: frozenset[str] = frozenset()
     # REST-083: the resources the matches refer to through an asked _include are in the Bundle (search_include.py)
     include_targets: bool = False
+    # REST-044: every entry's fullUrl is the absolute URL of its resource (search_fullurl.py)
+    full_urls: bool = False
 
 
 class SearchTarget:

@@ -62,9 +62,9 @@ _OPTIONAL_MODIFIERS = {"not": "REST-056", "text": "REST-056", "of-type": "REST-0
                        "below": "REST-056", "in": "REST-056", "not-in": "REST-056", "identifier": "REST-063"}
 
 
-# Defects of the whole answer whatever the criteria (_include completeness): one cause per type, named so
+# Defects of the whole answer whatever the criteria (fullUrl, _include completeness): one cause per type, named so
 # (without a name every combination of parameters would be a cause of its own, each shrunk apart).
-_RUN_WIDE = {"include": "_include"}
+_RUN_WIDE = {"full-url": "fullUrl", "include": "_include"}
 
 
 @dataclass(frozen=True)
@@ -169,6 +169,8 @@ def _kind(result: CheckResult) -> str:
         return "self-link"
     if detail == "include":
         return "include"
+    if detail == "full url":
+        return "full-url"
     if result.reason.startswith("no searchset Bundle"):
         return "status"
     return "shape"
@@ -276,6 +278,7 @@ def _spec_for(query: FuzzQuery, target: SearchTarget | None, bundle: dict[str, A
         lenient_ignored=True,
         required=required,
         include_targets=not summary,
+        full_urls=True,
     )
 
 
