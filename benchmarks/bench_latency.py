@@ -4,8 +4,8 @@
 
 The target is the reference server in a process of its own (its CPU is not on the harness's GIL),
 answering every request ``--latency-ms`` late (a distant target), with SMART auth on like the embedded
-one: a client key made here, registered there, given to the run as a preset. Every mode gets a fresh
-target. Modes: ``0`` one case after another; ``cN`` ``imgconf run --concurrency N`` (N suite files at
+one: a client key made here (ES384 only: the RS384 case is skipped), registered there, given to the run
+as a preset. Every mode gets a fresh target. Modes: ``0`` one case after another; ``cN`` ``imgconf run --concurrency N`` (N suite files at
 once in one process); ``nN`` ``imgconf run -n N`` (pytest-xdist workers).
 
 Cases of one suite file run in order (they share saved variables); files are independent. So the
@@ -69,17 +69,29 @@ def serve(latency_ms: float, client_id: str, jwks_file: Path) -> None:
             time.sleep(3600)
 
 
-class Target:
-    """Starts the target process and writes the preset (config file + key in an environment variable)."""
+@dataclass(frozen=True)
+class Client:
+    """One harness client for every mode (its id shows in skip reasons: the same in every run)."""
 
-    def __init__(self, latency_ms: float, workdir: Path) -> None:
+    client_id: str
+    jwks_file: Path
+    key_env: dict[str, str]
+
+    @classmethod
+    def make(cls, workdir: Path) -> Client:
         from imgconf.auth.keys import SigningKey, jwks, private_pem
 
         key = SigningKey.generate("ES384")
-        self.client_id = f"imgconf-bench-{uuid.uuid4().hex[:8]}"
         jwks_file = workdir / "client.jwks.json"
         jwks_file.write_text(json.dumps(jwks([key])), encoding="utf-8")
-        self.key_env = {"IMGCONF_BENCH_CLIENT_KEY": private_pem(key).decode()}
+        return cls(f"imgconf-bench-{uuid.uuid4().hex[:8]}", jwks_file, {"IMGCONF_BENCH_CLIENT_KEY": private_pem(key).decode()})
+
+
+class Target:
+    """Starts the target process and writes the preset (config file + key in an environment variable)."""
+
+    def __init__(self, latency_ms: float, workdir: Path, client: Client) -> None:
+        self.client_id, jwks_file, self.key_env = client.client_id, client.jwks_file, client.key_env
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--serve", "--latency-ms", str(latency_ms), "--client-id", self.client_id,
              "--jwks", str(jwks_file)], stdout=subprocess.PIPE, text=True)
@@ -113,8 +125,9 @@ def _mode_args(mode: str) -> list[str]:
     raise SystemExit(f"unknown mode {mode!r}: 0, cN (--concurrency N) or nN (-n N)")
 
 
-def run(mode: str, latency_ms: float, suites: list[str], workdir: Path, extra: list[str] | None = None) -> RunFigures:
-    target = Target(latency_ms, workdir)
+def run(mode: str, latency_ms: float, suites: list[str], workdir: Path, client: Client,
+        extra: list[str] | None = None) -> RunFigures:
+    target = Target(latency_ms, workdir, client)
     reports = workdir / f"reports-{mode}-{target.proc.pid}"
     argv = [*_imgconf(), "run", "--config", str(target.config), "--preset", "bench", "--reports-dir", str(reports),
             *_mode_args(mode), *(extra or [])]
@@ -159,10 +172,11 @@ def main() -> None:
     load = os.getloadavg()[0]
     rows: list[RunFigures] = []
     with tempfile.TemporaryDirectory(prefix="imgconf-latency-") as tmp:
-        fixed = run("0", args.latency_ms, args.suite, Path(tmp), extra=["-k", NO_CASE])
+        client = Client.make(Path(tmp))
+        fixed = run("0", args.latency_ms, args.suite, Path(tmp), client, extra=["-k", NO_CASE])
         print(f"  fixed (no case selected): {fixed.wall_s:.1f} s", file=sys.stderr)
         for mode in modes:
-            rows.append(run(mode, args.latency_ms, args.suite, Path(tmp)))
+            rows.append(run(mode, args.latency_ms, args.suite, Path(tmp), client))
             print(f"  {mode}: {rows[-1].wall_s:.1f} s", file=sys.stderr)
     sequential = rows[0]
     longest_suite, critical = max(sequential.chains.items(), key=lambda item: item[1])
@@ -171,6 +185,8 @@ def main() -> None:
           f"load average at start {load:.1f}; {os.cpu_count()} cores")
     print(f"critical path: {critical:.1f} s ({longest_suite}); sum of all chains {sum(sequential.chains.values()):.1f} s; "
           f"fixed (start-up, collection, no case): {fixed.wall_s:.1f} s, {fixed.cpu_s:.1f} CPU-s")
+    print(f"one process runs Python on one core at a time (GIL): the sequential run's {sequential.cpu_s:.1f} CPU-s bound "
+          f"any one-process mode from below; {os.cpu_count()} cores bound the whole tree at (harness + target CPU) / cores")
     print(f"{'mode':>5} {'wall s':>7} {'/critical':>9} {'/(fixed+crit)':>13} {'CPU s':>6} {'target CPU s':>12} {'cases':>5} "
           f"{'verdicts != seq':>15}  outcome")
     differing: list[str] = []
