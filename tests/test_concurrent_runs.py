@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hostile_support import IMGCONF
+from suite_roots import BUNDLED
 
 from imgconf.paths import suites_dir
+from imgconf.reference.server import EmbeddedServer
 from imgconf.session import BENCH_LATENCY_ENV
 
 # Three suite files of about the same length (15-17 requests each): together they can take little longer than one.
@@ -61,6 +65,7 @@ def test_three_suite_files_side_by_side_same_verdicts_sooner(tmp_path: Path) -> 
     assert concurrent["run"]["options"]["teardown_remaining"] == 0  # the deletes in waves left nothing behind
 
 
+@pytest.mark.slow
 def test_a_deselected_case_is_not_run_by_its_chain(tmp_path: Path) -> None:
     """-k: only the selected case runs. Every search a case sends is recorded as tested (run report): a
     deselected search case run by its chain behind pytest's back would add its parameters."""
@@ -82,3 +87,47 @@ def test_the_full_run_gives_identical_verdicts_sequential_and_concurrent(tmp_pat
     assert concurrent["outcome"] == sequential["outcome"]
     assert concurrent["totals"] == sequential["totals"]
     assert concurrent["run"]["options"]["teardown_remaining"] == sequential["run"]["options"]["teardown_remaining"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT")
+def test_ctrl_c_stops_the_chains_and_teardown_still_removes_everything(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    argv = [*IMGCONF, "run", "--concurrency", "4", "--reports-dir", str(reports)]
+    for suite in ("imagingstudy/search-basic.yaml", "imagingstudy/search-dates.yaml", "imagingstudy/rest-semantics.yaml"):
+        argv += ["--suites", str(suites_dir() / suite)]
+    proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, BENCH_LATENCY_ENV: "100"})
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            if len(list((reports / "allure-results").glob("*-result.json"))) >= 3:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2, out[-2000:]
+    summary = json.loads((reports / "summary.json").read_text())
+    assert summary["outcome"] == "interrupted"
+    assert 3 <= summary["interrupted"]["cases_run"] < summary["interrupted"]["cases_total"] == 35 + 27 + 34
+    assert summary["run"]["options"]["teardown_remaining"] == 0  # the chains ended before teardown, which removed all
+
+
+@pytest.mark.slow
+def test_run_timeout_stops_the_chains(pytester: pytest.Pytester) -> None:
+    # 0.5 s per request (answered late without blocking the others): the 22 cases of codings.yaml alone take
+    # 11 s, past the 10 s --run-timeout however many files run at once.
+    with EmbeddedServer(latency_s=0.5) as server:
+        result = pytester.runpytest_subprocess(
+            *BUNDLED, str(suites_dir() / "imagingstudy" / "rest-crud.yaml"), str(suites_dir() / "imagingstudy" / "codings.yaml"),
+            "--imgconf-target", server.base_url, "--imgconf-concurrency", "4", "--imgconf-run-timeout", "10",
+            "-p", "no:cacheprovider", timeout=240)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    summary = json.loads((pytester.path / "reports" / "summary.json").read_text())
+    assert summary["interrupted"]["reason"].startswith("--run-timeout 10 s")
+    assert 1 <= summary["interrupted"]["cases_run"] < summary["interrupted"]["cases_total"] == 15 + 22
+    assert summary["run"]["options"]["teardown_remaining"] == 0
