@@ -12,8 +12,10 @@ Cases of one suite file run in order (they share saved variables); files are ind
 shortest possible run is the longest file — the critical path, measured as the largest per-file sum
 of case durations in the sequential run — plus what no case can overlap: start-up, collection of the
 suites and writing the reports, measured as a run that selects no case (``fixed``). The table gives
-wall / critical path and wall / (fixed + critical path), CPU seconds of the harness and of the
-target, and how many case verdicts differ from the sequential run (must be 0).
+wall / critical path and wall / (fixed + critical path); the wall split into before the cases
+(start-up, collection, session, fixtures), the cases, and after them (teardown, reports), with the
+case phase / critical path; CPU seconds of the harness and of the target; and how many case verdicts
+differ from the sequential run (must be 0).
 """
 
 from __future__ import annotations
@@ -33,6 +35,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 NO_CASE = "imgconf_bench_selects_no_case"
+# Loaded into the run (PYTEST_PLUGINS): when the cases began and ended, to split the wall time into phases.
+PHASES_PLUGIN = """
+import json, os, time
+_marks = {}
+def pytest_runtestloop(session):
+    _marks.setdefault("cases_start", time.time())
+def pytest_runtest_logfinish(nodeid, location):
+    _marks["cases_end"] = time.time()
+def pytest_unconfigure(config):
+    _marks["end"] = time.time()
+    with open(os.environ["IMGCONF_BENCH_PHASES"], "w") as out:
+        json.dump(_marks, out)
+"""
 SCOPES = "system/*.cruds"  # what the embedded target grants its harness client (imgconf.auth.embedded)
 
 
@@ -45,6 +60,7 @@ class RunFigures:
     cases: int
     outcome: str
     chains: dict[str, float]  # suite id -> summed case durations
+    phases: dict[str, float]  # before the cases (start-up, collection, session), the cases, after them (teardown, reports)
     verdicts: dict[str, tuple[object, ...]]  # nodeid -> verdict, checks, skip reason, error or not
 
 
@@ -133,18 +149,26 @@ def run(mode: str, latency_ms: float, suites: list[str], workdir: Path, client: 
             *_mode_args(mode), *(extra or [])]
     for suite in suites:
         argv += ["--suite", suite]
+    (workdir / "imgconf_bench_phases.py").write_text(PHASES_PLUGIN, encoding="utf-8")
+    marks_file = workdir / f"phases-{mode}-{target.proc.pid}.json"
+    env = {**os.environ, **target.key_env, "PYTEST_PLUGINS": "imgconf_bench_phases", "IMGCONF_BENCH_PHASES": str(marks_file),
+           "PYTHONPATH": os.pathsep.join(p for p in (str(workdir), os.environ.get("PYTHONPATH", "")) if p)}
     try:
         before, target_before = resource.getrusage(resource.RUSAGE_CHILDREN), target.cpu_s()
-        started = time.perf_counter()
-        done = subprocess.run(argv, env={**os.environ, **target.key_env}, capture_output=True, text=True, check=False)
+        started, started_at = time.perf_counter(), time.time()
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - started
         after, target_cpu = resource.getrusage(resource.RUSAGE_CHILDREN), target.cpu_s() - target_before
     finally:
         target.stop()
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     summary_path = reports / "summary.json"
+    marks = json.loads(marks_file.read_text(encoding="utf-8")) if marks_file.exists() else {}
+    phases = {"before": marks.get("cases_start", started_at) - started_at,
+              "cases": marks.get("cases_end", marks.get("cases_start", started_at)) - marks.get("cases_start", started_at)}
+    phases["after"] = wall - phases["before"] - phases["cases"]
     if extra:  # the run that selects no case writes no summary
-        return RunFigures(mode, wall, cpu, target_cpu, 0, f"exit {done.returncode}", {}, {})
+        return RunFigures(mode, wall, cpu, target_cpu, 0, f"exit {done.returncode}", {}, phases, {})
     if not summary_path.exists():
         sys.exit(f"imgconf run ({mode}) wrote no summary.json (exit {done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
@@ -153,7 +177,7 @@ def run(mode: str, latency_ms: float, suites: list[str], workdir: Path, client: 
     for case in summary["cases"]:
         chains[case["suite_id"]] += float(case.get("duration_s") or 0.0)
         verdicts[case["nodeid"]] = (case["verdict"], case["checks"], case["skipped_reason"], bool(case["error"]))
-    return RunFigures(mode, wall, cpu, target_cpu, len(summary["cases"]), str(summary.get("outcome")), dict(chains), verdicts)
+    return RunFigures(mode, wall, cpu, target_cpu, len(summary["cases"]), str(summary.get("outcome")), dict(chains), phases, verdicts)
 
 
 def main() -> None:
@@ -187,14 +211,16 @@ def main() -> None:
           f"fixed (start-up, collection, no case): {fixed.wall_s:.1f} s, {fixed.cpu_s:.1f} CPU-s")
     print(f"one process runs Python on one core at a time (GIL): the sequential run's {sequential.cpu_s:.1f} CPU-s bound "
           f"any one-process mode from below; {os.cpu_count()} cores bound the whole tree at (harness + target CPU) / cores")
-    print(f"{'mode':>5} {'wall s':>7} {'/critical':>9} {'/(fixed+crit)':>13} {'CPU s':>6} {'target CPU s':>12} {'cases':>5} "
-          f"{'verdicts != seq':>15}  outcome")
+    print(f"{'mode':>5} {'wall s':>7} {'/critical':>9} {'/(fixed+crit)':>13} {'before':>6} {'cases':>6} {'after':>6} "
+          f"{'cases/crit':>10} {'CPU s':>6} {'target CPU s':>12} {'cases':>5} {'verdicts != seq':>15}  outcome")
     differing: list[str] = []
     for row in rows:
         differ = [nodeid for nodeid, verdict in sequential.verdicts.items() if row.verdicts.get(nodeid) != verdict]
         differing += [f"  {row.mode}: {nodeid}: {sequential.verdicts[nodeid]} -> {row.verdicts.get(nodeid)}" for nodeid in differ]
-        print(f"{row.mode:>5} {row.wall_s:>7.1f} {row.wall_s / critical:>9.2f} {row.wall_s / floor:>13.2f} {row.cpu_s:>6.1f} "
-              f"{row.target_cpu_s:>12.1f} {row.cases:>5} {len(differ):>15}  {row.outcome}")
+        before, cases, after = row.phases["before"], row.phases["cases"], row.phases["after"]
+        print(f"{row.mode:>5} {row.wall_s:>7.1f} {row.wall_s / critical:>9.2f} {row.wall_s / floor:>13.2f} {before:>6.1f} {cases:>6.1f} "
+              f"{after:>6.1f} {cases / critical:>10.2f} {row.cpu_s:>6.1f} {row.target_cpu_s:>12.1f} {row.cases:>5} {len(differ):>15}  "
+              f"{row.outcome}")
     if differing:
         print("verdicts that differ from the sequential run:", *differing, sep="\n")
 
