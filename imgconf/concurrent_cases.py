@@ -25,10 +25,23 @@ from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
-import fasteners
-
 Item = TypeVar("Item", bound=Hashable)
 Result = TypeVar("Result")
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+def map_concurrently(func: Callable[[In], Out], items: Sequence[In], workers: int, name: str) -> list[Out]:
+    """``[func(x) for x in items]`` on up to ``workers`` threads, results in order. Ctrl-C (in the calling
+    thread) drops what has not started and does not wait for the rest, as a sequential loop would stop."""
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix=name)
+    try:
+        results = list(pool.map(func, items))
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return results
 
 
 class NotRun(Exception):
@@ -46,6 +59,8 @@ class CaseChains(Generic[Item, Result]):
         self._run_one = run_one
         self._should_stop = should_stop
         self._exclusive = exclusive
+        import fasteners  # here: imgconf.fixtures imports this module for map_concurrently, every run does
+
         self._data = fasteners.ReaderWriterLock()  # writers first: a waiting writer holds new readers back
         self._stopped = threading.Event()
         self._futures: dict[Item, Future[Result]] = {}

@@ -20,12 +20,12 @@ import logging
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from imgconf.client import HttpResult, TargetClient, TargetUnreachable
+from imgconf.concurrent_cases import map_concurrently
 from imgconf.results import Exchange
 from imgconf.suite.template import names_in, render
 
@@ -227,13 +227,16 @@ class FixtureManager:
                     undeleted += 1
         types = sorted(set(resource_types or ()) | {t for t, _ in self.created})
         remaining, unswept = 0, []
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="imgconf-sweep") as pool:
-            sweeps = pool.map if workers > 1 else map  # sequential: in this thread, in order, as ever
-            for rtype, left in zip(types, sweeps(lambda rtype: self._sweep_within(rtype, deadline), types), strict=True):
-                if left is None:
-                    unswept.append(rtype)
-                else:
-                    remaining += left
+        def sweep(rtype: str) -> int | None:
+            return self._sweep_within(rtype, deadline)
+
+        # Sequential: in this thread, in order, as ever.
+        swept = map_concurrently(sweep, types, workers, "imgconf-sweep") if workers > 1 else [sweep(t) for t in types]
+        for rtype, left in zip(types, swept, strict=True):
+            if left is None:
+                unswept.append(rtype)
+            else:
+                remaining += left
         if unswept:  # how many are left is unknown: at least the tracked ones not deleted, at least one
             log.warning("teardown: time budget of %.0f s spent; not swept: %s", budget_s, ", ".join(unswept))
             remaining = max(remaining + 1, undeleted)
@@ -255,16 +258,15 @@ class FixtureManager:
         """Concurrent deletes, newest first; a delete refused because something still refers to the resource
         (409/412) is tried again in the next wave, after the others are gone. Returns how many stayed."""
         pending, undeleted = newest_first, 0
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imgconf-teardown") as pool:
-            while pending:
-                if deadline is not None and time.monotonic() > deadline:
-                    return undeleted + len(pending)
-                answers = list(pool.map(lambda ident: self._delete_answer(*ident), pending))
-                referenced = [ident for ident, status in zip(pending, answers, strict=True) if status in REFERENCED]
-                undeleted += sum(1 for status in answers if not _deleted(status) and status not in REFERENCED)
-                if len(referenced) == len(pending):  # no progress: they refer to each other or to what others keep
-                    return undeleted + len(referenced)
-                pending = referenced
+        while pending:
+            if deadline is not None and time.monotonic() > deadline:
+                return undeleted + len(pending)
+            answers = map_concurrently(lambda ident: self._delete_answer(*ident), pending, workers, "imgconf-teardown")
+            referenced = [ident for ident, status in zip(pending, answers, strict=True) if status in REFERENCED]
+            undeleted += sum(1 for status in answers if not _deleted(status) and status not in REFERENCED)
+            if len(referenced) == len(pending):  # no progress: they refer to each other or to what others keep
+                return undeleted + len(referenced)
+            pending = referenced
         return undeleted
 
     def _delete_quietly(self, rtype: str, rid: str) -> bool:

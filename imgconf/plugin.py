@@ -284,14 +284,13 @@ def _load_fixtures(target: TargetSession, keys: set[str], workers: int) -> None:
     their own locks): the writes of the case phase are then only those of cases that write. A target
     holds other data anyway, so suites never rely on a fixture being absent. A fixture that cannot be
     made is reported by each case that needs it, as in a sequential run."""
-    from concurrent.futures import ThreadPoolExecutor
+    from imgconf.concurrent_cases import map_concurrently
 
     def load(key: str) -> None:
         with contextlib.suppress(Exception):  # what went wrong happens again in the case that needs it, and is reported there
             target.fixtures.ensure([key])
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imgconf-fixtures") as pool:
-        list(pool.map(load, sorted(keys)))
+    map_concurrently(load, sorted(keys), workers, "imgconf-fixtures")
 
 
 def _suite_file_chains(items: list[pytest.Item]) -> list[list[CaseItem]]:

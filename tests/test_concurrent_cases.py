@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from imgconf.client import TargetClient
-from imgconf.concurrent_cases import CaseChains, NotRun
+from imgconf.concurrent_cases import CaseChains, NotRun, map_concurrently
 from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
 from imgconf.faults.proxy import FaultProxy
 from imgconf.fixtures import RUN_TAG_SYSTEM, FixtureManager, add_tag, id_from_response
@@ -120,6 +120,12 @@ def test_a_case_that_writes_runs_alone_and_readers_run_side_by_side() -> None:
         assert not overlapping, (writer, overlapping)
     readers = [spans[n] for n in ("r1", "r3", "r6")]  # the first case of each chain: readers, together
     assert max(s for s, _ in readers) < min(e for _, e in readers)
+
+
+def test_map_concurrently_keeps_the_order_and_overlaps_the_waiting() -> None:
+    started = time.monotonic()
+    assert map_concurrently(lambda x: (time.sleep(0.1), x * 2)[1], list(range(8)), 8, "t") == [x * 2 for x in range(8)]
+    assert time.monotonic() - started < 0.1 * 8 / 2
 
 
 # -- fixtures asked for by several threads at once -----------------------------------------------
