@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
-from hostile_support import IMGCONF
+from cli_support import imgconf_in_process  # the command's output and exit code; no child process needed
 from report_demo import demo_run
 
 from imgconf.compare import compare
@@ -44,23 +43,22 @@ def test_compare_classifies_every_change() -> None:
 
 def test_cli_exit_1_on_regression_0_without(tmp_path: Path) -> None:
     old, new = _write(tmp_path / "old", OLD), _write(tmp_path / "new", NEW)
-    regressed = subprocess.run([*IMGCONF, "compare", str(old), str(new / "summary.json"), "--json", str(tmp_path / "c.json")],
-                               capture_output=True, text=True, timeout=60)
+    regressed = imgconf_in_process("compare", str(old), str(new / "summary.json"), "--json", str(tmp_path / "c.json"))
     assert regressed.returncode == 1, regressed.stdout + regressed.stderr
     assert "REGRESSION: s :: breaks [IS-001]: pass → fail" in regressed.stdout
     assert "1 regression(s), 1 progression(s), 1 judged in one run only, 1 new, 1 removed, 2 unchanged" in regressed.stdout
     assert json.loads((tmp_path / "c.json").read_text())["outcome"] == "regression"
-    healed = subprocess.run([*IMGCONF, "compare", str(new), str(old)], capture_output=True, text=True, timeout=60)
+    healed = imgconf_in_process("compare", str(new), str(old))
     # the other way round: 'heals' regresses (pass → fail)
     assert healed.returncode == 1 and "REGRESSION: s :: heals" in healed.stdout
-    same = subprocess.run([*IMGCONF, "compare", str(old), str(old)], capture_output=True, text=True, timeout=60)
+    same = imgconf_in_process("compare", str(old), str(old))
     assert same.returncode == 0 and "0 regression(s)" in same.stdout
 
 
 def test_cli_refuses_a_file_that_is_not_a_summary(tmp_path: Path) -> None:
     bogus = tmp_path / "x.json"
     bogus.write_text("[1, 2]")
-    proc = subprocess.run([*IMGCONF, "compare", str(bogus), str(bogus)], capture_output=True, text=True, timeout=60)
+    proc = imgconf_in_process("compare", str(bogus), str(bogus))
     assert proc.returncode == 2 and "not an imgconf summary.json" in proc.stdout
 
 

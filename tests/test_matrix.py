@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
-from hostile_support import IMGCONF
+from cli_support import imgconf_in_process  # the command's output and exit code; no child process needed
 from imgconf.report import build_summary, write_html
 from report_demo import demo_run
 from imgconf.results import CaseResult, CheckResult, Level, Verdict
@@ -30,8 +29,7 @@ def test_matrix_page_side_by_side_with_links(tmp_path: Path) -> None:
     b = _run(tmp_path / "runs" / "b", "Beta<script>", {"IS-001": Verdict.PASS, "REST-010": Verdict.PASS,
                                                       "REST-011": Verdict.WARN})
     out = tmp_path / "wall" / "matrix.html"
-    proc = subprocess.run([*IMGCONF, "matrix", str(a), str(b / "summary.json"), "-o", str(out)],
-                          capture_output=True, text=True, timeout=60)
+    proc = imgconf_in_process("matrix", str(a), str(b / "summary.json"), "-o", str(out))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     html = out.read_text()
     assert "Alpha" in html and "Beta&lt;script&gt;" in html and "<script" not in html
@@ -50,6 +48,5 @@ def test_matrix_page_side_by_side_with_links(tmp_path: Path) -> None:
 
 
 def test_matrix_refuses_what_is_not_a_run(tmp_path: Path) -> None:
-    proc = subprocess.run([*IMGCONF, "matrix", str(tmp_path), "-o", str(tmp_path / "m.html")],
-                          capture_output=True, text=True, timeout=60)
+    proc = imgconf_in_process("matrix", str(tmp_path), "-o", str(tmp_path / "m.html"))
     assert proc.returncode == 2 and "not a readable summary.json" in proc.stdout

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from case_support import load_bundled
+from cli_support import imgconf_in_process
 
 from imgconf.catalogue import is_known
 from imgconf.faults import BY_NAME, MUTATION_FAULTS, FaultProxy
@@ -73,7 +74,9 @@ def test_a_target_that_fails_without_any_fault_shows_false_positives(tmp_path: P
 
 
 def test_unknown_fault_is_a_usage_error(tmp_path: Path) -> None:
-    proc, _ = mutate_cli(tmp_path, "--fault", "no-such-fault")
+    # refused before any run: in this process (tests/cli_support.py), no child needed to read the usage error
+    proc = imgconf_in_process("mutate", "--suites", CRUD, "--json", str(tmp_path / "mutation.json"),
+                              "--fault", "no-such-fault", cwd=tmp_path)
     assert proc.returncode == 2 and "unknown fault 'no-such-fault'" in proc.stdout
 
 

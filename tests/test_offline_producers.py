@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from cli_support import imgconf_in_process
 
 from imgconf.offline import validate_paths
 from imgconf.validators.findings import MANDATORY
@@ -98,8 +98,8 @@ def test_legal_variations_pass() -> None:
 
 
 def imgconf(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "imgconf.cli", "validate", *args], capture_output=True, text=True,
-                          timeout=120, check=False)
+    """`imgconf validate ARGS` in this process (tests/cli_support.py: what it prints and returns, not start-up)."""
+    return imgconf_in_process("validate", *args)
 
 
 def test_cli_quiet_prints_the_summary_only() -> None:
