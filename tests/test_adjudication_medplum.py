@@ -12,23 +12,22 @@ import json
 
 import httpx
 import pytest
+from case_support import load_bundled
 
 from imgconf.checks.search import SearchTarget
 from imgconf.engine import run_case
 from imgconf.faults import BY_NAME, Fault, FaultProxy, ProxyCall, ProxyResponse
-from imgconf.fixtures import library
-from imgconf.paths import fixtures_dir, suites_dir
+from imgconf.paths import suites_dir
 from imgconf.results import CaseResult, Verdict
 from imgconf.searchparams import dates
 from imgconf.session import TargetSession
-from imgconf.suite.loader import load_suite
 from imgconf.suite.model import Suite
 
 SUITES = suites_dir()
 
 
 def _suite(rel: str) -> Suite:
-    return load_suite(SUITES / f"{rel}.yaml", fixture_library=library(fixtures_dir()))
+    return load_bundled(SUITES / f"{rel}.yaml")  # loaded once per process (tests/case_support.py)
 
 
 def run(session: TargetSession, rel: str, name: str) -> CaseResult:

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from case_support import load_bundled
 
 from imgconf.faults import BY_NAME, Fault, FaultProxy, ProxyCall
 from imgconf.fixtures import attachment_facts
@@ -211,12 +212,9 @@ def test_an_entered_in_error_document_for_a_query_without_status_is_neither_requ
 
 def _run_case(server: EmbeddedServer, suite_path: str, case_name: str, faults: list[Fault]) -> Any:
     from imgconf.engine import run_case
-    from imgconf.fixtures import library
-    from imgconf.paths import fixtures_dir
     from imgconf.session import SessionOptions, TargetSession
-    from imgconf.suite import load_suite
 
-    suite = load_suite(Path(suite_path), fixture_library=library(fixtures_dir()))
+    suite = load_bundled(suite_path)  # loaded once per process (tests/case_support.py)
     case = next(c for c in suite.cases if c.name == case_name)
     with FaultProxy(server.base_url, faults) as proxy:
         session = TargetSession(SessionOptions(target=proxy.base_url))
@@ -230,12 +228,9 @@ def _run_suite_through(server: EmbeddedServer, suite_path: str, case_name: str, 
     """Every case of the suite in order up to the named one (as a run of the suite reaches it), on a fresh
     session behind the faults; the named case's result."""
     from imgconf.engine import run_case
-    from imgconf.fixtures import library
-    from imgconf.paths import fixtures_dir
     from imgconf.session import SessionOptions, TargetSession
-    from imgconf.suite import load_suite
 
-    suite = load_suite(Path(suite_path), fixture_library=library(fixtures_dir()))
+    suite = load_bundled(suite_path)  # loaded once per process (tests/case_support.py)
     names = [c.name for c in suite.cases]
     with FaultProxy(server.base_url, faults) as proxy:
         session = TargetSession(SessionOptions(target=proxy.base_url))

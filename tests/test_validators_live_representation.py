@@ -11,20 +11,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from case_support import load_bundled
 
 from imgconf.engine import run_case
 from imgconf.faults import BY_NAME, FaultProxy
-from imgconf.fixtures import library
-from imgconf.paths import fixtures_dir, suites_dir
+from imgconf.paths import suites_dir
 from imgconf.reference.server import EmbeddedServer
 from imgconf.report import build_summary
 from imgconf.session import SessionOptions, TargetSession
-from imgconf.suite.loader import load_suite
 from report_demo import demo_run
 
 
 def verdicts(suite_file: Path, target: str) -> dict[str, str]:
-    suite = load_suite(suite_file, fixture_library=library(fixtures_dir()))
+    suite = load_bundled(suite_file)  # loaded once per process (tests/case_support.py)
     session = TargetSession(SessionOptions(target=target))
     try:
         results = [run_case(case, suite, session) for case in suite.cases]
