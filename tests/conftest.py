@@ -85,6 +85,13 @@ def proxied() -> Iterator[tuple[Any, Any]]:
 
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Servers handed to tests/background_stop.py (Orthanc: ~2.5 s to exit) have all exited before the run ends."""
+    from background_stop import wait_for_stops
+
+    wait_for_stops()
+
+
 @pytest.fixture(scope="session")
 def bundled_full_run(tmp_path_factory: pytest.TempPathFactory) -> FullRun:
     """Every bundled suite against the embedded server, once per session (tests/full_run.py). Why shared: a

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import pytest
+from background_stop import running  # Orthanc's ~2.5 s exit waited for off the tests' path
 
 from imgconf.dicom.generate import GeneratedStudy
 from imgconf.dicom.upload import upload_studies
@@ -28,7 +29,7 @@ def pacs_behind_proxy(
     ``fixture_suites`` stored and ``pacs.dicomweb`` bound to Orthanc. Skips when Orthanc is not installed."""
     if ORTHANC_MISSING is not None:
         pytest.skip(f"Orthanc not installed: {ORTHANC_MISSING}")
-    with OrthancServer() as orthanc, EmbeddedServer() as server, FaultProxy(server.base_url, []) as proxy:
+    with running(OrthancServer()) as orthanc, EmbeddedServer() as server, FaultProxy(server.base_url, []) as proxy:
         with orthanc.client() as rest:
             upload_studies(rest, studies)
         session = TargetSession(SessionOptions(target=proxy.base_url, variables={"pacs.dicomweb": orthanc.dicomweb_root}))

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from background_stop import running
 
 from imgconf import secret_registry
 from imgconf.dicom.expected import expected_imaging_study
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.skipif(_WHY_NOT is not None, reason=f"Orthanc not insta
 
 @pytest.fixture(scope="module")
 def pacs() -> Iterator[tuple[OrthancServer, tuple[GeneratedStudy, ...], tuple[GeneratedStudy, ...]]]:
-    with OrthancServer() as orthanc:
+    with running(OrthancServer()) as orthanc:  # stopped in the background (tests/background_stop.py)
         studies, others = generate_studies(SEED), generate_studies(OTHER_PATIENT_SEED)
         with orthanc.client() as rest:
             upload_studies(rest, [*studies, *others])

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from background_stop import running
 from typer.testing import CliRunner
 
 from imgconf.cli import app
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.skipif(_WHY_NOT is not None, reason=f"Orthanc not insta
 
 @pytest.fixture(scope="module")
 def pacs() -> Iterator[tuple[OrthancServer, tuple[GeneratedStudy, ...]]]:
-    with OrthancServer() as orthanc:
+    with running(OrthancServer()) as orthanc:  # stopped in the background (tests/background_stop.py)
         studies = generate_studies(SEED)
         with orthanc.client() as rest:
             upload_studies(rest, studies)
