@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cli_support import imgconf_in_process
 
 from hostile_support import IMGCONF, RUN_TAG_SYSTEM, imgconf_serve, tagged_left
 from imgconf.paths import suites_dir
@@ -87,9 +88,10 @@ def test_all_imgconf_finds_run_tags_on_the_target_and_spares_other_data(tmp_path
 
 
 def test_cleanup_refuses_to_guess(tmp_path: Path) -> None:
-    nothing = subprocess.run([*IMGCONF, "cleanup"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    # usage errors and a read-only note: no process boundary involved, run in this process (tests/cli_support.py)
+    nothing = imgconf_in_process("cleanup", cwd=tmp_path)
     assert nothing.returncode == 2 and "--run-tag" in nothing.stdout
-    unknown = subprocess.run([*IMGCONF, "cleanup", "--run-tag", "abc"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    unknown = imgconf_in_process("cleanup", "--run-tag", "abc", cwd=tmp_path)
     assert unknown.returncode == 2 and "--target" in unknown.stdout
 
 
@@ -97,6 +99,5 @@ def test_read_only_run_is_left_alone(tmp_path: Path) -> None:
     from imgconf import runstate
 
     runstate.record_start(tmp_path / "reports", "ro1", "http://127.0.0.1:9/fhir", read_only=True, embedded=False)
-    done = subprocess.run([*IMGCONF, "cleanup", "--run-tag", "ro1", "--reports-dir", str(tmp_path / "reports")],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    done = imgconf_in_process("cleanup", "--run-tag", "ro1", "--reports-dir", str(tmp_path / "reports"), cwd=tmp_path)
     assert "read-only run" in done.stdout
