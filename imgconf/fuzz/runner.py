@@ -167,11 +167,11 @@ def run_fuzz(
     timeout: float = 30.0,
     verify_tls: bool = True,
     queries: QueryStrategy | None = None,
+    session: TargetSession | None = None,
 ) -> FuzzRun:
     """Load the fuzz fixtures, generate, judge, shrink, dedupe, clean up (also on Ctrl-C); the run.
 
     ``base_url`` None: the embedded reference server (with SMART auth on, as ``imgconf run``).
-    session: TargetSession | None = None,
     ``reports_dir``: where the run tag is noted for ``imgconf cleanup`` after a hard stop.
     ``queries``: the strategy factory (default ``strategies.search_queries``; tests give a small one).
     ``session``: an open session to fuzz through instead (base_url, auth, headers, timeout, verify_tls unused): the
