@@ -41,6 +41,8 @@ import json, os, time
 _marks = {}
 def pytest_runtestloop(session):
     _marks.setdefault("cases_start", time.time())
+def pytest_runtest_logstart(nodeid, location):  # xdist's controller runs its own loop: the first case report then
+    _marks.setdefault("cases_start", time.time())
 def pytest_runtest_logfinish(nodeid, location):
     _marks["cases_end"] = time.time()
 def pytest_unconfigure(config):
