@@ -54,5 +54,6 @@ def wait_for_stops(timeout_s: float = 60.0) -> None:
     """Join every background stop; raise the first error one of them met."""
     while _pending:
         _pending.pop().join(timeout_s)
-    if _errors:
-        raise _errors[0]
+    errors, _errors[:] = list(_errors), []
+    if errors:
+        raise errors[0]
