@@ -15,8 +15,11 @@ from typing import Any
 
 from antlr4 import CommonTokenStream, InputStream
 from antlr4.error.ErrorListener import ErrorListener
-from fhirpathpy import compile as fp_compile
+from antlr4.tree.Tree import ParseTreeWalker
+from fhirpathpy import apply_parsed_path
+from fhirpathpy.engine.util import set_paths
 from fhirpathpy.models import models
+from fhirpathpy.parser.ASTPathListener import ASTPathListener
 from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
 from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
@@ -47,6 +50,17 @@ class _RaisingListener(ErrorListener):
 
 def check_syntax(expression: str) -> None:
     """Raise FhirPathSyntaxError unless the whole expression parses."""
+    _parsed(expression)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(expression: str) -> dict[str, Any]:
+    """fhirpathpy's AST of an expression that parses strictly, built from one ANTLR parse.
+
+    fhirpathpy.compile would parse the text a second time (and silently recover from errors), so its
+    AST is built here from the strict parse tree, as fhirpathpy.parser.parse builds it, and handed to
+    fhirpathpy's own compile step (set_paths). The AST is only read when evaluating: cached and shared.
+    """
     listener = _RaisingListener(expression)
     lexer = FHIRPathLexer(InputStream(expression))
     lexer.removeErrorListeners()
@@ -54,21 +68,29 @@ def check_syntax(expression: str) -> None:
     parser = FHIRPathParser(CommonTokenStream(lexer))
     parser.removeErrorListeners()
     parser.addErrorListener(listener)
-    parser.expression()
+    tree = parser.expression()
     # The grammar's start rule does not demand EOF: trailing garbage ("a b c") would pass.
     stop = parser.getCurrentToken()
     if stop is not None and stop.type != FHIRPathParser.EOF:
         raise FhirPathSyntaxError(expression, f"unexpected {stop.text!r}", stop.column)
+    ast_listener = ASTPathListener()
+    try:
+        ParseTreeWalker().walk(ast_listener, tree)
+    except Exception as exc:  # fhirpathpy raises bare Exception for arity errors
+        raise FhirPathSyntaxError(expression, str(exc), 0) from exc
+    node: dict[str, Any] = ast_listener.parentStack[0]
+    return node
+
+
+def _compiled(expression: str, options: dict[str, Any] | None) -> Evaluator:
+    evaluator: Evaluator = set_paths(apply_parsed_path, parsedPath=_parsed(expression), model=R4_MODEL, options=options)
+    return evaluator
 
 
 @functools.lru_cache(maxsize=4096)
 def compile_expression(expression: str) -> Evaluator:
     """Check and compile an expression; the result is cached per expression text."""
-    check_syntax(expression)
-    try:
-        return fp_compile(expression, R4_MODEL)
-    except Exception as exc:  # fhirpathpy raises bare Exception for arity errors
-        raise FhirPathSyntaxError(expression, str(exc), 0) from exc
+    return _compiled(expression, None)
 
 
 _ENV_NAME = re.compile(r"%(?:([A-Za-z_][A-Za-z0-9_]*)|`([^`]+)`)")
@@ -137,11 +159,7 @@ _BUNDLE_FUNCTIONS = {"resolve": {"fn": _resolve_in_bundle, "arity": {0: []}}}
 
 @functools.lru_cache(maxsize=1024)
 def compile_in_bundle(expression: str) -> Evaluator:
-    check_syntax(expression)
-    try:
-        return fp_compile(expression, R4_MODEL, {"userInvocationTable": _BUNDLE_FUNCTIONS})
-    except Exception as exc:  # fhirpathpy raises bare Exception for arity errors
-        raise FhirPathSyntaxError(expression, str(exc), 0) from exc
+    return _compiled(expression, {"userInvocationTable": _BUNDLE_FUNCTIONS})
 
 
 def evaluate_in_bundle(

@@ -122,12 +122,18 @@ class SuiteFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         from imgconf.suite.loader import load_suite
 
+        selected = options.get(self.config, "suite")
+        if selected:  # --suite X: another suite's file is neither validated nor collected (its id is peeked)
+            from imgconf.suite.peek import peek_suite_id
+
+            peeked = peek_suite_id(self.path)
+            if peeked is not None and peeked not in selected:
+                return
         suite = load_suite(self.path, fixture_library=_fixture_library())
         suite_marker = suite.id.replace("-", "_")
         self.config.addinivalue_line("markers", f"{suite_marker}: cases of suite {suite.id} (imgconf)")
         for tag in {t for c in suite.cases for t in c.tags}:
             self.config.addinivalue_line("markers", f"{tag.replace('-', '_')}: imgconf case tag")
-        selected = options.get(self.config, "suite")
         if selected and suite.id not in selected:
             return
         # A suite that needs a PACS (requires: [dicomweb]) is skipped, before any fixture is made, when the run has none.
