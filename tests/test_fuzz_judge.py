@@ -323,3 +323,36 @@ def test_a_fuzz_run_reports_relative_full_urls_once_whatever_the_queries(proxy: 
     assert [(f.cause, f.defect.requirement, f.defect.level) for f in run.findings] == [
         ("ImagingStudy fullUrl full-url", ("REST-044",), "SHALL")]
     assert run.findings[0].occurrences >= 5  # every query with an entry failed it: still one finding
+
+
+def test_the_culprit_of_a_precision_failure_follows_the_query_not_the_servers_answer_order() -> None:
+    # Medplum: across runs of the same seed 1-2 queries moved between causes: with two failing criteria the culprit
+    # was the one the first offender in the answer failed, and the answer's order follows the server's random ids.
+    from imgconf.fuzz.judge import _Culprits, _failure
+    from imgconf.results import CheckResult
+
+    query = FuzzQuery("Patient", (("family", "Dubois"), ("gender", "female")))
+    culprits = _Culprits(SearchTarget("Patient", list(query.params), None), query, None)
+    result = CheckResult("search", [], Level.SHALL, Verdict.FAIL, "2 of 2 matches do not satisfy the search",
+                         detail="precision over 1 page(s)")
+    a = {"resourceType": "Patient", "id": "a", "name": [{"family": "Martin"}], "gender": "female"}
+    b = {"resourceType": "Patient", "id": "b", "name": [{"family": "Dubois"}], "gender": "male"}
+    for answer in ([(b, "gender=female"), (a, "family=Dubois")], [(a, "family=Dubois"), (b, "gender=female")]):
+        failure = _failure(result, culprits, {"failing": answer}, query)
+        assert failure.culprit == "family", answer
+        assert "REST-081" in failure.defect.requirement
+
+
+def test_an_ihe_parameter_is_cited_by_its_profile_only_for_a_target_judged_as_its_actor() -> None:
+    # Medplum claims no IHE actor (it serves no CapabilityStatement): an unknown mothersMaidenName answered wrongly
+    # is REST-034 (SHOULD) for it, PDQ-002 (SHALL) only for a target judged as a PDQm Supplier.
+    from imgconf.fuzz.judge import _Culprits
+
+    query = FuzzQuery("Patient", (("mothersMaidenName", "Lefèvre"),))
+    target = SearchTarget("Patient", list(query.params), None)
+    from imgconf.fuzz.judge import _level_of
+
+    plain = _Culprits(target, query, None).by_name["mothersMaidenName"]
+    assert "REST-034" in plain and "PDQ-002" not in plain and _level_of(plain) is Level.SHOULD
+    judged_as = _Culprits(target, query, None, frozenset({PDQM_SUPPLIER}))
+    assert "PDQ-002" in judged_as.by_name["mothersMaidenName"]

@@ -221,16 +221,23 @@ def test_a_type_modifier_cites_rest_061_and_an_ihe_parameter_its_profile() -> No
     from imgconf.fuzz.judge import _level_of, criterion_requirements
     from imgconf.searchparams import parse_query
 
-    def reqs(rtype: str, name: str, value: str) -> tuple[str, ...]:
-        return criterion_requirements(rtype, parse_query(rtype, [(name, value)]).criteria[0])
+    def reqs(rtype: str, name: str, value: str, actors: frozenset[str] = frozenset()) -> tuple[str, ...]:
+        return criterion_requirements(rtype, parse_query(rtype, [(name, value)]).criteria[0], actors)
 
     # subject:Patient=123 failing: the :[type] modifier (MAY, as the suites judge it) is what Medplum lacks
     assert reqs("DocumentReference", "subject:Patient", "abc") == ("REST-061",)
     assert _level_of(reqs("ImagingStudy", "interpreter:Practitioner", "abc")).value == "MAY"
     assert reqs("DocumentReference", "subject", "Patient/abc") == ("REST-060",)  # the plain forms stay SHALL
-    # creation / mothersMaidenName are IHE parameters: the actor's requirement to process them is cited
-    assert "MHD-003" in reqs("DocumentReference", "creation", "2024")
-    assert "PDQ-002" in reqs("Patient", "mothersMaidenName", "Lefèvre")
+    # creation / mothersMaidenName are IHE parameters: for a target judged as the actor, its requirement to process
+    # them is cited; a plain R4 server may not know them (an unknown parameter: REST-034, SHOULD)
+    both = frozenset({"mhd-responder", "pdqm-supplier"})
+    assert "MHD-003" in reqs("DocumentReference", "creation", "2024", both)
+    assert "PDQ-002" in reqs("Patient", "mothersMaidenName", "Lefèvre", both)
+    assert "REST-034" in reqs("DocumentReference", "creation", "2024")
+    assert "MHD-003" not in reqs("DocumentReference", "creation", "2024")
+    assert _level_of(reqs("DocumentReference", "creation", "2024")).value == "SHOULD"
+    assert "PDQ-002" not in reqs("Patient", "mothersMaidenName", "Lefèvre", frozenset({"mhd-responder"}))
+    assert _level_of(reqs("Patient", "mothersMaidenName", "Lefèvre")).value == "SHOULD"
 
 
 def test_the_legal_sort_variation_moves_only_matches_without_the_first_key() -> None:
@@ -261,7 +268,8 @@ def test_missing_on_an_ihe_parameter_cites_its_profile_and_an_optional_chain_rec
     from imgconf.searchparams import parse_query
 
     crit = parse_query("DocumentReference", [("creation:missing", "false")]).criteria[0]
-    assert criterion_requirements("DocumentReference", crit) == ("REST-080", "MHD-003")
+    assert criterion_requirements("DocumentReference", crit, frozenset({"mhd-responder"})) == ("REST-080", "MHD-003")
+    assert criterion_requirements("DocumentReference", crit) == ("REST-080", "REST-034")
 
     def recall(rtype: str, pairs: tuple[tuple[str, str], ...]) -> Defect:
         query = FuzzQuery(rtype, pairs)

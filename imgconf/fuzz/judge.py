@@ -22,7 +22,7 @@ from imgconf.checks.base import CheckContext
 from imgconf.checks.search import check_search
 from imgconf.checks.search_target import SearchExpectation, SearchTarget, parse_search_request
 from imgconf.client import TargetUnreachable
-from imgconf.fuzz.actors import ihe_requirements
+from imgconf.fuzz.actors import MHD_RESPONDER, PDQM_SUPPLIER, ihe_requirements
 from imgconf.fuzz.model import Defect, FuzzQuery
 from imgconf.results import CheckResult, Level, Verdict
 from imgconf.searchparams import Criterion
@@ -45,11 +45,12 @@ _SPECIFIC: dict[tuple[str, str], tuple[str, ...]] = {
     ("ImagingStudy", "patient"): ("IS-055",),
     ("ImagingStudy", "subject"): ("IS-055",),
 }
-# IHE parameters outside R4 core: the actor must process them (a server without them answers with the R4 rule of
-# their type, or :missing, failing; the IHE requirement is what it breaks)
-_IHE_PARAMS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("DocumentReference", "creation"): ("MHD-003",),
-    ("Patient", "mothersMaidenName"): ("PDQ-002",),
+# IHE parameters outside R4 core: an actor the target is judged as must process them (a server without them answers
+# with the R4 rule of their type, or :missing, failing; the IHE requirement is what it breaks). A target judged as
+# plain R4 may not know them: for it they are unknown parameters (REST-034, SHOULD), as the extension ones below.
+_IHE_PARAMS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
+    ("DocumentReference", "creation"): (MHD_RESPONDER, ("MHD-003",)),
+    ("Patient", "mothersMaidenName"): (PDQM_SUPPLIER, ("PDQ-002",)),
 }
 # Parameters outside R4 core that no catalogued actor duty makes every server process (EU Imaging's DocumentReference
 # modality, EUIMG-055: SHOULD in its CapabilityStatements). R4 search.html#errors: a server that does not know one
@@ -110,22 +111,30 @@ def _token_form(raw: str) -> str:
     return "REST-053" if code == "" else "REST-051"
 
 
-def criterion_requirements(rtype: str, crit: Criterion) -> tuple[str, ...]:
-    """The catalogue ids a wrong answer to this one criterion breaks."""
+def _outside_core(rtype: str, name: str, actors: frozenset[str]) -> tuple[str, ...]:
+    """What a wrong answer to a parameter outside R4 core breaks: its IHE requirement for the actor that must process
+    it, else (plain R4, or an extension parameter) REST-034; () for an R4 core parameter."""
+    if (rtype, name) in _IHE_PARAMS:
+        actor, reqs = _IHE_PARAMS[(rtype, name)]
+        return reqs if actor in actors else ("REST-034",)
+    return _EXTENSION_PARAMS.get((rtype, name), ())
+
+
+def criterion_requirements(rtype: str, crit: Criterion, actors: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """The catalogue ids a wrong answer to this one criterion breaks (``actors``: the IHE actors judged as)."""
     alternatives = ("REST-057",) if len(crit.values) > 1 else ()  # comma = OR
     if crit.chain:  # the catalogue names one chain (MHD's patient.identifier); others only as echoed (REST-046)
         chained = crit.raw_name.split(":")[0] if crit.raw_name else crit.name
         return ("REST-062", *alternatives) if (rtype, chained) == ("DocumentReference", "patient.identifier") else ()
     mod = crit.modifier
     if mod == "missing":
-        return ("REST-080", *_IHE_PARAMS.get((rtype, crit.name), ()), *_EXTENSION_PARAMS.get((rtype, crit.name), ()))
+        return ("REST-080", *_outside_core(rtype, crit.name, actors))
     if mod in _OPTIONAL_MODIFIERS:
         return (_OPTIONAL_MODIFIERS[mod],)
     if mod and mod[:1].isupper():  # subject:Patient=123: the type modifier (REST-061, MAY) is what the server may lack
         return ("REST-061", *alternatives)
     ptype = crit.param.type if crit.param else ""
-    reqs: list[str] = [*_SPECIFIC.get((rtype, crit.name), ()), *_IHE_PARAMS.get((rtype, crit.name), ()),
-                       *_EXTENSION_PARAMS.get((rtype, crit.name), ())]
+    reqs: list[str] = [*_SPECIFIC.get((rtype, crit.name), ()), *_outside_core(rtype, crit.name, actors)]
     if ptype == "token":
         reqs += sorted({_token_form(v) for v in crit.raw_values or crit.values})
         if crit.name == "identifier":
@@ -189,7 +198,7 @@ class _Culprits:
         for crit in target.query.criteria if target else []:
             name = crit.raw_name or crit.name
             self.ihe[name] = ihe_requirements(actors, self.rtype, crit)
-            reqs = criterion_requirements(self.rtype, crit)
+            reqs = criterion_requirements(self.rtype, crit, actors)
             self.by_name[name] = tuple(dict.fromkeys([*reqs, *self.ihe[name]])) if self.ihe[name] else reqs
         self.compartment = ("IS-056",) if self.rtype == "ImagingStudy" else ("REST-100",)
 
@@ -222,7 +231,10 @@ def _failure(result: CheckResult, culprits: _Culprits, observed: dict[str, Any],
         if any(failed.startswith("not in the ") for _res, failed in failing):
             named.append("(compartment)")
         if named:
-            culprit = named[0]
+            # the first failing criterion in query order, not in the server's answer order (which may follow its
+            # random ids): the same query gives the same cause on every run
+            order = list(candidates)
+            culprit = min(named, key=order.index)
             reqs = candidates[culprit]
             if culprit in culprits.by_name and culprits.target is not None:
                 # the criterion each offender failed, by its text: a repeated name (AND) has several
