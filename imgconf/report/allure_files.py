@@ -10,6 +10,7 @@ from typing import Any
 
 from imgconf.jsonsafe import loads_bounded
 from imgconf.report.html import MAX_BODY_CHARS, _content_type, binary_summary
+from imgconf.report.indented import indented_json
 from imgconf.report.junit import run_properties
 from imgconf.report.redact import redact_text
 from imgconf.results import Exchange
@@ -63,7 +64,7 @@ def _pretty(body: str | None, content_type: str) -> str:
     text = redact_text(body)
     if text.lstrip()[:1] in ("{", "["):
         with contextlib.suppress(ValueError):  # not JSON after all: shown as sent
-            text = json.dumps(loads_bounded(text), indent=2, ensure_ascii=False)
+            text = indented_json(loads_bounded(text))
     return text[:MAX_BODY_CHARS]
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from markupsafe import Markup, escape
 
 from imgconf import catalogue
 from imgconf.jsonsafe import loads_bounded
+from imgconf.report.indented import indented_json
 from imgconf.report.locate import Path as JsonPath, pretty_lines, resolve
 from imgconf.report.outcome import describe_selection
 from imgconf.report.redact import redact_headers, redact_text
@@ -96,7 +96,7 @@ def _body(text: str | None, content_type: str = "", limit: int = MAX_BODY_CHARS)
     body = redact_text(text)
     if body.lstrip()[:1] in ("{", "["):
         with contextlib.suppress(ValueError):  # not JSON after all: shown as sent
-            body = json.dumps(loads_bounded(body), indent=2, ensure_ascii=False)
+            body = indented_json(loads_bounded(body))
     if len(body) > limit:
         why = "" if limit == MAX_BODY_CHARS else " (evidence of passing checks only is shortened)"
         note = f"Truncated: showing the first {limit:,} of {len(body):,} characters{why}."

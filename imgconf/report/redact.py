@@ -10,11 +10,11 @@ missed token or private key there is a real leak.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from imgconf.jsonsafe import loads_bounded
+from imgconf.report.indented import indented_json
 from imgconf.secret_registry import REDACTED, scrub
 
 _SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
@@ -59,6 +59,8 @@ def redact_text(body: str | None) -> str:
     """Redact secrets in a JSON body, a form body or free text; ``None`` becomes ""."""
     if not body:
         return ""
+    if not _may_have_a_shape(body):
+        return scrub(body)  # no net by shape can catch anything here (most strings of a JSON body): by value only
     text = _redact_json(body)
     if text is None:
         text = _redact_form(body)
@@ -68,6 +70,13 @@ def redact_text(body: str | None) -> str:
     text = _KV_RE.sub(rf"\1{REDACTED}", text)
     text = _BEARER_RE.sub(_bearer, text)
     return scrub(text)  # by value: every secret the run holds, whatever the field or header carrying it
+
+
+def _may_have_a_shape(text: str) -> bool:
+    """False only where none of the patterns of redact_text can match: each needs one of these (a JSON
+    body's first character, a form's or key=value's "=", a JSON pair's quote, a PEM header, a Bearer)."""
+    return (text.lstrip()[:1] in ("{", "[") or "=" in text or '"' in text or "-----BEGIN " in text
+            or "bearer" in text.lower())
 
 
 def _bearer(m: re.Match[str]) -> str:
@@ -88,7 +97,7 @@ def _redact_json(body: str) -> str | None:
     except ValueError:
         return None
     cleaned, changed = _walk(data)
-    return json.dumps(cleaned, ensure_ascii=False, indent=2) if changed else body
+    return indented_json(cleaned) if changed else body
 
 
 def _walk(node: Any) -> tuple[Any, bool]:

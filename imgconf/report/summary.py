@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 from imgconf import catalogue
 from imgconf.report import outcome as outcomes
+from imgconf.report.indented import indented_json
 from imgconf.report.redact import redact_text
 from imgconf.results import CaseResult, CheckResult, Level, RunInfo, Verdict, worst
 
@@ -278,4 +278,4 @@ def redact_options(options: dict[str, Any]) -> dict[str, Any]:
 def write_summary(path: Path, run: RunInfo, cases: list[CaseResult]) -> None:
     data = build_summary(run, cases)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(indented_json(data) + "\n", encoding="utf-8")
