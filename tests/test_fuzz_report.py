@@ -214,6 +214,16 @@ def test_reproduce_command(target_args: str | None, types: list[str], probe_all:
     assert reproduce_command(run) == expected
 
 
+def test_reproduce_command_repeats_actors_the_run_named_and_not_those_it_read() -> None:
+    run = _run()
+    run.target_args, run.actors = "--with-target medplum", ["mhd-responder", "pdqm-supplier"]
+    assert "--actor" not in reproduce_command(run)  # claimed in /metadata: read again by the reproducing run
+    run.actors_named = True
+    assert reproduce_command(run).endswith("--actor mhd-responder --actor pdqm-supplier")
+    run.actors = []
+    assert reproduce_command(run).endswith("--actor none")
+
+
 def test_a_summary_json_that_is_not_imgconfs_is_left_alone(tmp_path: Path) -> None:
     (tmp_path / "summary.json").write_text('{"something": "else"}', encoding="utf-8")
     with pytest.raises(FuzzReportError, match=r"not an imgconf summary\.json; not overwritten"):

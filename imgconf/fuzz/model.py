@@ -90,6 +90,7 @@ class FuzzRun:
     left_out: dict[str, list[str]] = field(default_factory=dict)  # type -> parameters not generated, and why
     # IHE actors the target was judged as (imgconf.fuzz.actors): their parameters are never leniently ignored
     actors: list[str] = field(default_factory=list)
+    actors_named: bool = False  # named by the run (--actor), not read from the CapabilityStatement
     findings: list[FuzzFinding] = field(default_factory=list)
     # How `imgconf fuzz` chose the target, for the reproduce command in reports: "--with-target medplum",
     # "--target URL", "" for the embedded server; None (unknown): the reports say `--target <target>`.

@@ -62,6 +62,9 @@ def reproduce_command(run: FuzzRun, finding: FuzzFinding | None = None) -> str:
             parts += ["--resource", rtype]
     if not run.restricted_to_capability:
         parts.append("--probe-all")
+    if run.actors_named:  # the same judgement needs the same actors (claimed ones are read again from /metadata)
+        for actor in run.actors or ["none"]:
+            parts += ["--actor", actor]
     return redact_text(" ".join(parts))
 
 

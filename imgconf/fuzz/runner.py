@@ -229,6 +229,7 @@ def _fuzz(session: TargetSession, settings: FuzzSettings, run: FuzzRun,
 
     actors = frozenset(settings.actors) if settings.actors is not None else claimed_actors(session.capabilities())
     run.actors = sorted(actors)
+    run.actors_named = settings.actors is not None
     judge = _Judge(session, actors=actors)
     total = settings.total_budget(len(plan.resource_types)) or 0
     # per_type: one generation (and its shrinks) per type, each with the whole budget; else the types share it
