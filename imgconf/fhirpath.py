@@ -23,6 +23,8 @@ from fhirpathpy.parser.ASTPathListener import ASTPathListener
 from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
 from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
+from imgconf import fhirpath_cache
+
 R4_MODEL = models["r4"]
 
 Evaluator = Callable[[Any, Mapping[str, Any] | None], list[Any]]
@@ -59,8 +61,11 @@ def _parsed(expression: str) -> dict[str, Any]:
 
     fhirpathpy.compile would parse the text a second time (and silently recover from errors), so its
     AST is built here from the strict parse tree, as fhirpathpy.parser.parse builds it, and handed to
-    fhirpathpy's own compile step (set_paths). The AST is only read when evaluating: cached and shared.
+    fhirpathpy's own compile step (set_paths). The AST is only read when evaluating: cached and shared,
+    and remembered between runs (imgconf.fhirpath_cache; only expressions that parsed).
     """
+    if (remembered := fhirpath_cache.lookup(expression)) is not None:
+        return remembered
     listener = _RaisingListener(expression)
     lexer = FHIRPathLexer(InputStream(expression))
     lexer.removeErrorListeners()
@@ -79,6 +84,7 @@ def _parsed(expression: str) -> dict[str, Any]:
     except Exception as exc:  # fhirpathpy raises bare Exception for arity errors
         raise FhirPathSyntaxError(expression, str(exc), 0) from exc
     node: dict[str, Any] = ast_listener.parentStack[0]
+    fhirpath_cache.remember(expression, node)
     return node
 
 

@@ -7,7 +7,9 @@ peeks at the other files' ids instead of validating them.
 
 from __future__ import annotations
 
+import json
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from fhirpathpy import compile as fhirpathpy_compile
 from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 from suite_roots import roots
 
-from imgconf import fhirpath
+from imgconf import fhirpath, fhirpath_cache
 from imgconf.fixtures import library
 from imgconf.paths import fixtures_dir, suites_dir
 from imgconf.suite import SuiteError, discover, load_suite, loader
@@ -150,3 +152,77 @@ def test_suite_selection_does_not_validate_the_other_suites(pytester: pytest.Pyt
     assert "broken" not in selected.stdout.str()
     everything = pytester.runpytest_subprocess(*roots(pytester.path), "--collect-only", "-q", "-p", "no:cacheprovider")
     everything.stdout.fnmatch_lines(["*malformed suite*broken.yaml:4*unknown key 'bogus'*"])
+
+
+# -- FHIRPath ASTs remembered between runs (imgconf.fhirpath_cache) ----------------------------------------
+
+def _count_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    parses: list[str] = []
+    original = FHIRPathParser.__init__
+
+    def counting(self: FHIRPathParser, *args: Any, **kwargs: Any) -> None:
+        parses.append("x")
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(FHIRPathParser, "__init__", counting)
+    return parses
+
+
+@pytest.fixture
+def ast_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("IMGCONF_CACHE_DIR", str(tmp_path))
+    fhirpath_cache.save()  # what this test process parsed so far goes where it belongs, not into tmp_path
+    fhirpath_cache.forget()
+    fhirpath._parsed.cache_clear()
+    yield tmp_path / fhirpath_cache.CACHE_FILE
+    fhirpath_cache.forget()
+    fhirpath._parsed.cache_clear()
+
+
+EXPRESSION = "Bundle.entry.resource.where(resourceType = 'ImagingStudy').series.count() > 1"
+
+
+def _next_process() -> None:
+    """What a new process sees: the file, nothing in memory."""
+    fhirpath_cache.save()
+    fhirpath_cache.forget()
+    fhirpath._parsed.cache_clear()
+
+
+def test_a_parsed_expression_is_read_back_by_the_next_run_without_parsing(
+        ast_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parses = _count_parses(monkeypatch)
+    first = fhirpath._parsed(EXPRESSION)
+    _next_process()
+    assert ast_cache.is_file() and parses == ["x"]
+    assert fhirpath._parsed(EXPRESSION) == first and parses == ["x"]  # from the file
+    study = {"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "ImagingStudy", "series": [{}, {}]}}]}
+    assert fhirpath.compile_expression(EXPRESSION)(study, {}) == [True]
+
+
+def test_the_file_is_not_used_when_what_makes_an_ast_has_changed(ast_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parses = _count_parses(monkeypatch)
+    fhirpath._parsed(EXPRESSION)
+    _next_process()
+    monkeypatch.setattr(fhirpath_cache, "fingerprint", lambda: "another fhirpathpy, or another fhirpath.py")
+    fhirpath._parsed(EXPRESSION)
+    assert parses == ["x", "x"]
+
+
+def test_a_malformed_file_or_entry_is_parsed_again(ast_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parses = _count_parses(monkeypatch)
+    ast_cache.write_text(json.dumps({"fingerprint": fhirpath_cache.fingerprint(), "asts": {EXPRESSION: {"children": "x"}}}))
+    fhirpath._parsed(EXPRESSION)
+    fhirpath_cache.forget()  # a new process, this one's AST not saved
+    fhirpath._parsed.cache_clear()
+    ast_cache.write_text("{not json")
+    fhirpath._parsed(EXPRESSION)
+    assert parses == ["x", "x"]
+
+
+def test_an_expression_that_does_not_parse_is_never_remembered(ast_cache: Path) -> None:
+    for _ in range(2):
+        with pytest.raises(fhirpath.FhirPathSyntaxError, match="column"):
+            fhirpath.compile_expression("Bundle.entry.(")
+        _next_process()
+    assert not ast_cache.exists() or "Bundle.entry.(" not in json.loads(ast_cache.read_text())["asts"]
