@@ -129,7 +129,7 @@ class SuiteFile(pytest.File):
             peeked = peek_suite_id(self.path)
             if peeked is not None and peeked not in selected:
                 return
-        suite = load_suite(self.path, fixture_library=_fixture_library())
+        suite = load_suite(self.path, fixture_library=_fixture_library(self.config))
         suite_marker = suite.id.replace("-", "_")
         self.config.addinivalue_line("markers", f"{suite_marker}: cases of suite {suite.id} (imgconf)")
         for tag in {t for c in suite.cases for t in c.tags}:
@@ -163,11 +163,17 @@ class SuiteFile(pytest.File):
         return str(super().repr_failure(excinfo))
 
 
-def _fixture_library() -> dict[str, Any]:
-    from imgconf.fixtures import library
-    from imgconf.paths import fixtures_dir
+FIXTURE_LIBRARY_KEY = pytest.StashKey[dict[str, Any]]()
 
-    return library(fixtures_dir())
+
+def _fixture_library(config: pytest.Config) -> dict[str, Any]:
+    """Read once per session (every suite file's collection reads it; the loader only looks names up)."""
+    if FIXTURE_LIBRARY_KEY not in config.stash:
+        from imgconf.fixtures import library
+        from imgconf.paths import fixtures_dir
+
+        config.stash[FIXTURE_LIBRARY_KEY] = library(fixtures_dir())
+    return config.stash[FIXTURE_LIBRARY_KEY]
 
 
 def _level_marker(level: Level) -> str:
