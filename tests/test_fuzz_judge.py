@@ -356,3 +356,40 @@ def test_an_ihe_parameter_is_cited_by_its_profile_only_for_a_target_judged_as_it
     assert "REST-034" in plain and "PDQ-002" not in plain and _level_of(plain) is Level.SHOULD
     judged_as = _Culprits(target, query, None, frozenset({PDQM_SUPPLIER}))
     assert "PDQ-002" in judged_as.by_name["mothersMaidenName"]
+
+
+# -- 3: a full last page without next is paging only when the server found more than it returned -----------------
+
+COMMA_DATES = FuzzQuery("ImagingStudy", (("started", "lt2021-01-15T07:59:59Z,le2022-06-01T07:45:00+02:00"),
+                                         ("started", "le2024-03-14T09:30:00+01:00"), ("_count", "1")))
+
+
+def test_a_comma_read_as_its_first_value_is_rest_057_not_paging(loaded: TargetSession, faults: Any) -> None:
+    """comma-is-not-or: one match, _count=1, no next link, Bundle.total=1. It was REST-043 (the full last page
+    'cut short'); the server's total says it found no more, so the missing fixtures are a matching defect."""
+    faults([BY_NAME["comma-is-not-or"]])
+    judged = judge_query(loaded, COMMA_DATES)
+    assert [(f.culprit, f.defect.kind, f.defect.level) for f in judged.failures] == [("started", "recall", "SHALL")]
+    assert "REST-057" in judged.failures[0].defect.requirement  # the repeated name cites both occurrences
+    assert not any("REST-043" in f.defect.requirement for f in judged.failures)
+    faults([])
+    assert judged.judged and judge_query(loaded, COMMA_DATES).failures == []  # OR understood: all pages, no finding
+
+
+def test_a_missing_next_link_with_a_total_announcing_more_is_still_rest_043(loaded: TargetSession, faults: Any) -> None:
+    faults([BY_NAME["truncates-paging"]])
+    judged = judge_query(loaded, FuzzQuery("ImagingStudy", (("_count", "2"),)))
+    assert judged.failures and {f.defect.requirement for f in judged.failures} == {("REST-043",)}
+    assert {f.defect.level for f in judged.failures} == {"SHOULD"}
+
+
+def test_cut_short_believes_the_servers_total() -> None:
+    from imgconf.checks.search import _cut_short
+
+    target = SearchTarget("ImagingStudy", [("_count", "1")], None)
+    full = {"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "ImagingStudy", "id": "a"},
+                                                 "search": {"mode": "match"}}]}
+    assert _cut_short(full, target) is not None  # no total: a full last page may hide more
+    assert _cut_short(full, target, total=3, returned=1) is not None
+    assert _cut_short(full, target, total=1, returned=1) is None
+    assert _cut_short(full, target, total=True, returned=1) is not None  # not a count

@@ -197,9 +197,11 @@ class _Culprits:
         self.ihe: dict[str, tuple[str, ...]] = {}  # criteria an IHE actor the target is judged as must apply
         for crit in target.query.criteria if target else []:
             name = crit.raw_name or crit.name
-            self.ihe[name] = ihe_requirements(actors, self.rtype, crit)
-            reqs = criterion_requirements(self.rtype, crit, actors)
-            self.by_name[name] = tuple(dict.fromkeys([*reqs, *self.ihe[name]])) if self.ihe[name] else reqs
+            # a name sent twice (AND: started=lt..,le..&started=le..) cites what each occurrence breaks, not the last
+            ihe = tuple(dict.fromkeys([*self.ihe.get(name, ()), *ihe_requirements(actors, self.rtype, crit)]))
+            self.ihe[name] = ihe
+            reqs = (*self.by_name.get(name, ()), *criterion_requirements(self.rtype, crit, actors))
+            self.by_name[name] = tuple(dict.fromkeys([*reqs, *ihe]))
         self.compartment = ("IS-056",) if self.rtype == "ImagingStudy" else ("REST-100",)
 
     def candidates(self) -> dict[str, tuple[str, ...]]:
