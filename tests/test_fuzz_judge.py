@@ -393,3 +393,27 @@ def test_cut_short_believes_the_servers_total() -> None:
     assert _cut_short(full, target, total=3, returned=1) is not None
     assert _cut_short(full, target, total=1, returned=1) is None
     assert _cut_short(full, target, total=True, returned=1) is not None  # not a count
+
+
+# -- 4: entries without search.mode next to _include results: one REST-045 defect, not total/precision/paging -------
+
+INCLUDING = FuzzQuery("DocumentReference", (("relationship:missing", "false"), ("_count", "2"),
+                                            ("_include", "DocumentReference:relatesto")))
+
+
+def test_no_search_mode_with_includes_is_one_rest_045_defect(loaded: TargetSession, faults: Any) -> None:
+    """no-search-mode: the included DocumentReference counted as a match gave REST-041 (total) and REST-080
+    (precision of relationship:missing); across pages REST-043 (duplicates) and REST-083 (includes absent)."""
+    faults([BY_NAME["no-search-mode"]])
+    for query in (INCLUDING, replace(INCLUDING, method="POST"), FuzzQuery("ImagingStudy", (
+            ("_count", "2"), ("_include", "ImagingStudy:subject")))):
+        assert _cited(judge_query(loaded, query)) == [("search.mode", "search-mode", ("REST-045",), "SHALL")], query
+    faults([])
+    assert judge_query(loaded, INCLUDING).failures == []  # every entry marked match or include
+
+
+def test_no_search_mode_without_includes_is_not_judged(loaded: TargetSession, faults: Any) -> None:
+    # nothing to tell apart: every entry of the searched type is a match (the oracle's reading since the start)
+    faults([BY_NAME["no-search-mode"]])
+    judged = judge_query(loaded, FuzzQuery("ImagingStudy", (("_count", "2"),)))
+    assert judged.judged and judged.failures == []

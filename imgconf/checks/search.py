@@ -38,6 +38,14 @@ def _entries(bundle: dict[str, Any], rtype: str) -> list[dict[str, Any]]:
     return found
 
 
+def _unmarked(bundle: dict[str, Any], rtype: str) -> list[str]:
+    """Entries of the searched type without search.mode: with _include/_revinclude a match cannot be told
+    from an included resource of the same type (REST-045)."""
+    return [f"{rtype}/{entry['resource'].get('id')}" for entry in bundle.get("entry") or []
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
+            and entry["resource"].get("resourceType") == rtype and not (entry.get("search") or {}).get("mode")]
+
+
 def _next_link(bundle: dict[str, Any]) -> str | None:
     for link in bundle.get("link") or []:
         if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
@@ -87,8 +95,12 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
     # Memory stays bounded whatever the server pages: at most PAGING_BYTES_FACTOR x --max-response-mb per case.
     budget = PAGING_BYTES_FACTOR * session.client.max_response_bytes
     read_bytes, bounded_by = len(ctx.response.content), None
+    unmarked: list[str] = []  # with includes asked for, these may be matches or includes: judged once (REST-045)
+    including = bool(target.query.include or target.query.revinclude)
     for _ in range(spec.pages):
         pages_read.append(page)
+        if including:
+            unmarked += _unmarked(page, target.resource_type)
         for resource in _entries(page, target.resource_type):
             key = (str(resource.get("resourceType")), str(resource.get("id")))
             if key in matched:
@@ -126,6 +138,12 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
         complete = _next_link(page) is None
     if bounded_by:  # the harness's own bound, not the server's fault: said, never judged
         results.append(ctx.result("search", True, bounded_by, detail="paging", level=Level.INFO))
+    if unmarked:
+        duplicates = [key for key in duplicates if key not in unmarked]  # an include on one page, a match on the next
+        results.append(ctx.result(
+            "search", False, f"{len(unmarked)} entries of the searched type carry no search.mode, so matches cannot be "
+            f"told from _include/_revinclude results: {', '.join(unmarked[:5])}", detail="search mode",
+            requirement=("REST-045",)))
     if paging_problem or duplicates:
         problem = paging_problem or f"the same match appears on more than one page: {', '.join(duplicates[:5])}"
         results.append(ctx.result("search", False, problem, requirement=("REST-043",), level=Level.SHOULD))
@@ -164,6 +182,8 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
     offenders: list[str] = []
     if spec.precision:
         for (rtype, rid), resource in matched.items():
+            if f"{rtype}/{rid}" in unmarked:  # maybe an included resource: not judged as a match (REST-045 above)
+                continue
             if _tagged_subsetted(resource):  # a subset may leave out what the criteria test: judge the stored resource
                 resource = resolver(f"{rtype}/{rid}") or resource
             failed = target.failing_criterion(resource, resolver, base, skip=skip)
@@ -229,7 +249,8 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
                     detail="recall over all pages",
                 )
             )
-    results += judge_shape(spec, ctx, target, pages_read, ordered, complete, resolver, base, cut_short=cut_short)
+    results += judge_shape(spec, ctx, target, pages_read, ordered, complete, resolver, base, cut_short=cut_short,
+                           unmarked=set(unmarked))
     wrongly = sorted(key for key in spec.excludes if key in loaded and loaded[key]["id"] in returned_ids)
     if spec.excludes:
         results.append(

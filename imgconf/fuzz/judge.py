@@ -65,7 +65,7 @@ _OPTIONAL_MODIFIERS = {"not": "REST-056", "text": "REST-056", "of-type": "REST-0
 
 # Defects of the whole answer whatever the criteria (fullUrl, _include completeness): one cause per type, named so
 # (without a name every combination of parameters would be a cause of its own, each shrunk apart).
-_RUN_WIDE = {"full-url": "fullUrl", "include": "_include"}
+_RUN_WIDE = {"full-url": "fullUrl", "include": "_include", "search-mode": "search.mode"}
 
 
 @dataclass(frozen=True)
@@ -180,6 +180,8 @@ def _kind(result: CheckResult) -> str:
         return "include"
     if detail == "full url":
         return "full-url"
+    if detail == "search mode":
+        return "search-mode"
     if result.reason.startswith("no searchset Bundle"):
         return "status"
     return "shape"
