@@ -267,8 +267,14 @@ def match_by_own_rule(name: str, keep: Keep, *, resource_type: str | None = None
             if (e.get("search") or {}).get("mode", "match") != "match"
             or all(any(keep(e.get("resource") or {}, v) for v in value.split(",")) for value in wanted)
         ]
-        if recount_total:
-            bundle["total"] = len(bundle["entry"])
+        # R4 Bundle.total counts the match entries only (includes are not matches: that is total-counts-includes,
+        # its own fault). One page holds all the matches: its total is what the rule kept, the upstream's total
+        # counted the search without the withheld parameter (a stale total is a REST-041 defect of its own).
+        kept = sum(1 for e in bundle["entry"] if (e.get("search") or {}).get("mode", "match") == "match")
+        one_page = not any(isinstance(link, dict) and link.get("relation") in ("next", "previous")
+                           for link in bundle.get("link") or [])
+        if recount_total or ("total" in bundle and one_page):
+            bundle["total"] = kept
 
     return {"on_request": on_request,
             "on_response": edit_json_with_call(filter_matches, calls=lambda call: note in call.notes, body=bundles())}
