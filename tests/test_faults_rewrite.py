@@ -135,6 +135,9 @@ def test_match_by_own_rule_withholds_the_parameter_and_keeps_what_the_rule_accep
     rejects_all["on_request"](search_again)
     # without recount_total, one page still gets the total of what was kept (not the upstream's 6 without family)
     assert rejects_all["on_response"](search_again, stale).json()["total"] == 0
+    paged = json_response({**searchset({"resourceType": "Patient", "name": "Poe"}), "total": 6,
+                           "link": [{"relation": "next", "url": f"{BASE}/Patient?_offset=1"}]})
+    assert "total" not in rejects_all["on_response"](search_again, paged).json()  # over pages: unknown, left out
     untouched = json_response(searchset({"resourceType": "Patient", "name": "Poe"}))
     other = call("Patient", [("gender", "female")])  # a search without the parameter is left alone
     hooks["on_request"](other)
@@ -146,3 +149,21 @@ def test_outcome_response_is_a_fhir_operation_outcome() -> None:
     assert answer.status == 503 and answer.headers["retry-after"] == "1"
     assert answer.headers["content-type"].startswith("application/fhir+json")
     assert answer.json()["issue"] == [{"severity": "fatal", "code": "transient", "diagnostics": "overloaded"}]
+
+
+def test_search_parameter_faults_also_edit_a_post_search_form() -> None:
+    from imgconf.faults.rewrite import drop_params, rewrite_values
+
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    post = call("ImagingStudy/_search", [("_count", "4")], method="POST", headers=form, body=b"_sort=-started&modality=CT%2CMR")
+    drop_params(named("_sort"))(post)
+    assert post.query == [("_count", "4")] and post.body == b"modality=CT%2CMR"
+    rewrite_values(named("modality"), lambda v: v.split(",")[0])(post)
+    assert post.body == b"modality=CT"
+    untouched = call("ImagingStudy/_search", method="POST", headers=form, body=b"status=available")
+    drop_params(named("_sort"))(untouched)
+    assert untouched.body == b"status=available"  # nothing to edit: the bytes as sent
+    withheld = call("Patient/_search", method="POST", headers=form, body=b"family=doe&gender=female")
+    hooks = match_by_own_rule("family", lambda r, v: True)
+    hooks["on_request"](withheld)
+    assert withheld.body == b"gender=female" and withheld.notes["withheld:family"] == ["doe"]

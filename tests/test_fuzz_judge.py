@@ -417,3 +417,16 @@ def test_no_search_mode_without_includes_is_not_judged(loaded: TargetSession, fa
     faults([BY_NAME["no-search-mode"]])
     judged = judge_query(loaded, FuzzQuery("ImagingStudy", (("_count", "2"),)))
     assert judged.judged and judged.failures == []
+
+
+def test_an_ignored_sort_is_judged_alike_by_get_and_post(loaded: TargetSession, faults: Any) -> None:
+    """ignores-sort used to reach only the URL query: a POST _search was sorted, its GET next pages not, and the
+    fuzz reported duplicates across pages (REST-043). Dropped from the form too, _sort is ignored and left out
+    of the self link on both: R4 lets a server do that (not judged)."""
+    faults([BY_NAME["ignores-sort"]])
+    for method in ("GET", "POST"):
+        judged = judge_query(loaded, FuzzQuery("ImagingStudy", (("_sort", "-started"), ("_count", "4")), method=method))
+        assert judged.judged and judged.failures == [], method
+    faults([BY_NAME["comma-is-not-or"]])  # a request fault reaches a POST _search form: caught there too
+    judged = judge_query(loaded, replace(COMMA_DATES, method="POST"))
+    assert [(f.culprit, f.defect.kind) for f in judged.failures] == [("started", "recall")]

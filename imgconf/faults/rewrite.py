@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any, TypedDict
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from imgconf.faults.model import ProxyCall, ProxyResponse, ResponseHook
 
@@ -94,11 +94,27 @@ def modified_by(modifier: str) -> NameTest:
 
 # -- search requests -----------------------------------------------------------------------------
 
+Pairs = list[tuple[str, str]]
+
+
+def edit_search_params(call: ProxyCall, edit: Callable[[Pairs], Pairs]) -> None:
+    """``edit`` the parameters of a search wherever they are: the URL query and a POST _search form.
+
+    Without the form, a POST _search was answered faithfully and only its next pages (GET links) were
+    faulty: ignores-sort gave duplicates across pages (REST-043), not an ignored _sort."""
+    call.query = edit(call.query)
+    form = form_params(call)
+    if form is not None:
+        edited = edit(form)
+        if edited != form:
+            call.body = urlencode(edited).encode()
+
+
 def drop_params(which: NameTest) -> RequestEdit:
     """The server ignores these parameters of a search: they never reach it."""
     def hook(call: ProxyCall) -> None:
         if call.is_search:
-            call.query = [(k, v) for k, v in call.query if not which(k)]
+            edit_search_params(call, lambda pairs: [(k, v) for k, v in pairs if not which(k)])
     return hook
 
 
@@ -111,7 +127,7 @@ def rename_params(rename: Callable[[str], str]) -> RequestEdit:
     """The server reads every search parameter name as ``rename(name)``."""
     def hook(call: ProxyCall) -> None:
         if call.is_search:
-            call.query = [(rename(k), v) for k, v in call.query]
+            edit_search_params(call, lambda pairs: [(rename(k), v) for k, v in pairs])
     return hook
 
 
@@ -124,7 +140,7 @@ def rewrite_values(which: NameTest, rewrite: Callable[[str], str]) -> RequestEdi
     """The server reads the values of these search parameters as ``rewrite(value)``."""
     def hook(call: ProxyCall) -> None:
         if call.is_search:
-            call.query = [(k, rewrite(v) if which(k) else v) for k, v in call.query]
+            edit_search_params(call, lambda pairs: [(k, rewrite(v) if which(k) else v) for k, v in pairs])
     return hook
 
 
@@ -245,17 +261,18 @@ def match_by_own_rule(name: str, keep: Keep, *, resource_type: str | None = None
 
     The parameter is withheld from the upstream search and applied to the returned Bundle: a match
     stays when, for every occurrence of the parameter, ``keep`` accepts one of its comma-separated
-    values. Other entries (includes, outcomes) stay. ``recount_total`` sets Bundle.total to what is
-    left; ``resource_type`` limits the fault to searches of that type.
+    values. Other entries (includes, outcomes) stay. Bundle.total: the matches kept on a single page, left out
+    over several; ``recount_total`` also sets it where the upstream gave none. ``resource_type`` limits the
+    fault to searches of that type.
     """
     note = f"withheld:{name}"
 
     def on_request(call: ProxyCall) -> None:
         if not call.is_search or (resource_type is not None and call.resource_type != resource_type):
             return
-        wanted = [v for k, v in call.query if k == name]
+        wanted = [v for k, v in call.query + (form_params(call) or []) if k == name]
         if wanted:
-            call.query = [(k, v) for k, v in call.query if k != name]
+            edit_search_params(call, lambda pairs: [(k, v) for k, v in pairs if k != name])
             call.notes[note] = wanted
 
     def filter_matches(call: ProxyCall, bundle: JsonObject) -> None:
@@ -268,13 +285,16 @@ def match_by_own_rule(name: str, keep: Keep, *, resource_type: str | None = None
             or all(any(keep(e.get("resource") or {}, v) for v in value.split(",")) for value in wanted)
         ]
         # R4 Bundle.total counts the match entries only (includes are not matches: that is total-counts-includes,
-        # its own fault). One page holds all the matches: its total is what the rule kept, the upstream's total
-        # counted the search without the withheld parameter (a stale total is a REST-041 defect of its own).
+        # its own fault). The upstream's total counted the search without the withheld parameter: a stale or
+        # per-page total is a REST-041 defect of its own, not this fault's. One page holds every match: its
+        # total is what the rule kept; over several pages the count is unknown, and R4 lets a server omit it.
         kept = sum(1 for e in bundle["entry"] if (e.get("search") or {}).get("mode", "match") == "match")
         one_page = not any(isinstance(link, dict) and link.get("relation") in ("next", "previous")
                            for link in bundle.get("link") or [])
-        if recount_total or ("total" in bundle and one_page):
+        if one_page and (recount_total or "total" in bundle):
             bundle["total"] = kept
+        elif not one_page:
+            bundle.pop("total", None)
 
     return {"on_request": on_request,
             "on_response": edit_json_with_call(filter_matches, calls=lambda call: note in call.notes, body=bundles())}
