@@ -137,7 +137,10 @@ def test_match_by_own_rule_withholds_the_parameter_and_keeps_what_the_rule_accep
     assert rejects_all["on_response"](search_again, stale).json()["total"] == 0
     paged = json_response({**searchset({"resourceType": "Patient", "name": "Poe"}), "total": 6,
                            "link": [{"relation": "next", "url": f"{BASE}/Patient?_offset=1"}]})
-    assert "total" not in rejects_all["on_response"](search_again, paged).json()  # over pages: unknown, left out
+    answered = rejects_all["on_response"](search_again, paged).json()
+    assert "total" not in answered  # over pages: unknown, left out
+    # the next page is asked for with the withheld parameter again, so the proxy withholds and applies it there too
+    assert answered["link"][0]["url"] == f"{BASE}/Patient?_offset=1&family=doe"
     untouched = json_response(searchset({"resourceType": "Patient", "name": "Poe"}))
     other = call("Patient", [("gender", "female")])  # a search without the parameter is left alone
     hooks["on_request"](other)
@@ -167,3 +170,13 @@ def test_search_parameter_faults_also_edit_a_post_search_form() -> None:
     hooks = match_by_own_rule("family", lambda r, v: True)
     hooks["on_request"](withheld)
     assert withheld.body == b"gender=female" and withheld.notes["withheld:family"] == ["doe"]
+
+
+def test_the_case_ignoring_token_rule_is_wrong_only_about_case() -> None:
+    from imgconf.faults.matching import _token_ignoring_case
+
+    keep = _token_ignoring_case("identifier")
+    patient = {"resourceType": "Patient", "identifier": [{"system": "urn:oid:1.2.3", "value": "PID-a1"}]}
+    assert keep(patient, "pid-A1") and keep(patient, "URN:OID:1.2.3|PID-a1")  # the fault: case ignored
+    assert keep(patient, "urn:oid:1.2.3|")  # system| matches any code of the system, as R4 says (it kept none)
+    assert not keep(patient, "urn:oid:9|") and not keep(patient, "PID-a2") and not keep(patient, "|PID-a1")

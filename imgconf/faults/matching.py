@@ -45,7 +45,7 @@ def _token_ignoring_case(name: str) -> Keep:
         system, bar, code = value.rpartition("|")
         for v in _values(resource, name):
             for item in token_items(v):
-                if (item.code or "").casefold() != code.casefold():
+                if (code or not bar) and (item.code or "").casefold() != code.casefold():  # system| : any code
                     continue
                 if not bar or (item.system or "").casefold() == system.casefold():
                     return True

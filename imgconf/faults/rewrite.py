@@ -291,6 +291,12 @@ def match_by_own_rule(name: str, keep: Keep, *, resource_type: str | None = None
         kept = sum(1 for e in bundle["entry"] if (e.get("search") or {}).get("mode", "match") == "match")
         one_page = not any(isinstance(link, dict) and link.get("relation") in ("next", "previous")
                            for link in bundle.get("link") or [])
+        # The upstream's links lack the withheld parameter: put it back, or the next page would be the
+        # unfiltered search (every resource a wrong match: a precision failure the fault does not mean).
+        for link in bundle.get("link") or []:
+            if isinstance(link, dict) and isinstance(link.get("url"), str):
+                joiner = "&" if "?" in link["url"] else "?"
+                link["url"] += joiner + urlencode([(name, value) for value in wanted])
         if one_page and (recount_total or "total" in bundle):
             bundle["total"] = kept
         elif not one_page:
