@@ -180,3 +180,16 @@ def test_the_case_ignoring_token_rule_is_wrong_only_about_case() -> None:
     assert keep(patient, "pid-A1") and keep(patient, "URN:OID:1.2.3|PID-a1")  # the fault: case ignored
     assert keep(patient, "urn:oid:1.2.3|")  # system| matches any code of the system, as R4 says (it kept none)
     assert not keep(patient, "urn:oid:9|") and not keep(patient, "PID-a2") and not keep(patient, "|PID-a1")
+
+
+def test_a_match_the_rule_drops_stays_as_the_include_a_kept_match_references() -> None:
+    hooks = match_by_own_rule("family", lambda r, v: r.get("name") == v)
+    search = call("Patient", [("family", "doe"), ("_include", "Patient:link")])
+    hooks["on_request"](search)
+    other = {"resourceType": "Patient", "id": "p2", "name": "poe"}
+    kept = {"resourceType": "Patient", "id": "p1", "name": "doe", "link": [{"other": {"reference": "Patient/p2"}}]}
+    body = hooks["on_response"](search, json_response(searchset(kept, other, {"resourceType": "Patient", "id": "p3"}))).json()
+    assert [(e["resource"]["id"], e["search"]["mode"]) for e in body["entry"]] == [("p1", "match"), ("p2", "include")]
+    plain = call("Patient", [("family", "doe")])
+    hooks["on_request"](plain)  # no _include asked for: the dropped match is simply gone
+    assert [e["resource"]["id"] for e in hooks["on_response"](plain, json_response(searchset(kept, other))).json()["entry"]] == ["p1"]

@@ -279,11 +279,21 @@ def match_by_own_rule(name: str, keep: Keep, *, resource_type: str | None = None
         wanted = call.notes[note]
         if not isinstance(wanted, list):
             return
+        entries = bundle.get("entry") or []
         bundle["entry"] = [
-            e for e in bundle.get("entry") or []
+            e for e in entries
             if (e.get("search") or {}).get("mode", "match") != "match"
             or all(any(keep(e.get("resource") or {}, v) for v in value.split(",")) for value in wanted)
         ]
+        # A match the rule drops that a kept one references was no include upstream (a server includes no
+        # match again): it becomes one, or _include would look broken (REST-083), which the fault does not mean.
+        if any(k.split(":")[0] == "_include" for k, _ in call.query + (form_params(call) or [])):
+            text = json.dumps([e.get("resource") for e in bundle["entry"]])
+            for e in entries:
+                resource = e.get("resource") or {}
+                referenced = f'{resource.get("resourceType")}/{resource.get("id")}"' in text  # "[base/]Type/id"
+                if referenced and e not in bundle["entry"]:
+                    bundle["entry"].append({**e, "search": {"mode": "include"}})
         # R4 Bundle.total counts the match entries only (includes are not matches: that is total-counts-includes,
         # its own fault). The upstream's total counted the search without the withheld parameter: a stale or
         # per-page total is a REST-041 defect of its own, not this fault's. One page holds every match: its
