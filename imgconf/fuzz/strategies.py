@@ -37,6 +37,10 @@ Pairs = tuple[tuple[str, str], ...]
 
 # "" (no prefix) first: it is the simplest. ap is left out (R4: the server chooses the approximation).
 DATE_PREFIXES = ("", "eq", "ne", "gt", "lt", "ge", "le", "sa", "eb")
+# sa/eb differ from gt/lt only for a value that ends/starts INSIDE a target's range; drawn among all nine
+# prefixes and every value group, such a pair came up a few times in 2,000 queries (mostly hidden by
+# another criterion), so sa/eb get their own option with the values inside wide targets.
+EDGE_PREFIXES = ("sa", "eb")
 # R4 leaves the zone of a date without a time to the server (REST-073); UTC offsets span -12:00..+14:00.
 ZONE_SLACK = timedelta(hours=14)
 OTHER_SYSTEM = "http://example.org/fuzz/other-system"
@@ -414,6 +418,13 @@ def _date_values(values: list[Any]) -> _Raw:
                 fallback="1900", keep=kept)
 
 
+def _inside_values(values: list[Any]) -> _Raw:
+    """The values inside a wide target alone (the second group of ``_date_values``), or none."""
+    bounds = _bounds(_date_texts(values))
+    return _raw([_inside(v) for v in values], fallback="",
+                keep=lambda text: _valid_date(text) and _zone_independent(text, bounds))
+
+
 def _inside(value: Any) -> str:
     """A value strictly inside a target wider than its own precision ("" when there is none)."""
     target = search_dates.target_range(value)
@@ -521,8 +532,8 @@ def _pair(name: str) -> Callable[[str], Pairs]:
     return lambda value: ((name, value),)
 
 
-def _date_criterion(name: str, values: Groups) -> SearchStrategy[Pairs]:
-    prefixed = st.tuples(st.sampled_from(DATE_PREFIXES), _one(values)).map("".join)
+def _date_criterion(name: str, values: Groups, prefixes: tuple[str, ...] = DATE_PREFIXES) -> SearchStrategy[Pairs]:
+    prefixed = st.tuples(st.sampled_from(prefixes), _one(values)).map("".join)
     single = st.composite(_or_values)(prefixed)
     # repeated AND: in one of four, a second bound (started=ge…&started=lt…); shrinks to none
     upper = st.one_of(st.none(), st.none(), st.none(),
@@ -561,6 +572,9 @@ def _criterion_options(pair: _Pair, rtype: str, param: SearchParam) -> list[Sear
         # one option per value group (years / inside wide targets / days / seconds), every prefix in each
         options += [_date_criterion(name, [group])
                     for group in pair.groups(lambda ix: _date_values(ix.values(rtype, param)))]
+        inside = pair.groups(lambda ix: _inside_values(ix.values(rtype, param)))
+        if inside:  # sa/eb against a value inside a wide target: where they differ from gt/lt
+            options.append(_date_criterion(name, inside, EDGE_PREFIXES))
     elif param.type == "string":
         by_mod = {mod: pair.groups(lambda ix, m=mod: _string_values(ix.values(rtype, param))[m])  # type: ignore[misc]
                   for mod in (None, "exact", "contains")}
