@@ -20,22 +20,14 @@ from imgconf.checks.search_results import (
     reported_changed,
     reported_ignored,
 )
-from imgconf.checks.search_target import SearchExpectation, SearchTarget, parse_search_request
+from imgconf.checks.search_target import SearchExpectation, SearchTarget, entry_roles, parse_search_request
 from imgconf.results import CheckResult, Level
 
 PAGING_BYTES_FACTOR = 3
 
 
 def _entries(bundle: dict[str, Any], rtype: str) -> list[dict[str, Any]]:
-    found = []
-    for entry in bundle.get("entry") or []:
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(resource, dict):
-            continue
-        mode = (entry.get("search") or {}).get("mode")
-        if mode == "match" or (mode is None and resource.get("resourceType") == rtype):
-            found.append(resource)
-    return found
+    return [resource for role, resource in entry_roles(bundle, rtype) if role == "match"]
 
 
 def _unmarked(bundle: dict[str, Any], rtype: str) -> list[str]:

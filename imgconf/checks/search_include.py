@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from imgconf import catalogue
 from imgconf.checks.base import CheckContext
-from imgconf.checks.search_target import SearchTarget
+from imgconf.checks.search_target import SearchTarget, entry_roles, self_link_pairs
 from imgconf.results import CheckResult
 from imgconf.searchparams import get_param
 from imgconf.searchparams.match import local_references
@@ -36,15 +35,10 @@ def _entries_by_mode(pages: list[dict[str, Any]], rtype: str) -> tuple[list[dict
     matches: list[dict[str, Any]] = []
     present: set[str] = set()
     for page in pages:
-        for entry in page.get("entry") or []:
-            resource = entry.get("resource") if isinstance(entry, dict) else None
-            if not isinstance(resource, dict):
-                continue
-            mode = (entry.get("search") or {}).get("mode")
-            if mode == "match" or (mode is None and resource.get("resourceType") == rtype):
+        for role, resource in entry_roles(page, rtype):
+            if role == "match":
                 matches.append(resource)
-                present.add(_key(resource))
-            elif mode == "include":
+            if role in ("match", "include"):
                 present.add(_key(resource))
     return matches, present
 
@@ -77,9 +71,7 @@ def check_included_targets(ctx: CheckContext, target: SearchTarget, pages: list[
     if not complete:
         return [ctx.result("search", True, "_include completeness not judged: paging stopped before the last page",
                            detail="include", requirement=requirement)]
-    self_url = next((link.get("url") for link in pages[0].get("link") or []
-                     if isinstance(link, dict) and link.get("relation") == "self" and link.get("url")), None)
-    echoed = [v for n, v in parse_qsl(urlsplit(str(self_url)).query) if n.startswith("_include")] if self_url else []
+    echoed = [v for n, v in self_link_pairs(pages[0]) or [] if n.startswith("_include")]
     declared = declared_includes(session.capabilities(), target.resource_type)
     judged = [inc for inc in wanted if _claimed(inc, declared, echoed)]
     if not judged:

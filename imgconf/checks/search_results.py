@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from imgconf.checks.base import CheckContext
 from imgconf.checks.search_fullurl import check_full_urls
 from imgconf.checks.search_include import check_included_targets
-from imgconf.checks.search_target import SearchExpectation, SearchTarget
+from imgconf.checks.search_target import SearchExpectation, SearchTarget, entry_roles, self_link_pairs
 from imgconf.results import CheckResult, Level
 from imgconf.searchparams import matches, parse_query
 from imgconf.searchparams.query import RESULT_PARAMS
@@ -25,14 +24,7 @@ Resolver = Any
 
 
 def _match_count(page: dict[str, Any], rtype: str) -> int:
-    count = 0
-    for entry in page.get("entry") or []:
-        if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
-            continue
-        mode = (entry.get("search") or {}).get("mode")
-        if mode == "match" or (mode is None and entry["resource"].get("resourceType") == rtype):
-            count += 1
-    return count
+    return sum(1 for role, _resource in entry_roles(page, rtype) if role == "match")
 
 
 def check_page_sizes(ctx: CheckContext, target: SearchTarget, pages: list[dict[str, Any]]) -> list[CheckResult]:
@@ -110,12 +102,6 @@ def _outcome_mentions(bundle: dict[str, Any], name: str) -> bool:
     return False
 
 
-def _self_link_pairs(bundle: dict[str, Any]) -> list[tuple[str, str]] | None:
-    self_url = next((link.get("url") for link in bundle.get("link") or []
-                     if isinstance(link, dict) and link.get("relation") == "self" and link.get("url")), None)
-    return parse_qsl(urlsplit(str(self_url)).query, keep_blank_values=True) if self_url else None
-
-
 def _type_modifier(name: str) -> bool:
     """``subject:Patient``: a resource-type modifier a server may fold into the value (``subject=Patient/1``)."""
     _, _, modifier = name.partition(":")
@@ -129,7 +115,7 @@ def reported_changed(target: SearchTarget, bundle: dict[str, Any]) -> dict[str, 
     sent: ``modality:not=CT`` echoed as ``modality=CT`` — the server dropped the modifier and searched the
     value with another meaning (neither refused nor ignored, REST-082). Chains and resource-type modifiers
     are not compared: a server may legitimately rewrite them (``subject:Patient=1`` as ``subject=Patient/1``)."""
-    echoed = _self_link_pairs(bundle)
+    echoed = self_link_pairs(bundle)
     if not echoed:
         return {}
     sent = {crit.raw_name or crit.name for crit in target.query.criteria}
@@ -152,7 +138,7 @@ def reported_ignored(target: SearchTarget, bundle: dict[str, Any], declared: Col
     Plain use (no modifier, no chain) of a parameter in ``declared`` (the CapabilityStatement's names for
     the type) is never counted: declaring a parameter claims support for it. A criterion the self link shows
     replaced by another (``reported_changed``) was not ignored: it was answered with another meaning."""
-    pairs = _self_link_pairs(bundle)
+    pairs = self_link_pairs(bundle)
     echoed = {name for name, _ in pairs} if pairs is not None else None
     changed = reported_changed(target, bundle)
     ignored = set()
@@ -192,11 +178,10 @@ def check_self_link(
     echoed in the self link with no OperationOutcome saying it was ignored is the silent wrong
     result of FIND-03: the client believes it filtered and it did not.
     """
-    self_url = next((link.get("url") for link in bundle.get("link") or []
-                     if isinstance(link, dict) and link.get("relation") == "self" and link.get("url")), None)
-    if not self_url:
+    echoed_or_none = self_link_pairs(bundle)
+    if echoed_or_none is None:
         return [ctx.result("search", False, "no Bundle.link[self] to judge", detail="self link", requirement=("REST-042",))]
-    echoed = parse_qsl(urlsplit(str(self_url)).query, keep_blank_values=True)
+    echoed = echoed_or_none
     echoed_names = {name for name, _ in echoed}
     results: list[CheckResult] = []
 

@@ -4,7 +4,7 @@ request made (type, criteria, compartment). Shared by the oracle (search.py) and
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -80,6 +80,28 @@ class SearchTarget:
         # MHD: an entered-in-error document need not come back to a query without status, and coming
         # back is no error either (MHD-002: a consumer always sends status; MHD-033 is a content rule).
         return None if open_matches else hidden_by_profile(resource, self.query)
+
+
+def self_link_pairs(bundle: dict[str, Any] | None) -> list[tuple[str, str]] | None:
+    """The parameters of a Bundle's self link (R4: those the server applied), in order; None without a self link."""
+    url = next((link.get("url") for link in (bundle or {}).get("link") or []
+                if isinstance(link, dict) and link.get("relation") == "self" and link.get("url")), None)
+    return parse_qsl(urlsplit(str(url)).query, keep_blank_values=True) if url else None
+
+
+def entry_roles(page: dict[str, Any], rtype: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(role, resource) of each entry of a searchset page that holds a resource: "match" for search.mode match, or
+    no mode on a resource of the searched type (R4 makes the mode optional); else the entry's mode ("include",
+    "outcome") or ""."""
+    for entry in page.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            continue
+        mode = (entry.get("search") or {}).get("mode")
+        if mode == "match" or (mode is None and resource.get("resourceType") == rtype):
+            yield "match", resource
+        else:
+            yield (mode if isinstance(mode, str) else ""), resource
 
 
 def parse_search_request(base_url: str, url: str, form: list[tuple[str, str]]) -> SearchTarget | None:

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
 
 from imgconf import catalogue
 from imgconf.checks.base import CheckContext
 from imgconf.checks.search import check_search
-from imgconf.checks.search_target import SearchExpectation, SearchTarget, parse_search_request
+from imgconf.checks.search_target import SearchExpectation, SearchTarget, parse_search_request, self_link_pairs
 from imgconf.client import TargetUnreachable
 from imgconf.fuzz.actors import MHD_RESPONDER, PDQM_SUPPLIER, ihe_requirements
 from imgconf.fuzz.model import Defect, FuzzQuery
@@ -266,16 +265,8 @@ def _failure(result: CheckResult, culprits: _Culprits, observed: dict[str, Any],
     return Failure(Defect(kind, tuple(reqs), level.value, result.reason), culprit, level)
 
 
-def _self_link(bundle: dict[str, Any] | None) -> str | None:
-    for link in (bundle or {}).get("link") or []:
-        if isinstance(link, dict) and link.get("relation") == "self" and isinstance(link.get("url"), str):
-            return str(link["url"])
-    return None
-
-
 def _self_link_names(bundle: dict[str, Any] | None) -> set[str]:
-    url = _self_link(bundle)
-    return {name for name, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)} if url else set()
+    return {name for name, _ in self_link_pairs(bundle) or []}
 
 
 def _spec_for(query: FuzzQuery, target: SearchTarget | None, bundle: dict[str, Any] | None,
