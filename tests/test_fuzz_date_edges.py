@@ -8,15 +8,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from fuzz_support import loaded_through
 
 from imgconf.faults import FaultProxy
 from imgconf.faults.registry import BY_NAME
-from imgconf.fuzz.fixtures import load_fixtures
 from imgconf.fuzz.judge import judge_query
 from imgconf.fuzz.model import FuzzQuery
 from imgconf.fuzz.strategies import EDGE_PREFIXES
 from imgconf.reference.server import EmbeddedServer
-from imgconf.session import SessionOptions, TargetSession
+from imgconf.session import TargetSession
 
 # mr-group-research started 2020-07, nm-unknown 2019: the generator's values inside them (strategies._inside)
 INSIDE = ("2020-07-16", "2019-07-02")
@@ -30,13 +30,8 @@ def proxy() -> Iterator[FaultProxy]:
 
 @pytest.fixture(scope="module")
 def loaded(proxy: FaultProxy) -> Iterator[TargetSession]:
-    session = TargetSession(SessionOptions(target=proxy.base_url))
-    try:
-        load_fixtures(session, ("ImagingStudy",))
+    with loaded_through(proxy, ("ImagingStudy",)) as session:
         yield session
-    finally:
-        proxy.set_faults([])
-        session.close()
 
 
 def test_sa_eb_inside_a_wide_target_pass_on_the_reference_server(loaded: TargetSession, proxy: FaultProxy) -> None:

@@ -99,7 +99,11 @@ PLAN, _ = plan_from_capability(None, FUZZ_TYPES, probe_all=True)
 
 @functools.cache
 def _draws(which: str, canonical: bool, seed_value: int) -> list[FuzzQuery]:
-    universe = RUN_ONE if which == "one" else RUN_TWO
+    return _draw(RUN_ONE if which == "one" else RUN_TWO, canonical, seed_value)
+
+
+def _draw(universe: Universe, canonical: bool, seed_value: int) -> list[FuzzQuery]:
+    """The first N queries the generator draws over ``universe`` from ``seed_value``."""
     drawn: list[FuzzQuery] = []
 
     @seed(seed_value)
@@ -177,18 +181,5 @@ def test_fixtures_loaded_twice_on_the_embedded_server_give_the_same_slots() -> N
     assert one.resources["patient/jones"]["id"] != two.resources["patient/jones"]["id"]
     assert canonical_universe(one).resources == canonical_universe(two).resources
 
-    def draws(universe: Universe, canonical: bool) -> list[FuzzQuery]:
-        drawn: list[FuzzQuery] = []
-
-        @seed(3)
-        @settings(database=None, deadline=None, max_examples=N, phases=[Phase.generate],
-                  suppress_health_check=list(HealthCheck))
-        @given(search_queries(universe, PLAN, canonical=canonical))
-        def collect(query: FuzzQuery) -> None:
-            drawn.append(query)
-
-        collect()
-        return drawn
-
-    assert draws(one, True) == draws(two, True)
-    assert [query_shape(q) for q in draws(one, False)] == [query_shape(q) for q in draws(two, False)]
+    assert _draw(one, True, 3) == _draw(two, True, 3)
+    assert [query_shape(q) for q in _draw(one, False, 3)] == [query_shape(q) for q in _draw(two, False, 3)]

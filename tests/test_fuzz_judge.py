@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from fuzz_support import loaded_through
 
 from imgconf.checks.base import CheckContext
 from imgconf.checks.search import check_search
@@ -54,13 +55,8 @@ def proxy() -> Iterator[FaultProxy]:
 
 @pytest.fixture(scope="module")
 def loaded(proxy: FaultProxy) -> Iterator[TargetSession]:
-    session = TargetSession(SessionOptions(target=proxy.base_url))
-    try:
-        load_fixtures(session, TYPES)
+    with loaded_through(proxy, TYPES) as session:
         yield session
-    finally:
-        proxy.set_faults([])
-        session.close()
 
 
 @pytest.fixture

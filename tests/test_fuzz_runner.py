@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from fuzz_support import loaded_through
 from hypothesis import strategies as st
 
 from imgconf.faults import FaultProxy
@@ -59,13 +60,8 @@ def proxy(upstream: EmbeddedServer) -> Iterator[FaultProxy]:
 @pytest.fixture(scope="module")
 def loaded(proxy: FaultProxy) -> Iterator[TargetSession]:
     """A session through the proxy with the ImagingStudy fuzz fixtures loaded (faults set per test)."""
-    session = TargetSession(SessionOptions(target=proxy.base_url))
-    try:
-        load_fixtures(session, IMAGING)
+    with loaded_through(proxy, IMAGING) as session:
         yield session
-    finally:
-        proxy.set_faults([])
-        session.close()
 
 
 def tagged_left(base_url: str) -> dict[str, int]:

@@ -93,14 +93,7 @@ def test_an_invalid_suite_is_not_proved_valid_and_jsonschema_finds_the_error(bad
 
 
 def test_fhirpath_is_parsed_once_per_expression_and_evaluates_as_fhirpathpy(monkeypatch: pytest.MonkeyPatch) -> None:
-    parses: list[str] = []
-    original = FHIRPathParser.__init__
-
-    def counting(self: FHIRPathParser, *args: Any, **kwargs: Any) -> None:
-        parses.append("x")
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(FHIRPathParser, "__init__", counting)
+    parses = _count_parses(monkeypatch)
     expression = "Patient.name.where(use = 'official').given.first() & ' ' & Patient.id"
     fhirpath._parsed.cache_clear()
     fhirpath.compile_expression.cache_clear()
@@ -108,7 +101,7 @@ def test_fhirpath_is_parsed_once_per_expression_and_evaluates_as_fhirpathpy(monk
     compiled = fhirpath.compile_expression(expression)
     fhirpath.compile_in_bundle(expression)
     assert parses == ["x"]  # strict check, fhirpathpy's AST and the in-Bundle variant from one parse
-    monkeypatch.setattr(FHIRPathParser, "__init__", original)
+    monkeypatch.undo()  # the parser as it was: fhirpathpy's own compile below parses for real
     patient = {"resourceType": "Patient", "id": "p1", "name": [{"use": "official", "given": ["Ann", "B"]}]}
     assert compiled(patient, {}) == fhirpathpy_compile(expression, fhirpath.R4_MODEL)(patient, {}) == ["Ann p1"]
     with pytest.raises(fhirpath.FhirPathSyntaxError):
