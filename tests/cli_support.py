@@ -25,3 +25,23 @@ def imgconf_in_process(*args: str, cwd: Path | None = None, columns: int | None 
         result = CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
     return subprocess.CompletedProcess(["imgconf", *args], result.exit_code, result.stdout, result.stderr)
 
+
+
+def interrupt_after_cases(proc: subprocess.Popen[str], reports: Path, cases: int = 3) -> str:
+    """Ctrl-C (SIGINT) a child `imgconf run` once ``cases`` cases have ended (allure writes a result file as each
+    ends); its whole output. The child is killed if anything here fails, so no run outlives the test."""
+    import signal
+    import time
+
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            if len(list((reports / "allure-results").glob("*-result.json"))) >= cases:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        return str(proc.communicate(timeout=120)[0])
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_support import interrupt_after_cases
 from hostile_support import IMGCONF
 from suite_roots import BUNDLED
 
@@ -98,18 +97,7 @@ def test_ctrl_c_stops_the_chains_and_teardown_still_removes_everything(tmp_path:
         argv += ["--suites", str(suites_dir() / suite)]
     proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, BENCH_LATENCY_ENV: "100"})
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and proc.poll() is None:
-            if len(list((reports / "allure-results").glob("*-result.json"))) >= 3:
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, "the run ended before it could be interrupted"
-        proc.send_signal(signal.SIGINT)
-        out = proc.communicate(timeout=120)[0]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    out = interrupt_after_cases(proc, reports)
     assert proc.returncode == 2, out[-2000:]
     summary = json.loads((reports / "summary.json").read_text())
     assert summary["outcome"] == "interrupted"

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
+from cli_support import interrupt_after_cases
 from hostile_support import IMGCONF
+from suite_roots import BUNDLED
+
 from imgconf.faults import FaultProxy
 from imgconf.faults.model import Fault, ProxyCall
 from imgconf.paths import suites_dir
 from imgconf.reference.server import EmbeddedServer
-from suite_roots import BUNDLED
 
 pytestmark = pytest.mark.slow
 
@@ -34,18 +34,7 @@ def test_sigint_after_a_few_cases_says_interrupted(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     proc = subprocess.Popen([*IMGCONF, "run", "--suites", str(SUITES / "search-basic.yaml"), "--suites", str(SUITES / "search-dates.yaml"),
                              "--reports-dir", str(reports)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and proc.poll() is None:
-            if len(list((reports / "allure-results").glob("*-result.json"))) >= 3:  # written as each case ends
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, "the run ended before it could be interrupted"
-        proc.send_signal(signal.SIGINT)
-        out = proc.communicate(timeout=120)[0]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    out = interrupt_after_cases(proc, reports)
     assert proc.returncode == 2, out[-2000:]
     assert "outcome: INTERRUPTED" in out and "PASS" not in out.split("outcome:")[-1], out[-2000:]
     summary = json.loads((reports / "summary.json").read_text())
