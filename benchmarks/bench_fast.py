@@ -18,7 +18,6 @@ type in one call, per CPU-second, side by side.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -37,7 +36,7 @@ from imgconf.editions import EDITIONS
 from imgconf.suite.template import render
 from imgconf.validators import rule_findings, validate_resource
 from imgconf.validators.faststructure import fast_validate, schema_accepts
-from imgconf.validators.samples import sample_imaging_study
+from imgconf.validators.samples import sample_imaging_study, template_stand_ins
 
 
 def _pin_one_core() -> str:
@@ -73,24 +72,6 @@ def _rates(cases: list[tuple[str, Callable[[Any], Any], Any]], seconds: float) -
     return best
 
 
-def _stand_in(edition: dict[str, str]) -> Callable[[str], Any]:
-    """A fixed value for each placeholder of a fixture template (timing does not depend on which)."""
-    def lookup(name: str) -> Any:
-        digest = int(hashlib.sha1(name.encode()).hexdigest()[:8], 16)
-        if name.startswith("uid."):
-            return f"1.2.826.0.1.3680043.8.498.{digest}"
-        if name.startswith("run.uuid."):
-            return f"urn:uuid:00000000-0000-4000-8000-{digest:012x}"
-        if name.startswith("edition."):
-            return edition[name.removeprefix("edition.")]
-        if name.startswith("fixture."):
-            key, attribute = name.removeprefix("fixture.").rsplit(".", 1)
-            rtype, rid = key.split("/")[0].capitalize(), f"f{digest}"
-            return {"id": rid, "ref": f"{rtype}/{rid}", "url": f"https://fhir.example.org/{rtype}/{rid}",
-                    "size": 1024, "hash": "2jmj7l5rSw0yVb/vlWAYkK/YBwk="}[attribute]
-        return f"x{digest}"
-    return lookup
-
 
 def _fixtures_by_type() -> dict[str, list[dict[str, Any]]]:
     root = Path(__file__).resolve().parents[1] / "fixtures"
@@ -98,7 +79,7 @@ def _fixtures_by_type() -> dict[str, list[dict[str, Any]]]:
     for path in sorted(root.rglob("*.json")):
         template = json.loads(path.read_text())
         for edition in EDITIONS.values():
-            resource = render(template, _stand_in(edition))
+            resource = render(template, template_stand_ins(edition))
             by_type.setdefault(str(resource.get("resourceType")), []).append(resource)
     return by_type
 

@@ -12,11 +12,8 @@ the schema or the certifying walk accepts has no structural finding on the model
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import random
-import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,7 +38,7 @@ from imgconf.validators.faststructure import (
 )
 from imgconf.validators.findings import Finding
 from imgconf.validators.jsonform import Element
-from imgconf.validators.samples import sample_endpoint, sample_imaging_study
+from imgconf.validators.samples import sample_endpoint, sample_imaging_study, template_stand_ins
 from imgconf.validators.structure import model_class, structural_findings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,24 +51,6 @@ def keyed(findings: list[Finding]) -> set[Key]:
 
 
 # --- the examples ---------------------------------------------------------------------------------
-
-def _placeholder(edition: dict[str, str]) -> Any:
-    def lookup(name: str) -> Any:
-        digest = int(hashlib.sha1(name.encode()).hexdigest()[:8], 16)
-        if name.startswith("uid."):
-            return f"1.2.826.0.1.3680043.8.498.{digest}"
-        if name.startswith("run.uuid."):
-            return f"urn:uuid:{uuid.UUID(int=digest)}"
-        if name.startswith("edition."):
-            return edition[name.removeprefix("edition.")]
-        if name.startswith("fixture."):
-            key, attribute = name.removeprefix("fixture.").rsplit(".", 1)
-            rtype, rid = key.split("/")[0].capitalize(), re.sub(r"[^A-Za-z0-9.-]", "-", key.split("/")[-1])
-            return {"id": rid, "ref": f"{rtype}/{rid}", "url": f"https://fhir.example.org/{rtype}/{rid}",
-                    "size": 1024, "hash": "2jmj7l5rSw0yVb/vlWAYkK/YBwk="}[attribute]
-        return {"run.tag": "t1", "pacs.dicomweb": "https://pacs.example.org/dicom-web"}.get(name, f"x{digest}")
-    return lookup
-
 
 def _with_entries(name: str, resource: Any) -> Iterator[tuple[str, dict[str, Any]]]:
     if not isinstance(resource, dict):
@@ -88,7 +67,7 @@ def examples() -> list[tuple[str, dict[str, Any]]]:
         template = json.loads(path.read_text())
         for edition_name, edition in EDITIONS.items():
             label = f"{path.relative_to(ROOT)}[{edition_name}]"
-            found += _with_entries(label, render(template, _placeholder(edition)))
+            found += _with_entries(label, render(template, template_stand_ins(edition)))
     for path in sorted((ROOT / "tests" / "data").rglob("*.json")):
         found += _with_entries(str(path.relative_to(ROOT)), json.loads(path.read_text()))
     found += [("sample_imaging_study", sample_imaging_study()),

@@ -1,7 +1,12 @@
-"""A valid R4 ImagingStudy (and its WADO-RS Endpoint) to start tests and benchmarks from."""
+"""A valid R4 ImagingStudy (and its WADO-RS Endpoint) to start tests and benchmarks from, and stand-in values to
+render the project's fixture templates offline."""
 
 from __future__ import annotations
 
+import hashlib
+import re
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from imgconf.validators.endpoint import CONNECTION_TYPE_SYSTEM
@@ -73,3 +78,24 @@ def sample_imaging_study(n_series: int = 3, n_instances: int = 20, *,
         "series": series,
     }
 
+
+
+def template_stand_ins(edition: dict[str, str]) -> Callable[[str], Any]:
+    """A fixed, well-formed value for each placeholder of a fixture template (``imgconf.suite.template.render``),
+    for validating the fixtures with no server: UIDs under a test root, UUIDs, the edition's codes, fixture ids and
+    references derived from the fixture key."""
+    def lookup(name: str) -> Any:
+        digest = int(hashlib.sha1(name.encode()).hexdigest()[:8], 16)
+        if name.startswith("uid."):
+            return f"1.2.826.0.1.3680043.8.498.{digest}"
+        if name.startswith("run.uuid."):
+            return f"urn:uuid:{uuid.UUID(int=digest)}"
+        if name.startswith("edition."):
+            return edition[name.removeprefix("edition.")]
+        if name.startswith("fixture."):
+            key, attribute = name.removeprefix("fixture.").rsplit(".", 1)
+            rtype, rid = key.split("/")[0].capitalize(), re.sub(r"[^A-Za-z0-9.-]", "-", key.split("/")[-1])
+            return {"id": rid, "ref": f"{rtype}/{rid}", "url": f"https://fhir.example.org/{rtype}/{rid}",
+                    "size": 1024, "hash": "2jmj7l5rSw0yVb/vlWAYkK/YBwk="}[attribute]
+        return {"run.tag": "t1", "pacs.dicomweb": "https://pacs.example.org/dicom-web"}.get(name, f"x{digest}")
+    return lookup
