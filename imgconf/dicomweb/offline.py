@@ -143,10 +143,10 @@ class OpenPacs:
     """What ``imgconf validate --dicomweb`` holds while it runs: the client, the checker, the split inputs."""
 
     def __init__(self, root: str, paths: list[Path]) -> None:
-        from imgconf.offline import ReadError, _iter_items
+        from imgconf.offline import ReadError, iter_resources
 
         self.dicom_paths, self.other_paths = dicom_files(paths)
-        resources = [(item, None) for path in self.other_paths for _, item, _ in _iter_items(path)
+        resources = [(item, None) for path in self.other_paths for _, item in iter_resources(path)
                      if not isinstance(item, ReadError) and item.get("resourceType") == "Endpoint"]
         self.client = DicomWebClient(root)
         self.check = OfflineCrossCheck(self.client, collect_endpoints(resources))
