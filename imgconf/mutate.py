@@ -340,17 +340,17 @@ def index_suites(paths: list[Path]) -> dict[str, Path]:
 
 
 def index_suite_requirements(paths: list[Path]) -> dict[str, tuple[Path, tuple[str, ...]]]:
-    """Suite id -> (suite file, what its run must be given besides the target: ``requires``, e.g. "dicomweb")."""
-    from imgconf.fixtures import library
-    from imgconf.paths import fixtures_dir
-    from imgconf.suite.loader import discover, load_suite
+    """Suite id -> (suite file, what its run must be given besides the target: ``requires``, e.g. "dicomweb").
 
-    fixture_library = library(fixtures_dir())
-    index: dict[str, tuple[Path, tuple[str, ...]]] = {}
-    for path in discover(paths):
-        suite = load_suite(path, fixture_library=fixture_library)
-        index[suite.id] = (path, tuple(suite.requires))
-    return index
+    From ``imgconf list``'s rows (imgconf.suite.index): a suite whose bytes and loader are unchanged since it
+    was last loaded and validated is not loaded again (about a second for the bundled suites); any other suite
+    is loaded by the real loader, and one that does not load stops the mutation run before it starts."""
+    from imgconf.suite.index import list_suites
+
+    listing = list_suites(paths)
+    if listing.errors:
+        raise MutationError("a suite does not load: " + "; ".join(listing.errors))
+    return {str(row["id"]): (Path(row["file"]), tuple(row["requires"])) for row in listing.rows}
 
 
 def needs_pacs(fault: Fault, pacs_suites: set[str]) -> bool:

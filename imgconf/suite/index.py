@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from imgconf.suite.model import Suite
 
 CACHE_FILE = "suite-index.json"
-_FORMAT = 1  # bump when the shape of a row changes without a change of package files (never, in practice)
+_FORMAT = 2  # bump when the shape of a row changes (2: "requires", for imgconf mutate's suite index)
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
@@ -50,6 +50,7 @@ def suite_row(suite: Suite) -> dict[str, Any]:
         "id": suite.id, "title": suite.title, "area": suite.area,
         "cases": [{"id": c.id, "name": c.name, "level": c.level.value, "requirements": list(c.requirements)} for c in suite.cases],
         "requirements": reqs,
+        "requires": list(suite.requires),  # what a run of it must be given besides the target ("dicomweb")
     }
 
 
@@ -138,7 +139,7 @@ def _well_formed(entry: Any) -> bool:
     """A hand-edited or truncated entry is ignored (its suite is loaded again), never trusted."""
     return (isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and isinstance(row := entry.get("row"), dict)
             and all(isinstance(row.get(k), str) for k in ("id", "title", "area"))
-            and all(isinstance(row.get(k), list) for k in ("cases", "requirements")))
+            and all(isinstance(row.get(k), list) for k in ("cases", "requirements", "requires")))
 
 
 def _write_cache(path: Path, fingerprint: str, suites: dict[str, dict[str, Any]]) -> None:
