@@ -868,6 +868,12 @@ def survey(
         "--header", help="'Name: value' sent on every request to the target (repeatable).")] = None,
     request_timeout: Annotated[float | None, typer.Option(help="Seconds per HTTP request (whole exchange).")] = None,
     insecure: Annotated[bool, typer.Option(help="Do not verify TLS certificates.")] = False,
+    memory_ids: Annotated[int, typer.Option(
+        "--memory-ids", min=0, metavar="N", help="Ids of validated resources kept in memory (~140 bytes each); "
+                                                 "later ones go to seen-ids.sqlite in the report folder.")] = 500_000,
+    memory_uids: Annotated[int, typer.Option(
+        "--memory-uids", min=0, metavar="N", help="UIDs the DICOM-012/013 index keeps in memory (~60 bytes each); "
+                                                  "later claims go to uid-spool/ in the report folder.")] = 1_000_000,
 ) -> None:
     """Sweep a server's data READ-ONLY (GET searches, next links on its origin) into the data-quality report.
 
@@ -890,7 +896,8 @@ def survey(
         settings = SurveySettings(
             target=url, resource_types=types, count=count, max_per_type=max_per_type, rate=rate, timeout=timeout,
             verify_tls=not insecure and not (chosen and chosen.verify_tls is False), headers=tuple(headers),
-            auth=chosen.auth if chosen else None, profile=None if profile == "r4" else profile)
+            auth=chosen.auth if chosen else None, profile=None if profile == "r4" else profile,
+            memory_ids=memory_ids, memory_uids=memory_uids)
         state, out_dir, state_path = prepare(settings, out_dir=report, resume=resume)
     except (SurveyError, RunControlError) as exc:
         console.print(f"survey: {exc}", style="bold red", markup=False, soft_wrap=True)

@@ -36,6 +36,8 @@ from imgconf.bulk.survey import (
     prepare,
     save_state,
 )
+from imgconf.bulk.surveyindex import MEMORY_UIDS
+from imgconf.bulk.surveyseen import MEMORY_IDS, SEEN_DB
 from imgconf.bulk.work import validate_lines
 from imgconf.cli import app
 from imgconf.faults import FaultProxy
@@ -287,23 +289,78 @@ def test_survey_beyond_its_memory_bound_finds_what_the_in_memory_index_finds(ups
     assert outcome(spooled.state, None) == outcome(in_memory.state, None) == ("fail", 1)
 
 
+def test_cli_memory_bounds_spill_ids_and_uids_to_disk_with_the_same_report(upstream: EmbeddedServer,
+                                                                           tmp_path: Path) -> None:
+    """``--memory-ids 2 --memory-uids 0``: every id past the second and every UID claim go to disk; the survey
+    sends the same GETs and writes the same report as with the defaults (everything in memory)."""
+    runner = CliRunner()
+    logs: dict[str, list[Any]] = {}
+    with FaultProxy(upstream.base_url, []) as proxy:
+        for run, bounds in (("memory", []), ("disk", ["--memory-ids", "2", "--memory-uids", "0"])):
+            proxy.state.log.clear()
+            done = runner.invoke(app, ["survey", "--target", proxy.base_url, "--count", "4",
+                                       "--report", str(tmp_path / run), *bounds])
+            assert done.exit_code == 1, done.output  # complete; DICOM-012 is a SHALL finding
+            logs[run] = list(proxy.state.log)
+    assert logs["disk"] == logs["memory"] and {m for m, _, _ in logs["disk"]} == {"GET"}  # read-only, same pages
+    total = len(everything(upstream, "ImagingStudy")) + len(everything(upstream, "DocumentReference"))
+    state = load_state(tmp_path / "disk" / "survey-state.json")
+    assert (len(state.seen), state.seen_spooled) == (2, total - 2)
+    assert (tmp_path / "disk" / SEEN_DB).exists() and not (tmp_path / "memory" / SEEN_DB).exists()
+    assert (tmp_path / "disk" / "uid-spool" / "resources.ndjson").exists()
+    assert not (tmp_path / "memory" / "uid-spool").exists()
+    assert _findings(tmp_path / "disk") != [] and sorted(_flat_findings(tmp_path / "disk")) == sorted(
+        _flat_findings(tmp_path / "memory"))
+    timing = ("elapsed_seconds", "resources_per_second")
+    disk, memory = ({k: v for k, v in json.loads((tmp_path / run / "quality.json").read_text(encoding="utf-8")).items()
+                     if k not in timing} for run in ("disk", "memory"))
+    assert disk == memory
+    helps = runner.invoke(app, ["survey", "--help"], terminal_width=200).output
+    assert "--memory-ids" in helps and "--memory-uids" in helps
+
+
+def test_cli_memory_defaults_are_the_modules_bounds() -> None:
+    """cli.py cannot import the survey modules at start-up (imgconf --help < 0.3 s): its defaults are literals."""
+    import inspect
+
+    from imgconf.cli import survey as survey_command
+
+    defaults = {name: param.default for name, param in inspect.signature(survey_command).parameters.items()}
+    assert (defaults["memory_ids"], defaults["memory_uids"]) == (MEMORY_IDS, MEMORY_UIDS)
+
+
+def _flat_findings(out: Path) -> list[str]:
+    """Every finding of findings.ndjson with its resource (a spooled UID conflict is a record of its own)."""
+    return [json.dumps([r["source"], f], sort_keys=True) for r in map(json.loads, _findings(out)) for f in r["findings"]]
+
+
 def test_an_interrupted_spooled_survey_resumes_to_the_same_findings(upstream: EmbeddedServer, tmp_path: Path) -> None:
     """Ctrl-C mid-crawl with everything spooled: the spool is cut back to the checkpoint on resume, nothing is
     spooled twice, and the conflicts come out once, as in an uninterrupted survey; a removed spool is refused."""
     whole, _ = survey(upstream.base_url, tmp_path / "whole", count=3, memory_uids=0)
     out = tmp_path / "r"
-    chosen = settings(upstream.base_url, count=3, memory_uids=0)
+    chosen = settings(upstream.base_url, count=3, memory_uids=0, memory_ids=2)  # the ids spill to disk too
     state, folder, state_path = prepare(chosen, out_dir=out, resume=None)
-    Survey(chosen, state, state_path=state_path, out_dir=folder, validator=InterruptAfter(7)).run()
-    assert load_state(state_path).spool_sizes  # the checkpoint counts the spooled files
+    first = InterruptAfter(7)
+    Survey(chosen, state, state_path=state_path, out_dir=folder, validator=first).run()
+    interrupted = load_state(state_path)
+    assert interrupted.spool_sizes  # the checkpoint counts the spooled files
+    assert (len(interrupted.seen), interrupted.seen_spooled) == (2, 5)  # and the ids on disk
     resumed, folder, state_path = prepare(chosen, out_dir=None, resume=state_path)
-    Survey(chosen, resumed, state_path=state_path, out_dir=folder, validator=InterruptAfter(None)).run()
+    second = InterruptAfter(None)
+    Survey(chosen, resumed, state_path=state_path, out_dir=folder, validator=second).run()
+    assert not set(first.judged) & set(second.judged)
     assert _findings(out) == _findings(tmp_path / "whole")
     store = out / "uid-spool" / "resources.ndjson"
     labels = [json.loads(line)[0] for line in store.read_text(encoding="utf-8").splitlines()]
     assert len(labels) == len(set(labels)) == len(everything(upstream, "ImagingStudy"))
     assert outcome(resumed, None) == outcome(whole.state, None)
 
+    ids = out / SEEN_DB
+    ids.rename(out / "elsewhere")
+    with pytest.raises(SurveyError, match=r"cannot resume: .*seen-ids\.sqlite: missing"):
+        prepare(chosen, out_dir=None, resume=state_path)
+    (out / "elsewhere").rename(ids)
     store.unlink()
     with pytest.raises(SurveyError, match=r"cannot resume: .*resources\.ndjson: missing"):
         prepare(chosen, out_dir=None, resume=state_path)
@@ -363,7 +420,9 @@ def test_page_size_over_count_is_rest_085_and_fewer_is_legal(upstream: EmbeddedS
     assert problems(tmp_path / "good") == [] and "REST-085" not in job.state.report.by_rule
 
 
-def test_a_resource_repeated_across_pages_is_validated_once(upstream: EmbeddedServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("memory_ids", [MEMORY_IDS, 0], ids=["ids in memory", "ids on disk"])
+def test_a_resource_repeated_across_pages_is_validated_once(upstream: EmbeddedServer, tmp_path: Path,
+                                                            memory_ids: int) -> None:
     first: list[dict[str, Any]] = []
 
     def repeat_first(body: dict[str, Any]) -> None:  # offset paging over data that changes under it
@@ -376,9 +435,11 @@ def test_a_resource_repeated_across_pages_is_validated_once(upstream: EmbeddedSe
     repeats = Fault("repeats-first", "every later page repeats the first match, twice", ("REST-043",),
                     on_response=edit_json(repeat_first, calls=searches, body=bundles()))
     with FaultProxy(upstream.base_url, [repeats]) as proxy:
-        job, _ = survey(proxy.base_url, tmp_path / "r", count=2, resource_types=("ImagingStudy",))
+        job, _ = survey(proxy.base_url, tmp_path / "r", count=2, resource_types=("ImagingStudy",),
+                        memory_ids=memory_ids)
     studies = len(everything(upstream, "ImagingStudy"))
     assert job.state.types["ImagingStudy"].validated == job.state.report.resources == studies
+    assert job.state.seen_spooled == (studies if memory_ids == 0 else 0)  # the repeats were found where the ids are
     assert job.state.types["ImagingStudy"].pages == -(-studies // 2)
     # 2 + 2 repeats on a page asked with _count=2 is more than _count (REST-085), a deviation of its own
     assert {p["requirement"] for p in problems(tmp_path / "r")} == {"REST-085"}

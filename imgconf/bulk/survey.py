@@ -3,7 +3,8 @@
 For each resource type: ``GET [type]?_count=N``, then the ``next`` links (opaque, R4 search.html),
 every match entry validated with the rules ``imgconf validate`` uses, and the cross-resource UID
 rules (DICOM-012/013 over everything read: in memory up to ``memory_uids`` UIDs, then the disk spool,
-imgconf.bulk.surveyindex), accumulated into one ``QualityReport``.
+imgconf.bulk.surveyindex), accumulated into one ``QualityReport``. The ids already validated (none is validated
+twice) are bounded the same way: ``memory_ids`` in memory, then an SQLite table (imgconf.bulk.surveyseen).
 
 Why it may be pointed at production:
 
@@ -47,6 +48,7 @@ from imgconf.auth.settings import AuthSettings
 from imgconf.bounded import bounded_transport
 from imgconf.bulk.quality import QualityReport, write_quality_report
 from imgconf.bulk.surveyindex import MEMORY_UIDS, SpoolMissing, SurveyUidIndex
+from imgconf.bulk.surveyseen import MEMORY_IDS, SEEN_DB, SurveySeen
 from imgconf.client import DEFAULT_MAX_RESPONSE_BYTES, HttpResult, TargetClient, TargetUnreachable
 from imgconf.credentials import origin, shown
 from imgconf.results import Exchange
@@ -109,6 +111,7 @@ class SurveySettings:
     profile: str | None = None
     checkpoint_s: float = 5.0  # the state file is rewritten at most this often while a type is read
     memory_uids: int = MEMORY_UIDS  # UIDs the in-memory index holds; later claims go to the disk spool
+    memory_ids: int = MEMORY_IDS  # ids of validated resources held in memory; later ones go to the disk table
 
 
 @dataclass
@@ -142,11 +145,14 @@ class SurveyState:
     types: dict[str, TypeProgress]
     report: QualityReport
     index: UidIndex
-    seen: set[str] = field(default_factory=set)  # "Type/id" of every resource validated: none is validated twice
+    # "Type/id" of the resources validated (none is validated twice): the first memory_ids here, the rest in
+    # the report folder's SEEN_DB (imgconf.bulk.surveyseen), seen_spooled of them at this checkpoint
+    seen: set[str] = field(default_factory=set)
     requests: int = 0
     problems: list[dict[str, Any]] = field(default_factory=list)  # what could not be read, with redacted evidence
     findings_bytes: int = 0  # the length of findings.ndjson at this checkpoint (a resume cuts it back there)
     spool_sizes: list[int] = field(default_factory=list)  # the UID spool's file sizes at this checkpoint (idem)
+    seen_spooled: int = 0  # ids in the SEEN_DB table at this checkpoint (a resume deletes the ones after)
     started_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     elapsed_s: float = 0.0
     interrupted: bool = False
@@ -200,7 +206,7 @@ def save_state(path: Path, state: SurveyState) -> None:
         "format": STATE_FORMAT, "target": state.target, "count": state.count, "out_dir": state.out_dir,
         "types": {t: p.to_json() for t, p in state.types.items()}, "requests": state.requests,
         "problems": state.problems, "findings_bytes": state.findings_bytes, "spool_sizes": state.spool_sizes,
-        "started_at": state.started_at,
+        "seen_spooled": state.seen_spooled, "started_at": state.started_at,
         "elapsed_s": state.elapsed_s, "interrupted": state.interrupted,
         "accumulators": base64.b64encode(blob).decode("ascii"),
     }
@@ -234,7 +240,7 @@ def load_state(path: Path) -> SurveyState:
             types={str(t): TypeProgress.from_json(p) for t, p in data["types"].items()},
             report=report, index=index, seen=seen, requests=int(data["requests"]), problems=list(data["problems"]),
             findings_bytes=int(data["findings_bytes"]), spool_sizes=[int(n) for n in data.get("spool_sizes", [])],
-            started_at=str(data["started_at"]),
+            seen_spooled=int(data.get("seen_spooled", 0)), started_at=str(data["started_at"]),
             elapsed_s=float(data["elapsed_s"]), interrupted=bool(data["interrupted"]),
         )
     except (KeyError, TypeError, ValueError, AttributeError, EOFError, pickle.UnpicklingError) as exc:
@@ -307,6 +313,8 @@ class Survey:
         self.limit = RateLimit(settings.rate)
         self.uids = SurveyUidIndex(state.index, out_dir / SPOOL_DIR, memory_uids=settings.memory_uids,
                                    sizes=state.spool_sizes)
+        self.seen = SurveySeen(state.seen, out_dir / SEEN_DB, memory_ids=settings.memory_ids,
+                               spooled=state.seen_spooled)
         self._findings: IO[bytes] | None = None
         self._last_checkpoint = time.monotonic()
         self._clock_from = time.monotonic()
@@ -329,6 +337,7 @@ class Survey:
                 self.write_reports()
             finally:
                 self.uids.close()
+                self.seen.close()
                 client.close()
                 if smart is not None:
                     smart.close()
@@ -367,6 +376,7 @@ class Survey:
             self._findings.flush()
             self.state.findings_bytes = self._findings.tell()
         self.state.spool_sizes = self.uids.checkpoint()
+        self.state.seen_spooled = self.seen.checkpoint()  # committed before the state that counts it is written
         save_state(self.state_path, self.state)
 
     def _spooled_conflicts(self) -> None:
@@ -417,7 +427,7 @@ class Survey:
                 if self.state.reached_max(rtype, self.settings.max_per_type):
                     return  # the rest of this page waits for a resume with a higher --max
                 rid = resource.get("id")
-                if isinstance(rid, str) and f"{rtype}/{rid}" in self.state.seen:
+                if isinstance(rid, str) and f"{rtype}/{rid}" in self.seen:
                     p.consumed = i + 1
                     continue  # the server repeated it (offset paging while data changes): validated already
                 self._validate(rtype, resource, url, i)  # counts it and moves p.consumed past it
@@ -503,7 +513,7 @@ class Survey:
         self.state.report.add(label, resource, findings)
         progress.consumed, progress.validated = i + 1, progress.validated + 1
         if isinstance(rid, str):
-            self.state.seen.add(f"{rtype}/{rid}")
+            self.seen.add(f"{rtype}/{rid}")
         self._write_findings(label, resource, findings)
 
     def _write_findings(self, label: str, resource: dict[str, Any], findings: list[Finding]) -> None:
@@ -601,8 +611,9 @@ def prepare(settings: SurveySettings, *, out_dir: Path | None, resume: Path | No
         if settings.resource_types and tuple(state.types) != settings.resource_types:
             raise SurveyError(f"{resume} surveys {', '.join(state.types)}; resume it with those types (or no --resource)")
         folder = out_dir or Path(state.out_dir)
-        try:  # the UID spool the state counts on is still there (cut back to the checkpoint)
+        try:  # the UID spool and the table of ids the state counts on are still there (cut back to the checkpoint)
             SurveyUidIndex(state.index, folder / SPOOL_DIR, sizes=state.spool_sizes).close()
+            SurveySeen(state.seen, folder / SEEN_DB, spooled=state.seen_spooled).close()
         except SpoolMissing as exc:
             raise SurveyError(f"{resume}: cannot resume: {exc}") from None
         return state, folder, resume
