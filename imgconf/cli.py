@@ -473,6 +473,8 @@ def mutate(
                 fuzzed = (f"; fuzz: {result.fuzz.error}" if result.fuzz.error else
                           f"; fuzz: {len(result.fuzz_caught_by)} new finding(s) in {result.fuzz.queries} queries, "
                           f"{result.fuzz.duration_s:.1f} s")
+            elif fuzzing and result.fault.not_fuzzable:
+                fuzzed = f"; not fuzzable: {result.fault.not_fuzzable}"
             console.print(f"  {name}: {mark} ({len(result.caught_by)} check(s), {len(result.suites_run)} suite(s), "
                           f"{result.duration_s:.1f} s{fuzzed})")
 
@@ -499,13 +501,14 @@ def mutate(
             ", ".join(d["requirements_that_caught"][:6]) + (" …" if len(d["requirements_that_caught"]) > 6 else ""),
             f"{len(cases)}: " + "; ".join(c.split("::", 1)[1] for c in cases[:2]) + (" …" if len(cases) > 2 else ""),
         ]
-        if fuzzing:  # suites / fuzz / both / neither; "(not fuzzed)": not a search fault
-            row.append(r.attribution + ("" if r.fuzz is not None else " (not fuzzed)"))
+        if fuzzing:  # suites / fuzz / both / neither; "(not fuzzed)": not a search fault; "(not fuzzable: why)"
+            row.append(r.attribution_label)
         table.add_row(*row)
     console.print(table)
     if fuzzing:
+        unfuzzable = f" ({len(report.not_fuzzable)} search fault(s) not fuzzable)" if report.not_fuzzable else ""
         console.print(f"caught by suites and fuzzing {counts['both']}, suites only {counts['suites']}, "
-                      f"fuzzing only {counts['fuzz']}, neither {counts['neither']}")
+                      f"fuzzing only {counts['fuzz']}, neither {counts['neither']}{unfuzzable}")
         for finding in report.fuzz_false_positives:
             console.print(f"  [red]FALSE POSITIVE (fuzz, no fault)[/] {finding.cause}: {plain(finding.query.display())}")
     fps = report.false_positives

@@ -32,7 +32,9 @@ likeliest first; every type when it names none) — three types sharing one budg
 parameter. The fault is caught by fuzzing when its run has a finding whose cause the no-fault run did not
 have. A fault counts as caught when the suites or fuzzing catch it; the report says which (suites / fuzz / both
 / neither) and how many only fuzzing caught. ``fuzz_only=True`` (``--fuzz-only``) injects only the search faults
-and runs no suite: what fuzzing alone catches.
+and runs no suite: what fuzzing alone catches. A search fault declared ``Fault.not_fuzzable`` (the generator never
+sends what it breaks) gets no fuzz run: it is reported "suites only (not fuzzable: <reason>)" (under ``fuzz_only``:
+not run, with that reason); with no fuzzable fault selected no fuzz session starts at all.
 """
 
 from __future__ import annotations
@@ -167,6 +169,14 @@ class FaultResult:
             (self.caught_by_suites, self.caught_by_fuzz), "neither")
 
     @property
+    def attribution_label(self) -> str:
+        """The table's "caught by": the attribution, and why fuzzing had no say where it had none."""
+        if self.fault.not_fuzzable:
+            who = "suites only" if self.attribution == "suites" else self.attribution
+            return f"{who} (not fuzzable: {self.fault.not_fuzzable})"
+        return self.attribution + ("" if self.fuzz is not None else " (not fuzzed)")
+
+    @property
     def on_target(self) -> bool:
         """A catching check cites one of the requirements the fault is tied to."""
         wanted = set(self.fault.requirements)
@@ -187,6 +197,7 @@ class FaultResult:
             "caught_by_fuzz": None if self.fuzz is None else self.caught_by_fuzz,  # None: not fuzzed
             "attribution": self.attribution,
             "fuzz": None if self.fuzz is None else self.fuzz.to_dict(self.fuzz_caught_by),
+            "not_fuzzable": self.fault.not_fuzzable,  # why fuzzing cannot see it (then "fuzz" is None), else None
             "incomplete": self.incomplete,
             "not_run": self.not_run,
             "caught_by_own_requirement": self.on_target,
@@ -243,6 +254,11 @@ class MutationReport:
         """Fuzz findings with no fault injected: the oracle (or the upstream) is wrong."""
         return list(self.fuzz_baseline.findings) if self.fuzz_baseline else []
 
+    @property
+    def not_fuzzable(self) -> list[FaultResult]:
+        """Scored search faults declared not fuzzable: no fuzz run was spent on them (``Fault.not_fuzzable``)."""
+        return [r for r in self.scored if r.fault.search and r.fault.not_fuzzable]
+
     def attribution_counts(self) -> dict[str, int]:
         """Scored faults by what caught them; "fuzz" is the figure only fuzzing reached."""
         counts = dict.fromkeys(("both", "suites", "fuzz", "neither"), 0)
@@ -288,13 +304,18 @@ class MutationReport:
         }
 
     def _fuzz_dict(self) -> dict[str, Any] | None:
-        if self.fuzz is None or self.fuzz_baseline is None:
+        if self.fuzz is None:
             return None
         fuzzed = [r for r in self.scored if r.fuzz is not None]
+        quiet = self.fuzz_baseline  # None: no fuzzable fault was selected, so no fuzz session ran
         return {
             "budget": self.fuzz.budget, "budget_per_type": True, "seed": self.fuzz.seed, "suites_run": not self.fuzz_only,
-            "no_fault_run": {**self.fuzz_baseline.to_dict(), "green": not self.fuzz_false_positives},
-            "search_faults": len(fuzzed),
+            "no_fault_run": None if quiet is None else {**quiet.to_dict(), "green": not self.fuzz_false_positives},
+            "search_faults": len(fuzzed),  # the fuzzed ones; the not fuzzable ones are listed under not_fuzzable
+            "not_fuzzable": {"count": len(self.not_fuzzable),
+                             "attribution": {a: sum(r.attribution == a for r in self.not_fuzzable)
+                                             for a in ("suites", "neither")},
+                             "faults": {r.fault.name: r.fault.not_fuzzable for r in self.not_fuzzable}},
             "caught_by_fuzz": sum(r.caught_by_fuzz for r in fuzzed),
             "caught_only_by_fuzz": sum(r.attribution == "fuzz" for r in self.scored),
             "attribution": self.attribution_counts(),
@@ -463,17 +484,23 @@ def mutate(
                 if progress:
                     progress(fault.name, skipped)
                 continue
+            if fuzz_only and not fault.fuzzable:  # no suite and no fuzz run could catch it: not injected
+                skipped = FaultResult(fault, not_run=f"not fuzzable: {fault.not_fuzzable}", selection="none: --fuzz-only")
+                results.append(skipped)
+                if progress:
+                    progress(fault.name, skipped)
+                continue
             proxy.set_faults([fault])
             result = FaultResult(fault, selection="none: --fuzz-only") if fuzz_only else _suites_result(
                 fault, select_suites(fault, available, full=full), proxy.base_url, suites, extra, rootdir, quiet)
             results.append(result)
-            if progress and (fuzz is None or not fault.search):
+            if progress and (fuzz is None or not fault.fuzzable):  # a fuzzed fault: after its fuzz run
                 progress(fault.name, result)
         proxy.set_faults([])
         fuzz_quiet = None
-        if fuzz is not None:  # after every suite run: the fuzz fixtures stay loaded for all fuzz runs
-            fuzz_quiet = _fuzz_every_fault(proxy, fuzz, client_auth, [r for r in results if r.fault.search
-                                                                      and not r.not_run], progress)
+        to_fuzz = [r for r in results if r.fault.fuzzable and not r.not_run]
+        if fuzz is not None and to_fuzz:  # after every suite run: the fuzz fixtures stay loaded for all fuzz runs
+            fuzz_quiet = _fuzz_every_fault(proxy, fuzz, client_auth, to_fuzz, progress)
     return MutationReport(label, baseline, results, time.perf_counter() - started, full=full, fuzz=fuzz,
                           fuzz_baseline=fuzz_quiet, fuzz_only=fuzz_only)
 

@@ -4,6 +4,7 @@ tester (imgconf fuzz) catches, besides the suites."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from imgconf.faults import BY_NAME, MUTATION_FAULTS, FaultProxy
+from imgconf.faults import BY_NAME, MUTATION_FAULTS, Fault, FaultProxy, ProxyCall, ProxyResponse
 from imgconf.fuzz.model import Defect, FuzzFinding, FuzzQuery
 from imgconf.mutate import FaultResult, FuzzMutation, FuzzOutcome, MutationReport, RunOutcome
 from imgconf.paths import suites_dir
@@ -112,13 +113,15 @@ def test_mutate_with_fuzz_says_per_fault_what_caught_it(tmp_path: Path) -> None:
     # Only imagingstudy-search-basic runs. drops-first-match: that suite and any fuzzed search with a match catch it;
     # ignores-count: the suite sends no _count, the fuzzer often does; modality-lowercase is no search fault (not
     # fuzzed); nothing sends `Prefer: handling=strict` (the fuzzer neither): ignores-strict-handling is caught by
-    # neither; html-error-page also answers /metadata with HTML, so the fuzzer has nothing to plan from: no verdict.
+    # neither; html-error-page also answers /metadata with HTML, so the fuzzer has nothing to plan from. Both are
+    # declared not fuzzable: no fuzz run is spent on them, the report says why.
     out = tmp_path / "mutation.json"
     proc = subprocess.run(
         [sys.executable, "-m", "imgconf.cli", "mutate", "--suites", SEARCH_BASIC, "--json", str(out), "--fuzz",
          "--fuzz-budget", "40", "--fuzz-seed", "1", "--fault", "drops-first-match", "--fault", "ignores-count",
          "--fault", "modality-lowercase", "--fault", "ignores-strict-handling", "--fault", "html-error-page"],
         capture_output=True, text=True, timeout=900, cwd=tmp_path, check=False,
+        env={**os.environ, "COLUMNS": "400"},  # the table's rows unwrapped
     )
     assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
     report = json.loads(out.read_text())
@@ -131,14 +134,18 @@ def test_mutate_with_fuzz_says_per_fault_what_caught_it(tmp_path: Path) -> None:
     assert counted["caught_by_suites"] is False and counted["caught_by_fuzz"] is True
     assert all("REST-085" in f["requirements"] and "_count=" in f["query"] for f in counted["fuzz"]["findings"])
     html = by_name["html-error-page"]
-    assert html["caught_by_fuzz"] is False and html["fuzz"]["error"].startswith("no query was generated and judged")
+    assert html["caught_by_fuzz"] is None and html["fuzz"] is None and html["not_fuzzable"].startswith("GET metadata")
+    assert by_name["ignores-strict-handling"]["fuzz"] is None
+    assert "suites only (not fuzzable: GET metadata" in proc.stdout
+    assert "neither (not fuzzable: the fuzzer sends no Prefer header)" in proc.stdout
     fuzz = report["fuzz"]
     assert fuzz["no_fault_run"]["green"] is True and fuzz["no_fault_run"]["queries"] > 0
     assert fuzz["budget"] == 40 and fuzz["seed"] == 1 and fuzz["caught_only_by_fuzz"] == 1
     assert fuzz["attribution"] == {"both": 1, "suites": 2, "fuzz": 1, "neither": 1}
+    assert fuzz["not_fuzzable"]["attribution"] == {"suites": 1, "neither": 1} and fuzz["not_caught_by_fuzz"] == []
     assert report["caught"] == 4 and report["injected"] == 5 and report["not_caught"] == ["ignores-strict-handling"]
     assert proc.returncode == 1  # one fault caught by neither
-    assert "fuzzing only 1" in proc.stdout and "ignores-count" in proc.stdout
+    assert "fuzzing only 1, neither 1 (2 search fault(s) not fuzzable)" in proc.stdout and "ignores-count" in proc.stdout
 
 
 def test_the_proxy_maps_its_base_inside_encoded_queries_both_ways() -> None:
@@ -426,7 +433,8 @@ def test_a_fault_leaves_the_searches_of_the_types_it_does_not_name_alone() -> No
 def test_mutate_fuzzes_each_fault_on_its_types_and_stops_at_the_first_new_finding() -> None:
     from imgconf.mutate import mutate
 
-    report = mutate([Path(SEARCH_BASIC)], faults=[BY_NAME["ignores-setting"], BY_NAME["drops-first-match"]],
+    report = mutate([Path(SEARCH_BASIC)], faults=[BY_NAME["ignores-setting"], BY_NAME["drops-first-match"],
+                                                  BY_NAME["ignores-summary"]],
                     fuzz=FuzzMutation(budget=15, seed=0), fuzz_only=True)
     assert report.fuzz_baseline is not None and not report.fuzz_false_positives
     # the no-fault run: every fuzzed type, the whole budget each
@@ -440,3 +448,152 @@ def test_mutate_fuzzes_each_fault_on_its_types_and_stops_at_the_first_new_findin
     data = report.to_dict()
     assert data["fuzz"]["budget_per_type"] is True
     assert data["faults"][1]["fuzz"]["queries_per_type"] == dropped.fuzz.queries_per_type
+    # fuzzing alone cannot catch a not-fuzzable fault: not injected, not scored, said why
+    assert by_name["ignores-summary"].fuzz is None
+    assert data["not_run"] == [{"fault": "ignores-summary", "reason": "not fuzzable: the generator never sends _summary"}]
+
+
+# -- search faults a search-semantics fuzzer cannot see, by design (Fault.not_fuzzable) ----------------------------------
+
+# A change here is deliberate. Each was "not caught by fuzzing" in 6,000 queries, and its reason says why: the generator
+# never sends what it breaks, or nothing is left to plan from. ignores-sort is not here: the generator sends _sort, so
+# fuzzing can catch it in principle (that an ignored _sort left out of the self link is legal R4 is why it rarely does).
+NOT_FUZZABLE = {"invalid-date-accepted", "html-error-page", "ignores-revinclude", "ignores-summary",
+                "subset-without-subsetted-tag", "lastupdated-case-insensitive", "ignores-strict-handling",
+                "ignores-type-text"}
+
+
+def test_every_not_fuzzable_fault_is_a_search_fault_with_a_reason() -> None:
+    from imgconf.faults import RELIABILITY_FAULTS
+
+    declared = {f.name: f for f in MUTATION_FAULTS if f.not_fuzzable is not None}
+    assert set(declared) == NOT_FUZZABLE
+    for fault in declared.values():
+        assert fault.search and not fault.fuzzable, fault.name
+        assert fault.not_fuzzable and fault.not_fuzzable.strip() == fault.not_fuzzable, fault.name
+    assert {f.name for f in MUTATION_FAULTS if f.fuzzable} == SEARCH_FAULTS - NOT_FUZZABLE
+    assert BY_NAME["ignores-sort"].fuzzable and not BY_NAME["modality-lowercase"].fuzzable  # the latter: no search fault
+    assert all(f.not_fuzzable is None for f in RELIABILITY_FAULTS)
+
+
+def _not_fuzzable_result(name: str, caught: bool) -> FaultResult:
+    signal = ("imagingstudy-search-results::x", "search", "fail", BY_NAME[name].requirements)
+    return FaultResult(BY_NAME[name], caught_by=[signal] if caught else [])
+
+
+def test_a_not_fuzzable_fault_is_reported_suites_only_with_its_reason() -> None:
+    summary = _not_fuzzable_result("ignores-summary", caught=True)
+    strict = _not_fuzzable_result("ignores-strict-handling", caught=False)
+    fuzzed = FaultResult(BY_NAME["ignores-count"], fuzz=FuzzOutcome([_finding("c")]), fuzz_caught_by=[_finding("c")])
+    assert summary.attribution_label == "suites only (not fuzzable: the generator never sends _summary)"
+    assert strict.attribution_label == "neither (not fuzzable: the fuzzer sends no Prefer header)"
+    assert fuzzed.attribution_label == "fuzz"
+    report = MutationReport("t", RunOutcome([], 0, 0.0), [summary, strict, fuzzed], 1.0, fuzz=FuzzMutation(budget=5),
+                            fuzz_baseline=FuzzOutcome())
+    data = report.to_dict()
+    by_name = {f["fault"]: f for f in data["faults"]}
+    assert by_name["ignores-summary"]["not_fuzzable"] == "the generator never sends _summary"
+    assert by_name["ignores-summary"]["fuzz"] is None and by_name["ignores-summary"]["caught_by_fuzz"] is None
+    assert by_name["ignores-summary"]["attribution"] == "suites" and by_name["ignores-count"]["not_fuzzable"] is None
+    fuzz = data["fuzz"]
+    assert fuzz["not_fuzzable"] == {"count": 2, "attribution": {"suites": 1, "neither": 1}, "faults": {
+        "ignores-summary": "the generator never sends _summary",
+        "ignores-strict-handling": "the fuzzer sends no Prefer header"}}
+    # not counted as a fuzz miss: "not caught by fuzzing" lists only faults a fuzz run was spent on
+    assert fuzz["not_caught_by_fuzz"] == [] and fuzz["search_faults"] == 1 and fuzz["errors"] == {}
+    assert fuzz["attribution"] == {"both": 0, "suites": 1, "fuzz": 1, "neither": 1}
+    # no fuzzable fault selected: no fuzz session ran, the report still says what was not fuzzable
+    alone = MutationReport("t", RunOutcome([], 0, 0.0), [summary], 1.0, fuzz=FuzzMutation(budget=5)).to_dict()["fuzz"]
+    assert alone["no_fault_run"] is None and alone["not_fuzzable"]["count"] == 1
+
+
+def _replay_changes(fault: Fault, call: ProxyCall, response: ProxyResponse) -> bool:
+    """Whether ``fault`` changes this recorded exchange: the request sent upstream or the response the fuzzer reads."""
+    import copy
+
+    sent = copy.deepcopy(call)
+    early = fault.on_request(sent) if fault.on_request is not None else None
+    if isinstance(early, ProxyResponse):
+        return True
+    if (sent.method, sent.path, sent.query, sent.headers, sent.body) != (call.method, call.path, call.query,
+                                                                        call.headers, call.body):
+        return True
+    if fault.on_response is None:
+        return False
+    answered = fault.on_response(sent, copy.deepcopy(response))
+    as_read = answered.json() if answered.json() is not None else answered.body
+    return (answered.status, answered.headers.get("content-type"), as_read) != (
+        response.status, response.headers.get("content-type"), response.json() if response.json() is not None
+        else response.body)
+
+
+def test_a_fuzz_run_never_sends_what_a_not_fuzzable_fault_breaks() -> None:
+    # The reasons, checked on real traffic: a fuzz run's every exchange (GET metadata, GET and POST searches, through
+    # the proxy, fixtures loaded) replayed through each not-fuzzable fault is left unchanged — or the fault breaks GET
+    # metadata, and then nothing is planned. Fuzzable faults of parameters the generator sends do change some exchange.
+    import copy
+
+    from fuzz_support import loaded_through
+
+    from imgconf.fuzz.fixtures import FUZZ_TYPES
+    from imgconf.fuzz.runner import FuzzSettings, run_fuzz
+    from imgconf.reference.server import EmbeddedServer
+
+    exchanges: list[tuple[ProxyCall, ProxyResponse]] = []
+
+    def received(call: ProxyCall) -> None:
+        call.notes["received"] = copy.deepcopy(call)
+
+    def answered(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+        exchanges.append((call.notes["received"], copy.deepcopy(response)))  # type: ignore[arg-type]
+        return response
+
+    recorder = Fault("recorder", "records every exchange, changes nothing", (), on_request=received,
+                     on_response=answered)
+    with EmbeddedServer() as server, FaultProxy(server.base_url, []) as proxy, \
+            loaded_through(proxy, FUZZ_TYPES) as session:
+        proxy.set_faults([recorder])
+        run = run_fuzz(None, FuzzSettings(budget=40, per_type=True, shrink=False), session=session)
+    assert run.queries == 120 and run.not_judged == 0 and not run.findings
+    sent = {name.split(":")[0] for call, _ in exchanges for name, _ in call.query}
+    assert {"_sort", "_count"} <= sent and any(call.method == "POST" for call, _ in exchanges)
+    for name in sorted(NOT_FUZZABLE):
+        changed = [call for call, response in exchanges if _replay_changes(BY_NAME[name], call, response)]
+        assert not changed or any(call.path == "metadata" for call in changed), (name, changed[:1])
+    assert next(call.path for call, response in exchanges
+            if _replay_changes(BY_NAME["html-error-page"], call, response)) == "metadata"
+    for name in ("ignores-count", "ignores-sort", "ignores-status", "drops-first-match"):
+        assert any(_replay_changes(BY_NAME[name], call, response) for call, response in exchanges), name
+
+
+@pytest.mark.slow
+def test_mutate_spends_no_fuzz_run_on_a_not_fuzzable_fault(monkeypatch: pytest.MonkeyPatch) -> None:
+    import imgconf.mutate as mutation
+
+    active: list[str] = []
+    fuzzed_with: list[list[str]] = []
+    set_faults, run_fuzzing = FaultProxy.set_faults, mutation.run_fuzzing
+
+    def recording_set_faults(proxy: FaultProxy, faults: list[Fault]) -> None:
+        active[:] = [f.name for f in faults]
+        set_faults(proxy, faults)
+
+    def recording_run_fuzzing(*args: object, **kwargs: object) -> FuzzOutcome:
+        fuzzed_with.append(list(active))  # one fuzz run, with the faults on the proxy then
+        return run_fuzzing(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(FaultProxy, "set_faults", recording_set_faults)
+    monkeypatch.setattr(mutation, "run_fuzzing", recording_run_fuzzing)
+    results = str(suites_dir() / "imagingstudy" / "search-results.yaml")
+    report = mutation.mutate([Path(results)], faults=[BY_NAME["ignores-summary"], BY_NAME["ignores-count"]],
+                             fuzz=FuzzMutation(budget=10, seed=0))
+    assert fuzzed_with == [[], ["ignores-count"]]  # the no-fault run, then only the fuzzable fault
+    summary, count = report.results
+    assert summary.caught_by_suites and summary.fuzz is None and summary.attribution == "suites"
+    assert summary.attribution_label.startswith("suites only (not fuzzable: ")
+    assert count.fuzz is not None and count.fuzz.queries > 0
+    assert report.to_dict()["fuzz"]["not_fuzzable"]["faults"] == {"ignores-summary": BY_NAME["ignores-summary"].not_fuzzable}
+    # with no fuzzable fault selected, no fuzz session starts at all
+    fuzzed_with.clear()
+    alone = mutation.mutate([Path(results)], faults=[BY_NAME["ignores-summary"]], fuzz=FuzzMutation(budget=10))
+    assert fuzzed_with == [] and alone.fuzz_baseline is None and alone.ok

@@ -92,3 +92,14 @@ class Fault:
     # the likeliest first; None: every type (the searchset's shape, paging, any parameter). `imgconf mutate --fuzz`
     # gives each of them its own --fuzz-budget, so a fault of one type's parameter is not diluted by the others.
     search_types: tuple[str, ...] | None = None
+    # Why the generative search tester cannot see this search fault, by design (None: it can): the generator never
+    # sends what it breaks, or the fault leaves it nothing to plan from. `imgconf mutate --fuzz` spends no fuzz run
+    # on it and reports it "suites only (not fuzzable: <reason>)". Why declared: 8 such faults each spent a whole
+    # fuzz budget per type to be reported "not caught by fuzzing". tests/test_fuzz_mutation.py replays a fuzz run's
+    # traffic through every such fault: it must change nothing the fuzzer reads (or break GET metadata).
+    not_fuzzable: str | None = None
+
+    @property
+    def fuzzable(self) -> bool:
+        """``imgconf mutate --fuzz`` fuzzes it: a search fault not declared ``not_fuzzable``."""
+        return self.search and self.not_fuzzable is None
