@@ -38,6 +38,8 @@ _long: list[str] = []  # replaced as substrings, longest first
 _short: re.Pattern[str] | None = None  # whole-token matches of the short ones
 _short_values: set[str] = set()
 _all: set[str] = set()
+# Bumped by every change of the registry: a redaction cached under an older generation is stale (report/redact.py).
+_generation = 0
 _log_factory_installed = False
 
 
@@ -54,11 +56,12 @@ def register(value: str | bytes | None) -> None:
     if not value or len(value.strip()) < MIN_LENGTH:
         return
     value = value.strip()
-    global _short
+    global _short, _generation
     with _lock:
         new = _forms(value) - _all
         if not new:
             return
+        _generation += 1
         _all.update(new)
         for form in new:
             if len(form) >= MIN_SUBSTRING:
@@ -100,6 +103,11 @@ def register_pem(text: str) -> None:
             register(line)
 
 
+def generation() -> int:
+    """A number that changes whenever a secret is registered or the registry is cleared."""
+    return _generation
+
+
 def known() -> frozenset[str]:
     with _lock:
         return frozenset(_all)
@@ -125,8 +133,9 @@ def scrub(text: str) -> str:
 
 def clear() -> None:
     """Forget every secret (tests only)."""
-    global _short
+    global _short, _generation
     with _lock:
+        _generation += 1
         _long.clear()
         _short_values.clear()
         _all.clear()

@@ -11,8 +11,12 @@ missed token or private key there is a real leak.
 from __future__ import annotations
 
 import re
-from typing import Any
+import threading
+from typing import Any, NamedTuple
 
+from cachetools import LRUCache
+
+from imgconf import secret_registry
 from imgconf.jsonsafe import loads_bounded
 from imgconf.report.indented import indented_json
 from imgconf.secret_registry import REDACTED, scrub
@@ -42,6 +46,35 @@ _BEARER_RE = re.compile(r'(\bBearer\s+)(?![A-Za-z_]+=")([A-Za-z0-9\-._~+/]+=*)',
 _FORM_RE = re.compile(r"^[^=&\s]+=[^&\s]*(?:&[^=&\s]+=[^&\s]*)*$")
 _FORM_PAIR_RE = re.compile(rf"(^|&)({_ALT})=[^&]*")
 
+# What each pattern above (and the key test of _walk) needs somewhere in the text, in a decoded string of a JSON
+# body, or in a JSON text inside such a string at any depth (where its quotes are written \" or \\\"), found by
+# str searches (re scans every position: ten times slower); a superset of the exact conditions, as it may be:
+# a PEM header; a one-letter-or-two JWK name after a quote or & (or at the start) and before a quote, a backslash
+# or =; and in any case (str.lower, which shows what re.IGNORECASE matches except where one of the characters
+# it folds into ASCII letters occurs) a piece of every long secret name, and bearer.
+_JWK_HINT_RE = re.compile(r'["&][dpq][pqi]?(?:\\*"|=)')
+_JWK_AT_START = tuple(f"{key}=" for key in _JWK_PRIVATE)
+_LONG_KEY_PIECES = ("_token", "client_", "password", "private_key", "bearer")
+_FOLDS_TO_ASCII = ("\u0130", "\u0131", "\u017f", "\u212a")  # İ ı ſ K (Kelvin)
+# The JSON escapes other than \u: one character each, so unescaping them keeps every decoded string whole.
+_SHORT_ESCAPE_RE = re.compile(r'\\(["\\/bfnrt])')
+_SHORT_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+# Redactions of whole texts, so the client and the two report writers do not redact one body three times.
+_CACHE_CHARS = 16 * 1024 * 1024  # keys and results together: a full run's bodies are about a fifth of it
+_CACHE_ENTRY_COST = 1024  # charged on top of the characters: bounds the number of entries too
+_CACHE_LARGEST = _CACHE_CHARS // 16  # a bigger text is redacted every time rather than flush the cache
+
+
+class _Redaction(NamedTuple):
+    generation: int  # of the secret registry when the redaction began
+    text: str
+    cost: int
+
+
+_cache: LRUCache[str, _Redaction] = LRUCache(maxsize=_CACHE_CHARS, getsizeof=lambda entry: entry.cost)
+_cache_lock = threading.Lock()  # cases run on threads (--concurrency); cachetools caches are not thread-safe
+
 
 def redact_headers(headers: dict[str, str]) -> dict[str, str]:
     """Copy of ``headers`` with credential-bearing values replaced; other values get redact_text."""
@@ -59,8 +92,25 @@ def redact_text(body: str | None) -> str:
     """Redact secrets in a JSON body, a form body or free text; ``None`` becomes ""."""
     if not body:
         return ""
+    generation = secret_registry.generation()  # read first: a secret registered meanwhile makes the entry stale
+    with _cache_lock:
+        cached = _cache.get(body)
+    if cached is not None and cached.generation == generation:
+        return cached.text
+    text = _redact(body)
+    # Not recorded as the redaction of its own result: redaction is not idempotent (a by-value replacement can
+    # turn text into a form body or free a key=value; tests/test_redact_cache.py shows cases).
+    if len(body) <= _CACHE_LARGEST:
+        with _cache_lock:
+            _cache[body] = _Redaction(generation, text, len(body) + len(text) + _CACHE_ENTRY_COST)
+    return text
+
+
+def _redact(body: str) -> str:
     if not _may_have_a_shape(body):
         return scrub(body)  # no net by shape can catch anything here (most strings of a JSON body): by value only
+    if (scrubbed := _scrub_if_shape_free(body)) is not None:
+        return scrubbed  # nothing for the walk or the patterns: the same result without them
     text = _redact_json(body)
     if text is None:
         text = _redact_form(body)
@@ -77,6 +127,38 @@ def _may_have_a_shape(text: str) -> bool:
     body's first character, a form's or key=value's "=", a JSON pair's quote, a PEM header, a Bearer)."""
     return (text.lstrip()[:1] in ("{", "[") or "=" in text or '"' in text or "-----BEGIN " in text
             or "bearer" in text.lower())
+
+
+def _shape_hint(text: str) -> bool:
+    """False only where no pattern of _redact and no key test of _walk can match (see _JWK_HINT_RE)."""
+    if "-----BEGIN " in text or text.startswith(_JWK_AT_START) or _JWK_HINT_RE.search(text):
+        return True
+    if not text.isascii() and any(c in text for c in _FOLDS_TO_ASCII):
+        return True
+    lowered = text.lower()
+    return any(piece in lowered for piece in _LONG_KEY_PIECES)
+
+
+def _scrub_if_shape_free(body: str) -> str | None:
+    """scrub(body) where neither the patterns nor the walk of a JSON body can change anything (then that is
+    the whole redaction), else None. Conservative: a false "may change" only costs the full redaction."""
+    if _shape_hint(body):
+        return None
+    if body.lstrip()[:1] not in ("{", "["):
+        return scrub(body)  # never walked: only the patterns (and a form's pairs) apply to it
+    # The walk redacts decoded strings: they must hold neither a shape nor a secret (a secret scrubbed out
+    # of one would re-serialise the whole body). With no \u escape, unescaping the short escapes leaves every
+    # decoded string whole between quotes, so one search of that text covers them all. A backslash left after
+    # unescaping may escape a JSON text inside a string, whose strings that text does not show decoded.
+    if "\\" not in body:
+        scrubbed = scrub(body)
+        return scrubbed if scrubbed == body else None  # the decoded strings are the body's own characters
+    if "\\u" in body:
+        return None
+    decoded = _SHORT_ESCAPE_RE.sub(lambda m: _SHORT_ESCAPES[m.group(1)], body)
+    if "\\" in decoded or _shape_hint(decoded):
+        return None
+    return None if secret_registry.contains_secret(decoded) else scrub(body)
 
 
 def _bearer(m: re.Match[str]) -> str:
@@ -115,7 +197,7 @@ def _walk(node: Any) -> tuple[Any, bool]:
         items = [_walk(v) for v in node]
         return [v for v, _ in items], any(c for _, c in items)
     if isinstance(node, str):
-        red = redact_text(node) if len(node) > 8 else node
+        red = _redact(node) if len(node) > 8 else node  # not cached: the strings of a body would crowd out bodies
         return red, red != node
     return node, False
 
