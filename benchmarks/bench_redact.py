@@ -10,6 +10,8 @@ recording every text given to redact_text by the HTTP client (exchange evidence)
 - cold: every distinct text once;
 - 3x: every distinct text three times in a row (client, allure, HTML: the repetition of a run);
 - run: the calls in the order and number the run made them.
+Also what the new redaction did in the run itself, where secrets are registered as it goes: how many calls it
+redacted rather than answered from its cache, and its CPU seconds.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import contextlib
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # A plain script run from a checkout: make the package and the frozen reference importable.
@@ -40,18 +44,40 @@ DEFAULT_SUITES = ("token", "enforcement", "mhd-iti67", "imagingstudy-search-resu
 CALLERS = (imgconf.client, imgconf.report.allure_files, imgconf.report.html, imgconf.report.summary)
 
 
-def record_run(suites: list[str]) -> list[str]:
-    """The texts given to redact_text during an in-process ``imgconf run`` of ``suites``, in call order."""
+@dataclass
+class Recorded:
+    calls: list[str] = field(default_factory=list)  # the texts given to redact_text, in call order
+    computed: int = 0  # of them, redacted by _redact rather than answered from the cache
+    cpu_s: float = 0.0  # thread CPU seconds inside redact_text (the embedded server runs on other threads)
+
+
+def record_run(suites: list[str]) -> Recorded:
+    """What redact_text was given and did during an in-process ``imgconf run`` of ``suites`` (new redaction,
+    secrets registered as the run goes: each access token it gets makes cached entries stale)."""
     from imgconf.cli import app
 
-    seen: list[str] = []
-    original = redact.redact_text
+    recorded = Recorded()
+    original, original_redact = redact.redact_text, redact._redact
+    calling = threading.local()  # the text redact_text was given on this thread
 
     def recording(body: str | None) -> str:
         if body:
-            seen.append(body)
-        return original(body)
+            recorded.calls.append(body)
+        calling.body = body
+        start = time.thread_time()
+        try:
+            return original(body)
+        finally:
+            recorded.cpu_s += time.thread_time() - start
+            calling.body = None
 
+    def computing(body: str) -> str:
+        if body is getattr(calling, "body", None):  # not a string of a body the walk redacts
+            recorded.computed += 1
+            calling.body = None
+        return original_redact(body)
+
+    redact._redact = computing
     for module in CALLERS:
         module.redact_text = recording  # type: ignore[attr-defined]
     try:
@@ -62,7 +88,8 @@ def record_run(suites: list[str]) -> list[str]:
     finally:
         for module in CALLERS:
             module.redact_text = original  # type: ignore[attr-defined]
-    return seen
+        redact._redact = original_redact
+    return recorded
 
 
 def cpu(fn: Callable[[str | None], str], texts: list[str], rounds: int, *, fresh_cache: bool) -> float:
@@ -83,7 +110,8 @@ def main() -> None:
     parser.add_argument("--suite", action="append", help="suite id (repeatable); default: " + ", ".join(DEFAULT_SUITES))
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    calls = record_run(args.suite or list(DEFAULT_SUITES))
+    recorded = record_run(args.suite or list(DEFAULT_SUITES))
+    calls = recorded.calls
     distinct = list(dict.fromkeys(calls))
     for text in distinct:  # the new redaction must say what the old one said, or the figures mean nothing
         if redact.redact_text(text) != reference_redact_text(text):
@@ -91,6 +119,8 @@ def main() -> None:
     changed = sum(reference_redact_text(t) != t for t in distinct)
     print(f"run: {len(calls):,} redact_text calls, {len(distinct):,} distinct texts "
           f"({sum(map(len, distinct)):,} characters, {changed} changed by redaction); load {os.getloadavg()[0]:.1f}")
+    print(f"in the run (new): {recorded.computed:,} of the {len(calls):,} calls redacted (old: all), "
+          f"{recorded.cpu_s:.3f} CPU-s in redact_text; the replays below keep the run's final secrets")
     print(f"{'workload':<8} {'old CPU-s':>10} {'new CPU-s':>10} {'old µs/text':>12} {'new µs/text':>12} {'old/new':>8}")
     workloads = {"cold": distinct, "3x": [t for t in distinct for _ in range(3)], "run": calls}
     for name, texts in workloads.items():

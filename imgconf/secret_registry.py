@@ -38,8 +38,11 @@ _long: list[str] = []  # replaced as substrings, longest first
 _short: re.Pattern[str] | None = None  # whole-token matches of the short ones
 _short_values: set[str] = set()
 _all: set[str] = set()
-# Bumped by every change of the registry: a redaction cached under an older generation is stale (report/redact.py).
+# Bumped by every change of the registry: a redaction cached under an older generation is stale (report/redact.py)
+# unless none of the forms added since could change it.
 _generation = 0
+_added: list[tuple[int, frozenset[str]]] = []  # (generation, forms it added) since the last clear
+_cleared_at = 0  # the generation clear() made
 _log_factory_installed = False
 
 
@@ -62,6 +65,7 @@ def register(value: str | bytes | None) -> None:
         if not new:
             return
         _generation += 1
+        _added.append((_generation, frozenset(new)))
         _all.update(new)
         for form in new:
             if len(form) >= MIN_SUBSTRING:
@@ -108,6 +112,14 @@ def generation() -> int:
     return _generation
 
 
+def added_since(generation: int) -> frozenset[str] | None:
+    """The forms registered after ``generation``; None if the registry was cleared since (or before it)."""
+    with _lock:
+        if generation < _cleared_at:
+            return None
+        return frozenset().union(*(forms for g, forms in _added if g > generation))
+
+
 def known() -> frozenset[str]:
     with _lock:
         return frozenset(_all)
@@ -133,9 +145,11 @@ def scrub(text: str) -> str:
 
 def clear() -> None:
     """Forget every secret (tests only)."""
-    global _short, _generation
+    global _short, _generation, _cleared_at
     with _lock:
         _generation += 1
+        _cleared_at = _generation
+        _added.clear()
         _long.clear()
         _short_values.clear()
         _all.clear()

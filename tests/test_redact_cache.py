@@ -312,3 +312,63 @@ def test_the_lowered_text_shows_every_case_variant_the_patterns_accept() -> None
     odd = {chr(c) for c in range(0x80, 0x110000)
            if letter.fullmatch(chr(c)) or any("a" <= x <= "z" for x in chr(c).lower())}
     assert odd == set(redact._FOLDS_TO_ASCII)
+
+
+# -- secrets registered while texts are cached ------------------------------------------------------------------
+
+def test_a_stale_entry_is_reused_only_where_the_new_secrets_cannot_change_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    real = redact._redact
+
+    def counting(text: str) -> str:
+        calls.append(text)
+        return real(text)
+
+    monkeypatch.setattr(redact, "_redact", counting)
+    plain = '{"resourceType": "Bundle", "type": "searchset", "total": 0}'
+    holding = '{"resourceType": "Bundle", "id": "tok-AbC_123-xyz.Q9"}'
+    escaped = '{"resourceType": "Bundle", "id": "x", "note": "a \\"b\\""}'
+    for text in (plain, holding, escaped):
+        redact_text(text)
+    secret_registry.register("tok-AbC_123-xyz.Q9")  # an access token: plain characters
+    for text in (plain, holding, escaped):
+        assert redact_text(text) == reference_redact_text(text)
+    assert calls.count(plain) == 1  # reused: the token cannot occur in it or in anything made from it
+    assert calls.count(holding) == 2 and "tok-AbC" not in redact_text(holding)
+    assert calls.count(escaped) == 2  # an escape could decode into new neighbours: redacted again
+
+
+# Each body is re-serialised by the walk (a secret member): 1e5 is written 100000.0, the member "[redacted]".
+_WRITES = '{"n": [1e5, true], "password": "pw", "note": "with space secret"}'
+
+
+@pytest.mark.parametrize(("secret", "body"), [
+    ("100000.0", _WRITES), ("0.0001", _WRITES.replace("1e5", "1e-4")), ("redact", _WRITES),
+    ("with space secret", _WRITES), (',\n  "note', '{"password": "pw", "note": "x"}'),
+    ('quo"ted-secret', '{"password": "pw", "note": "quo\\"ted-secret"}')])
+def test_secrets_a_redaction_can_write_make_a_stale_entry_be_redacted_again(secret: str, body: str) -> None:
+    redact_text(body)
+    secret_registry.register(secret)
+    cached_before = redact._cache[body].text
+    assert redact_text(body) == reference_redact_text(body)
+    assert redact_text(body) != cached_before  # the new secret is found in what the redaction wrote
+
+
+_LATE_SECRETS = st.sampled_from(["tok-AbC_123-xyz.Q9", "Zm9vYmFyYmF6", "abc", "100000.0", "redact", "1e5",
+                                 "sla/sh-secret-77", "null", "with space secret", 'quo"te-secret-1', "pw7", "%2Fx%3D"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(st.tuples(st.integers(0, 3), st.one_of(st.none(), _LATE_SECRETS)), min_size=1, max_size=12),
+       texts=st.lists(_texts(), min_size=1, max_size=4),
+       extra=st.lists(_LATE_SECRETS, max_size=3))
+def test_texts_redacted_between_registrations_redact_as_before(
+        steps: list[tuple[int, str | None]], texts: list[str], extra: list[str]) -> None:
+    secret_registry.clear()
+    # the late secrets inside the texts too, so that some registrations do concern them
+    texts = [t + (" " + " ".join(extra) if extra else "") if i % 2 else t for i, t in enumerate(texts)]
+    for index, secret in steps:
+        text = texts[index % len(texts)]
+        assert redact_text(text) == reference_redact_text(text), text
+        if secret is not None:
+            secret_registry.register(secret)

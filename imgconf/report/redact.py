@@ -60,6 +60,13 @@ _FOLDS_TO_ASCII = ("\u0130", "\u0131", "\u017f", "\u212a")  # İ ı ſ K (Kelvin
 _SHORT_ESCAPE_RE = re.compile(r'\\(["\\/bfnrt])')
 _SHORT_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
+# Secret forms that can reach a text the redaction makes only from the text itself (see _unchanged_by): an
+# access token (base64url, percent-encoded), not a number (a float is re-spelt when a body is re-serialised),
+# not part of what the redaction writes as words.
+_PLAIN_FORM_RE = re.compile(r"[A-Za-z0-9._~+/=%-]+")
+_NUMBER_LIKE_RE = re.compile(r"[0-9.eE+-]+")
+_WRITTEN_WORDS = (REDACTED, "-Infinity", "NaN", "true", "false", "null")
+
 # Redactions of whole texts, so the client and the two report writers do not redact one body three times.
 _CACHE_CHARS = 16 * 1024 * 1024  # keys and results together: a full run's bodies are about a fifth of it
 _CACHE_ENTRY_COST = 1024  # charged on top of the characters: bounds the number of entries too
@@ -95,8 +102,16 @@ def redact_text(body: str | None) -> str:
     generation = secret_registry.generation()  # read first: a secret registered meanwhile makes the entry stale
     with _cache_lock:
         cached = _cache.get(body)
-    if cached is not None and cached.generation == generation:
-        return cached.text
+    if cached is not None:
+        if cached.generation == generation:
+            return cached.text
+        # Stale: secrets were registered since (a run registers each access token it gets). Still the answer
+        # where none of them can occur anywhere the redaction looks.
+        added = secret_registry.added_since(cached.generation)
+        if added is not None and _unchanged_by(body, added):
+            with _cache_lock:
+                _cache[body] = cached._replace(generation=generation)
+            return cached.text
     text = _redact(body)
     # Not recorded as the redaction of its own result: redaction is not idempotent (a by-value replacement can
     # turn text into a form body or free a key=value; tests/test_redact_cache.py shows cases).
@@ -104,6 +119,17 @@ def redact_text(body: str | None) -> str:
         with _cache_lock:
             _cache[body] = _Redaction(generation, text, len(body) + len(text) + _CACHE_ENTRY_COST)
     return text
+
+
+def _unchanged_by(body: str, forms: frozenset[str]) -> bool:
+    """True only where registering ``forms`` cannot change the redaction of ``body``: none occurs in it, and
+    none can occur in a text the redaction makes from it (scrub sees those too), because each is made only of
+    characters none of its steps writes (JSON syntax and escapes, "[redacted]", a number spelt anew) and the
+    body has no escape to decode into new neighbours."""
+    if "\\" in body:
+        return False
+    return all(_PLAIN_FORM_RE.fullmatch(form) and not _NUMBER_LIKE_RE.fullmatch(form)
+               and not any(form in written for written in _WRITTEN_WORDS) and form not in body for form in forms)
 
 
 def _redact(body: str) -> str:
