@@ -218,8 +218,10 @@ def test_cache_is_bounded_in_characters_and_entries(monkeypatch: pytest.MonkeyPa
     big = '{"a": "' + "x" * largest + '"}'
     assert redact_text(big) == big
     assert big not in cache  # too big to cache: redacted every time, nothing else evicted
+    deep = "[" * 199 + '{"password": "x"}' + "]" * 199  # short, but its redaction is indented 200 levels deep
+    assert len(redact_text(deep)) > max_chars and deep not in cache
     for i in range(3 * max_chars // largest):
-        redact_text(f'{{"n": {i}, "a": "' + "y" * (largest - 20) + '"}')
+        redact_text(f'{{"n": {i}, "a": "' + "y" * ((largest - redact._CACHE_ENTRY_COST) // 2 - 40) + '"}')
     assert 0 < cache.currsize <= max_chars
     for i in range(2000):
         assert redact_text(f"short text {i}=1") == f"short text {i}=1"

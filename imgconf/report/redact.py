@@ -70,7 +70,7 @@ _WRITTEN_WORDS = (REDACTED, "-Infinity", "NaN", "true", "false", "null")
 # Redactions of whole texts, so the client and the two report writers do not redact one body three times.
 _CACHE_CHARS = 16 * 1024 * 1024  # keys and results together: a full run's bodies are about a fifth of it
 _CACHE_ENTRY_COST = 1024  # charged on top of the characters: bounds the number of entries too
-_CACHE_LARGEST = _CACHE_CHARS // 16  # a bigger text is redacted every time rather than flush the cache
+_CACHE_LARGEST = _CACHE_CHARS // 16  # a bigger entry is redacted every time rather than flush the cache
 
 
 class _Redaction(NamedTuple):
@@ -115,9 +115,10 @@ def redact_text(body: str | None) -> str:
     text = _redact(body)
     # Not recorded as the redaction of its own result: redaction is not idempotent (a by-value replacement can
     # turn text into a form body or free a key=value; tests/test_redact_cache.py shows cases).
-    if len(body) <= _CACHE_LARGEST:
+    cost = len(body) + len(text) + _CACHE_ENTRY_COST  # the redaction of a deep body is longer than the body
+    if cost <= _CACHE_LARGEST:
         with _cache_lock:
-            _cache[body] = _Redaction(generation, text, len(body) + len(text) + _CACHE_ENTRY_COST)
+            _cache[body] = _Redaction(generation, text, cost)
     return text
 
 
