@@ -6,6 +6,11 @@ and by value (:mod:`imgconf.secret_registry`: every secret the run holds, whatev
 The HTTP client redacts exchanges before they are recorded; this module repeats the job on
 everything a report writer puts on disk, because a report gets emailed to customers and a single
 missed token or private key there is a real leak.
+
+Cost: the result for a whole text is cached (keyed by the text and the registry's generation), so the
+client and the two report writers redact a body once; a text with no hint of a secret's shape is only
+scrubbed by value (_scrub_if_shape_free). Both give exactly what the full redaction gives
+(tests/test_redact_cache.py against the frozen tests/redact_reference.py).
 """
 
 from __future__ import annotations
