@@ -147,13 +147,13 @@ def run(mode: str, latency_ms: float, suites: list[str], workdir: Path, client: 
         extra: list[str] | None = None) -> RunFigures:
     target = Target(latency_ms, workdir, client)
     reports = workdir / f"reports-{mode}-{target.proc.pid}"
-    argv = [*_imgconf(), "run", "--config", str(target.config), "--preset", "bench", "--reports-dir", str(reports),
+    argv = [*os.environ.get("IMGCONF_BENCH_WRAP", "").split(), *_imgconf(), "run", "--config", str(target.config), "--preset", "bench", "--reports-dir", str(reports),
             *_mode_args(mode), *(extra or [])]
     for suite in suites:
         argv += ["--suite", suite]
     (workdir / "imgconf_bench_phases.py").write_text(PHASES_PLUGIN, encoding="utf-8")
     marks_file = workdir / f"phases-{mode}-{target.proc.pid}.json"
-    env = {**os.environ, **target.key_env, "PYTEST_PLUGINS": "imgconf_bench_phases", "IMGCONF_BENCH_PHASES": str(marks_file),
+    env = {**os.environ, **target.key_env, "PYTEST_PLUGINS": ",".join(filter(None, ["imgconf_bench_phases", os.environ.get("IMGCONF_BENCH_PLUGINS")])), "IMGCONF_BENCH_PHASES": str(marks_file),
            "PYTHONPATH": os.pathsep.join(p for p in (str(workdir), os.environ.get("PYTHONPATH", "")) if p)}
     try:
         before, target_before = resource.getrusage(resource.RUSAGE_CHILDREN), target.cpu_s()

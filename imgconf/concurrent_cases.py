@@ -8,9 +8,13 @@ set up, called and reported one by one in collection order on the main thread (t
 allure see nothing new); an item's setup only waits for its future.
 
 Verdicts must be those of the sequential run, so no case may see the target's data change under it
-(a search paging through results while another file deletes one of them would lose a match): a case
-that writes runs alone (``exclusive``; a readers-writer lock, writers first), cases that only read run
-side by side.
+(a search paging through results while another file deletes one of them would lose a match): each case
+claims the resource types it reads and writes (``claims``, :mod:`imgconf.data_claims`); a case that writes
+a type runs while no other case holds that type (writers first). A case that only reads goes ahead without
+holding anything, so writers never wait for it; if a writer of a type it reads held or was admitted while
+it ran, what it read may be a mix of before and after, so it runs again, this time holding its claim (its
+first result is dropped: cases that only read can be repeated). ``rereads`` counts those. A reader starts
+only while no writer it conflicts with holds or waits, so writers wait for no reader but those reading again.
 
 Nothing here knows imgconf's cases: a chain is a list of anything hashable, ``run_one`` makes its
 result. ``should_stop`` (Ctrl-C, ``-x``, ``--run-timeout``) is asked before every case; the cases not
@@ -24,6 +28,8 @@ import threading
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
+
+from imgconf.data_claims import ClaimLock, Claims
 
 Item = TypeVar("Item", bound=Hashable)
 Result = TypeVar("Result")
@@ -52,16 +58,16 @@ class CaseChains(Generic[Item, Result]):
     """Runs chains of items on up to ``workers`` threads; :meth:`result` waits for one item's result."""
 
     def __init__(self, workers: int, run_one: Callable[[Item], Result], should_stop: Callable[[], bool],
-                 exclusive: Callable[[Item], bool] = lambda _: False) -> None:
+                 claims: Callable[[Item], Claims] = lambda _: Claims()) -> None:
         if workers < 1:
             raise ValueError("at least one worker")
         self.workers = workers
         self._run_one = run_one
         self._should_stop = should_stop
-        self._exclusive = exclusive
-        import fasteners  # here: imgconf.fixtures imports this module for map_concurrently, every run does
-
-        self._data = fasteners.ReaderWriterLock()  # writers first: a waiting writer holds new readers back
+        self._claims = claims
+        self._data = ClaimLock()
+        self.rereads = 0
+        self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._futures: dict[Item, Future[Result]] = {}
         self._pool: ThreadPoolExecutor | None = None
@@ -98,11 +104,21 @@ class CaseChains(Generic[Item, Result]):
                 self._give_up(chain[position:], "the run stopped before this case")
                 return
             try:
-                with self._data.write_lock() if self._exclusive(item) else self._data.read_lock():
-                    result = self._run_one(item)
-                future.set_result(result)
+                future.set_result(self._run_claimed(item))
             except Exception as exc:  # noqa: BLE001 — handed to the waiting item, where pytest reports it; the chain
                 future.set_exception(exc)  # goes on, as pytest goes on to the next item after an error
+
+    def _run_claimed(self, item: Item) -> Result:
+        claims = self._claims(item)  # asked now: earlier cases of the chain saved what it names
+        if not claims.writes:
+            watch = self._data.watch(claims)
+            result = self._run_one(item)
+            if not self._data.disturbed(watch):
+                return result
+            with self._lock:
+                self.rereads += 1
+        with self._data.holding(claims):
+            return self._run_one(item)
 
     def _give_up(self, rest: Sequence[Item], why: str) -> None:
         for item in rest:

@@ -26,7 +26,8 @@ from imgconf.suite.model import Case, Expect, Request, Save, Step, Suite
 from imgconf.suite.template import MissingVariable, render
 
 
-def _lookup(session: TargetSession, suite: Suite) -> Any:
+def lookup_for(session: TargetSession, suite: Suite) -> Any:
+    """The suite file's variables and saved values, then the session's (run, fixture, smart, …)."""
     scope = {**suite.variables, **session.saved.setdefault(suite.id, {})}
     return lambda name: session.lookup(name, scope)
 
@@ -181,7 +182,7 @@ PROBES_UNKNOWN = "probes-unknown-parameters"  # case tag: sends parameters R4 do
 
 def _capability_gate(case: Case, suite: Suite, session: TargetSession, outcome: CaseResult) -> str | None:
     """Skip an optional case that needs undeclared search parameters; note it on a mandatory one."""
-    lookup = _lookup(session, suite)
+    lookup = lookup_for(session, suite)
     for step in case.steps:
         if step.request.method not in ("GET", "POST"):
             continue
@@ -244,7 +245,7 @@ def run_case(case: Case, suite: Suite, session: TargetSession, nodeid: str = "")
         outcome.duration_s = time.perf_counter() - started
         return outcome
     for step in case.steps:
-        lookup = _lookup(session, suite)
+        lookup = lookup_for(session, suite)
         try:
             if step.request.token is not None:
                 if (sent := _send_token(session, step, lookup, outcome)) is None:

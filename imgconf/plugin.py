@@ -27,6 +27,7 @@ from imgconf.results import CaseResult, Level, RunInfo, Verdict
 from imgconf.suite.discovery import looks_like_suite
 
 if TYPE_CHECKING:
+    from imgconf.data_claims import Claims
     from imgconf.session import TargetSession
     from imgconf.suite.model import Case, Suite
 
@@ -282,13 +283,43 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     if target.capabilities() is not None:  # a target that answers at all (else each case finds out, as in a sequential run)
         _load_fixtures(target, {key for chain in chains for item in chain if not item.target_skip_reason
                                 for key in item.suite.fixtures}, workers)
-    # A case that writes runs alone, fixtures it has to make count as writes; the others side by side
-    # (no case sees the target's data change under it).
+    # A case that writes a type runs while no other case reads or writes it; fixtures it still has to make
+    # count as writing anything (no case sees the target's data change under it).
     runner: CaseChains[CaseItem, CaseResult] = CaseChains(
-        workers, CaseItem.judge, lambda: _stopping(session),
-        exclusive=lambda item: item.case.writes or not target.fixtures.ready(item.suite.fixtures))
+        workers, CaseItem.judge, lambda: _stopping(session), claims=lambda item: _claims_of(item, target))
     config.stash[CHAINS_KEY] = runner
     runner.start(chains, weight=lambda chain: sum(len(item.case.steps) for item in chain))
+
+
+def _claims_of(item: CaseItem, target: TargetSession) -> Claims:
+    """The resource types the case reads and writes, asked just before it runs (a URL saved by an earlier
+    case of its file is known by then); anything it cannot tell counts as every type."""
+    from imgconf.data_claims import Claims
+    from imgconf.suite.claims import case_claims
+
+    if not target.fixtures.ready(item.suite.fixtures):
+        return Claims.everything()
+    try:
+        return case_claims(item.case, lambda path: _target_path(target, item.suite, path))
+    except Exception:  # noqa: BLE001 — a case the claims cannot read runs alone, and says what is wrong when it runs
+        return Claims.everything()
+
+
+def _target_path(target: TargetSession, suite: Suite, path: str) -> str | None:
+    """``path`` (a variable) filled in from the suite file's saved values, relative to the target's base."""
+    from imgconf.engine import lookup_for
+    from imgconf.suite.template import render
+
+    if path.startswith("${fixture."):
+        return None
+    try:
+        url = str(render(path, lookup_for(target, suite)))
+    except Exception:  # noqa: BLE001 — not saved yet (a step of the same case saves it): not known
+        return None
+    base = target.client.base_url.rstrip("/") + "/"
+    if url.startswith(base):
+        return url[len(base):]
+    return None if "://" in url else url
 
 
 def _load_fixtures(target: TargetSession, keys: set[str], workers: int) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from imgconf.client import TargetClient
 from imgconf.concurrent_cases import CaseChains, NotRun, map_concurrently
+from imgconf.data_claims import Claims
 from imgconf.faults.model import Fault, ProxyCall, ProxyResponse
 from imgconf.faults.proxy import FaultProxy
 from imgconf.fixtures import RUN_TAG_SYSTEM, FixtureManager, add_tag, id_from_response
@@ -103,23 +104,47 @@ def test_should_stop_is_asked_before_every_case() -> None:
     runner.stop()
 
 
-def test_a_case_that_writes_runs_alone_and_readers_run_side_by_side() -> None:
-    """No case may see the target's data change under it: a writer overlaps with no other case."""
+def test_a_case_that_writes_runs_alone_and_a_reader_it_disturbed_reads_again() -> None:
+    """No kept result may have seen the target's data change under it: a writer overlaps no other writer, and a
+    reader whose run overlapped a writer runs again, holding its claim; the result kept is the last run's."""
     log, run_one = _recording_runner(0.1)
     chains = [["r1", "w1", "r2"], ["r3", "r4", "r5"], ["r6", "w2", "r7"]]
-    runner: CaseChains[str, str] = CaseChains(3, run_one, lambda: False, exclusive=lambda item: item.startswith("w"))  # type: ignore[arg-type]
+    runner: CaseChains[str, str] = CaseChains(  # type: ignore[arg-type]
+        3, run_one, lambda: False, claims=lambda item: Claims.everything() if item.startswith("w") else Claims.of(reads={"A"}))
     runner.start(chains)
     for chain in chains:
         for item in chain:
-            runner.result(item)
+            assert runner.result(item) == item.upper()
     runner.stop()
-    spans = {name: (start, end) for name, start, end in log}
-    for writer in ("w1", "w2"):
-        w_start, w_end = spans[writer]
-        overlapping = [n for n, (s, e) in spans.items() if n != writer and s < w_end and e > w_start]
-        assert not overlapping, (writer, overlapping)
-    readers = [spans[n] for n in ("r1", "r3", "r6")]  # the first case of each chain: readers, together
-    assert max(s for s, _ in readers) < min(e for _, e in readers)
+    runs: dict[str, list[tuple[float, float]]] = {}
+    for name, start, end in log:
+        runs.setdefault(name, []).append((start, end))
+    writers = [span for name in ("w1", "w2") for span in runs[name]]
+    assert all(len(runs[name]) == 1 for name in ("w1", "w2"))
+    assert not (writers[0][0] < writers[1][1] and writers[1][0] < writers[0][1])
+
+    def overlaps_a_writer(span: tuple[float, float]) -> bool:
+        return any(span[0] < w_end and w_start < span[1] for w_start, w_end in writers)
+
+    readers = [name for name in runs if name.startswith("r")]
+    for name in readers:
+        assert not overlaps_a_writer(runs[name][-1]), name  # the kept run saw no write
+        assert len(runs[name]) == (2 if overlaps_a_writer(runs[name][0]) else 1), name
+    assert runner.rereads == sum(len(runs[name]) - 1 for name in readers)
+    first = [runs[n][0] for n in ("r1", "r3", "r6")]  # the first case of each chain: readers, together
+    assert max(s for s, _ in first) < min(e for _, e in first)
+
+
+def test_readers_of_another_type_are_never_disturbed_by_a_writer() -> None:
+    log, run_one = _recording_runner(0.05)
+    runner: CaseChains[str, str] = CaseChains(  # type: ignore[arg-type]
+        2, run_one, lambda: False,
+        claims=lambda item: Claims.of(writes={"A"}) if item.startswith("w") else Claims.of(reads={"B"}))
+    runner.start([["w1", "w2", "w3"], ["r1", "r2", "r3"]])
+    for item in ("w1", "w2", "w3", "r1", "r2", "r3"):
+        runner.result(item)
+    runner.stop()
+    assert runner.rereads == 0 and len(log) == 6
 
 
 def test_map_concurrently_keeps_the_order_and_overlaps_the_waiting() -> None:
