@@ -530,6 +530,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     if (stopped := interruption(config)) is not None:
         info.options["interrupted"] = stopped
+    if chains is not None:  # how many cases that only read ran twice, a write having overlapped their first run
+        info.options["concurrency_rereads"] = chains.rereads
     _write_reports(config, info, results)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -107,14 +108,20 @@ def test_should_stop_is_asked_before_every_case() -> None:
 def test_a_case_that_writes_runs_alone_and_a_reader_it_disturbed_reads_again() -> None:
     """No kept result may have seen the target's data change under it: a writer overlaps no other writer, and a
     reader whose run overlapped a writer runs again, holding its claim; the result kept is the last run's."""
-    log, run_one = _recording_runner(0.1)
+    log, record = _recording_runner(0.1)
+    runs_made: dict[str, int] = defaultdict(int)
+
+    def run_one(item: str) -> str:
+        runs_made[item] += 1
+        return f"{record(item)}#{runs_made[item]}"  # type: ignore[operator]
+
     chains = [["r1", "w1", "r2"], ["r3", "r4", "r5"], ["r6", "w2", "r7"]]
-    runner: CaseChains[str, str] = CaseChains(  # type: ignore[arg-type]
+    runner: CaseChains[str, str] = CaseChains(
         3, run_one, lambda: False, claims=lambda item: Claims.everything() if item.startswith("w") else Claims.of(reads={"A"}))
     runner.start(chains)
     for chain in chains:
         for item in chain:
-            assert runner.result(item) == item.upper()
+            assert runner.result(item) == f"{item.upper()}#{runs_made[item]}"  # the last run's result is kept
     runner.stop()
     runs: dict[str, list[tuple[float, float]]] = {}
     for name, start, end in log:

@@ -86,6 +86,9 @@ def test_the_full_run_gives_identical_verdicts_sequential_and_concurrent(tmp_pat
     assert concurrent["outcome"] == sequential["outcome"]
     assert concurrent["totals"] == sequential["totals"]
     assert concurrent["run"]["options"]["teardown_remaining"] == sequential["run"]["options"]["teardown_remaining"] == 0
+    # Readers a write overlapped ran again (their second result is the one judged): said in the run report.
+    assert isinstance(concurrent["run"]["options"]["concurrency_rereads"], int)
+    assert "concurrency_rereads" not in sequential["run"]["options"]
 
 
 @pytest.mark.slow
