@@ -13,6 +13,7 @@ stream of readers). Nothing here knows FHIR or suites: :mod:`imgconf.suite.claim
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -92,14 +93,15 @@ class ClaimLock:
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self._held: list[Claims] = []
-        self._waiting_writers: list[Claims] = []
+        self._waiting_writers: list[tuple[int, Claims]] = []  # in the order they asked
+        self._tickets = itertools.count()
         self._admitted: list[Claims] = []  # every writer admitted, in order (a run admits a few dozen)
 
     def watch(self, claims: Claims) -> Watch:
         """An optimistic start, once no writer it conflicts with holds or waits (it would only have to read again)."""
         with self._changed:
-            self._changed.wait_for(lambda: not any(
-                claims.conflicts_with(writer) for writer in (*self._held, *self._waiting_writers) if writer.writes))
+            self._changed.wait_for(lambda: not self._writer_waits_for(claims) and not any(
+                claims.conflicts_with(writer) for writer in self._held if writer.writes))
             return Watch(claims, len(self._admitted))
 
     def disturbed(self, watch: Watch) -> bool:
@@ -118,16 +120,21 @@ class ClaimLock:
     def _acquire(self, claims: Claims) -> None:
         with self._changed:
             if claims.writes:
-                self._waiting_writers.append(claims)
-                try:
-                    self._changed.wait_for(lambda: self._free_for(claims))
+                ticket = (next(self._tickets), claims)
+                self._waiting_writers.append(ticket)
+                try:  # in turn among the writers it conflicts with (one that writes everything is not starved)
+                    self._changed.wait_for(lambda: self._free_for(claims) and not any(
+                        claims.conflicts_with(earlier) for number, earlier in self._waiting_writers if number < ticket[0]))
                 finally:
-                    self._waiting_writers.remove(claims)
+                    self._waiting_writers.remove(ticket)
+                    self._changed.notify_all()
                 self._admitted.append(claims)
             else:
-                self._changed.wait_for(lambda: self._free_for(claims) and not any(
-                    claims.conflicts_with(writer) for writer in self._waiting_writers))
+                self._changed.wait_for(lambda: self._free_for(claims) and not self._writer_waits_for(claims))
             self._held.append(claims)
+
+    def _writer_waits_for(self, claims: Claims) -> bool:
+        return any(claims.conflicts_with(writer) for _, writer in self._waiting_writers)
 
     def _free_for(self, claims: Claims) -> bool:
         return not any(claims.conflicts_with(held) for held in self._held)

@@ -41,9 +41,9 @@ def case_claims(case: Case, resolve: PathResolver = _unknown) -> Claims:
 
 
 def request_claims(request: Request, resolve: PathResolver = _unknown) -> Claims:
-    if request.token is not None:
-        return Claims()
     path = request.path.strip()
+    if request.token is not None or path == "${smart.token_endpoint}":
+        return Claims()  # the authorization server's token endpoint holds none of the FHIR server's data
     if "${" in path:
         resolved = resolve(path)
         if resolved is None and path.startswith("${"):
