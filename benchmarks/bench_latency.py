@@ -16,6 +16,10 @@ wall / critical path and wall / (fixed + critical path); the wall split into bef
 (start-up, collection, session, fixtures), the cases, and after them (teardown, reports), with the
 case phase / critical path; CPU seconds of the harness and of the target; and how many case verdicts
 differ from the sequential run (must be 0).
+
+To look inside a run: ``IMGCONF_BENCH_PLUGINS=mod1,mod2`` (importable, e.g. through ``PYTHONPATH``) adds
+pytest plugins to every run (a probe timing phases, lock waits, requests); ``IMGCONF_BENCH_WRAP`` prefixes
+the command (``"py-spy record --gil -f raw -o run.raw --"``).
 """
 
 from __future__ import annotations
@@ -147,13 +151,15 @@ def run(mode: str, latency_ms: float, suites: list[str], workdir: Path, client: 
         extra: list[str] | None = None) -> RunFigures:
     target = Target(latency_ms, workdir, client)
     reports = workdir / f"reports-{mode}-{target.proc.pid}"
-    argv = [*os.environ.get("IMGCONF_BENCH_WRAP", "").split(), *_imgconf(), "run", "--config", str(target.config), "--preset", "bench", "--reports-dir", str(reports),
+    wrap = os.environ.get("IMGCONF_BENCH_WRAP", "").split()
+    argv = [*wrap, *_imgconf(), "run", "--config", str(target.config), "--preset", "bench", "--reports-dir", str(reports),
             *_mode_args(mode), *(extra or [])]
     for suite in suites:
         argv += ["--suite", suite]
     (workdir / "imgconf_bench_phases.py").write_text(PHASES_PLUGIN, encoding="utf-8")
     marks_file = workdir / f"phases-{mode}-{target.proc.pid}.json"
-    env = {**os.environ, **target.key_env, "PYTEST_PLUGINS": ",".join(filter(None, ["imgconf_bench_phases", os.environ.get("IMGCONF_BENCH_PLUGINS")])), "IMGCONF_BENCH_PHASES": str(marks_file),
+    plugins = ",".join(filter(None, ["imgconf_bench_phases", os.environ.get("IMGCONF_BENCH_PLUGINS")]))
+    env = {**os.environ, **target.key_env, "PYTEST_PLUGINS": plugins, "IMGCONF_BENCH_PHASES": str(marks_file),
            "PYTHONPATH": os.pathsep.join(p for p in (str(workdir), os.environ.get("PYTHONPATH", "")) if p)}
     try:
         before, target_before = resource.getrusage(resource.RUSAGE_CHILDREN), target.cpu_s()

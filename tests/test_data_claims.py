@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import threading
 import time
-import pytest
 
+import pytest
 from case_support import load_bundled
+
 from imgconf.data_claims import EVERY_TYPE, ClaimLock, Claims
 from imgconf.paths import suites_dir
 from imgconf.suite.claims import case_claims, request_claims
