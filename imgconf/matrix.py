@@ -13,7 +13,7 @@ from typing import Any
 
 from imgconf import catalogue
 from imgconf.compare import load_summary
-from imgconf.report.html import _environment, _fmt_time
+from imgconf.report.html import fmt_time, template_environment
 from imgconf.report.outcome import describe_selection
 
 
@@ -81,12 +81,12 @@ def render_matrix(columns: list[Column]) -> str:
         s = c.summary
         heads.append({
             "label": c.label, "href": c.report_href, "outcome": s.get("outcome", "fail"),
-            "target": s["run"].get("target_url", ""), "started": _fmt_time(s["run"].get("started_at", "")),
+            "target": s["run"].get("target_url", ""), "started": fmt_time(s["run"].get("started_at", "")),
             "selection": describe_selection(s.get("selection") or {}), "cases": s["totals"]["cases"],
             "failed": s["totals"]["requirements"].get("fail", 0),
         })
     rows = matrix_rows(columns)
-    return _environment().get_template("matrix.html.j2").render(
+    return template_environment().get_template("matrix.html.j2").render(
         heads=heads, rows=rows, differing=sum(r["differs"] for r in rows), failing=sum(r["failing"] for r in rows),
     )
 

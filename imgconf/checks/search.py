@@ -14,11 +14,11 @@ from typing import Any
 from imgconf.checks.base import CheckContext, describe
 from imgconf.checks.registry import CheckKind, ParseContext, SpecError, register, waits_for
 from imgconf.checks.search_results import (
-    _tagged_subsetted,
     check_changed_criteria,
     judge_shape,
     reported_changed,
     reported_ignored,
+    tagged_subsetted,
 )
 from imgconf.checks.search_target import SearchExpectation, SearchTarget, entry_roles, parse_search_request
 from imgconf.results import CheckResult, Level
@@ -176,7 +176,7 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
         for (rtype, rid), resource in matched.items():
             if f"{rtype}/{rid}" in unmarked:  # maybe an included resource: not judged as a match (REST-045 above)
                 continue
-            if _tagged_subsetted(resource):  # a subset may leave out what the criteria test: judge the stored resource
+            if tagged_subsetted(resource):  # a subset may leave out what the criteria test: judge the stored resource
                 resource = resolver(f"{rtype}/{rid}") or resource
             failed = target.failing_criterion(resource, resolver, base, skip=skip)
             if failed:

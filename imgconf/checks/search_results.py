@@ -226,7 +226,7 @@ def _left_out(returned: dict[str, Any], stored: dict[str, Any]) -> list[str]:
     return sorted(k for k in stored if k not in _NOT_COMPARED and not k.startswith("_") and k not in returned)
 
 
-def _tagged_subsetted(resource: dict[str, Any]) -> bool:
+def tagged_subsetted(resource: dict[str, Any]) -> bool:
     tags = (resource.get("meta") or {}).get("tag") or []
     return any(isinstance(t, dict) and t.get("code") == "SUBSETTED" and t.get("system") == SUBSETTED_SYSTEM for t in tags)
 
@@ -249,7 +249,7 @@ def check_subsetted(ctx: CheckContext, target: SearchTarget, matched: list[dict[
         left_out = _left_out(resource, stored[key])
         if left_out:
             subsets.append(f"{key[0]}/{key[1]}")
-            if not _tagged_subsetted(resource):
+            if not tagged_subsetted(resource):
                 untagged.append(f"{key[0]}/{key[1]} (leaves out {', '.join(left_out[:4])})")
     if not subsets:
         return [ctx.result("search", True, "no match is a subset of the stored resource: no SUBSETTED tag needed "

@@ -196,9 +196,9 @@ def merge_summary(path: Path, run: FuzzRun, section: dict[str, Any]) -> dict[str
 # -- junit.xml ---------------------------------------------------------------------------------
 
 def _prop(parent: ET.Element, name: str, value: Any) -> None:
-    from imgconf.report.junit import _clean
+    from imgconf.report.junit import xml_text
 
-    ET.SubElement(parent, "property", name=name, value=_clean(str(value)))
+    ET.SubElement(parent, "property", name=name, value=xml_text(str(value)))
 
 
 def _failure_text(f: dict[str, Any]) -> str:
@@ -222,7 +222,7 @@ def _failure_text(f: dict[str, Any]) -> str:
 
 def fuzz_testsuite(summary: dict[str, Any]) -> ET.Element:
     """The "imgconf fuzz" <testsuite> of a summary with a ``fuzz`` section (already redacted)."""
-    from imgconf.report.junit import _clean, run_properties
+    from imgconf.report.junit import run_properties, xml_text
 
     fuzz = summary["fuzz"]
     suite = ET.Element("testsuite", name=FUZZ_SUITE)
@@ -239,12 +239,12 @@ def fuzz_testsuite(summary: dict[str, Any]) -> ET.Element:
     run_case = ET.SubElement(suite, "testcase", classname=FUZZ_SUITE, name="generated search queries",
                              time=f"{fuzz['duration_s']:.3f}")
     left_out = [f"{rtype}: {item}" for rtype, items in fuzz.get("left_out", {}).items() for item in items]
-    ET.SubElement(run_case, "system-out").text = _clean(
+    ET.SubElement(run_case, "system-out").text = xml_text(
         f"{fuzz['queries']} queries judged, {fuzz['not_judged']} not judged; seed {fuzz['seed']}; "
         f"reproduce: {fuzz['reproduce']}" + ("\nleft out of generation:\n" + "\n".join(left_out) if left_out else ""))
     for f in fuzz["findings"]:
         counts["tests"] += 1
-        tc = ET.SubElement(suite, "testcase", classname=FUZZ_SUITE, name=_clean(f["cause"]), time="0.000")
+        tc = ET.SubElement(suite, "testcase", classname=FUZZ_SUITE, name=xml_text(f["cause"]), time="0.000")
         tprops = ET.SubElement(tc, "properties")
         for req in f["defect"]["requirement"]:
             _prop(tprops, "requirement", req)
@@ -257,11 +257,11 @@ def fuzz_testsuite(summary: dict[str, Any]) -> ET.Element:
         first_line = (f["defect"]["message"] or f["defect"]["kind"]).splitlines()[0]
         head = f"[{', '.join(f['defect']['requirement'])} {f['defect']['level']}] {first_line}"
         if f["verdict"] == "fail":
-            ET.SubElement(tc, "failure", message=_clean(head), type=f["defect"]["level"]).text = _clean(_failure_text(f))
+            ET.SubElement(tc, "failure", message=xml_text(head), type=f["defect"]["level"]).text = xml_text(_failure_text(f))
             counts["failures"] += 1
         else:  # a SHOULD finding: visible, not a failure (as suite warnings; the gate decides with --strict-should)
             _prop(tprops, "warning", head)
-            ET.SubElement(tc, "system-out").text = _clean("SHOULD warning " + _failure_text(f))
+            ET.SubElement(tc, "system-out").text = xml_text("SHOULD warning " + _failure_text(f))
     for key, count in counts.items():
         suite.set(key, str(count))
     suite.set("time", f"{fuzz['duration_s']:.3f}")
@@ -302,7 +302,7 @@ def merge_junit(path: Path, summary: dict[str, Any]) -> None:
 # -- report.html -------------------------------------------------------------------------------
 
 def _exchange_views(evidence: list[dict[str, Any]]) -> list[Any]:
-    from imgconf.report.html import _exchange_view
+    from imgconf.report.html import exchange_view
     from imgconf.results import Exchange
 
     views = []
@@ -313,13 +313,13 @@ def _exchange_views(evidence: list[dict[str, Any]]) -> list[Any]:
             status=ex.get("status"), response_headers=dict(ex.get("response_headers") or {}),
             response_body=ex.get("response_body"), elapsed_ms=float(ex.get("elapsed_ms") or 0.0), error=ex.get("error"),
         )
-        views.append(_exchange_view(exchange))  # redacts again, truncates, pretty-prints JSON
+        views.append(exchange_view(exchange))  # redacts again, truncates, pretty-prints JSON
     return views
 
 
 def render_fuzz_section(summary: dict[str, Any]) -> Markup:
     """The fuzz <section> of report.html, from a summary's ``fuzz`` section."""
-    from imgconf.report.html import _environment, _fmt_duration
+    from imgconf.report.html import fmt_duration, template_environment
 
     fuzz = summary["fuzz"]
     findings = []
@@ -332,8 +332,8 @@ def render_fuzz_section(summary: dict[str, Any]) -> Markup:
             "actual_ids": f["actual_ids"], "missing": f["missing"], "unexpected": f["unexpected"], "url": f["url"],
             "reproduce": f["reproduce"], "evidence": _exchange_views(f.get("evidence") or []),
         })
-    html = _environment().get_template("fuzz_section.html.j2").render(
-        fuzz=fuzz, findings=findings, baseline=fuzz.get("baseline"), duration=_fmt_duration(fuzz["duration_s"]))
+    html = template_environment().get_template("fuzz_section.html.j2").render(
+        fuzz=fuzz, findings=findings, baseline=fuzz.get("baseline"), duration=fmt_duration(fuzz["duration_s"]))
     return Markup(html)  # rendered by an autoescaping environment
 
 
@@ -368,7 +368,7 @@ def _alert(summary: dict[str, Any]) -> str:
 
 def merge_html(path: Path, summary: dict[str, Any]) -> Path:
     """The fuzz section in the folder's report.html, or a report of the fuzz run alone; returns the file written."""
-    from imgconf.report.html import _environment
+    from imgconf.report.html import template_environment
 
     section = str(render_fuzz_section(summary))
     fuzz_only = summary.get("selection") == {"fuzz_only": True} and not summary["cases"]
@@ -385,7 +385,7 @@ def merge_html(path: Path, summary: dict[str, Any]) -> Path:
     from imgconf.report.summary import VERDICTS
 
     fuzz = summary["fuzz"]
-    html = _environment().get_template("fuzz_report.html.j2").render(
+    html = template_environment().get_template("fuzz_report.html.j2").render(
         section=Markup(section), target=redact_text(fuzz["target"]), outcome=summary["outcome"],
         harness_version=__version__, verdicts=[v.value for v in VERDICTS],
         written=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))

@@ -392,7 +392,7 @@ def _removals(query: FuzzQuery) -> Iterator[FuzzQuery]:
     """Every query one removal simpler than ``query``, in a fixed order (the same query gives the same
     sequence): compartment, POST, whole parameters (sorted by name and value, so the order they were sent
     in does not matter), then one comma alternative of a criterion, then one ``_sort`` key beyond the first."""
-    from imgconf.fuzz.shape import _LITERAL
+    from imgconf.fuzz.shape import LITERAL_PARAMS
     from imgconf.searchparams.text import split_unescaped
 
     if query.compartment:
@@ -409,7 +409,7 @@ def _removals(query: FuzzQuery) -> Iterator[FuzzQuery]:
             keys = value.split(",")
             for k in range(1, len(keys)):
                 yield replace(query, params=_without(params, i, ",".join(keys[:k] + keys[k + 1:])))
-        elif name.split(":", 1)[0] not in _LITERAL and name != "_count":
+        elif name.split(":", 1)[0] not in LITERAL_PARAMS and name != "_count":
             alternatives = split_unescaped(value, ",")
             for k in range(len(alternatives)) if len(alternatives) > 1 else ():
                 yield replace(query, params=_without(params, i, ",".join(alternatives[:k] + alternatives[k + 1:])))

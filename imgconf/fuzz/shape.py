@@ -23,7 +23,7 @@ _PRECISION = (
     (re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})?$"), "second"),
 )
 # Parameters whose value is itself a name list: kept as sent (no ids, no dates in them).
-_LITERAL = {"_sort", "_include", "_revinclude", "_summary", "_elements", "_total", "_contained", "_format"}
+LITERAL_PARAMS = {"_sort", "_include", "_revinclude", "_summary", "_elements", "_total", "_contained", "_format"}
 
 
 def _date_kind(value: str) -> str:
@@ -73,7 +73,7 @@ def _value_kind(ptype: str | None, modifier: str | None, value: str) -> str:
 
 
 def _criterion_shape(resource_type: str, name: str, value: str) -> str:
-    if name.split(":", 1)[0] in _LITERAL:
+    if name.split(":", 1)[0] in LITERAL_PARAMS:
         return f"{name}={value}"
     if name == "_count":
         return "_count=<n>"
@@ -120,7 +120,7 @@ def cause_key(query: FuzzQuery, defect: Defect, culprit: str | None) -> str:
     `culprit` is the parameter the failing check names, as ``name`` or ``name=value`` (the oracle's
     wording); without one, the cause is the query's only criterion, ``_sort`` for an order defect,
     ``_include`` for an include defect, the compartment or POST for their defects, else ``*``."""
-    criteria = [(n, v) for n, v in query.params if n.split(":", 1)[0] not in _LITERAL and n != "_count"]
+    criteria = [(n, v) for n, v in query.params if n.split(":", 1)[0] not in LITERAL_PARAMS and n != "_count"]
     name: str
     values: list[str]
     if culprit:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from imgconf.jsonsafe import loads_bounded
-from imgconf.report.html import MAX_BODY_CHARS, _content_type, binary_summary
+from imgconf.report.html import MAX_BODY_CHARS, binary_summary, header_content_type
 from imgconf.report.indented import indented_json
 from imgconf.report.junit import run_properties
 from imgconf.report.redact import redact_text
@@ -73,8 +73,8 @@ def exchange_text(ex: Exchange) -> str:
     return (
         f"{ex.method} {redact_text(ex.url)}\n"
         + "".join(f"{k}: {v}\n" for k, v in ex.request_headers.items())
-        + (f"\n{_pretty(ex.request_body, _content_type(ex.request_headers))}\n" if ex.request_body else "")
+        + (f"\n{_pretty(ex.request_body, header_content_type(ex.request_headers))}\n" if ex.request_body else "")
         + f"\n--- {ex.status if ex.status is not None else redact_text(ex.error or '')} ({ex.elapsed_ms} ms)\n"
         + "".join(f"{k}: {v}\n" for k, v in ex.response_headers.items())
-        + (f"\n{_pretty(ex.response_body, _content_type(ex.response_headers))}" if ex.response_body else "")
+        + (f"\n{_pretty(ex.response_body, header_content_type(ex.response_headers))}" if ex.response_body else "")
     )

@@ -7,6 +7,7 @@ Autoescaping is on: response bodies and headers come from the server under test 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import re
 from collections import Counter
@@ -62,7 +63,7 @@ _TEXTUAL = ("json", "xml", "text/", "x-www-form-urlencoded", "javascript", "html
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
 
 
-def _content_type(headers: dict[str, str]) -> str:
+def header_content_type(headers: dict[str, str]) -> str:
     return next((v for k, v in headers.items() if k.lower() == "content-type"), "")
 
 
@@ -158,10 +159,10 @@ def _marked_body(text: str | None, content_type: str, limit: int,
     return Markup("\n".join(out)), note
 
 
-def _exchange_view(ex: Exchange, limit: int = MAX_BODY_CHARS,
+def exchange_view(ex: Exchange, limit: int = MAX_BODY_CHARS,
                    marks: list[LocationMark] | None = None, ev_id: str = "") -> ExchangeView:
-    req_body, req_note = _body(ex.request_body, _content_type(ex.request_headers), limit)
-    marked = _marked_body(ex.response_body, _content_type(ex.response_headers), limit, marks, ev_id) if marks else None
+    req_body, req_note = _body(ex.request_body, header_content_type(ex.request_headers), limit)
+    marked = _marked_body(ex.response_body, header_content_type(ex.response_headers), limit, marks, ev_id) if marks else None
     if marked is not None:
         return ExchangeView(
             method=ex.method, url=redact_text(ex.url), status=ex.status, elapsed_ms=ex.elapsed_ms,
@@ -170,7 +171,7 @@ def _exchange_view(ex: Exchange, limit: int = MAX_BODY_CHARS,
             response_headers=redact_headers(ex.response_headers),
             response_body=marked[0], response_note=marked[1], marked=True,
         )
-    resp_body, resp_note = _body(ex.response_body, _content_type(ex.response_headers), limit)
+    resp_body, resp_note = _body(ex.response_body, header_content_type(ex.response_headers), limit)
     return ExchangeView(
         method=ex.method,
         url=redact_text(ex.url),
@@ -232,7 +233,7 @@ class EvidenceStore:
             item = dict(self.items[k])
             limit = MAX_PASSING_BODY_CHARS if item.pop("all_pass") else MAX_BODY_CHARS
             marks = list(item.pop("marks").values())
-            item["view"] = _exchange_view(item.pop("exchange"), limit, marks, str(item["id"]))
+            item["view"] = exchange_view(item.pop("exchange"), limit, marks, str(item["id"]))
             out.append(item)
         return out
 
@@ -351,7 +352,7 @@ def by_suite(cases: list[CaseResult]) -> list[dict[str, Any]]:
     return out
 
 
-def _fmt_time(iso: str) -> str:
+def fmt_time(iso: str) -> str:
     if not iso:
         return "—"
     try:
@@ -362,7 +363,7 @@ def _fmt_time(iso: str) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S") + (f" {tz}" if tz else "")
 
 
-def _fmt_duration(seconds: float) -> str:
+def fmt_duration(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.1f} s"
     minutes, secs = divmod(round(seconds), 60)
@@ -370,7 +371,9 @@ def _fmt_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
 
-def _environment() -> jinja2.Environment:
+@functools.cache
+def template_environment() -> jinja2.Environment:
+    """One per process: a template is compiled once however many reports the process writes."""
     return jinja2.Environment(
         loader=jinja2.PackageLoader("imgconf.report", "templates"),
         autoescape=True,  # explicit: the template name ends in .j2, which select_autoescape misses
@@ -401,7 +404,7 @@ def render_html(run: RunInfo, cases: list[CaseResult]) -> str:
         body = f.text[len(f.title):].lstrip(". ") if f.text.startswith(f.title) else f.text
         findings.append({"finding": f, "body": body, "group": _group_view(g, evidence)})
     filter_counts = {v: sum(1 for g in groups if g["counts"].get(v)) for v in (x.value for x in VERDICTS)}
-    return _environment().get_template("report.html.j2").render(
+    return template_environment().get_template("report.html.j2").render(
         run=summary["run"],
         outcome=summary["outcome"],
         interrupted=summary.get("interrupted"),
@@ -410,9 +413,9 @@ def render_html(run: RunInfo, cases: list[CaseResult]) -> str:
         totals=summary["totals"],
         level_rows=level_rows,
         verdicts=[v.value for v in VERDICTS],
-        started=_fmt_time(run.started_at),
-        finished=_fmt_time(run.finished_at),
-        duration=_fmt_duration(run.duration_s),
+        started=fmt_time(run.started_at),
+        finished=fmt_time(run.finished_at),
+        duration=fmt_duration(run.duration_s),
         groups=groups,
         failures=failures_table(groups),
         shared=shared_causes(groups),

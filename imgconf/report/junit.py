@@ -19,13 +19,13 @@ from imgconf.report.outcome import describe_selection
 _INVALID_XML = dict.fromkeys([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20)], None)
 
 
-def _clean(text: str) -> str:
+def xml_text(text: str) -> str:
     """XML 1.0 cannot hold control characters; a server's error text may."""
     return (text or "").translate(_INVALID_XML)
 
 
 def _prop(parent: ET.Element, name: str, value: Any) -> None:
-    ET.SubElement(parent, "property", name=name, value=_clean(str(value)))
+    ET.SubElement(parent, "property", name=name, value=xml_text(str(value)))
 
 
 def run_properties(summary: dict[str, Any]) -> list[tuple[str, str]]:
@@ -94,7 +94,7 @@ def build_junit(summary: dict[str, Any]) -> ET.Element:
 
 def _testcase(suite: ET.Element, case: dict[str, Any], checks: list[dict[str, Any]], strict: bool) -> str | None:
     """Adds the <testcase>; returns which counter it adds to (failures, errors, skipped or None)."""
-    tc = ET.SubElement(suite, "testcase", classname=case["suite_id"], name=_clean(case["case"]),
+    tc = ET.SubElement(suite, "testcase", classname=case["suite_id"], name=xml_text(case["case"]),
                        time=f"{case['duration_s']:.3f}")
     props = ET.SubElement(tc, "properties")
     for req in case["requirement"]:
@@ -111,21 +111,21 @@ def _testcase(suite: ET.Element, case: dict[str, Any], checks: list[dict[str, An
     kind: str | None = None
     if case["verdict"] == "error":
         line = (case.get("error") or "error").splitlines()[0]
-        ET.SubElement(tc, "error", message=_clean(line), type="infrastructure").text = _clean(_evidence_line(case))
+        ET.SubElement(tc, "error", message=xml_text(line), type="infrastructure").text = xml_text(_evidence_line(case))
         kind = "errors"
     elif failing:
         first = failing[0]
         body = "\n".join(
             f"[{', '.join(c['requirement'])} {c['level']}] {c['check']}: {c['reason']}" for c in failing
         )
-        ET.SubElement(tc, "failure", message=_clean(f"[{', '.join(first['requirement'])} {first['level']}] {first['reason']}"),
-                      type=first["level"]).text = _clean(body)
+        ET.SubElement(tc, "failure", message=xml_text(f"[{', '.join(first['requirement'])} {first['level']}] {first['reason']}"),
+                      type=first["level"]).text = xml_text(body)
         kind = "failures"
     elif case["verdict"] in ("skip", "not-judged"):
-        ET.SubElement(tc, "skipped", message=_clean(case.get("skipped_reason") or case["verdict"]))
+        ET.SubElement(tc, "skipped", message=xml_text(case.get("skipped_reason") or case["verdict"]))
         kind = "skipped"
     if warnings:
-        ET.SubElement(tc, "system-out").text = _clean("\n".join(
+        ET.SubElement(tc, "system-out").text = xml_text("\n".join(
             f"SHOULD warning [{', '.join(w['requirement'])} {w['level']}] {w['check']}: {w['reason']}" for w in warnings
         ))
     return kind
