@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from random import Random
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, find, given, seed, settings, strategies as st
+from hypothesis.errors import HypothesisWarning
 
 from imgconf.fixtures import RUN_TAG_SYSTEM, add_tag, library
 from imgconf.fuzz.capability import Universe, plan_from_capability
@@ -74,7 +76,9 @@ def _criteria(q: FuzzQuery) -> list[tuple[str, str]]:
 
 
 def _find(predicate: Callable[[FuzzQuery], bool], seed_value: int = 0) -> FuzzQuery:
-    return find(QUERIES, predicate, settings=FIND, random=Random(seed_value))
+    with warnings.catch_warnings():  # find() spells out the whole strategy (as the fuzz runner's shrink does)
+        warnings.filterwarnings("ignore", message="Generating overly large repr", category=HypothesisWarning)
+        return find(QUERIES, predicate, settings=FIND, random=Random(seed_value))
 
 
 # --- every query is one the oracle can judge ------------------------------------------------------

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -349,7 +350,7 @@ def _shrink(strategy: Any, judge: _Judge, cause: _Cause) -> FuzzQuery:
     """The smallest query that fails like ``cause``, Hypothesis shrinking from its first example."""
     from hypothesis import Phase, find, settings as hsettings
     from hypothesis.database import InMemoryExampleDatabase, choices_to_bytes
-    from hypothesis.errors import Flaky, NoSuchExample
+    from hypothesis.errors import Flaky, HypothesisWarning, NoSuchExample
 
     same = _same_cause(cause.failure)
     best: list[FuzzQuery] = [cause.query]
@@ -370,9 +371,11 @@ def _shrink(strategy: Any, judge: _Judge, cause: _Cause) -> FuzzQuery:
     # The secondary corpus is what Hypothesis shrinks from (the primary one it would only replay).
     database.save(key + b".secondary", choices_to_bytes(cause.choices))
     try:
-        return find(strategy, fails_the_same, database_key=key,
-                    settings=hsettings(database=database, phases=[Phase.reuse, Phase.shrink], max_examples=1,
-                                       deadline=None))
+        with warnings.catch_warnings():  # find() spells out the strategy (sampled from every fixture value): noise
+            warnings.filterwarnings("ignore", message="Generating overly large repr", category=HypothesisWarning)
+            return find(strategy, fails_the_same, database_key=key,
+                        settings=hsettings(database=database, phases=[Phase.reuse, Phase.shrink], max_examples=1,
+                                           deadline=None))
     except (NoSuchExample, Flaky):  # it no longer fails (a flaky target, or past MAX_SHRINK_CALLS): the best so far
         return best[0]
 
