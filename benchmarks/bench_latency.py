@@ -85,7 +85,7 @@ def serve(latency_ms: float, client_id: str, jwks_file: Path) -> None:
     auth = ReferenceAuth()
     auth.register(RegisteredClient(client_id, json.loads(jwks_file.read_text(encoding="utf-8")), allowed_scopes=SCOPES))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    with EmbeddedServer(auth=auth, latency_s=latency_ms / 1000) as server:
+    with EmbeddedServer(auth=auth, latency_s=latency_ms / 1000, warm=True) as server:  # a distant server is warm
         print(server.base_url, flush=True)
         while True:
             time.sleep(3600)

@@ -50,9 +50,12 @@ class EmbeddedServer:
     """
 
     def __init__(self, db_path: Path | None = None, *, host: str = "127.0.0.1", auth: ReferenceAuth | None = None,
-                 latency_s: float = 0.0) -> None:
+                 latency_s: float = 0.0, warm: bool = False) -> None:
         self.auth = auth
         self.latency_s = latency_s
+        # Load the validation models before saying it is ready (a server of its own, the benchmark's target);
+        # in the harness's process they load on first use instead, as a run that creates no document needs none.
+        self.warm = warm
         self._tmp: str | None = None
         if db_path is None:
             self._tmp = tempfile.mkdtemp(prefix="imgconf-ref-")
@@ -64,6 +67,8 @@ class EmbeddedServer:
         self._fhir_app: Starlette | None = None
 
     def start(self, timeout: float = 10.0) -> EmbeddedServer:
+        if self.warm:
+            _warm_up()
         root, self._fhir_app = _root_app(self.db_path, auth=self.auth)
         app: ASGIApp = _Late(root, self.latency_s) if self.latency_s > 0 else root
         self._runner = ThreadedASGIServer(app, host=self.host, ready_path=f"{MOUNT}/metadata")
@@ -93,6 +98,13 @@ class EmbeddedServer:
         self.stop()
 
 
+def _warm_up() -> None:
+    from imgconf.reference.capability import SUPPORTED_TYPES
+    from imgconf.reference.validate import warm_up
+
+    warm_up(tuple(SUPPORTED_TYPES))
+
+
 def serve(host: str, port: int, db_path: Path | None, auth: ReferenceAuth | None = None) -> None:
     """Serve in the foreground until interrupted (`imgconf serve`)."""
     tmp = None
@@ -101,6 +113,7 @@ def serve(host: str, port: int, db_path: Path | None, auth: ReferenceAuth | None
         db_path = Path(tmp) / "reference.sqlite"
     try:
         print(f"imgconf reference server: http://{host}:{port}{MOUNT} (db {db_path})", flush=True)
+        _warm_up()
         root, fhir = _root_app(Path(db_path), auth=auth)
         try:
             uvicorn.Server(uvicorn_config(root, host=host, port=port)).run()
