@@ -7,7 +7,15 @@ from contextlib import contextmanager
 
 from imgconf.faults import FaultProxy
 from imgconf.fuzz.fixtures import load_fixtures
+from imgconf.reference.server import EmbeddedServer
 from imgconf.session import SessionOptions, TargetSession
+
+
+@contextmanager
+def proxied_reference() -> Iterator[FaultProxy]:
+    """A FaultProxy, no fault set yet, in front of a reference server of its own."""
+    with EmbeddedServer() as server, FaultProxy(server.base_url, []) as proxy:
+        yield proxy
 
 
 @contextmanager

@@ -8,14 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fuzz_support import loaded_through
+from fuzz_support import loaded_through, proxied_reference
 
 from imgconf.faults import FaultProxy
 from imgconf.faults.registry import BY_NAME
 from imgconf.fuzz.judge import judge_query
 from imgconf.fuzz.model import FuzzQuery
 from imgconf.fuzz.strategies import EDGE_PREFIXES
-from imgconf.reference.server import EmbeddedServer
 from imgconf.session import TargetSession
 
 # mr-group-research started 2020-07, nm-unknown 2019: the generator's values inside them (strategies._inside)
@@ -24,7 +23,7 @@ INSIDE = ("2020-07-16", "2019-07-02")
 
 @pytest.fixture(scope="module")
 def proxy() -> Iterator[FaultProxy]:
-    with EmbeddedServer() as srv, FaultProxy(srv.base_url, []) as p:
+    with proxied_reference() as p:
         yield p
 
 

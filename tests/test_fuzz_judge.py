@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from fuzz_support import loaded_through
+from fuzz_support import loaded_through, proxied_reference
 
 from imgconf.checks.base import CheckContext
 from imgconf.checks.search import check_search
@@ -37,7 +37,6 @@ from imgconf.fuzz.fixtures import load_fixtures
 from imgconf.fuzz.judge import judge_query
 from imgconf.fuzz.model import FuzzQuery
 from imgconf.fuzz.runner import FuzzSettings, run_fuzz
-from imgconf.reference.server import EmbeddedServer
 from imgconf.results import Level, Verdict
 from imgconf.searchparams.query import parse_criterion
 from imgconf.session import SessionOptions, TargetSession
@@ -49,7 +48,7 @@ NOT_CT = FuzzQuery("DocumentReference", (("modality:not", "CT"), ("_count", "1")
 
 @pytest.fixture(scope="module")
 def proxy() -> Iterator[FaultProxy]:
-    with EmbeddedServer() as upstream, FaultProxy(upstream.base_url, []) as p:
+    with proxied_reference() as p:
         yield p
 
 

@@ -191,9 +191,8 @@ def test_headers_redact_as_before() -> None:
 
 # -- one redaction per text ----------------------------------------------------------------------------------------
 
-def test_report_writers_reuse_the_client_redaction(monkeypatch: pytest.MonkeyPatch) -> None:
-    body = json.dumps({"resourceType": "Bundle", "type": "searchset",
-                       "entry": [{"resource": {"resourceType": "Patient", "id": str(i)}} for i in range(30)]})
+def _count_redactions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The texts fully redacted (not answered from the cache) from now on, in order."""
     calls: list[str] = []
     real = redact._redact
 
@@ -202,6 +201,13 @@ def test_report_writers_reuse_the_client_redaction(monkeypatch: pytest.MonkeyPat
         return real(text)
 
     monkeypatch.setattr(redact, "_redact", counting)
+    return calls
+
+
+def test_report_writers_reuse_the_client_redaction(monkeypatch: pytest.MonkeyPatch) -> None:
+    body = json.dumps({"resourceType": "Bundle", "type": "searchset",
+                       "entry": [{"resource": {"resourceType": "Patient", "id": str(i)}} for i in range(30)]})
+    calls = _count_redactions(monkeypatch)
     evidence = imgconf.client._evidence(body)
     assert evidence == body
     allure_files._pretty(evidence, "application/fhir+json")
@@ -319,14 +325,7 @@ def test_the_lowered_text_shows_every_case_variant_the_patterns_accept() -> None
 # -- secrets registered while texts are cached ------------------------------------------------------------------
 
 def test_a_stale_entry_is_reused_only_where_the_new_secrets_cannot_change_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[str] = []
-    real = redact._redact
-
-    def counting(text: str) -> str:
-        calls.append(text)
-        return real(text)
-
-    monkeypatch.setattr(redact, "_redact", counting)
+    calls = _count_redactions(monkeypatch)
     plain = '{"resourceType": "Bundle", "type": "searchset", "total": 0}'
     holding = '{"resourceType": "Bundle", "id": "tok-AbC_123-xyz.Q9"}'
     escaped = '{"resourceType": "Bundle", "id": "x", "note": "a \\"b\\""}'
