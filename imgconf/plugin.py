@@ -596,12 +596,13 @@ def _fallback_info(config: pytest.Config) -> RunInfo:
 
 def _write_reports(config: pytest.Config, info: RunInfo, cases: list[CaseResult]) -> None:
     from imgconf.report.html import write_html
-    from imgconf.report.summary import write_summary
+    from imgconf.report.summary import build_summary, write_summary
 
     out = _reports_dir(config)
     out.mkdir(parents=True, exist_ok=True)
-    write_summary(out / "summary.json", info, cases)
-    write_html(out / "report.html", info, cases)
+    summary = build_summary(info, cases)  # once for both: it walks every check of every case
+    write_summary(out / "summary.json", info, cases, summary)
+    write_html(out / "report.html", info, cases, summary)
     config.stash[RUNINFO_KEY]["written"] = [str(out / "summary.json"), str(out / "report.html")]
     _write_ci_reports(config, out)
 

@@ -243,3 +243,70 @@ def test_declared_versus_tested_search_parameters(tmp_path: Path) -> None:
     html = out.read_text()
     section = html[html.index('id="capability"'):html.index('id="coverage"')]
     assert "ImagingStudy" in section and "<b>started</b>" in section and "patient" in section
+
+
+def test_a_summary_built_once_gives_the_same_report(tmp_path: Path) -> None:
+    from imgconf.report.summary import build_summary
+
+    run, cases = demo_run(tls_verify=False), demo_cases() + [leaky_case()]
+    write_html(tmp_path / "fresh.html", run, cases)
+    write_summary(tmp_path / "fresh.json", run, cases)
+    summary = build_summary(run, cases)
+    write_summary(tmp_path / "given.json", run, cases, summary)
+    write_html(tmp_path / "given.html", run, cases, summary)
+    assert (tmp_path / "given.html").read_bytes() == (tmp_path / "fresh.html").read_bytes()
+    assert (tmp_path / "given.json").read_bytes() == (tmp_path / "fresh.json").read_bytes()
+
+
+_COMPILES_IN_A_FRESH_PROCESS = """
+import sys, jinja2
+from pathlib import Path
+compiled = []
+original = jinja2.Environment.compile
+jinja2.Environment.compile = lambda self, *a, **k: compiled.append(1) or original(self, *a, **k)
+from imgconf.report import write_html
+sys.path.insert(0, sys.argv[1])
+from report_demo import demo_cases, demo_run
+write_html(Path(sys.argv[2]), demo_run(), demo_cases())
+print(len(compiled))
+"""
+
+
+def _compiles_in_a_fresh_process(tmp_path: Path, name: str) -> int:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}  # jinja2's cache folder lives under the temporary directory
+    done = subprocess.run([sys.executable, "-c", _COMPILES_IN_A_FRESH_PROCESS, str(Path(__file__).parent),
+                           str(tmp_path / name)], env=env, capture_output=True, text=True, check=True)
+    return int(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_compiled_template_is_reused_by_the_next_process(tmp_path: Path) -> None:
+    (tmp_path / "tmp").mkdir()
+    assert _compiles_in_a_fresh_process(tmp_path, "first.html") > 0
+    assert _compiles_in_a_fresh_process(tmp_path, "second.html") == 0
+    assert (tmp_path / "first.html").read_bytes() == (tmp_path / "second.html").read_bytes()
+
+
+def test_a_template_cache_that_cannot_be_used_costs_only_the_compile(tmp_path: Path) -> None:
+    import jinja2
+
+    from imgconf.report.html import _QuietBytecodeCache
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder", encoding="utf-8")
+    cache = _QuietBytecodeCache(str(blocked))  # every read and write of it fails (not a directory)
+    env = jinja2.Environment(loader=jinja2.DictLoader({"t.j2": "{{ x }}!"}), bytecode_cache=cache)
+    assert env.get_template("t.j2").render(x=1) == "1!"
+    corrupt = tmp_path / "cache"
+    corrupt.mkdir()
+    env = jinja2.Environment(loader=jinja2.DictLoader({"t.j2": "{{ x }}?"}),
+                             bytecode_cache=_QuietBytecodeCache(str(corrupt)))
+    env.get_template("t.j2")
+    for entry in corrupt.iterdir():
+        entry.write_bytes(b"garbage")  # a cache file cut short or from another jinja2
+    env = jinja2.Environment(loader=jinja2.DictLoader({"t.j2": "{{ x }}?"}),
+                             bytecode_cache=_QuietBytecodeCache(str(corrupt)))
+    assert env.get_template("t.j2").render(x=2) == "2?"

@@ -275,7 +275,8 @@ def redact_options(options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def write_summary(path: Path, run: RunInfo, cases: list[CaseResult]) -> None:
-    data = build_summary(run, cases)
+def write_summary(path: Path, run: RunInfo, cases: list[CaseResult], data: dict[str, Any] | None = None) -> None:
+    """summary.json; ``data`` is build_summary(run, cases) when the caller has it already."""
+    data = data if data is not None else build_summary(run, cases)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(indented_json(data) + "\n", encoding="utf-8")
