@@ -78,7 +78,12 @@ class Exchange:
     error: str | None = None  # transport error instead of a response
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # What dataclasses.asdict gives (copies of the header dicts) without its generic recursive copy,
+        # the costliest part of turning a result into a dict (done at least twice per case).
+        return {"method": self.method, "url": self.url, "request_headers": dict(self.request_headers),
+                "request_body": self.request_body, "status": self.status,
+                "response_headers": dict(self.response_headers), "response_body": self.response_body,
+                "elapsed_ms": self.elapsed_ms, "error": self.error}
 
 
 @dataclass
@@ -97,10 +102,9 @@ class CheckResult:
     locations: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["level"] = self.level.value
-        d["verdict"] = self.verdict.value
-        return d
+        return {"check": self.check, "requirement": list(self.requirement), "level": self.level.value,
+                "verdict": self.verdict.value, "reason": self.reason, "detail": self.detail,
+                "exchange": self.exchange, "locations": list(self.locations)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CheckResult:
