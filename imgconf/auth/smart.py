@@ -22,7 +22,6 @@ from imgconf.auth.keys import SigningKey
 from imgconf.auth.settings import AuthSettings
 from imgconf.bounded import bounded_transport, deadline, read_capped
 from imgconf.jsonsafe import loads_bounded
-from imgconf.validators.smart import to_v1
 
 WELL_KNOWN = ".well-known/smart-configuration"
 DEFAULT_EXPIRES_S = 300  # when a token response has no expires_in
@@ -153,6 +152,8 @@ class SmartClient:
                 raise
             v1_only = False  # token URL configured: discovery is optional
         if v1_only:
+            from imgconf.validators.smart import to_v1  # here: the validators package loads the R4 models
+
             wanted = [to_v1(s) for s in wanted]
         return " ".join(dict.fromkeys(wanted))
 
