@@ -90,8 +90,8 @@ def test_without_a_fault_the_crosscheck_suite_is_clean(world: World) -> None:
 # keeps everything else agreeing with the PACS)
 CAUGHT = {
     "pacs-instance-count-smaller": ("dicomweb.count", Verdict.WARN, {"dicomweb.count"}),  # IS-013 SHOULD (smaller)
-    "pacs-series-uid-unknown": ("dicomweb.series-found", Verdict.FAIL,  # IS-004; its WADO-RS URLs 404 too
-                                {"dicomweb.series-found", "dicomweb.wado-metadata", "dicomweb.wado-instance"}),
+    # IS-004; its WADO-RS URLs would 404 too: not judged, one cause gives one verdict
+    "pacs-series-uid-unknown": ("dicomweb.series-found", Verdict.FAIL, {"dicomweb.series-found"}),
     "pacs-study-modality-disagrees": ("dicomweb.study-modality", Verdict.WARN,  # IS-012 SHOULD; IS-030 SHALL
                                       {"dicomweb.study-modality", "dicomweb.sop-class"}),
     "pacs-endpoint-trailing-slash": ("dicomweb.endpoint-address", Verdict.FAIL, {"dicomweb.endpoint-address"}),
@@ -117,6 +117,15 @@ def test_each_fault_is_caught_by_the_crosscheck_at_its_requirements_level(world:
     # the catching row cites the requirement the fault breaks (a WARN/FAIL row, never only an INFO one)
     assert any(set(fault.requirements) & set(reqs) for _, _, reqs in catching), catching
     assert {c for c, _, _ in found} == deviating, _shown(results)  # all else still agrees with the PACS
+
+
+@needs_orthanc
+def test_a_series_the_pacs_lacks_leaves_its_wado_urls_not_judged(world: World) -> None:
+    results = _run(world, CROSSCHECK, [BY_NAME["pacs-series-uid-unknown"]])
+    rows = [c for r in results for c in r.checks if c.check.startswith("dicomweb.wado")]
+    not_judged = [c for c in rows if c.verdict is Verdict.NOT_JUDGED]
+    assert not_judged and all("series-found above" in c.reason for c in not_judged), _shown(results)
+    assert all(c.verdict in (Verdict.PASS, Verdict.NOT_JUDGED) for c in rows), _shown(results)  # the other series'
 
 
 @needs_orthanc

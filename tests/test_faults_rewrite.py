@@ -60,6 +60,19 @@ def test_drop_params_touches_searches_only() -> None:
     assert read.query == [("status", "x")]
 
 
+def test_searches_are_type_compartment_and_post_searches_not_history_or_operations() -> None:
+    for path, method in (("ImagingStudy", "GET"), ("Patient/1/ImagingStudy", "GET"), ("ImagingStudy/_search", "POST")):
+        assert call(path, method=method).is_search, path
+    for path, method in (("ImagingStudy/1", "GET"), ("ImagingStudy/1/_history", "GET"), ("ImagingStudy/_history", "GET"),
+                         ("_history", "GET"), ("Patient/1/$everything", "GET"), ("$export", "GET"), ("ImagingStudy", "POST")):
+        assert not call(path, method=method).is_search, path
+    assert call("Patient/1/ImagingStudy").searched_type == "ImagingStudy" and call("Patient").searched_type == "Patient"
+    assert call("ImagingStudy/1").searched_type == "ImagingStudy"
+    history = call("ImagingStudy/1/_history", [("_count", "2")])
+    drop_params(named("_count"))(history)  # a search fault leaves the history interaction alone
+    assert history.query == [("_count", "2")]
+
+
 def test_rename_and_rewrite_values_change_only_the_named_parameter() -> None:
     search = call("Patient", [("family", "Doe"), ("given", "Jo")])
     rename_param("family", "family:contains")(search)
@@ -193,3 +206,22 @@ def test_a_match_the_rule_drops_stays_as_the_include_a_kept_match_references() -
     plain = call("Patient", [("family", "doe")])
     hooks["on_request"](plain)  # no _include asked for: the dropped match is simply gone
     assert [e["resource"]["id"] for e in hooks["on_response"](plain, json_response(searchset(kept, other))).json()["entry"]] == ["p1"]
+
+
+def test_a_link_fault_drops_that_link_and_leaves_no_empty_array() -> None:
+    from imgconf.faults import BY_NAME
+
+    def linked(*relations: str) -> ProxyResponse:
+        bundle = searchset({"resourceType": "ImagingStudy", "id": "1"})
+        bundle["link"] = [{"relation": r, "url": f"{BASE}/ImagingStudy?page={r}"} for r in relations]
+        return json_response(bundle)
+
+    hook = BY_NAME["no-self-link"].on_response
+    assert hook is not None
+    alone = json.loads(hook(call("ImagingStudy"), linked("self")).body)
+    assert "link" not in alone  # "link": [] would be a JSON deviation (REST-102) the fault does not mean
+    paged = BY_NAME["truncates-paging"].on_response
+    assert paged is not None
+    assert [lnk["relation"] for lnk in json.loads(paged(call("ImagingStudy"), linked("self", "next")).body)["link"]] == ["self"]
+    history = json.loads(hook(call("ImagingStudy/1/_history"), linked("self")).body)
+    assert [lnk["relation"] for lnk in history["link"]] == ["self"]  # a history is no search: left alone

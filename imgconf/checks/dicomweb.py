@@ -136,6 +136,8 @@ def _result(ctx: CheckContext, cc: CrossCheck, prefix: str, exchange: int | None
     if exchange is None or exchange == ctx.exchange:  # the location is in the FHIR response the result points at
         result.exchange = ctx.exchange
         result.locations = [location]
+    if cc.not_judged:
+        return dataclasses.replace(result, verdict=Verdict.NOT_JUDGED)
     return result
 
 

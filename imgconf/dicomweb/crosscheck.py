@@ -74,6 +74,7 @@ class CrossCheck:
     message: str
     location: str  # FHIRPath into the ImagingStudy
     exchange: int | None  # index into the client's exchanges (None: no request behind it)
+    not_judged: bool = False  # rests on a comparison that already failed (one cause, one verdict)
 
 
 @dataclass(frozen=True)
@@ -88,13 +89,13 @@ class _Results:
         self.items: list[CrossCheck] = []
 
     def add(self, check: str, ok: bool, message: str, location: str, requirement: Sequence[str] = (),
-            *, info: bool = False, exchange: int | None = -1) -> None:
+            *, info: bool = False, exchange: int | None = -1, not_judged: bool = False) -> None:
         """``info``: no requirement makes a disagreement a deviation (judged INFO whatever it cites);
         ``exchange`` -1: the client's latest exchange."""
         level = Level.INFO if info or not requirement else catalogue_level(requirement)
         index = len(self.client.exchanges) - 1 if exchange == -1 else exchange
         self.items.append(CrossCheck(check, tuple(requirement), level, ok, message, location,
-                                     index if index is None or index >= 0 else None))
+                                     index if index is None or index >= 0 else None, not_judged))
 
 
 def study_uid_of(study: Mapping[str, Any]) -> str | None:
@@ -192,7 +193,13 @@ class _StudyCheck:
             chosen = series_endpoints[:1] or study_endpoints[:1]
             overridden = bool(series_endpoints)
             qido_instances = self._series_found(uid, series, at, pacs_series) if qido_study is not None else None
-            if chosen:
+            if chosen and qido_study is not None and qido_instances is None:
+                # The PACS holds no such series (judged just now): WADO-RS URLs built from its UID cannot answer.
+                self.out.add("dicomweb.wado-metadata", False, f"not judged: the PACS holds no series "
+                             f"{series.get('uid')} in study {uid} (series-found above), so no WADO-RS URL built "
+                             "from it can answer", f"{at}.uid",
+                             self._requirements(overridden, "IS-045", "IS-044"), exchange=None, not_judged=True)
+            elif chosen:
                 self._metadata(uid, series, at, chosen[0], overridden)
                 for i_index, instance in enumerate(series.get("instance") or []):
                     if retrieved >= self.instances_to_retrieve:

@@ -33,8 +33,19 @@ class ProxyCall:
         return self.path.split("/", 1)[0]
 
     @property
-    def is_search(self) -> bool:
+    def searched_type(self) -> str:
+        """The type a search looks for: ImagingStudy for ``Patient/1/ImagingStudy``, else the first segment."""
         parts = [p for p in self.path.split("/") if p]
+        return parts[2] if len(parts) == 3 and self.is_search else self.resource_type
+
+    @property
+    def is_search(self) -> bool:
+        """A type search (``T``, ``T/_search``) or a compartment search (``Patient/1/ImagingStudy``); a
+        history (``T/1/_history``, ``_history``) or an operation (``$x``) is not, though it answers a Bundle:
+        a search fault leaves it alone (else the history suite catches faults it does not test)."""
+        parts = [p for p in self.path.split("/") if p]
+        if any(p == "_history" or p.startswith("$") for p in parts):
+            return False
         return (self.method == "GET" and len(parts) in (1, 3)) or (
             self.method == "POST" and parts[-1:] == ["_search"]
         )

@@ -33,7 +33,9 @@ _searchsets = bundles("searchset")
 
 REPRESENTATION_FAULTS: tuple[Fault, ...] = (
     Fault("counts-as-strings", "ImagingStudy counts served as JSON strings and an empty note array", ("REST-102",),
-          on_response=edit_resources("ImagingStudy", _counts_as_strings), suites=("imagingstudy-codings", "imagingstudy-crud")),
+          on_response=edit_resources("ImagingStudy", _counts_as_strings),
+          suites=("documents-eu-imaging-report", "imagingstudy-codings", "imagingstudy-crud")),
     Fault("searchset-entry-request", "searchset entries carry entry.request (bdl-3)", ("REST-103",),
-          on_response=edit_json(_searchset_entry_request, calls=searches, body=_searchsets), suites=("mhd-iti67", "manifests-imaging")),
+          on_response=edit_json(_searchset_entry_request, calls=searches, body=_searchsets),
+          suites=("imagingstudy-codings", "manifests-imaging", "mhd-iti67", "workflow-imaging-report")),
 )

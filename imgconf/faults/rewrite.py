@@ -263,12 +263,12 @@ def match_by_own_rule(name: str, keep: Keep, *, resource_type: str | None = None
     stays when, for every occurrence of the parameter, ``keep`` accepts one of its comma-separated
     values. Other entries (includes, outcomes) stay. Bundle.total: the matches kept on a single page, left out
     over several; ``recount_total`` also sets it where the upstream gave none. ``resource_type`` limits the
-    fault to searches of that type.
+    fault to searches of that type (in a compartment too: ``Patient/1/ImagingStudy`` searches ImagingStudy).
     """
     note = f"withheld:{name}"
 
     def on_request(call: ProxyCall) -> None:
-        if not call.is_search or (resource_type is not None and call.resource_type != resource_type):
+        if not call.is_search or (resource_type is not None and call.searched_type != resource_type):
             return
         wanted = [v for k, v in call.query + (form_params(call) or []) if k == name]
         if wanted:
