@@ -33,9 +33,14 @@ class ProxyCall:
         return self.path.split("/", 1)[0]
 
     @property
+    def segments(self) -> list[str]:
+        """The path's non-empty segments: ["Patient", "1", "ImagingStudy"]."""
+        return [p for p in self.path.split("/") if p]
+
+    @property
     def searched_type(self) -> str:
         """The type a search looks for: ImagingStudy for ``Patient/1/ImagingStudy``, else the first segment."""
-        parts = [p for p in self.path.split("/") if p]
+        parts = self.segments
         return parts[2] if len(parts) == 3 and self.is_search else self.resource_type
 
     @property
@@ -43,7 +48,7 @@ class ProxyCall:
         """A type search (``T``, ``T/_search``) or a compartment search (``Patient/1/ImagingStudy``); a
         history (``T/1/_history``, ``_history``) or an operation (``$x``) is not, though it answers a Bundle:
         a search fault leaves it alone (else the history suite catches faults it does not test)."""
-        parts = [p for p in self.path.split("/") if p]
+        parts = self.segments
         if any(p == "_history" or p.startswith("$") for p in parts):
             return False
         return (self.method == "GET" and len(parts) in (1, 3)) or (

@@ -20,7 +20,6 @@ from imgconf.faults.rewrite import (
     instance_history,
     modified_by,
     outcome_response,
-    path_parts,
     rename_params,
     rewrite_values,
     searches,
@@ -40,14 +39,14 @@ def _searchsets(edit: JsonEdit) -> ResponseHook:
 # -- interactions ------------------------------------------------------------------------------
 
 def _vread_as_read(call: ProxyCall) -> None:
-    parts = path_parts(call)
+    parts = call.segments
     if call.method == "GET" and len(parts) == 4 and parts[2] == "_history":
         call.path = "/".join(parts[:2])
 
 
 def _compartment_unfiltered(call: ProxyCall) -> None:
     """Patient/123/ImagingStudy served as a plain ImagingStudy search (the compartment is ignored)."""
-    parts = path_parts(call)
+    parts = call.segments
     if call.method == "GET" and len(parts) == 3 and parts[0] == "Patient" and parts[2][:1].isupper():
         call.path = parts[2]
 

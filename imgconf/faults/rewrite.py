@@ -43,10 +43,6 @@ def creates(call: ProxyCall) -> bool:
     return call.is_create
 
 
-def path_parts(call: ProxyCall) -> list[str]:
-    return [p for p in call.path.split("/") if p]
-
-
 def path_is(*paths: str) -> CallTest:
     """Calls to one of these paths (relative to the FHIR base, e.g. "metadata")."""
     def test(call: ProxyCall) -> bool:
@@ -57,7 +53,7 @@ def path_is(*paths: str) -> CallTest:
 def reads(resource_type: str | None = None) -> CallTest:
     """GET [type]/[id] (of ``resource_type``, or of any type)."""
     def test(call: ProxyCall) -> bool:
-        parts = path_parts(call)
+        parts = call.segments
         return (call.method == "GET" and len(parts) == 2 and not parts[1].startswith("_")
                 and (resource_type is None or parts[0] == resource_type))
     return test
@@ -65,7 +61,7 @@ def reads(resource_type: str | None = None) -> CallTest:
 
 def instance_history(call: ProxyCall) -> bool:
     """GET [type]/[id]/_history."""
-    parts = path_parts(call)
+    parts = call.segments
     return call.method == "GET" and len(parts) == 3 and parts[2] == "_history"
 
 

@@ -65,7 +65,7 @@ def element_path(expression: str) -> tuple[str, ...] | None:
     base, *names = expression.split(".")
     types, choices, elsewhere = _MODEL["path2Type"], _MODEL["choiceTypePaths"], _MODEL["pathsDefinedElsewhere"]
     for position, name in enumerate(names):
-        path = _declared_path(base, name, types)
+        path = _declared_path(base, name)
         if path is None or path in choices:
             return None
         path = elsewhere.get(path, path)
@@ -79,23 +79,23 @@ def element_path(expression: str) -> tuple[str, ...] | None:
     return tuple(names)
 
 
-def _declared_path(base: str, name: str, types: dict[str, str]) -> str | None:
+def _declared_path(base: str, name: str) -> str | None:
     """Where the model declares element ``name`` of ``base``: on the type itself or a parent
     (``ImagingStudy.meta`` is Resource.meta)."""
-    parents = _MODEL["type2Parent"]
+    declared, parents = _declared_paths(), _MODEL["type2Parent"]
     owner: str | None = base
     while owner is not None:
-        path = f"{owner}.{name}"
-        if path in types or any(key.startswith(path + ".") for key in _children(owner)):
+        if (path := f"{owner}.{name}") in declared:
             return path
         owner = parents.get(owner)
     return None
 
 
 @functools.cache
-def _children(owner: str) -> frozenset[str]:
-    prefix = owner + "."
-    return frozenset(key for key in (*_MODEL["path2Type"], *_MODEL["choiceTypePaths"]) if key.startswith(prefix))
+def _declared_paths() -> frozenset[str]:
+    """Every element path the model names, and every backbone element above one (declared only by its children)."""
+    keys = (*_MODEL["path2Type"], *_MODEL["choiceTypePaths"])
+    return frozenset(key.rsplit(".", depth)[0] for key in keys for depth in range(key.count(".")))
 
 
 def _walk(resource: dict[str, Any], names: tuple[str, ...]) -> list[Any]:
