@@ -604,16 +604,15 @@ def _write_reports(config: pytest.Config, info: RunInfo, cases: list[CaseResult]
     write_summary(out / "summary.json", info, cases, summary)
     write_html(out / "report.html", info, cases, summary)
     config.stash[RUNINFO_KEY]["written"] = [str(out / "summary.json"), str(out / "report.html")]
-    _write_ci_reports(config, out)
+    _write_ci_reports(config, out, summary)
 
 
-def _write_ci_reports(config: pytest.Config, out: Path) -> None:
-    """junit.xml from summary.json (the same counts as the report), unless pytest's own --junitxml
-    writes that very file; allure's environment and categories when allure results are written."""
+def _write_ci_reports(config: pytest.Config, out: Path, summary: dict[str, Any]) -> None:
+    """junit.xml from the summary (summary.json: the same counts as the report), unless pytest's own
+    --junitxml writes that very file; allure's environment and categories when allure results are written."""
     from imgconf.report.allure_files import write_allure_files
     from imgconf.report.junit import write_junit
 
-    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     xmlpath = getattr(config.option, "xmlpath", None)
     if not xmlpath or Path(config.invocation_params.dir, xmlpath).resolve() != (out / "junit.xml").resolve():
         write_junit(out / "junit.xml", summary)

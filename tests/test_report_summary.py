@@ -139,3 +139,11 @@ def test_written_file_round_trips_and_is_redacted(tmp_path: Path) -> None:
     assert secret not in text
     data = json.loads(text)
     assert data["outcome"] == "fail" and data["requirements"]["SMART-015"]["verdict"] == "fail"
+
+
+def test_the_summary_is_what_summary_json_reads_back() -> None:
+    """junit and allure are written from the summary in memory: it must be what summary.json holds."""
+    from imgconf.report.indented import indented_json
+
+    summary = build_summary(demo_run(), demo_cases())
+    assert json.loads(indented_json(summary)) == summary
