@@ -441,3 +441,22 @@ def test_a_self_link_without_the_applied_criterion_still_fails(shared: tuple[Fau
 
 def test_the_applied_parameters_case_passes_on_the_reference_server(shared: tuple[FaultProxy, TargetSession]) -> None:
     assert with_faults(shared, [], *APPLIED_CASE).verdict is Verdict.PASS
+
+
+# -- a set-up create is not where REST-020's 201 is judged ---------------------------------------------
+
+SETUP_CREATES = [
+    ("rest/history", "history lists the updated study newest first, the same way twice"),
+    ("mhd/iti68-retrieve-document", "a removed document is 410 (or 404 by policy)"),
+]
+
+
+@pytest.mark.parametrize(("rel", "name"), SETUP_CREATES)
+def test_a_create_answering_200_fails_only_where_creates_are_judged(
+    shared: tuple[FaultProxy, TargetSession], rel: str, name: str
+) -> None:
+    result = with_faults(shared, [BY_NAME["create-returns-200"]], rel, name)  # was REST-104 / MHD-022 'fail'
+    assert result.verdict is Verdict.PASS, [(c.check, c.requirement, c.reason) for c in result.checks]
+    crud = with_faults(shared, [BY_NAME["create-returns-200"]], "imagingstudy/rest-crud",
+                       "create returns 201 with Location and ETag")
+    assert [c.requirement for c in crud.checks if c.verdict is Verdict.FAIL] == [["REST-020"]]

@@ -119,6 +119,22 @@ def test_each_fault_is_caught_by_the_crosscheck_at_its_requirements_level(world:
     assert {c for c, _, _ in found} == deviating, _shown(results)  # all else still agrees with the PACS
 
 
+def _study_uid_search(world: World, faults: list[Fault]) -> list[str]:
+    by_case = {r.case_id: r for r in _run(world, CROSSCHECK, faults)}
+    return [c.verdict.value for c in by_case["search-pacs-mr-by-study-uid"].checks
+            if c.check == "fhirpath" and c.requirement == ["IS-051"]]
+
+
+@needs_orthanc
+def test_the_study_uid_search_is_judged_on_the_search_alone(world: World) -> None:
+    # IS-051 fails when the IS-051 form finds nothing ...
+    assert _study_uid_search(world, [BY_NAME["identifier-bare-uid"]]) == ["fail"]
+    # ... not for what other requirements govern: search.mode (REST-045), the resource's own UID spelling (IS-020)
+    for other in ("includes-as-matches", "no-search-mode", "study-uid-without-prefix"):
+        assert _study_uid_search(world, [BY_NAME[other]]) == ["pass"], other
+    assert _study_uid_search(world, []) == ["pass"]
+
+
 @needs_orthanc
 def test_a_series_the_pacs_lacks_leaves_its_wado_urls_not_judged(world: World) -> None:
     results = _run(world, CROSSCHECK, [BY_NAME["pacs-series-uid-unknown"]])
