@@ -14,8 +14,9 @@ of case durations in the sequential run — plus what no case can overlap: start
 suites and writing the reports, measured as a run that selects no case (``fixed``). The table gives
 wall / critical path and wall / (fixed + critical path); the wall split into before the cases
 (start-up, collection, session, fixtures), the cases, and after them (teardown, reports), with the
-case phase / critical path; CPU seconds of the harness and of the target; and how many case verdicts
-differ from the sequential run (must be 0).
+case phase / critical path; CPU seconds of the harness and of the target; the CPU floor, (harness + target
+CPU) / cores, below which no schedule of that run's work can finish, and its ratio to the critical path;
+and how many case verdicts differ from the sequential run (must be 0).
 
 To look inside a run: ``IMGCONF_BENCH_PLUGINS=mod1,mod2`` (importable, e.g. through ``PYTHONPATH``) adds
 pytest plugins to every run (a probe timing phases, lock waits, requests); ``IMGCONF_BENCH_WRAP`` prefixes
@@ -188,6 +189,11 @@ def run(mode: str, latency_ms: float, suites: list[str], workdir: Path, client: 
     return RunFigures(mode, wall, cpu, target_cpu, len(summary["cases"]), str(summary.get("outcome")), dict(chains), phases, verdicts)
 
 
+def cpu_floor_s(row: RunFigures, cores: int) -> float:
+    """The shortest wall time the run's work allows: all its CPU (harness and target) spread over every core."""
+    return (row.cpu_s + row.target_cpu_s) / cores
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latency-ms", type=float, default=50.0)
@@ -217,18 +223,24 @@ def main() -> None:
           f"load average at start {load:.1f}; {os.cpu_count()} cores")
     print(f"critical path: {critical:.1f} s ({longest_suite}); sum of all chains {sum(sequential.chains.values()):.1f} s; "
           f"fixed (start-up, collection, no case): {fixed.wall_s:.1f} s, {fixed.cpu_s:.1f} CPU-s")
-    print(f"one process runs Python on one core at a time (GIL): the sequential run's {sequential.cpu_s:.1f} CPU-s bound "
-          f"any one-process mode from below; {os.cpu_count()} cores bound the whole tree at (harness + target CPU) / cores")
+    cores = os.cpu_count() or 1
+    print(f"one process runs Python on one core at a time (GIL): a one-process mode takes about its harness CPU or more; "
+          f"no mode can take less than (harness + target CPU) / {cores} cores, its CPU floor")
     print(f"{'mode':>5} {'wall s':>7} {'/critical':>9} {'/(fixed+crit)':>13} {'before':>6} {'cases':>6} {'after':>6} "
-          f"{'cases/crit':>10} {'CPU s':>6} {'target CPU s':>12} {'cases':>5} {'verdicts != seq':>15}  outcome")
+          f"{'cases/crit':>10} {'CPU s':>6} {'target CPU s':>12} {'CPU floor s':>11} {'floor/crit':>10} {'cases':>5} "
+          f"{'verdicts != seq':>15}  outcome")
     differing: list[str] = []
     for row in rows:
         differ = [nodeid for nodeid, verdict in sequential.verdicts.items() if row.verdicts.get(nodeid) != verdict]
         differing += [f"  {row.mode}: {nodeid}: {sequential.verdicts[nodeid]} -> {row.verdicts.get(nodeid)}" for nodeid in differ]
         before, cases, after = row.phases["before"], row.phases["cases"], row.phases["after"]
+        cpu_floor = cpu_floor_s(row, cores)
         print(f"{row.mode:>5} {row.wall_s:>7.1f} {row.wall_s / critical:>9.2f} {row.wall_s / floor:>13.2f} {before:>6.1f} {cases:>6.1f} "
-              f"{after:>6.1f} {cases / critical:>10.2f} {row.cpu_s:>6.1f} {row.target_cpu_s:>12.1f} {row.cases:>5} {len(differ):>15}  "
-              f"{row.outcome}")
+              f"{after:>6.1f} {cases / critical:>10.2f} {row.cpu_s:>6.1f} {row.target_cpu_s:>12.1f} {cpu_floor:>11.1f} "
+              f"{cpu_floor / critical:>10.2f} {row.cases:>5} {len(differ):>15}  {row.outcome}")
+    lowest = min(rows, key=lambda r: cpu_floor_s(r, cores))
+    print(f"lowest CPU floor: {cpu_floor_s(lowest, cores):.1f} s ({lowest.mode}), {cpu_floor_s(lowest, cores) / critical:.2f}x the "
+          f"critical path: no schedule of that much work on {cores} cores takes less")
     if differing:
         print("verdicts that differ from the sequential run:", *differing, sep="\n")
 
