@@ -63,6 +63,7 @@ class HttpResult:
     _json: Any = field(default=None, repr=False)
     _json_error: str | None = field(default=None, repr=False)
     _parsed: bool = field(default=False, repr=False)
+    _not_json: bool = field(default=False, repr=False)
 
     @property
     def text(self) -> str:
@@ -81,6 +82,7 @@ class HttpResult:
             self._json_error = f"the response body is not usable JSON ({exc})"
         except (ValueError, UnicodeDecodeError) as exc:
             self._json_error = f"the response body is not JSON ({exc})"
+            self._not_json = True
 
     @property
     def json(self) -> Any:
@@ -91,6 +93,12 @@ class HttpResult:
     def json_error(self) -> str | None:
         self._parse()
         return self._json_error
+
+    @property
+    def not_json(self) -> bool:
+        """A body that is there and is not JSON at all (not one merely nested beyond the harness's bound)."""
+        self._parse()
+        return self._not_json
 
     @property
     def resource(self) -> dict[str, Any] | None:

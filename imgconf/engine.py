@@ -12,7 +12,7 @@ from typing import Any
 from imgconf.auth.steps import auth_gate, token_step
 from imgconf.capabilities import search_parameter_names
 from imgconf.checks.base import CheckContext
-from imgconf.checks.body import check_resource_type
+from imgconf.checks.body import NOT_FHIR_JSON, check_resource_type, not_json_result
 from imgconf.checks.headers import check_headers
 from imgconf.checks.registry import CheckKind, kinds
 from imgconf.checks.status import check_status
@@ -136,6 +136,21 @@ def _not_judged(dependents: list[Dependent], ctx: CheckContext, why: str) -> lis
     return results
 
 
+def _unless_said(result: CheckResult, earlier: list[CheckResult]) -> CheckResult:
+    """A body that is not FHIR JSON after a Content-Type check of the same answer failed on REST-001 is the
+    same cause (an HTML page, say): not judged, not a second REST-001 verdict."""
+    if result.verdict is Verdict.PASS or result.requirement != [NOT_FHIR_JSON]:
+        return result
+    said = next((r for r in earlier if r.verdict not in (Verdict.PASS, Verdict.NOT_JUDGED) and NOT_FHIR_JSON in r.requirement), None)
+    if said is not None:
+        result.verdict, result.reason = Verdict.NOT_JUDGED, f"not judged: {said.check} already failed on it ({result.reason})"
+    return result
+
+
+def _not_judged_among(results: list[CheckResult]) -> CheckResult | None:
+    return next((r for r in results if r.verdict is Verdict.NOT_JUDGED), None)
+
+
 def _failed(results: list[CheckResult]) -> CheckResult | None:
     return next((r for r in results if r.verdict not in (Verdict.PASS, Verdict.NOT_JUDGED)), None)
 
@@ -161,14 +176,14 @@ def _judge(step: Step, ctx: CheckContext) -> list[CheckResult]:
                 results += kind.run(part, ctx)
         return results + _not_judged(
             ([("resource", (), None, f"resourceType = {e.resource}", True)] if e.resource else []) + blocked, ctx, why)
-    resource = check_resource_type(e.resource, ctx)
+    resource = [_unless_said(r, results) for r in check_resource_type(e.resource, ctx)]
     results += resource
-    if (wrong := _failed(resource)) is not None:
+    if (wrong := _failed(resource) or _not_judged_among(resource)) is not None:
         return results + _not_judged(dependents, ctx, f"the body is not the expected resource ({wrong.reason})")
     # Only when every check needs JSON (an OAuth endpoint is not FHIR: its checks say themselves that
     # an error body is not JSON, RFC 6749 §5.2; XML and documents are judged as they are).
     if ctx.response.json_error and dependents and all(needs_json for *_, needs_json in dependents):
-        problem = ctx.result("resource", False, f"expected a FHIR JSON body: {ctx.response.json_error}", detail="JSON body")
+        problem = _unless_said(not_json_result(ctx, f"expected a FHIR JSON body: {ctx.response.json_error}", "JSON body"), results)
         return results + [problem] + _not_judged(dependents, ctx, "the body is not JSON")
     for kind, spec in _kinds_in(e):
         results += kind.run(spec, ctx)

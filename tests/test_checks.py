@@ -290,3 +290,39 @@ def test_image_url_check_builds_urls_and_fails_on_data_that_needs_repair() -> No
     no_uid = {**study, "identifier": []}
     assert Verdict.FAIL in verdicts(check_image_urls(ctx(response(200, bundle(no_uid, endpoint)))))
     assert verdicts(check_image_urls(ctx(response(200, {"resourceType": "Bundle", "type": "searchset"})))) == [Verdict.FAIL]
+
+
+def test_a_success_body_that_is_not_json_cites_rest_001_at_its_own_level() -> None:
+    html = response(200, raw=b"<html>error</html>")
+    html.exchange.request_headers["Accept"] = "application/fhir+json"
+    (result,) = check_resource_type("Bundle", ctx(html, Level.SHOULD))
+    assert result.requirement == ["REST-001"] and result.verdict is Verdict.FAIL and "not JSON" in result.reason
+
+
+@pytest.mark.parametrize(("status", "raw", "accept"), [
+    (404, b"<html>not found</html>", "application/fhir+json"),  # an error's body is the case's to judge
+    (200, b"", "application/fhir+json"),  # no body: whether the interaction returns one is the case's
+    (200, b"<html>error</html>", "application/fhir+xml"),  # XML was asked for
+    (200, b"[" * 300 + b"]" * 300, "application/fhir+json"),  # JSON nested beyond the harness's bound is JSON
+], ids=["error-status", "empty-body", "asked-for-xml", "too-deep"])
+def test_other_unreadable_bodies_keep_the_case_requirement(status: int, raw: bytes, accept: str) -> None:
+    result = response(status, raw=raw)
+    result.exchange.request_headers["Accept"] = accept
+    (checked,) = check_resource_type("Bundle", ctx(result))
+    assert checked.requirement == ["REST-010"] and checked.verdict is Verdict.FAIL
+
+
+@pytest.mark.parametrize(("query", "form", "accept", "asked"), [
+    ("", [], "application/fhir+json", True),
+    ("", [], "application/json", True),
+    ("", [], "", False),
+    ("_format=xml", [], "application/fhir+json", False),  # _format overrides Accept (REST-002)
+    ("_format=application/fhir%2Bjson", [], "application/fhir+xml", True),
+    ("_format=json", [], "", True),
+    ("", [("_format", "xml")], "application/fhir+json", False),  # a POST _search form's _format
+])
+def test_asked_for_json_reads_format_before_accept(query: str, form: list[tuple[str, str]], accept: str, asked: bool) -> None:
+    from imgconf.checks.body import asked_for_json
+
+    exchange = Exchange("GET", f"http://t/fhir/ImagingStudy?{query}", {"accept": accept} if accept else {}, None, 200, {}, "", 1.0)
+    assert asked_for_json(exchange, form) is asked

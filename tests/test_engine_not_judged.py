@@ -43,6 +43,14 @@ cases:
       fhirpath:
         - {expr: "type = 'searchset'", requirement: [REST-040]}
       search: {includes: [imagingstudy/ct-chest], excludes: [imagingstudy/mr-brain]}
+  - name: modality search, no header check
+    level: SHOULD
+    request: {path: ImagingStudy, params: {modality: CT}}
+    expect:
+      status: 200
+      resource: Bundle
+      fhirpath:
+        - {expr: "type = 'searchset'", requirement: [REST-040]}
   - name: unknown id
     requirements: [REST-012]
     request: {path: ImagingStudy/imgconf-no-such-study}
@@ -76,6 +84,16 @@ def _gone(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
     if response.status == 404:
         response.status = 410
     return response
+
+
+def _html_as(content_type: str, status: int = 200) -> Fault:
+    def page(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+        if _searches(call) or response.status == 404:
+            return ProxyResponse(status if _searches(call) else 404, {"content-type": content_type},
+                                 b"<html><body><h1>Service temporarily unavailable</h1></body></html>")
+        return response
+    return Fault(f"test-html-{content_type}-{status}", "an HTML page for the searches and the 404s", ("REST-001",),
+                 on_response=page)
 
 
 REJECTS_SEARCH = Fault("test-search-400", "every ImagingStudy search answered 400 + OperationOutcome", ("REST-040",),
@@ -156,4 +174,58 @@ def test_an_error_for_an_error_still_has_its_body_judged(proxied, suite) -> None
 
 def test_the_unknown_id_case_passes_on_the_reference_server(proxied, suite) -> None:
     result = _run(proxied, suite, "unknown id", [])
+    assert result.verdict is Verdict.PASS
+
+
+# A success answer whose body is not JSON deviates from REST-001 (the request asked for FHIR JSON), whatever the
+# case is about: the failure cites REST-001 at the catalogue's level, never the case's requirement (IS-053 here).
+
+def test_an_html_page_for_a_search_fails_on_rest_001_not_on_the_case_requirement(proxied, suite) -> None:
+    result = _run(proxied, suite, "modality search, no header check", [_html_as("application/fhir+json")])
+    failed = [c for c in result.checks if c.verdict not in (Verdict.PASS, Verdict.NOT_JUDGED)]
+    assert [(c.check, c.requirement, c.verdict) for c in failed] == [("resource", ["REST-001"], Verdict.FAIL)]
+    assert "not JSON" in failed[0].reason
+    assert _by_verdict(result, Verdict.NOT_JUDGED) == ["fhirpath"]  # one cause, one verdict
+    assert result.verdict is Verdict.FAIL  # REST-001 is SHALL, though the case is SHOULD
+
+
+def test_the_real_html_error_page_fault_is_judged_as_a_rest_001_deviation(proxied, suite) -> None:
+    from imgconf.faults import BY_NAME
+
+    result = _run(proxied, suite, "modality search, no header check", [BY_NAME["html-error-page"]])
+    failed = [c for c in result.checks if c.verdict not in (Verdict.PASS, Verdict.NOT_JUDGED)]
+    assert [(c.check, c.requirement) for c in failed] == [("resource", ["REST-001"])]
+
+
+def test_an_html_page_after_a_failed_content_type_check_is_not_a_second_verdict(proxied, suite) -> None:
+    result = _run(proxied, suite, "modality search", [_html_as("text/html")])
+    failed = [c for c in result.checks if c.verdict not in (Verdict.PASS, Verdict.NOT_JUDGED)]
+    assert [(c.check, c.requirement) for c in failed] == [("header", ["REST-001"])]
+    resource = next(c for c in result.checks if c.check == "resource")
+    assert resource.verdict is Verdict.NOT_JUDGED and "header already failed" in resource.reason
+    assert set(_by_verdict(result, Verdict.NOT_JUDGED)) == {"resource", "fhirpath", "search"}
+
+
+def test_an_html_page_with_a_json_content_type_fails_the_body_alone(proxied, suite) -> None:
+    result = _run(proxied, suite, "modality search", [_html_as("application/fhir+json")])
+    failed = [c for c in result.checks if c.verdict not in (Verdict.PASS, Verdict.NOT_JUDGED)]
+    assert [(c.check, c.requirement) for c in failed] == [("resource", ["REST-001"])]
+    assert _by_verdict(result, Verdict.PASS) == ["status", "header"]
+
+
+def test_an_html_error_body_stays_the_case_s_requirement(proxied, suite) -> None:
+    # What an error answer carries is what the case judges (REST-012 here: SHOULD carry an OperationOutcome).
+    result = _run(proxied, suite, "unknown id", [_html_as("text/html")])
+    failed = [c for c in result.checks if c.verdict not in (Verdict.PASS, Verdict.NOT_JUDGED)]
+    assert [(c.check, c.requirement) for c in failed] == [("resource", ["REST-012"])]
+
+
+def test_a_bundle_still_passes_the_resource_check_under_a_plain_json_content_type(proxied, suite) -> None:
+    def plain_json(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+        if _searches(call):
+            response.headers["content-type"] = "application/json"
+        return response
+
+    fault = Fault("test-plain-json", "searches labelled application/json", ("REST-001",), on_response=plain_json)
+    result = _run(proxied, suite, "modality search, no header check", [fault])
     assert result.verdict is Verdict.PASS

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from urllib.parse import parse_qsl, urlsplit
+
+from imgconf import catalogue
 from imgconf.checks.base import CheckContext
-from imgconf.results import CheckResult
+from imgconf.results import CheckResult, Exchange
+
+NOT_FHIR_JSON = "REST-001"  # a response to a request for FHIR JSON is application/fhir+json
+JSON_FORMATS = frozenset({"json", "application/json", "application/fhir+json"})  # REST-002's JSON spellings
 
 
 def check_resource_type(expected: str | None, ctx: CheckContext) -> list[CheckResult]:
@@ -11,8 +18,34 @@ def check_resource_type(expected: str | None, ctx: CheckContext) -> list[CheckRe
         return []
     body = ctx.response.json
     if ctx.response.json_error:
-        return [ctx.result("resource", False, f"expected a {expected}: {ctx.response.json_error}", detail=f"resourceType = {expected}")]
+        return [not_json_result(ctx, f"expected a {expected}: {ctx.response.json_error}", detail=f"resourceType = {expected}")]
     got = body.get("resourceType") if isinstance(body, dict) else None
     ok = got == expected
     reason = f"resourceType {got}" if ok else f"resourceType is {got!r}, expected {expected!r}"
     return [ctx.result("resource", ok, reason, detail=f"resourceType = {expected}")]
+
+
+def not_json_result(ctx: CheckContext, reason: str, detail: str) -> CheckResult:
+    """The failure of a body that should have been FHIR JSON and is not.
+
+    A success answer to a request for FHIR JSON whose body is not JSON at all (an HTML page, text) deviates
+    from REST-001, whatever the case is about: it cites REST-001 at the catalogue's level, not the case's
+    requirements. An error answer's body, an empty body or JSON nested beyond the harness's bound stay the
+    case's (what an error carries, or whether an interaction returns a body, is what the case judges).
+    """
+    response = ctx.response
+    if response.not_json and 200 <= response.status < 300 and asked_for_json(response.exchange, ctx.sent_form):
+        level = catalogue.requirements()[NOT_FHIR_JSON].level
+        return ctx.result("resource", False, reason, detail=detail, requirement=(NOT_FHIR_JSON,), level=level)
+    return ctx.result("resource", False, reason, detail=detail)
+
+
+def asked_for_json(exchange: Exchange, form: Sequence[tuple[str, str]] = ()) -> bool:
+    """The request asked for JSON: ``_format`` (in the URL or a POST ``_search`` form) names it (``_format``
+    overrides Accept, REST-002), or, without ``_format``, the Accept header does."""
+    pairs = parse_qsl(urlsplit(exchange.url).query) + list(form)
+    formats = [value for name, value in pairs if name == "_format"]
+    if formats:
+        return formats[-1].split(";")[0].strip().lower() in JSON_FORMATS
+    accept = next((value for name, value in exchange.request_headers.items() if name.lower() == "accept"), "")
+    return "json" in accept.lower()
