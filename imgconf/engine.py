@@ -86,10 +86,12 @@ def _save(save: Save, result: HttpResult, variables: dict[str, Any], ctx: CheckC
     elif save.location_id:
         ident = id_from_response(result)
         value = ident[1] if ident else None
+    elif save.fhirpath and result.json_error:  # a body that is not JSON at all may be REST-001's deviation
+        return not_json_result(ctx, f"could not save {save.name}: {result.json_error}", save.fhirpath, check="save")
     elif save.fhirpath:
         try:
             env = ctx.fhirpath_env(save.fhirpath)
-            found = evaluate(save.fhirpath, result.json, env) if not result.json_error else []
+            found = evaluate(save.fhirpath, result.json, env)
         except Exception:  # noqa: BLE001 - bad server data of any shape: reported below as a failed save
             found = []
         value = found[0] if found else None
@@ -302,7 +304,7 @@ def run_case(case: Case, suite: Suite, session: TargetSession, nodeid: str = "")
             if failed:
                 if blocked:  # the response was not the expected one: already reported once
                     failed.verdict, failed.reason = Verdict.NOT_JUDGED, f"not judged: {failed.reason}"
-                outcome.checks.append(failed)
+                outcome.checks.append(_unless_said(failed, outcome.checks))
         if any(c.verdict is Verdict.FAIL for c in outcome.checks) and len(case.steps) > 1:
             remaining = case.steps[case.steps.index(step) + 1 :]
             if remaining:

@@ -51,6 +51,17 @@ cases:
       resource: Bundle
       fhirpath:
         - {expr: "type = 'searchset'", requirement: [REST-040]}
+  - name: search then read the first match
+    requirements: [IS-053]
+    steps:
+      - name: search
+        request: {path: ImagingStudy, params: {modality: CT}}
+        expect: {status: 200}
+        save:
+          first: {fhirpath: "entry.resource.id.first()"}
+      - name: read
+        request: {path: "ImagingStudy/${first}"}
+        expect: {status: 200, resource: ImagingStudy}
   - name: unknown id
     requirements: [REST-012]
     request: {path: ImagingStudy/imgconf-no-such-study}
@@ -229,3 +240,15 @@ def test_a_bundle_still_passes_the_resource_check_under_a_plain_json_content_typ
     fault = Fault("test-plain-json", "searches labelled application/json", ("REST-001",), on_response=plain_json)
     result = _run(proxied, suite, "modality search, no header check", [fault])
     assert result.verdict is Verdict.PASS
+
+
+def test_an_html_page_where_a_value_is_saved_fails_the_save_on_rest_001(proxied, suite) -> None:
+    result = _run(proxied, suite, "search then read the first match", [_html_as("text/html")])
+    failed = [c for c in result.checks if c.verdict not in (Verdict.PASS, Verdict.NOT_JUDGED)]
+    assert [(c.check, c.requirement) for c in failed] == [("save", ["REST-001"])]
+    assert "not JSON" in failed[0].reason
+
+
+def test_a_saved_value_from_a_legal_answer_still_reaches_the_next_step(proxied, suite) -> None:
+    result = _run(proxied, suite, "search then read the first match", [])
+    assert result.verdict is Verdict.PASS and [c.check for c in result.checks].count("resource") == 1

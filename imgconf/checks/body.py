@@ -25,7 +25,7 @@ def check_resource_type(expected: str | None, ctx: CheckContext) -> list[CheckRe
     return [ctx.result("resource", ok, reason, detail=f"resourceType = {expected}")]
 
 
-def not_json_result(ctx: CheckContext, reason: str, detail: str) -> CheckResult:
+def not_json_result(ctx: CheckContext, reason: str, detail: str, check: str = "resource") -> CheckResult:
     """The failure of a body that should have been FHIR JSON and is not.
 
     A success answer to a request for FHIR JSON whose body is not JSON at all (an HTML page, text) deviates
@@ -36,8 +36,8 @@ def not_json_result(ctx: CheckContext, reason: str, detail: str) -> CheckResult:
     response = ctx.response
     if response.not_json and 200 <= response.status < 300 and asked_for_json(response.exchange, ctx.sent_form):
         level = catalogue.requirements()[NOT_FHIR_JSON].level
-        return ctx.result("resource", False, reason, detail=detail, requirement=(NOT_FHIR_JSON,), level=level)
-    return ctx.result("resource", False, reason, detail=detail)
+        return ctx.result(check, False, reason, detail=detail, requirement=(NOT_FHIR_JSON,), level=level)
+    return ctx.result(check, False, reason, detail=detail)
 
 
 def asked_for_json(exchange: Exchange, form: Sequence[tuple[str, str]] = ()) -> bool:
