@@ -51,6 +51,11 @@ cases:
       resource: Bundle
       fhirpath:
         - {expr: "type = 'searchset'", requirement: [REST-040]}
+  - name: modality search, oracle only
+    request: {path: ImagingStudy, params: {modality: CT}}
+    expect:
+      status: 200
+      search: {includes: [imagingstudy/ct-chest], excludes: [imagingstudy/mr-brain]}
   - name: search then read the first match
     requirements: [IS-053]
     steps:
@@ -252,3 +257,36 @@ def test_an_html_page_where_a_value_is_saved_fails_the_save_on_rest_001(proxied,
 def test_a_saved_value_from_a_legal_answer_still_reaches_the_next_step(proxied, suite) -> None:
     result = _run(proxied, suite, "search then read the first match", [])
     assert result.verdict is Verdict.PASS and [c.check for c in result.checks].count("resource") == 1
+
+
+
+def test_a_search_step_meeting_an_html_page_is_one_rest_001_failure(proxied, suite) -> None:
+    html = _run(proxied, suite, "modality search, oracle only", [_html_as("text/html")])
+    assert [(c.check, c.requirement, c.verdict) for c in html.checks if c.verdict is not Verdict.PASS] == [
+        ("resource", ["REST-001"], Verdict.FAIL), ("search", ["IS-053"], Verdict.NOT_JUDGED)]
+    assert _run(proxied, suite, "modality search, oracle only", []).verdict is Verdict.PASS
+
+
+@pytest.mark.parametrize(("content", "requirement", "verdict"), [
+    (b"<html><body>busy</body></html>", "REST-001", Verdict.FAIL),  # not JSON at all: REST-001 is SHALL
+    (json.dumps(OUTCOME).encode(), "REST-040", Verdict.WARN),  # JSON, no searchset Bundle: as before, the case's level
+])
+def test_the_search_oracle_alone_cites_rest_001_for_a_page_that_is_not_json(proxied, content, requirement, verdict) -> None:
+    # imgconf fuzz hands every answer to the oracle directly, without a suite step's resource check before it.
+    import httpx
+
+    from imgconf.checks.base import CheckContext
+    from imgconf.checks.search import check_search
+    from imgconf.checks.search_target import SearchExpectation
+    from imgconf.client import HttpResult
+    from imgconf.results import Exchange, Level
+    from imgconf.suite.model import Request
+
+    _, session = proxied
+    url = f"{session.base_url}/ImagingStudy?modality=CT"
+    exchange = Exchange("GET", url, {"Accept": "application/fhir+json"}, None, 200, {}, content.decode(), 1.0)
+    answer = HttpResult(200, httpx.Headers({"content-type": "text/html"}), content, url, exchange)
+    ctx = CheckContext(response=answer, request=Request("GET", "ImagingStudy"), exchange=0, requirements=("IS-053",),
+                       level=Level.SHOULD, variables={}, session=session)
+    (result,) = check_search(SearchExpectation(), ctx)
+    assert result.requirement == [requirement] and result.verdict is verdict

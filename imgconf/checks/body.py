@@ -33,11 +33,16 @@ def not_json_result(ctx: CheckContext, reason: str, detail: str, check: str = "r
     requirements. An error answer's body, an empty body or JSON nested beyond the harness's bound stay the
     case's (what an error carries, or whether an interaction returns a body, is what the case judges).
     """
-    response = ctx.response
-    if response.not_json and 200 <= response.status < 300 and asked_for_json(response.exchange, ctx.sent_form):
+    if is_not_fhir_json(ctx):
         level = catalogue.requirements()[NOT_FHIR_JSON].level
         return ctx.result(check, False, reason, detail=detail, requirement=(NOT_FHIR_JSON,), level=level)
     return ctx.result(check, False, reason, detail=detail)
+
+
+def is_not_fhir_json(ctx: CheckContext) -> bool:
+    """A success answer to a request for JSON whose body is there and is not JSON at all (REST-001)."""
+    response = ctx.response
+    return response.not_json and 200 <= response.status < 300 and asked_for_json(response.exchange, ctx.sent_form)
 
 
 def asked_for_json(exchange: Exchange, form: Sequence[tuple[str, str]] = ()) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from imgconf.checks.base import CheckContext, describe
+from imgconf.checks.body import is_not_fhir_json, not_json_result
 from imgconf.checks.registry import CheckKind, ParseContext, SpecError, register, waits_for
 from imgconf.checks.search_results import (
     check_changed_criteria,
@@ -68,6 +69,8 @@ def check_search(spec: SearchExpectation, ctx: CheckContext) -> list[CheckResult
     bundle = ctx.response.resource
     if ctx.response.status != 200 or not bundle or bundle.get("resourceType") != "Bundle":
         why = ctx.response.json_error or f"status {ctx.response.status}, body {describe(ctx.response.json)}"
+        if is_not_fhir_json(ctx):  # a 200 that is not JSON at all: REST-001's deviation, not REST-040's
+            return [not_json_result(ctx, f"no searchset Bundle to judge: {why}", "", check="search")]
         return [ctx.result("search", False, f"no searchset Bundle to judge: {why}", requirement=("REST-040",))]
     target = parse_search_request(session.base_url, ctx.response.url, ctx.sent_form)
     if target is None:
