@@ -50,6 +50,7 @@ def _chains(summary: dict[str, Any]) -> dict[str, float]:
     return chains
 
 
+@pytest.mark.slow  # three whole imgconf runs (~25 s)
 def test_three_suite_files_side_by_side_same_verdicts_sooner(tmp_path: Path) -> None:
     sequential = _run(tmp_path, "seq", latency_ms=100, suites=THREE)
     concurrent = _run(tmp_path, "c3", "--concurrency", "3", latency_ms=100, suites=THREE)

@@ -429,6 +429,7 @@ def test_near_misses_come_up_alone() -> None:
     assert any(n == "family:exact" and v != v.lower() and v.isupper() for n, v in family)
 
 
+@pytest.mark.slow  # a Hypothesis search over up to 600 generated queries (~10 s)
 def test_sa_eb_have_their_own_option_with_the_values_inside_wide_targets() -> None:
     """sa/eb differ from gt/lt only for a value inside a target's range (2020-07-16 in mr-group-research's
     2020-07): drawn among nine prefixes and every value group that pair came up a few times in 2,000."""
