@@ -67,6 +67,17 @@ cases:
       - name: read
         request: {path: "ImagingStudy/${first}"}
         expect: {status: 200, resource: ImagingStudy}
+  - name: read a study
+    requirements: [REST-010]
+    request: {path: "ImagingStudy/${fixture.imagingstudy/ct-chest.id}"}
+    expect: {status: 200, resource: ImagingStudy}
+  - name: history of a study
+    requirements: [REST-104]
+    request: {path: "ImagingStudy/${fixture.imagingstudy/ct-chest.id}/_history"}
+    expect: {status: 200, resource: Bundle}
+  - name: post search
+    request: {method: POST, path: ImagingStudy/_search, form: {modality: CT}}
+    expect: {status: 200, resource: Bundle}
   - name: unknown id
     requirements: [REST-012]
     request: {path: ImagingStudy/imgconf-no-such-study}
@@ -176,6 +187,8 @@ def test_a_body_of_the_wrong_type_is_one_failure(proxied, suite) -> None:
     result = _run(proxied, suite, "modality search", [OUTCOME_FOR_BUNDLE])
     assert result.verdict is Verdict.FAIL
     assert _by_verdict(result, Verdict.FAIL) == ["resource"]
+    # a search answered 200 without a Bundle deviates from R4's searchset requirement, not from the modality search's
+    assert next(c for c in result.checks if c.check == "resource").requirement == ["REST-040"]
     assert set(_by_verdict(result, Verdict.NOT_JUDGED)) == {"fhirpath", "search"}
     assert all(c.reason.startswith("not judged: the body is not the expected resource")
                for c in result.checks if c.verdict is Verdict.NOT_JUDGED)
@@ -290,3 +303,24 @@ def test_the_search_oracle_alone_cites_rest_001_for_a_page_that_is_not_json(prox
                        level=Level.SHOULD, variables={}, session=session)
     (result,) = check_search(SearchExpectation(), ctx)
     assert result.requirement == [requirement] and result.verdict is verdict
+
+
+def _outcome_for_everything(call: ProxyCall, response: ProxyResponse) -> ProxyResponse:
+    if call.method in ("GET", "POST") and response.status == 200:
+        response.set_json(OUTCOME)
+    return response
+
+
+OUTCOME_FOR_ALL = Fault("test-outcome-200", "every 200 carries an OperationOutcome", ("REST-040",), on_response=_outcome_for_everything)
+
+
+@pytest.mark.parametrize(("name", "requirement"), [
+    ("post search", "REST-040"),  # a search, however sent
+    ("read a study", "REST-010"),  # a read is no search: the case's requirement
+    ("history of a study", "REST-104"),  # a history Bundle is no searchset
+])
+def test_a_missing_bundle_is_rest_040_only_for_a_search(proxied, suite, name, requirement) -> None:
+    result = _run(proxied, suite, name, [OUTCOME_FOR_ALL])
+    failed = [c for c in result.checks if c.verdict not in (Verdict.PASS, Verdict.NOT_JUDGED)]
+    assert [(c.check, c.requirement) for c in failed] == [("resource", [requirement])]
+    assert _run(proxied, suite, name, []).verdict is Verdict.PASS

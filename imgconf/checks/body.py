@@ -10,6 +10,7 @@ from imgconf.checks.base import CheckContext
 from imgconf.results import CheckResult, Exchange
 
 NOT_FHIR_JSON = "REST-001"  # a response to a request for FHIR JSON is application/fhir+json
+SEARCHSET = "REST-040"  # a search's answer is a searchset Bundle
 JSON_FORMATS = frozenset({"json", "application/json", "application/fhir+json"})  # REST-002's JSON spellings
 
 
@@ -22,7 +23,25 @@ def check_resource_type(expected: str | None, ctx: CheckContext) -> list[CheckRe
     got = body.get("resourceType") if isinstance(body, dict) else None
     ok = got == expected
     reason = f"resourceType {got}" if ok else f"resourceType is {got!r}, expected {expected!r}"
+    if not ok and expected == "Bundle" and 200 <= ctx.response.status < 300 and is_search(ctx):
+        # a search answered with success and no Bundle: R4's searchset requirement, whatever the search is for
+        level = catalogue.requirements()[SEARCHSET].level
+        return [ctx.result("resource", False, reason, detail=f"resourceType = {expected}", requirement=(SEARCHSET,), level=level)]
     return [ctx.result("resource", ok, reason, detail=f"resourceType = {expected}")]
+
+
+def is_search(ctx: CheckContext) -> bool:
+    """The request was a search: GET on a type or a compartment (``Patient/[id]/[type]``), or POST ``_search``;
+    not a read, history, an operation or the CapabilityStatement."""
+    from imgconf.checks.search_target import parse_search_request  # the search model: only when a Bundle is missing
+
+    if ctx.session is None:
+        return False
+    exchange = ctx.response.exchange
+    target = parse_search_request(ctx.session.base_url, exchange.url, ctx.sent_form)
+    if target is None or not target.resource_type[:1].isupper():  # _history, $operation, metadata
+        return False
+    return exchange.method == "GET" or (exchange.method == "POST" and urlsplit(exchange.url).path.rstrip("/").endswith("/_search"))
 
 
 def not_json_result(ctx: CheckContext, reason: str, detail: str, check: str = "resource") -> CheckResult:
