@@ -141,7 +141,7 @@ def _not_judged(dependents: list[Dependent], ctx: CheckContext, why: str) -> lis
 def _unless_said(result: CheckResult, earlier: list[CheckResult]) -> CheckResult:
     """A body that is not FHIR JSON after a Content-Type check of the same answer failed on REST-001 is the
     same cause (an HTML page, say): not judged, not a second REST-001 verdict."""
-    if result.verdict is Verdict.PASS or result.requirement != [NOT_FHIR_JSON]:
+    if result.verdict in (Verdict.PASS, Verdict.NOT_JUDGED) or result.requirement != [NOT_FHIR_JSON]:
         return result
     said = next((r for r in earlier if r.verdict not in (Verdict.PASS, Verdict.NOT_JUDGED) and NOT_FHIR_JSON in r.requirement), None)
     if said is not None:

@@ -67,6 +67,21 @@ cases:
       - name: read
         request: {path: "ImagingStudy/${first}"}
         expect: {status: 200, resource: ImagingStudy}
+  - name: checked search then read the first match
+    requirements: [IS-053]
+    steps:
+      - name: search
+        request: {path: ImagingStudy, params: {modality: CT}}
+        expect:
+          status: 200
+          headers:
+            Content-Type: {contains: json, requirement: [REST-001]}
+          resource: Bundle
+        save:
+          first: {fhirpath: "entry.resource.id.first()"}
+      - name: read
+        request: {path: "ImagingStudy/${first}"}
+        expect: {status: 200, resource: ImagingStudy}
   - name: read a study
     requirements: [REST-010]
     request: {path: "ImagingStudy/${fixture.imagingstudy/ct-chest.id}"}
@@ -324,3 +339,10 @@ def test_a_missing_bundle_is_rest_040_only_for_a_search(proxied, suite, name, re
     failed = [c for c in result.checks if c.verdict not in (Verdict.PASS, Verdict.NOT_JUDGED)]
     assert [(c.check, c.requirement) for c in failed] == [("resource", [requirement])]
     assert _run(proxied, suite, name, []).verdict is Verdict.PASS
+
+
+def test_one_html_page_is_one_verdict_however_many_checks_and_saves_need_its_body(proxied, suite) -> None:
+    result = _run(proxied, suite, "checked search then read the first match", [_html_as("text/html")])
+    assert [(c.check, c.verdict) for c in result.checks] == [
+        ("status", Verdict.PASS), ("header", Verdict.FAIL), ("resource", Verdict.NOT_JUDGED), ("save", Verdict.NOT_JUDGED)]
+    assert all(c.reason.count("not judged") == 1 for c in result.checks if c.verdict is Verdict.NOT_JUDGED)

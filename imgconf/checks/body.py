@@ -25,8 +25,7 @@ def check_resource_type(expected: str | None, ctx: CheckContext) -> list[CheckRe
     reason = f"resourceType {got}" if ok else f"resourceType is {got!r}, expected {expected!r}"
     if not ok and expected == "Bundle" and 200 <= ctx.response.status < 300 and is_search(ctx):
         # a search answered with success and no Bundle: R4's searchset requirement, whatever the search is for
-        level = catalogue.requirements()[SEARCHSET].level
-        return [ctx.result("resource", False, reason, detail=f"resourceType = {expected}", requirement=(SEARCHSET,), level=level)]
+        return [_failure_citing(SEARCHSET, ctx, "resource", reason, f"resourceType = {expected}")]
     return [ctx.result("resource", ok, reason, detail=f"resourceType = {expected}")]
 
 
@@ -53,9 +52,14 @@ def not_json_result(ctx: CheckContext, reason: str, detail: str, check: str = "r
     case's (what an error carries, or whether an interaction returns a body, is what the case judges).
     """
     if is_not_fhir_json(ctx):
-        level = catalogue.requirements()[NOT_FHIR_JSON].level
-        return ctx.result(check, False, reason, detail=detail, requirement=(NOT_FHIR_JSON,), level=level)
+        return _failure_citing(NOT_FHIR_JSON, ctx, check, reason, detail)
     return ctx.result(check, False, reason, detail=detail)
+
+
+def _failure_citing(requirement: str, ctx: CheckContext, check: str, reason: str, detail: str) -> CheckResult:
+    """A failure of a protocol requirement other than the case's, at that requirement's catalogue level."""
+    level = catalogue.requirements()[requirement].level
+    return ctx.result(check, False, reason, detail=detail, requirement=(requirement,), level=level)
 
 
 def is_not_fhir_json(ctx: CheckContext) -> bool:
