@@ -326,3 +326,20 @@ def test_asked_for_json_reads_format_before_accept(query: str, form: list[tuple[
 
     exchange = Exchange("GET", f"http://t/fhir/ImagingStudy?{query}", {"accept": accept} if accept else {}, None, 200, {}, "", 1.0)
     assert asked_for_json(exchange, form) is asked
+
+
+@pytest.mark.parametrize(("path", "searched"), [
+    ("ImagingStudy?modality=CT", "ImagingStudy"),
+    ("ImagingStudy/_search", "ImagingStudy"),
+    ("Patient/p1/ImagingStudy", "ImagingStudy"),
+    ("ImagingStudy/s1/_history", None),  # an instance history, not a compartment search of a type "_history"
+    ("ImagingStudy/_history", None),
+    ("Patient/$match", None),
+    ("metadata", None),
+    ("ImagingStudy/s1", None),  # a read
+])
+def test_the_oracle_recognises_searches_and_nothing_else(path: str, searched: str | None) -> None:
+    from imgconf.checks.search_target import parse_search_request
+
+    target = parse_search_request("http://t/fhir", f"http://t/fhir/{path}", [])
+    assert (target.resource_type if target else None) == searched

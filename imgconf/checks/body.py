@@ -38,7 +38,7 @@ def is_search(ctx: CheckContext) -> bool:
         return False
     exchange = ctx.response.exchange
     target = parse_search_request(ctx.session.base_url, exchange.url, ctx.sent_form)
-    if target is None or not target.resource_type[:1].isupper():  # _history, $operation, metadata
+    if target is None:
         return False
     return exchange.method == "GET" or (exchange.method == "POST" and urlsplit(exchange.url).path.rstrip("/").endswith("/_search"))
 

@@ -105,12 +105,15 @@ def entry_roles(page: dict[str, Any], rtype: str) -> Iterator[tuple[str, dict[st
 
 
 def parse_search_request(base_url: str, url: str, form: list[tuple[str, str]]) -> SearchTarget | None:
-    """Recognise ``[type]``, ``[type]/_search`` and ``Patient/[id]/[type]`` under the base URL."""
+    """Recognise ``[type]``, ``[type]/_search`` and ``Patient/[id]/[type]`` under the base URL; not a history
+    (``[type]/[id]/_history``), an operation (``$x``) or ``metadata``: resource types are capitalised."""
     parts = urlsplit(url)
     base_path = urlsplit(base_url).path.rstrip("/")
     path = parts.path.removeprefix(base_path)
     segments = [s for s in path.strip("/").split("/") if s]
     pairs = parse_qsl(parts.query, keep_blank_values=True) + list(form)
+    if not segments or not all(segments[i][:1].isupper() for i in range(0, len(segments), 2)):
+        return None
     if len(segments) == 1:
         return SearchTarget(segments[0], pairs, None)
     if len(segments) == 2 and segments[1] == "_search":
