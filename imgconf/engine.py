@@ -149,10 +149,6 @@ def _unless_said(result: CheckResult, earlier: list[CheckResult]) -> CheckResult
     return result
 
 
-def _not_judged_among(results: list[CheckResult]) -> CheckResult | None:
-    return next((r for r in results if r.verdict is Verdict.NOT_JUDGED), None)
-
-
 def _failed(results: list[CheckResult]) -> CheckResult | None:
     return next((r for r in results if r.verdict not in (Verdict.PASS, Verdict.NOT_JUDGED)), None)
 
@@ -180,7 +176,7 @@ def _judge(step: Step, ctx: CheckContext) -> list[CheckResult]:
             ([("resource", (), None, f"resourceType = {e.resource}", True)] if e.resource else []) + blocked, ctx, why)
     resource = [_unless_said(r, results) for r in check_resource_type(e.resource, ctx)]
     results += resource
-    if (wrong := _failed(resource) or _not_judged_among(resource)) is not None:
+    if (wrong := next((r for r in resource if r.verdict is not Verdict.PASS), None)) is not None:
         return results + _not_judged(dependents, ctx, f"the body is not the expected resource ({wrong.reason})")
     # Only when every check needs JSON (an OAuth endpoint is not FHIR: its checks say themselves that
     # an error body is not JSON, RFC 6749 §5.2; XML and documents are judged as they are).

@@ -62,26 +62,16 @@ cases:
       - name: search
         request: {path: ImagingStudy, params: {modality: CT}}
         expect: {status: 200}
-        save:
-          first: {fhirpath: "entry.resource.id.first()"}
-      - name: read
-        request: {path: "ImagingStudy/${first}"}
-        expect: {status: 200, resource: ImagingStudy}
+        save: &first {first: {fhirpath: "entry.resource.id.first()"}}
+      - &read_first {name: read, request: {path: "ImagingStudy/${first}"}, expect: {status: 200, resource: ImagingStudy}}
   - name: checked search then read the first match
     requirements: [IS-053]
     steps:
       - name: search
         request: {path: ImagingStudy, params: {modality: CT}}
-        expect:
-          status: 200
-          headers:
-            Content-Type: {contains: json, requirement: [REST-001]}
-          resource: Bundle
-        save:
-          first: {fhirpath: "entry.resource.id.first()"}
-      - name: read
-        request: {path: "ImagingStudy/${first}"}
-        expect: {status: 200, resource: ImagingStudy}
+        expect: {status: 200, headers: {Content-Type: {contains: json, requirement: [REST-001]}}, resource: Bundle}
+        save: *first
+      - *read_first
   - name: read a study
     requirements: [REST-010]
     request: {path: "ImagingStudy/${fixture.imagingstudy/ct-chest.id}"}
